@@ -1,0 +1,72 @@
+"""The ``gandeploy`` command: a click group whose commands live one per module and load lazily.
+
+Every ``GanDeployError`` raised below becomes a clean ``click`` error (exit 1, no traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from gandeploy import __version__
+from gandeploy.errors import GanDeployError
+from gandeploy.utils.logging import setup_logging
+
+# command name -> "module:attribute"; the order is the order of the design card.
+COMMANDS: dict[str, str] = {
+    "train": "gandeploy.cli.train:train",
+    "import": "gandeploy.cli.import_:import_cmd",
+    "export": "gandeploy.cli.export:export",
+    "repo": "gandeploy.cli.repo:repo",
+    "serve": "gandeploy.cli.serve:serve",
+    "sample": "gandeploy.cli.sample:sample",
+    "translate": "gandeploy.cli.translate:translate",
+    "parity": "gandeploy.cli.parity:parity",
+    "bench": "gandeploy.cli.bench:bench",
+    "demo": "gandeploy.cli.demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (keeps ``--help`` fast)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if _module_exists(COMMANDS[name])]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None or not _module_exists(target):
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GanDeployError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+
+
+def _module_exists(target: str) -> bool:
+    return importlib.util.find_spec(target.split(":")[0]) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="gandeploy")
+@click.option("-v", "--verbose", count=True, help="More log output (-v: debug).")
+def main(verbose: int) -> None:
+    """Train GAN generators, export them to ONNX / TensorRT, and serve them with NVIDIA Triton.
+
+    \b
+    The path from training to production:
+      gandeploy train cgan digits            # -> training/runs/cgan-digits
+      gandeploy export training/runs/cgan-digits --fp16
+      gandeploy repo export/cgan-digits      # -> model_repository/
+      gandeploy serve                        # real tritonserver on 127.0.0.1
+      gandeploy sample cgan-digits --n 64 --out grid.png
+    """
+    setup_logging(verbose)

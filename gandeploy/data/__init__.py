@@ -1,0 +1,89 @@
+"""The dataset registry. ``open_dataset`` turns a CLI name (``digits``, ``ring8``, ``horse2zebra``,
+``folder:PATH``) into a ``Dataset`` for a model family.
+
+A ``Dataset`` is in-memory or lazily loaded and serves deterministic batches::
+
+    len(ds)                                 # items per epoch
+    ds.get_batch(indices, gen)              # indices: int64 tensor; gen: torch.Generator for augmentation
+        gan family:      (x [B, C, H, W] float32 in [-1, 1] | points [B, D], y [B] int64 or None)
+        cyclegan family: (a [B, C, H, W], b [B, C, H, W]) in [-1, 1]
+    ds.class_names                          # tuple of names, or None
+    ds.test_batch(n)                        # fixed held-out batch for sample grids / evaluation
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gandeploy.errors import DataError, unknown_choice
+
+FOLDER_PREFIX = "folder:"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One registry entry: which model families it feeds and where its opener lives ("module:function")."""
+
+    name: str
+    description: str
+    families: tuple[str, ...]  # "gan" | "cyclegan"
+    opener: str
+
+
+# CycleGAN authors' unpaired sets: downloaded as <name>.zip into --data-root when missing.
+CYCLEGAN_SETS = ("horse2zebra", "apple2orange", "summer2winter_yosemite", "monet2photo", "cezanne2photo",
+                 "ukiyoe2photo", "vangogh2photo", "maps", "facades", "iphone2dslr_flower")
+
+DATASETS: dict[str, DatasetSpec] = {
+    d.name: d
+    for d in (
+        DatasetSpec("digits", "scikit-learn's 1,797 real handwritten digits (8x8, 10 labels), resized",
+                    ("gan",), "gandeploy.data.digits:open_digits"),
+        DatasetSpec("ring8", "2D mixture of 8 Gaussians on a ring (mode-collapse benchmark)",
+                    ("gan",), "gandeploy.data.mixtures:open_ring8"),
+        DatasetSpec("grid25", "2D mixture of 25 Gaussians on a 5x5 grid (mode-collapse benchmark)",
+                    ("gan",), "gandeploy.data.mixtures:open_grid25"),
+        DatasetSpec("digits2inverted", "synthetic unpaired pair with a known A->B map: digits -> inverted, "
+                    "tinted digits", ("cyclegan",), "gandeploy.data.synthetic:open_digits_pair"),
+        *(DatasetSpec(name, f"CycleGAN authors' {name} (downloaded to --data-root when missing)",
+                      ("cyclegan",), "gandeploy.data.unpaired:open_cyclegan_set") for name in CYCLEGAN_SETS),
+    )
+}
+
+FOLDER_OPENERS = {
+    "gan": "gandeploy.data.folder:open_image_folder",
+    "cyclegan": "gandeploy.data.unpaired:open_unpaired_folder",
+}
+
+
+def dataset_names() -> tuple[str, ...]:
+    return (*DATASETS, f"{FOLDER_PREFIX}PATH")
+
+
+def open_dataset(name: str, family: str, **kwargs: Any) -> Any:
+    """Open dataset ``name`` for a model ``family``; keyword arguments go to its opener.
+
+    Openers take ``name`` (the registry name, or the folder path for ``folder:``) plus keyword-only
+    ``image_size``, ``channels``, ``split`` ("train" | "test"), ``data_root`` and ``train`` (TrainConfig).
+    """
+    if name.startswith(FOLDER_PREFIX):
+        path = Path(name[len(FOLDER_PREFIX):]).expanduser()
+        if not path.is_dir():
+            raise DataError(f"DATASET '{name}': folder '{path}' does not exist.")
+        return _call(FOLDER_OPENERS[family], str(path), **kwargs)
+    if name not in DATASETS:
+        raise unknown_choice("dataset", name, dataset_names(), flag="DATASET")
+    spec = DATASETS[name]
+    if family not in spec.families:
+        fits = ", ".join(sorted(n for n, d in DATASETS.items() if family in d.families))
+        raise DataError(f"dataset '{name}' does not fit {family} models; datasets for them: {fits}, "
+                        f"{FOLDER_PREFIX}PATH.")
+    return _call(spec.opener, name, **kwargs)
+
+
+def _call(target: str, name: str, **kwargs: Any) -> Any:
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)(name, **kwargs)

@@ -1,0 +1,46 @@
+"""One error hierarchy. The CLI turns every ``GanDeployError`` into a clean ``click`` message.
+
+Messages name the flag or file the user should change; they never carry a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GanDeployError(Exception):
+    """Base class of every error gandeploy raises on purpose."""
+
+
+class UserInputError(GanDeployError):
+    """A flag, file or value given by the user is wrong; the message says which and how to fix it."""
+
+
+class CheckpointError(UserInputError):
+    """A checkpoint or run directory is missing, corrupt, foreign or incompatible."""
+
+
+class DataError(UserInputError):
+    """A data set is missing, malformed, or could not be fetched."""
+
+
+class ExportError(GanDeployError):
+    """Export failed, or an exported artifact breached its measured-error tolerance."""
+
+
+class ServingError(GanDeployError):
+    """The Triton repository, server or client failed."""
+
+
+class BackendUnavailable(GanDeployError):
+    """An optional runtime (TensorRT, a GPU, tritonserver) is not present here; the message says why."""
+
+
+def unknown_choice(kind: str, name: str, choices: Iterable[str], flag: str | None = None) -> UserInputError:
+    """Build the error for an unknown registry name, with a 'did you mean' hint and the list of choices."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    where = f" (flag {flag})" if flag else ""
+    return UserInputError(f"unknown {kind} '{name}'{where}.{hint} Choices: {', '.join(choices)}.")

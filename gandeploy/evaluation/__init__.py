@@ -1,0 +1,1 @@
+"""Measured quality and correctness: sample metrics, parity, benchmarks."""

@@ -1,0 +1,1 @@
+"""Export steps named source2target (torch2onnx, onnx2fp16, onnx2trt); pipeline.py composes them."""

@@ -1,0 +1,66 @@
+"""Pieces shared by the model files: DCGAN init, size checks, the model spec type."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from gandeploy.models.io import GeneratorIO
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """The DCGAN paper's init: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02), biases 0."""
+    name = type(module).__name__
+    if "Conv" in name or isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm, nn.LayerNorm)):
+        if getattr(module, "weight", None) is not None:
+            nn.init.normal_(module.weight, 1.0, 0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+
+
+def n_upsamplings(image_size: int, allowed: tuple[int, ...] = (32, 64, 128)) -> int:
+    """Number of stride-2 stages between a 4x4 map and ``image_size`` (64 → 4)."""
+    if image_size not in allowed:
+        raise ValueError(f"image_size must be one of {allowed}, got {image_size}")
+    return int(math.log2(image_size)) - 2
+
+
+def d_norm_layer(kind: str, channels: int, spatial: int) -> nn.Module:
+    """Discriminator normalisation: 'batch' (DCGAN), 'layer' (safe with a gradient penalty) or 'none'."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)  # LayerNorm over (C, H, W) with per-channel affine
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"d_norm must be 'batch', 'layer' or 'none', got '{kind}'")
+
+
+D_NORMS = ("batch", "layer", "none")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry: how to build a model family and what its generator's tensors are."""
+
+    name: str
+    description: str
+    config_cls: type
+    task: str  # "sampling" | "translation"
+    family: str  # trainer family: "gan" | "cyclegan"
+    build_generator: Callable[[Any], nn.Module]
+    build_discriminator: Callable[[Any], nn.Module]
+    io: Callable[[Any], GeneratorIO]
+    generator_keys: tuple[str, ...] = ("G",)  # generator names inside a checkpoint
+    conditional: bool = False
+
+    def num_classes(self, cfg: Any) -> int:
+        return int(getattr(cfg, "num_classes", 0))

@@ -1,0 +1,1 @@
+"""Triton model repositories, the local tritonserver, and the tritonclient-based client."""

@@ -1,0 +1,1 @@
+"""Training: the trainer contract, GAN families, losses, checkpoints, recipes, DDP."""
