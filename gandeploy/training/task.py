@@ -75,10 +75,11 @@ class GANTask(ABC):
 
     loss_names: tuple[str, ...] = ()
 
-    def __init__(self, run: RunConfig, train: TrainConfig, device: torch.device) -> None:
+    def __init__(self, run: RunConfig, train: TrainConfig, device: torch.device, dataset: Any) -> None:
         self.run = run
         self.train = train
         self.device = device
+        self.dataset = dataset
         self.models: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
