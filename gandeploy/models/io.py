@@ -89,3 +89,18 @@ def example_inputs(io: GeneratorIO, batch: int, *, image_hw: tuple[int, int] | N
         else:
             feeds[spec.name] = rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
     return feeds
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Generator output in [-1, 1], [N, C, H, W] float → uint8 [N, H, W, C]: ``rint((x + 1) * 127.5)``, clipped.
+
+    One uint8 level is 1/127.5 ≈ 0.0078 in tanh space. Served images use exactly this map.
+    """
+    hwc = np.transpose(np.asarray(images, dtype=np.float32), (0, 2, 3, 1))
+    return np.clip(np.rint((hwc + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def from_uint8(images: np.ndarray) -> np.ndarray:
+    """uint8 [N, H, W, C] → float32 [N, C, H, W] in [-1, 1]: ``x / 127.5 - 1`` (inverse of ``to_uint8``)."""
+    chw = np.transpose(np.asarray(images), (0, 3, 1, 2)).astype(np.float32)
+    return chw / 127.5 - 1.0
