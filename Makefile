@@ -24,8 +24,14 @@ test: install
 demo: install
 	$(VENV)/bin/gandeploy demo
 
+# perf_analyzer needs Debian's libb64-0d and libcudart.so.12 (pip extra "bench"), even on a CPU machine.
 bench: install
+	@dpkg -s libb64-0d >/dev/null 2>&1 || (apt-get install -y -qq libb64-0d >/dev/null 2>&1 || \
+		echo "warning: could not install libb64-0d; perf_analyzer figures will be skipped")
+	$(PY) -m pip install -q -e ".[dev,bench]"
 	$(VENV)/bin/gandeploy bench-suite
 
+# Removes the environment and everything generated (runs, data, exports, repositories, demo pictures).
 clean:
-	rm -rf $(VENV) training/runs export/runs serving/generated model_repository/generated .pytest_cache
+	rm -rf $(VENV) training/runs training/data demo .pytest_cache
+	find export model_repository -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
