@@ -1,0 +1,63 @@
+"""``gandeploy export RUN_DIR``: ONNX FP32 (+ FP16 ONNX and a TensorRT plan with --fp16), checked on the spot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gandeploy.cli.options import parse_hw, report_outputs
+from gandeploy.utils.io import human_size
+
+SIZE_HELP = "HxW for image-to-image models (multiples of 4)"
+
+
+@click.command("export")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Export dir [default: export/<run dir name>].")
+@click.option("--fp16", is_flag=True,
+              help="Also write model.fp16.onnx and, where TensorRT and a GPU exist, model.plan.")
+@click.option("--trt/--no-trt", default=None,
+              help="Require a TensorRT plan (fails without TensorRT/GPU) / never build one [default: with --fp16 "
+                   "where possible].")
+@click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Largest batch checked at export and allowed by the TensorRT profile.")
+@click.option("--min-size", default=None, help=f"Smallest image size, {SIZE_HELP} [default: 64x64].")
+@click.option("--opt-size", default=None, help=f"Size TensorRT tunes for, {SIZE_HELP} [default: the training size].")
+@click.option("--max-size", default=None, help=f"Largest image size, {SIZE_HELP} [default: 512x512].")
+@click.option("--opset", type=click.IntRange(min=7, max=30), default=None,
+              help="ONNX opset [default: the exporter's recommended one].")
+@click.option("--generator", default=None, help="Which generator: G, or for CycleGAN G_A (A→B, default) / G_B.")
+def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_batch: int, min_size: str | None,
+           opt_size: str | None, max_size: str | None, opset: int | None, generator: str | None) -> None:
+    """Export RUN_DIR's generator to ONNX (dynamic batch; dynamic H/W for image-to-image models).
+
+    \b
+    Every artifact is run here and compared with PyTorch; a breach of tolerance fails the export:
+      model.onnx       ONNX Runtime FP32      max abs <= 1e-4
+      model.fp16.onnx  ONNX Runtime FP16      max abs <= 2e-2, uint8 images within 2 levels
+      model.plan       TensorRT FP16 engine   same as FP16 (needs TensorRT and an NVIDIA GPU)
+    """
+    from gandeploy.export.pipeline import export_run  # local: keeps 'gandeploy --help' fast
+
+    sizes = {name: parse_hw(value, flag, multiple=4) for name, value, flag in (
+        ("min_size", min_size, "--min-size"), ("opt_size", opt_size, "--opt-size"),
+        ("max_size", max_size, "--max-size"))}
+    result = export_run(run_dir, out, fp16=fp16, trt=trt, max_batch=max_batch, opset=opset, generator=generator,
+                        **sizes)
+    manifest = result.manifest
+    click.echo(f"Exported {manifest['model']} generator {manifest['generator']} from {run_dir} in "
+               f"{result.seconds:.1f} s ({result.exporter} exporter, opset {manifest['exporter']['opset']}).")
+    click.echo(f"{'artifact':<17} {'format':<17} {'size':>9}  {'max abs err':>11}  {'mean abs err':>12}  check")
+    for row in result.artifacts:
+        par = manifest["parity"].get(row.format or "", {})
+        err = (f"{row.max_abs:>11.2e}  {row.mean_abs:>12.2e}  " if row.max_abs is not None
+               else f"{'-':>11}  {'-':>12}  ")
+        check = ("ok" if par.get("passed") else "FAILED") if par else ""
+        if "uint8_levels" in par:
+            check += f" (uint8 max {par['uint8_levels']} level{'s' if par['uint8_levels'] != 1 else ''})"
+        click.echo(f"{row.file:<17} {row.format or '-':<17} {human_size(row.bytes):>9}  {err}{check}")
+    if (fp16 or trt) and result.tensorrt_reason:
+        click.echo(f"{'model.plan':<17} {'tensorrt':<17} {'-':>9}  skipped: {result.tensorrt_reason}")
+    report_outputs([result.out_dir], next_command=f"gandeploy repo {result.out_dir}")

@@ -1,0 +1,107 @@
+"""``manifest.json``: what an export dir holds, how it was made, and the errors measured at export time.
+
+Written last and atomically, so a directory with a manifest is a complete export. Layout::
+
+    {"format": "gandeploy.export/1", "name", "model", "task", "generator", "arch_hash", "source_run",
+     "inputs": [{"name", "dtype", "shape"}], "outputs": [...],      # 'N' / 'H' / 'W' for dynamic dims
+     "max_batch": int, "image_sizes": {"min": [h, w], "opt": [h, w], "max": [h, w]},   # translation only
+     "files": {"model.onnx": {"sha256", "bytes", "format": "onnxruntime"}, ...},
+     "parity": {"onnxruntime": {"max_abs", "mean_abs", "batch_sizes", "tolerance", "passed", ...}, ...},
+     "tensorrt": {"built": bool, "reason"?, "version"?, "gpu"?}, "exporter": {...},
+     "versions": {...}, "created": ISO time}
+
+``verify_export`` re-hashes every listed file; serving calls it before loading anything.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from gandeploy import __version__
+from gandeploy.errors import ExportError
+from gandeploy.utils.io import atomic_write_json, sha256_file
+
+MANIFEST_FILE = "manifest.json"
+EXPORT_FORMAT = "gandeploy.export/1"
+
+
+def file_entry(path: Path, fmt: str | None = None) -> dict[str, Any]:
+    """``{"sha256", "bytes"}`` (+ ``"format"``, a FORMATS key) for one file of the export."""
+    entry: dict[str, Any] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    if fmt is not None:
+        entry["format"] = fmt
+    return entry
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that shaped the artifacts."""
+    import numpy
+    import onnx
+    import torch
+
+    found = {"gandeploy": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+             "numpy": numpy.__version__, "python": platform.python_version()}
+    for name in ("onnxruntime", "onnxscript", "onnxconverter_common", "tensorrt"):
+        try:
+            module = __import__(name)
+            found[name] = str(getattr(module, "__version__", "unknown"))
+        except Exception:  # noqa: BLE001 - optional packages: absent or broken means "not recorded"
+            continue
+    return found
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_manifest(export_dir: Path, manifest: dict[str, Any]) -> Path:
+    """Write ``manifest.json`` atomically (the last file of an export)."""
+    return atomic_write_json(Path(export_dir) / MANIFEST_FILE, manifest)
+
+
+def load_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and sanity-check ``export_dir/manifest.json``; errors name the file and what to do."""
+    export_dir = Path(export_dir)
+    path = export_dir / MANIFEST_FILE
+    if not export_dir.is_dir():
+        raise ExportError(f"export dir '{export_dir}' does not exist: run 'gandeploy export RUN_DIR' first.")
+    if not path.is_file():
+        raise ExportError(f"'{export_dir}' has no {MANIFEST_FILE}: the export is incomplete or failed; "
+                          "run 'gandeploy export' again.")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{path} is not valid JSON ({exc}); run 'gandeploy export' again.") from None
+    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+        raise ExportError(f"{path} is not a gandeploy export manifest (expected format '{EXPORT_FORMAT}').")
+    if not isinstance(data.get("files"), dict):
+        raise ExportError(f"{path} lists no files; run 'gandeploy export' again.")
+    return data
+
+
+def verify_export(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Re-hash every file the manifest lists; raise ExportError naming a missing or altered file.
+
+    Returns the manifest on success.
+    """
+    export_dir = Path(export_dir)
+    manifest = load_manifest(export_dir)
+    for name, entry in sorted(manifest["files"].items()):
+        path = export_dir / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ExportError(f"{export_dir / MANIFEST_FILE} lists a file outside the export dir: '{name}'.")
+        if not path.is_file():
+            raise ExportError(f"{path} is missing (listed in {MANIFEST_FILE}); run 'gandeploy export' again.")
+        size = path.stat().st_size
+        if size != entry.get("bytes"):
+            raise ExportError(f"{path} was modified after export: {size} bytes, manifest says "
+                              f"{entry.get('bytes')}; run 'gandeploy export' again.")
+        if sha256_file(path) != entry.get("sha256"):
+            raise ExportError(f"{path} was modified after export: its SHA-256 differs from {MANIFEST_FILE}; "
+                              "run 'gandeploy export' again.")
+    return manifest

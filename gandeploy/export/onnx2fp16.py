@@ -1,0 +1,81 @@
+"""Step ONNX FP32 → ONNX FP16: FP16 weights and activations, FP32 inputs/outputs, risky ops kept in FP32.
+
+``onnxconverter_common.float16.convert_float_to_float16`` with ``keep_io_types=True``. Its ``op_block_list``
+argument *replaces* the default list, so the default list is merged in here, plus the ops that overflow or
+drift in FP16: InstanceNormalization (onnxruntime#10079, torch2trt#776: the variance of a 256x256 feature map
+overflows 65504), the other normalisations, reductions, powers, exponentials and softmax. Blocked nodes run in
+FP32 between inserted Casts.
+
+Documented FP16 tolerance (checked at export against the FP32 PyTorch reference, outputs in tanh space):
+max abs error ≤ ``FP16_MAX_ABS`` (2e-2) and, for image outputs, uint8 pictures within ``FP16_MAX_LEVELS``
+(2) levels, one level being 1/127.5.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+from gandeploy.errors import ExportError
+from gandeploy.export.onnx_io import check_model, save_model, set_metadata
+from gandeploy.utils.logging import get_logger
+
+log = get_logger("export.fp16")
+
+FP16_MAX_ABS = 2e-2  # tanh space, outputs in [-1, 1]
+FP16_MAX_LEVELS = 2  # uint8 levels (1 level = 1/127.5)
+
+# Ops kept in FP32 on top of onnxconverter-common's default block list.
+FP16_RISKY_OPS = (
+    "InstanceNormalization", "LayerNormalization", "GroupNormalization", "BatchNormalization",
+    "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp",
+    "Pow", "Sqrt", "Reciprocal", "Exp", "Log", "Softmax", "LogSoftmax", "Erf",
+)
+
+
+def fp16_block_list() -> list[str]:
+    """The converter's default block list merged with ``FP16_RISKY_OPS`` (the argument replaces the default)."""
+    from onnxconverter_common import float16
+
+    return sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(FP16_RISKY_OPS))
+
+
+@dataclass(frozen=True)
+class Fp16Export:
+    """What ``convert_fp16`` wrote; ``kept_fp32`` lists the op types of this graph left in FP32."""
+
+    path: Path
+    kept_fp32: tuple[str, ...]
+    seconds: float
+
+
+def convert_fp16(src: Path, dst: Path, *, metadata: Mapping[str, str] | None = None) -> Fp16Export:
+    """Write the FP16 version of ``src`` to ``dst`` atomically; checked like the FP32 model."""
+    from onnxconverter_common import float16
+
+    start = time.perf_counter()
+    model = onnx.load(str(src))
+    block = fp16_block_list()
+    try:
+        with warnings.catch_warnings(record=True) as caught:  # one warning per clipped weight: summarise
+            warnings.simplefilter("always")
+            converted = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=block,
+                                                         disable_shape_infer=False)
+    except Exception as exc:  # noqa: BLE001 - the converter raises assorted errors
+        raise ExportError(f"FP16 conversion of {src.name} failed: {str(exc).splitlines()[0][:300]}") from None
+    clipped = sum("truncated" in str(w.message) for w in caught)
+    if clipped:
+        log.info("FP16: %d weight values outside FP16's range were clipped (to ±1e-7 / ±1e4)", clipped)
+    kept = sorted({n.op_type for n in converted.graph.node if n.op_type in block})
+    set_metadata(converted, {**(metadata or {}), "gandeploy.precision": "fp16",
+                             "gandeploy.fp16_fp32_ops": ",".join(kept)})
+    check_model(converted, dst.name)
+    save_model(converted, dst)
+    seconds = time.perf_counter() - start
+    log.info("converted %s to FP16 in %.1f s (kept in FP32: %s)", dst.name, seconds, ", ".join(kept) or "none")
+    return Fp16Export(dst, tuple(kept), seconds)

@@ -1,0 +1,304 @@
+"""``export_run``: a run dir → ``export/<name>/`` with ONNX FP32, optional FP16 ONNX and TensorRT plan.
+
+Composes the steps (torch2onnx, onnx2fp16, onnx2trt), checks each artifact against PyTorch through the
+runtimes (validate.py), and writes ``manifest.json`` last. A breach of tolerance raises ExportError and leaves
+no manifest, so a half-good export never looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from gandeploy.config import CONFIG_FILE, RunConfig, load_run_config
+from gandeploy.errors import BackendUnavailable, CheckpointError, ExportError, UserInputError
+from gandeploy.export import validate
+from gandeploy.export.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
+from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
+from gandeploy.export.onnx2trt import build_engine
+from gandeploy.export.torch2onnx import SIZE_MULTIPLE, export_onnx
+from gandeploy.formats import FORMATS
+from gandeploy.models.io import GeneratorIO
+from gandeploy.registry import get_model
+from gandeploy.runtimes.base import signature
+from gandeploy.runtimes.onnxruntime_rt import OnnxRuntimeRuntime
+from gandeploy.runtimes.tensorrt_rt import TensorRTRuntime, unavailable_reason
+from gandeploy.runtimes.torch_rt import TorchRuntime
+from gandeploy.utils.io import atomic_write_bytes
+from gandeploy.utils.logging import get_logger
+
+log = get_logger("export")
+
+EXPORT_ROOT = Path("export")
+SHARED_TIMING_CACHE = ".tensorrt/timing.cache"  # under the export root: reused by every TensorRT build there
+TIMING_CACHE = "timing.cache"  # the export dir's own copy
+HW = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One row of the export table."""
+
+    file: str
+    format: str | None
+    path: Path
+    bytes: int
+    max_abs: float | None = None
+    mean_abs: float | None = None
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``export_run`` wrote, with the measured errors."""
+
+    out_dir: Path
+    manifest: dict[str, Any]
+    artifacts: tuple[Artifact, ...]
+    seconds: float
+    exporter: str
+    tensorrt_reason: str | None
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.out_dir / MANIFEST_FILE
+
+
+def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *, fp16: bool = False,
+               trt: bool | None = None, max_batch: int = 64, min_size: HW | None = None, opt_size: HW | None = None,
+               max_size: HW | None = None, opset: int | None = None, generator: str | None = None) -> ExportResult:
+    """Export a run dir's generator. ``trt``: None builds a plan with ``fp16`` where TensorRT can run,
+    True requires it (and implies the FP16 ONNX), False never builds one."""
+    start = time.perf_counter()
+    run_dir = Path(run_dir)
+    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+        raise UserInputError(f"--max-batch must be an integer >= 1, got {max_batch!r}.")
+    if opset is not None and not 7 <= int(opset) <= 30:
+        raise UserInputError(f"--opset must be between 7 and 30, got {opset}.")
+    run = load_run_config(run_dir)
+    spec = get_model(run.model)
+    io_spec = spec.io(run.arch)
+    sizes = plan_sizes(run, io_spec, min_size, opt_size, max_size)
+    trt_reason = unavailable_reason() if (trt or (trt is None and fp16)) else None
+    if trt and trt_reason:
+        raise BackendUnavailable(f"--trt was given but TensorRT cannot run here: {trt_reason}. "
+                                 "Drop --trt (or use --no-trt) to export the ONNX artifacts only.")
+    fp16 = fp16 or bool(trt)
+    module, key = load_for_export(run_dir, run, generator)
+    out_dir = Path(out) if out is not None else default_export_dir(run_dir, spec.generator_keys, key)
+    prepare_out_dir(out_dir)
+
+    num_classes = spec.num_classes(run.arch)
+    meta = onnx_metadata(run, key, io_spec)
+    onnx_path = out_dir / FORMATS["onnxruntime"].file  # type: ignore[operator]
+    example_hw = (max(8, sizes["min"][0]), max(8, sizes["min"][1])) if sizes else None
+    onnx_info = export_onnx(module, io_spec, onnx_path, num_classes=num_classes, example_hw=example_hw,
+                            opset=opset, metadata=meta)
+
+    cases = validate.check_cases(io_spec.task, max_batch, sizes)
+    torch_rt = TorchRuntime(module, run, generator_key=key)
+    refs = validate.references(torch_rt, io_spec, cases, num_classes)
+    parity: dict[str, Any] = {}
+    files: dict[str, dict[str, Any]] = {}
+    io_pair = (io_spec.inputs, io_spec.outputs)
+
+    with OnnxRuntimeRuntime("onnxruntime", onnx_path, io=io_pair) as ort_rt:
+        parity["onnxruntime"] = validate.compare(ort_rt, refs, validate.FP32)
+    validate.enforce("onnxruntime (model.onnx)", parity["onnxruntime"], str(out_dir))
+    files[onnx_path.name] = file_entry(onnx_path, "onnxruntime")
+
+    tensorrt: dict[str, Any] = {"built": False, "reason": "not requested (pass --fp16 or --trt)"}
+    fp16_info = None
+    if fp16:
+        fp16_path = out_dir / FORMATS["onnxruntime-fp16"].file  # type: ignore[operator]
+        fp16_info = convert_fp16(onnx_path, fp16_path, metadata=meta)
+        with OnnxRuntimeRuntime("onnxruntime-fp16", fp16_path, io=io_pair) as ort16:
+            parity["onnxruntime-fp16"] = validate.compare(ort16, refs, validate.FP16)
+        validate.enforce("onnxruntime-fp16 (model.fp16.onnx)", parity["onnxruntime-fp16"], str(out_dir))
+        files[fp16_path.name] = file_entry(fp16_path, "onnxruntime-fp16")
+        if trt is False:
+            tensorrt = {"built": False, "reason": "disabled with --no-trt"}
+        elif trt_reason:
+            log.warning("TensorRT skipped: %s", trt_reason)
+            tensorrt = {"built": False, "reason": trt_reason}
+        else:
+            try:
+                tensorrt = build_tensorrt(fp16_path, out_dir, io_spec, max_batch, sizes)
+            except ExportError as exc:
+                hint = "" if trt else " Pass --no-trt to export the ONNX artifacts without a plan."
+                raise ExportError(f"{exc}{hint}") from None
+            with TensorRTRuntime("tensorrt", out_dir / "model.plan", io=io_pair) as trt_rt:
+                parity["tensorrt"] = validate.compare(trt_rt, refs, validate.FP16)
+            validate.enforce("tensorrt (model.plan)", parity["tensorrt"], str(out_dir))
+            files["model.plan"] = file_entry(out_dir / "model.plan", "tensorrt")
+            files[TIMING_CACHE] = file_entry(out_dir / TIMING_CACHE)
+    remove_stale(out_dir, keep=set(files))
+
+    config_copy = atomic_write_bytes(out_dir / CONFIG_FILE, (run_dir / CONFIG_FILE).read_bytes())
+    files[CONFIG_FILE] = file_entry(config_copy)
+    manifest = {
+        "format": EXPORT_FORMAT, "name": out_dir.name, "model": run.model, "task": io_spec.task,
+        "generator": key, "arch_hash": run.arch_hash, "source_run": str(run_dir),
+        "inputs": [signature(t) for t in io_spec.inputs], "outputs": [signature(t) for t in io_spec.outputs],
+        "max_batch": max_batch, "files": files, "parity": parity, "tensorrt": tensorrt,
+        "exporter": {"onnx": onnx_info.exporter, "opset": onnx_info.opset, "seconds": round(onnx_info.seconds, 2),
+                     "fallback_reason": onnx_info.fallback_reason},
+        "versions": versions(), "created": now_iso(), "seconds": round(time.perf_counter() - start, 2),
+    }
+    if fp16_info is not None:
+        manifest["fp16"] = {"io": "float32", "kept_fp32": list(fp16_info.kept_fp32), "block_list": fp16_block_list()}
+    if sizes:
+        manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
+    write_manifest(out_dir, manifest)
+    seconds = time.perf_counter() - start
+    log.info("export of %s (%s) finished in %.1f s", run_dir, key, seconds)
+    return ExportResult(out_dir, manifest, tuple(artifact_rows(out_dir, manifest)), seconds, onnx_info.exporter,
+                        None if tensorrt["built"] else tensorrt.get("reason"))
+
+
+def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_size: HW | None,
+               max_size: HW | None) -> dict[str, HW] | None:
+    """min/opt/max image sizes for image-to-image models (None for sampling models); flags validated."""
+    given = {"--min-size": min_size, "--opt-size": opt_size, "--max-size": max_size}
+    if io_spec.task != "translation":
+        used = [flag for flag, v in given.items() if v is not None]
+        if used:
+            verb = "applies" if len(used) == 1 else "apply"
+            raise UserInputError(f"{'/'.join(used)} {verb} only to image-to-image models (cyclegan); "
+                                 f"'{run.model}' generates a fixed output size.")
+        return None
+    for flag, value in given.items():
+        if value is None:
+            continue
+        if len(value) != 2 or min(value) < 1 or value[0] % SIZE_MULTIPLE or value[1] % SIZE_MULTIPLE:
+            raise UserInputError(f"{flag} must be HxW with H and W positive multiples of {SIZE_MULTIPLE}, "
+                                 f"got {'x'.join(map(str, value))}.")
+    s = int(getattr(run.arch, "image_size", 256))
+    opt = opt_size or _clamp((s, s), min_size, max_size)
+    lo = min_size or (min(64, opt[0]), min(64, opt[1]))
+    hi = max_size or (max(512, opt[0]), max(512, opt[1]))
+    named = {"--min-size": lo, "--opt-size": opt, "--max-size": hi}
+    for a, b in (("--min-size", "--max-size"), ("--min-size", "--opt-size"), ("--opt-size", "--max-size")):
+        (ah, aw), (bh, bw) = named[a], named[b]
+        if ah > bh or aw > bw:
+            def label(flag: str) -> str:
+                return f"{flag} {named[flag][0]}x{named[flag][1]}" + ("" if given[flag] else " (default)")
+
+            raise UserInputError(f"{label(a)} must not exceed {label(b)}: need min <= opt <= max in both H and W.")
+    return {"min": (int(lo[0]), int(lo[1])), "opt": (int(opt[0]), int(opt[1])), "max": (int(hi[0]), int(hi[1]))}
+
+
+def _clamp(hw: HW, lo: HW | None, hi: HW | None) -> HW:
+    h, w = hw
+    if lo:
+        h, w = max(h, lo[0]), max(w, lo[1])
+    if hi:
+        h, w = min(h, hi[0]), min(w, hi[1])
+    return h, w
+
+
+def default_export_dir(run_dir: Path, keys: tuple[str, ...], key: str) -> Path:
+    """``export/<run name>``; a CycleGAN's second generator gets ``export/<run name>-G_B`` so both can coexist."""
+    name = run_dir.resolve().name
+    return EXPORT_ROOT / (name if key == keys[0] else f"{name}-{key}")
+
+
+def load_for_export(run_dir: Path, run: RunConfig, generator: str | None) -> tuple[nn.Module, str]:
+    """The generator to export (eval mode) and its checkpoint key (``G``; CycleGAN ``G_A``/``G_B``)."""
+    from gandeploy.training.checkpoint import latest_checkpoint, load_checkpoint, load_state_into
+
+    spec = get_model(run.model)
+    if generator is not None and generator not in spec.generator_keys:
+        raise UserInputError(f"--generator must be one of {', '.join(spec.generator_keys)} for {spec.name}, "
+                             f"got '{generator}'.")
+    state = load_checkpoint(latest_checkpoint(run_dir))
+    models = state.get("models")
+    if not isinstance(models, dict):
+        raise CheckpointError(f"checkpoint of '{run_dir}' holds no models; re-train or re-import it.")
+    key = generator or next((k for k in spec.generator_keys if k in models), spec.generator_keys[0])
+    if key not in models:
+        raise CheckpointError(f"checkpoint of '{run_dir}' has no generator '{key}' (it has: "
+                              f"{', '.join(sorted(models)) or 'none'}).")
+    module = spec.build_generator(run.arch)
+    load_state_into(module, models[key], f"generator '{key}' in {run_dir}")
+    return module.eval(), key
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Create ``out_dir``; drop an old manifest first so an interrupted re-export never looks complete."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserInputError(f"--out '{out_dir}' is a file; pass a directory such as export/NAME.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
+
+
+def remove_stale(out_dir: Path, keep: set[str]) -> None:
+    """Remove artifacts of an earlier export to the same dir that this export did not produce."""
+    for name in ("model.fp16.onnx", "model.plan"):
+        if name not in keep and (out_dir / name).exists():
+            log.info("removing stale %s from an earlier export", out_dir / name)
+            (out_dir / name).unlink()
+
+
+def onnx_metadata(run: RunConfig, key: str, io_spec: GeneratorIO) -> dict[str, str]:
+    """``metadata_props`` shared by model.onnx and model.fp16.onnx."""
+    import json
+
+    import onnx
+    import torch
+
+    from gandeploy import __version__
+    from gandeploy.config import to_dict
+
+    arch = run.arch
+    out_shape = io_spec.outputs[0].shape
+    channels = out_shape[1] if len(out_shape) == 4 else 0
+    return {
+        "gandeploy.model": run.model, "gandeploy.task": io_spec.task, "gandeploy.generator": key,
+        "gandeploy.nz": str(getattr(arch, "nz", 0)), "gandeploy.num_classes": str(getattr(arch, "num_classes", 0)),
+        "gandeploy.class_names": json.dumps(list(run.class_names) if run.class_names else []),
+        "gandeploy.image_size": str(getattr(arch, "image_size", 0)), "gandeploy.channels": str(channels),
+        "gandeploy.arch_hash": run.arch_hash, "gandeploy.config": json.dumps(to_dict(arch), sort_keys=True),
+        "gandeploy.version": __version__, "gandeploy.torch_version": torch.__version__,
+        "gandeploy.onnx_version": onnx.__version__,
+    }
+
+
+def build_tensorrt(fp16_path: Path, out_dir: Path, io_spec: GeneratorIO, max_batch: int,
+                   sizes: dict[str, HW] | None) -> dict[str, Any]:
+    """Build model.plan with one profile: batch 1..max_batch (opt: max_batch; translation: 1 at the opt size)."""
+    profile: dict[str, tuple[tuple[int, ...], ...]] = {}
+    for spec in io_spec.inputs:
+        if sizes:
+            profile[spec.name] = (_shape(spec.shape, 1, sizes["min"]), _shape(spec.shape, 1, sizes["opt"]),
+                                  _shape(spec.shape, max_batch, sizes["max"]))
+        else:
+            profile[spec.name] = (_shape(spec.shape, 1), _shape(spec.shape, max_batch),
+                                  _shape(spec.shape, max_batch))
+    shared = out_dir.parent / SHARED_TIMING_CACHE
+    built = build_engine(fp16_path, out_dir / "model.plan", profile, timing_cache=shared,  # type: ignore[arg-type]
+                         extra_caches=(out_dir / TIMING_CACHE,))
+    return {"built": True, "version": built.version, "gpu": built.gpu, "seconds": round(built.seconds, 2),
+            "profile": {n: [list(s) for s in p] for n, p in built.profile.items()},
+            "workspace_bytes": built.workspace_bytes, "strongly_typed": True,
+            "timing_cache": {"file": TIMING_CACHE, "shared": str(shared), "reused": built.timing_cache_reused}}
+
+
+def _shape(dims: tuple[int | str, ...], batch: int, hw: HW | None = None) -> tuple[int, ...]:
+    """A concrete shape for a contract shape: 'N' → batch, 'H'/'W' → hw."""
+    named = {"N": batch, "H": hw[0] if hw else 0, "W": hw[1] if hw else 0}
+    return tuple(named[d] if isinstance(d, str) else int(d) for d in dims)
+
+
+def artifact_rows(out_dir: Path, manifest: dict[str, Any]) -> list[Artifact]:
+    """Table rows: every file with its size and the errors measured for its format."""
+    rows = []
+    for name, entry in manifest["files"].items():
+        fmt = entry.get("format")
+        par = manifest["parity"].get(fmt, {}) if fmt else {}
+        rows.append(Artifact(name, fmt, out_dir / name, int(entry["bytes"]), par.get("max_abs"), par.get("mean_abs")))
+    return rows

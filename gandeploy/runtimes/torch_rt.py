@@ -1,0 +1,89 @@
+"""PyTorch eager: the FP32 reference every other runtime is compared with.
+
+``open_runtime("torch", path)`` accepts an export dir (the generator is rebuilt from its manifest's
+``source_run``, or from ``run_dir=``) or a run dir directly; ``module=`` wraps an in-memory generator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gandeploy.config import RunConfig, load_run_config
+from gandeploy.errors import ExportError, UserInputError
+from gandeploy.registry import get_model
+from gandeploy.runtimes.base import Runtime, check_inputs
+from gandeploy.utils.device import resolve_device
+
+
+class TorchRuntime(Runtime):
+    """Runs an ``nn.Module`` generator in eval mode under ``torch.inference_mode``."""
+
+    def __init__(self, module: nn.Module, run: RunConfig, *, key: str = "torch", device: str = "cpu",
+                 generator_key: str = "G") -> None:
+        dev = resolve_device(device)
+        super().__init__(key, device=str(dev), precision="fp32")
+        self.module = module.to(dev).eval()
+        self.run_config = run
+        self.generator_key = generator_key
+        io = get_model(run.model).io(run.arch)
+        self.inputs, self.outputs = io.inputs, io.outputs
+        self._torch_device = dev
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feeds = check_inputs(self.inputs, inputs)
+        args = [torch.from_numpy(feeds[name]).to(self._torch_device) for name in self.input_names]
+        with torch.inference_mode():
+            out = self.module(*args)  # [N, C, H, W] (2D MLP: [N, D])
+        return {self.output_names[0]: out.detach().float().cpu().numpy()}
+
+    def close(self) -> None:
+        self.module = self.module.cpu()
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "model": self.run_config.model, "generator": self.generator_key,
+                "torch": torch.__version__}
+
+
+def open_runtime(key: str, export_dir: Path, *, module: nn.Module | None = None, run_dir: str | Path | None = None,
+                 generator: str | None = None, device: str = "cpu", **_: Any) -> TorchRuntime:
+    """The PyTorch reference for an export dir (via its source run) or a run dir."""
+    from gandeploy.training.checkpoint import load_generator  # local: keeps runtime imports light
+
+    path = Path(export_dir)
+    manifest = _read_manifest(path)
+    if module is not None:
+        run = load_run_config(path)
+        return TorchRuntime(module, run, key=key, device=device, generator_key=generator or "G")
+    if manifest is not None:
+        source = Path(run_dir) if run_dir is not None else Path(str(manifest.get("source_run", "")))
+        key_g = generator or manifest.get("generator")
+        if not (source / "config.json").is_file():
+            raise UserInputError(
+                f"the PyTorch reference for '{path}' needs its run dir '{source}' (from manifest.json "
+                "'source_run'), which is not there: pass run_dir=... or export from the run dir again.")
+        gen, run = load_generator(source, key=key_g)
+        if manifest.get("arch_hash") and run.arch_hash != manifest["arch_hash"]:
+            raise ExportError(f"run dir '{source}' (arch {run.arch_hash}) is not the source of '{path}' "
+                              f"(arch {manifest['arch_hash']}).")
+        return TorchRuntime(gen, run, key=key, device=device, generator_key=str(key_g))
+    gen, run = load_generator(path, key=generator)
+    spec = get_model(run.model)
+    chosen = generator or spec.generator_keys[0]
+    return TorchRuntime(gen, run, key=key, device=device, generator_key=chosen)
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    file = path / "manifest.json"
+    if not file.is_file():
+        return None
+    try:
+        return json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{file} is damaged ({exc}); re-run 'gandeploy export'.") from None
