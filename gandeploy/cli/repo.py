@@ -1,0 +1,58 @@
+"""``gandeploy repo EXPORT_DIR... [--out model_repository] [--flavour local|ngc]``: build a Triton repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gandeploy.cli.options import report_outputs
+
+
+def _sizes(value: str | None) -> tuple[int, ...] | None:
+    if not value:
+        return None
+    try:
+        return tuple(int(v) for v in value.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers such as 8,16,32, got '{value}'",
+                                 param_hint="--preferred-batch-sizes") from None
+
+
+@click.command("repo")
+@click.argument("export_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("model_repository"), show_default=True,
+              help="Model repository to write (models of other exports already there are kept).")
+@click.option("--flavour", type=click.Choice(["local", "ngc"]), default="local", show_default=True,
+              help="local: python-backend models on ONNX Runtime (the bundled tritonserver); ngc: native "
+                   "onnxruntime_onnx / tensorrt_plan generators for the NGC Triton container.")
+@click.option("--instances", type=int, default=1, show_default=True, help="Instances of every model.")
+@click.option("--max-queue-delay-us", type=int, default=1000, show_default=True,
+              help="Dynamic batching: how long a request may wait for others to join its batch.")
+@click.option("--preferred-batch-sizes", default=None,
+              help="Dynamic batching preferred sizes, e.g. 8,16,32 (default: 8/16/32/64 up to the max batch).")
+@click.option("--threads", type=int, default=0, show_default=True,
+              help="local flavour: ONNX Runtime intra-op threads per generator instance (0: ORT's default).")
+@click.option("--max-pixels", type=int, default=4096 * 4096, show_default=True,
+              help="Image-to-image: pictures with more pixels are refused before decoding.")
+@click.option("--max-side", type=int, default=None,
+              help="Image-to-image: longer sides are scaled down to this and back (default: the export's max size).")
+def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int, max_queue_delay_us: int,
+         preferred_batch_sizes: str | None, threads: int, max_pixels: int, max_side: int | None) -> None:
+    """Build a Triton model repository from export dirs (each re-hashed against its manifest first).
+
+    \b
+    Per export NAME: NAME (user-facing: seed [+ label] -> image, or image bytes -> PNG bytes),
+    NAME_generator (the ONNX tensors), and the pre/post-processing models between them.
+    """
+    from gandeploy.serving.repository import build_repository
+
+    result = build_repository(export_dirs, out, flavour=flavour, instances=instances,
+                              max_queue_delay_us=max_queue_delay_us,
+                              preferred_batch_sizes=_sizes(preferred_batch_sizes), threads=threads,
+                              max_pixels=max_pixels, max_side=max_side)
+    click.echo(f"Built {len(result.models)} Triton models for {', '.join(result.exports)} ({flavour} flavour) "
+               f"in {result.seconds:.1f} s.")
+    nxt = f"gandeploy serve --model-repository {out}" if flavour == "local" else \
+        "docker compose -f serving/docker-compose.yml up --build"
+    report_outputs([out / m for m in result.models], nxt)

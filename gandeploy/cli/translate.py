@@ -1,0 +1,72 @@
+"""``gandeploy translate NAME IMAGE... --out DIR``: image-to-image through a served model, PNGs out."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from gandeploy.cli.options import report_outputs
+from gandeploy.errors import ServingError, UserInputError
+
+SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def expand_images(paths: tuple[Path, ...]) -> list[Path]:
+    """Files as given; directories contribute their PNG/JPEG files (sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserInputError(f"IMAGE '{path}' does not exist.")
+    if not files:
+        raise UserInputError(f"no PNG/JPEG files found in {', '.join(map(str, paths))}.")
+    return files
+
+
+@click.command("translate")
+@click.argument("name")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("translated"), show_default=True,
+              help="Directory for the translated PNGs (<stem>.png each).")
+@click.option("--url", default=None, help="Triton address (default 127.0.0.1:8001 for grpc, :8000 for http).")
+@click.option("--protocol", type=click.Choice(["grpc", "http"]), default="grpc", show_default=True)
+@click.option("--concurrency", type=int, default=4, show_default=True, help="Requests in flight at once.")
+def translate(name: str, images: tuple[Path, ...], out: Path, url: str | None, protocol: str,
+              concurrency: int) -> None:
+    """Translate IMAGE files (PNG/JPEG; directories are expanded) with the served model NAME."""
+    from tqdm import tqdm
+
+    from gandeploy.serving.client import translate_many
+    from gandeploy.utils.io import atomic_write_bytes
+
+    if concurrency < 1:
+        raise UserInputError(f"--concurrency must be >= 1, got {concurrency}.")
+    files = expand_images(images)
+    stems = [f.stem for f in files]
+    dupes = sorted({s for s in stems if stems.count(s) > 1})
+    if dupes:
+        raise UserInputError(f"several IMAGEs share the name(s) {dupes}; their outputs would overwrite each other.")
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"--out '{out}' is a file; pass a directory.")
+    blobs = [f.read_bytes() for f in files]
+    start = time.perf_counter()
+    with tqdm(total=len(files), desc=f"translate {name}", unit="img", disable=len(files) < 2) as bar:
+        results = translate_many(name, blobs, url=url, protocol=protocol, concurrency=concurrency,
+                                 on_done=lambda i: bar.update(1))
+    seconds = time.perf_counter() - start
+    written, failed = [], []
+    for path, result in zip(files, results, strict=True):
+        if isinstance(result, ServingError):
+            failed.append(f"  {path}: {result}")
+            continue
+        written.append(atomic_write_bytes(out / f"{path.stem}.png", result))
+    click.echo(f"Translated {len(written)}/{len(files)} picture(s) with '{name}' over {protocol} in {seconds:.2f} s.")
+    if written:
+        report_outputs(written, f"ls {out}" if not failed else None)
+    if failed:
+        raise ServingError(f"{len(failed)} picture(s) failed:\n" + "\n".join(failed))

@@ -1,0 +1,192 @@
+"""Helpers shared by gandeploy's Triton python-backend models. SELF-CONTAINED: numpy, PIL and json only.
+
+``gandeploy repo`` copies this file beside every ``<model>/1/model.py``; the NGC container runs it without
+gandeploy installed, so nothing here may import gandeploy. ``latent_from_seed``, ``to_uint8`` and
+``from_uint8`` are copies of ``gandeploy.models.io``; ``tests/serving/test_serving_backends.py`` proves they
+are equal. Keep the syntax Python 3.8-compatible (the NGC container's interpreter may be older).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+SEED_MAX = 2**63 - 1
+SIZE_MULTIPLE = 4
+DEFAULT_MAX_PIXELS = 4096 * 4096
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+class RequestError(ValueError):
+    """A problem with one request's content; the model answers it with INVALID_ARG and serves the rest."""
+
+
+# --- copies of gandeploy.models.io ---------------------------------------------------------------------------
+
+
+def latent_from_seed(seed: int, nz: int) -> np.ndarray:
+    """``nz`` standard normals from NumPy's PCG64 ``default_rng(seed)``, float64 draws cast to float32."""
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return np.random.default_rng(int(seed)).standard_normal(int(nz)).astype(np.float32)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """[-1, 1] float [N, C, H, W] → uint8 [N, H, W, C]: ``rint((x + 1) * 127.5)``, clipped."""
+    hwc = np.transpose(np.asarray(images, dtype=np.float32), (0, 2, 3, 1))
+    return np.clip(np.rint((hwc + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def from_uint8(images: np.ndarray) -> np.ndarray:
+    """uint8 [N, H, W, C] → float32 [N, C, H, W] in [-1, 1]: ``x / 127.5 - 1``."""
+    chw = np.transpose(np.asarray(images), (0, 3, 1, 2)).astype(np.float32)
+    return chw / 127.5 - 1.0
+
+
+# --- config parameters -----------------------------------------------------------------------------------------
+
+
+def model_parameters(args: dict[str, Any]) -> dict[str, str]:
+    """The ``parameters`` of a model's config as plain strings (from the python backend's ``args``)."""
+    config = json.loads(args["model_config"])
+    return {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+
+
+def int_param(params: dict[str, str], key: str, default: int) -> int:
+    value = params.get(key, "")
+    return int(value) if value.strip() else default
+
+
+# --- seeds and labels -------------------------------------------------------------------------------------------
+
+
+def check_seeds(seeds: np.ndarray) -> np.ndarray:
+    """Seeds [B, 1] int64 → [B]; negative seeds are a ``RequestError`` (valid: 0 .. 2**63 - 1)."""
+    flat = np.asarray(seeds).reshape(-1)
+    if flat.dtype.kind not in "iu":
+        raise RequestError(f"input 'seed' must be INT64, got {flat.dtype}")
+    bad = flat[flat < 0]
+    if bad.size:
+        raise RequestError(f"input 'seed' must be in [0, 2**63 - 1], got {int(bad[0])}")
+    return flat.astype(np.int64)
+
+
+def check_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Labels [B, 1] or [B] int64 → [B]; each must lie in [0, num_classes)."""
+    flat = np.asarray(labels).reshape(-1)
+    if flat.dtype.kind not in "iu":
+        raise RequestError(f"input 'label' must be INT64, got {flat.dtype}")
+    bad = flat[(flat < 0) | (flat >= num_classes)]
+    if bad.size:
+        raise RequestError(f"input 'label' must be in [0, {num_classes - 1}] (the model has {num_classes} "
+                           f"classes), got {int(bad[0])}")
+    return flat.astype(np.int64)
+
+
+# --- image bytes -------------------------------------------------------------------------------------------------
+
+
+def decode_image(data: bytes, channels: int, max_pixels: int) -> np.ndarray:
+    """PNG/JPEG bytes → uint8 [H, W, C] (C = ``channels``), after checking the header's size against
+    ``max_pixels`` *before* decoding (no decompression bombs). Bad bytes raise ``RequestError``."""
+    from PIL import Image, ImageOps
+
+    if not isinstance(data, (bytes, bytearray)) or len(data) == 0:
+        raise RequestError("input 'image_bytes' is empty: send the bytes of a PNG or JPEG file")
+    data = bytes(data)
+    kind = "PNG" if data.startswith(PNG_MAGIC) else "JPEG" if data.startswith(JPEG_MAGIC) else None
+    try:
+        img = Image.open(io.BytesIO(data))
+    except Exception as exc:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ...
+        if kind:
+            raise RequestError(f"input 'image_bytes' is a corrupt or truncated {kind} ({exc})") from None
+        raise RequestError(f"input 'image_bytes' is not a PNG or JPEG image ({type(exc).__name__})") from None
+    if img.format not in ("PNG", "JPEG"):
+        raise RequestError(f"input 'image_bytes' must be PNG or JPEG, got {img.format}")
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise RequestError(f"input 'image_bytes' has an empty size {width}x{height}")
+    if width * height > max_pixels:
+        raise RequestError(f"input 'image_bytes' is {width}x{height} = {width * height} pixels, above the "
+                           f"limit of {max_pixels} pixels (decompression-bomb guard)")
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        img = img.convert("RGB" if channels == 3 else "L")
+    except Exception as exc:
+        raise RequestError(f"input 'image_bytes' is a corrupt or truncated {img.format} ({exc})") from None
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr  # [H, W, C]
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """uint8 [H, W, C] (C = 1 or 3) → PNG bytes."""
+    from PIL import Image
+
+    arr = image[:, :, 0] if image.shape[2] == 1 else image
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def fit_size(height: int, width: int, min_side: int, max_side: int | None) -> tuple[int, int, int, int]:
+    """Where an HxW image runs through a multiple-of-4 generator.
+
+    Returns (resized_h, resized_w, padded_h, padded_w): the image is scaled down only when a side exceeds
+    ``max_side`` (aspect kept), then padded on the right/bottom up to multiples of 4 and at least ``min_side``.
+    """
+    scale = 1.0
+    if max_side and max(height, width) > max_side:
+        scale = max_side / float(max(height, width))
+    rh, rw = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
+    if max_side:  # the padded size must stay within max_side too
+        rh = min(rh, max_side - max_side % SIZE_MULTIPLE)
+        rw = min(rw, max_side - max_side % SIZE_MULTIPLE)
+    ph = max(_round_up(rh, SIZE_MULTIPLE), _round_up(min_side, SIZE_MULTIPLE))
+    pw = max(_round_up(rw, SIZE_MULTIPLE), _round_up(min_side, SIZE_MULTIPLE))
+    return rh, rw, ph, pw
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-int(value) // multiple) * multiple
+
+
+def prepare_image(image: np.ndarray, size: tuple[int, int, int, int]) -> np.ndarray:
+    """uint8 [H, W, C] → float32 [C, PH, PW] in [-1, 1]: resize to (RH, RW) if needed, edge-pad to (PH, PW)."""
+    rh, rw, ph, pw = size
+    if image.shape[:2] != (rh, rw):
+        image = resize(image, rh, rw)
+    padded = np.pad(image, ((0, ph - rh), (0, pw - rw), (0, 0)), mode="edge")  # [PH, PW, C]
+    return from_uint8(padded[None])[0]  # [C, PH, PW]
+
+
+def finish_image(output: np.ndarray, size: tuple[int, int, int, int], height: int, width: int) -> np.ndarray:
+    """Generator output float [C, PH, PW] → uint8 [H, W, C]: crop the padding, resize back to HxW."""
+    rh, rw, _, _ = size
+    image = to_uint8(output[None])[0][:rh, :rw]  # [RH, RW, C]
+    if (rh, rw) != (height, width):
+        image = resize(image, height, width)
+    return image
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bicubic resize of uint8 [H, W, C] to [height, width, C]."""
+    from PIL import Image
+
+    if image.shape[2] == 1:
+        out = np.asarray(Image.fromarray(image[:, :, 0]).resize((width, height), Image.BICUBIC))[:, :, None]
+    else:
+        out = np.asarray(Image.fromarray(image).resize((width, height), Image.BICUBIC))
+    return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+def group_indices(keys: list[Any]) -> dict[Any, list[int]]:
+    """Positions of ``keys`` grouped by equal key (only equal shapes can share one generator batch)."""
+    groups: dict[Any, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    return groups

@@ -1,0 +1,95 @@
+"""Triton python-backend model ``<name>_generator`` (local flavour): runs ``model.onnx`` with ONNX Runtime CPU.
+
+Same tensors as the ONNX file: ``z`` FP32 [nz] (+ ``label`` INT64 [1], reshaped to [] for the graph) or
+``image`` FP32 [C, H, W] (H, W multiples of 4) → ``output`` FP32. Triton's dynamic batcher hands ``execute``
+several requests; requests with equal shapes run as one ONNX Runtime batch. Each request is validated on its
+own: a bad one gets INVALID_ARG, the others still succeed.
+
+Config parameters: ``onnx_file``, ``intra_op_threads`` (0: ONNX Runtime's default), ``num_classes``,
+``size_multiple``. SELF-CONTAINED (numpy, onnxruntime, json): the NGC container may run it without gandeploy.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+from gd_backend_common import RequestError, check_labels, group_indices, int_param, model_parameters
+
+
+class TritonPythonModel:
+    """ONNX Runtime session over the export's ``model.onnx``, one per model instance."""
+
+    def initialize(self, args):
+        import onnxruntime as ort
+
+        params = model_parameters(args)
+        path = os.path.join(args["model_repository"], args["model_version"], params.get("onnx_file", "model.onnx"))
+        options = ort.SessionOptions()
+        threads = int_param(params, "intra_op_threads", 0)
+        if threads > 0:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.num_classes = int_param(params, "num_classes", 0)
+        self.multiple = int_param(params, "size_multiple", 4)
+
+    def execute(self, requests):
+        feeds, errors = [], {}
+        for i, request in enumerate(requests):
+            try:
+                feeds.append(self._feed(request))
+            except RequestError as exc:
+                errors[i] = str(exc)
+                feeds.append(None)
+        outputs = [None] * len(requests)
+        valid = [i for i, f in enumerate(feeds) if f is not None]
+        keys = [tuple(feeds[i][n].shape[1:] for n in self.input_names) for i in valid]
+        for members in group_indices(keys).values():
+            idx = [valid[m] for m in members]
+            batch = {n: np.concatenate([feeds[i][n] for i in idx]) for n in self.input_names}
+            try:
+                result = self.session.run(self.output_names, batch)
+            except Exception as exc:  # ORT errors are untyped; answer the group, keep serving
+                for i in idx:
+                    errors[i] = f"ONNX Runtime failed on this batch: {str(exc).splitlines()[0][:300]}"
+                continue
+            start = 0
+            for i in idx:
+                n = feeds[i][self.input_names[0]].shape[0]
+                outputs[i] = [np.ascontiguousarray(r[start:start + n], dtype=np.float32) for r in result]
+                start += n
+        responses = []
+        for i in range(len(requests)):
+            if i in errors:
+                responses.append(pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError(errors[i], pb_utils.TritonError.INVALID_ARG)))
+            else:
+                tensors = [pb_utils.Tensor(n, arr) for n, arr in zip(self.output_names, outputs[i])]  # noqa: B905 - Python 3.8 in NGC
+                responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+        return responses
+
+    def _feed(self, request):
+        feed = {}
+        for name in self.input_names:
+            tensor = pb_utils.get_input_tensor_by_name(request, name)
+            if tensor is None:
+                raise RequestError(f"missing input '{name}'")
+            arr = tensor.as_numpy()
+            if name == "label":
+                arr = check_labels(arr, self.num_classes) if self.num_classes else arr.reshape(-1)
+            elif not np.all(np.isfinite(arr)):
+                raise RequestError(f"input '{name}' holds NaN or infinite values")
+            if name == "image" and (arr.shape[-1] % self.multiple or arr.shape[-2] % self.multiple):
+                raise RequestError(f"input 'image' height and width must be multiples of {self.multiple}, "
+                                   f"got {arr.shape[-2]}x{arr.shape[-1]}")
+            feed[name] = np.ascontiguousarray(arr)
+        return feed
+
+    def finalize(self):
+        self.session = None
+

@@ -1,0 +1,346 @@
+"""``gandeploy repo``: a Triton model repository built from verified exports, swapped in atomically.
+
+Per export ``<name>`` (see ``contract.py`` for the tensors)::
+
+    <name>_generator/   raw generator, the ONNX IO. local: python backend running model.onnx on ONNX Runtime
+                        CPU; ngc: platform onnxruntime_onnx (+ <name>_generator_trt, tensorrt_plan, when
+                        the export has model.plan)
+    <name>_seed/        sampling: seed (+ label) → z (python)
+    <name>_postprocess/ sampling images: output → uint8 image (python)
+    <name>/             sampling: platform ensemble <name>_seed → generator → <name>_postprocess;
+                        translation: python pipeline (decode → generator via BLS → PNG)
+    <name>/gandeploy.json  provenance: the export's manifest SHA-256, every file's SHA-256, options
+
+Every export is re-hashed against its manifest first (a tampered export fails the build) and every copied
+file is hashed again after the copy. Models are written to a staging dir beside ``out`` and renamed into place
+one directory at a time; models of other exports already in ``out`` are left alone.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gandeploy import __version__
+from gandeploy.errors import ExportError, ServingError, UserInputError
+from gandeploy.serving import configs as C
+from gandeploy.serving.contract import ServedExport, load_export
+from gandeploy.utils.io import atomic_write_json, sha256_file
+from gandeploy.utils.logging import get_logger
+
+log = get_logger("serving.repository")
+
+REPO_FORMAT = "gandeploy.repository/1"
+RECORD_FILE = "gandeploy.json"
+BACKENDS = Path(__file__).parent / "backends"
+COMMON = "gd_backend_common.py"
+FLAVOURS = ("local", "ngc")
+DEFAULT_MAX_PIXELS = 4096 * 4096
+
+
+@dataclass(frozen=True)
+class RepositoryOptions:
+    """How models are served; every field is a ``gandeploy repo`` flag."""
+
+    flavour: str = "local"
+    instances: int = 1
+    max_queue_delay_us: int = 1000
+    preferred_batch_sizes: tuple[int, ...] | None = None  # None: 8/16/32/64 up to the export's max batch
+    threads: int = 0  # ONNX Runtime intra-op threads per local generator instance (0: its default)
+    max_pixels: int = DEFAULT_MAX_PIXELS  # translation: larger pictures are refused before decoding
+    max_side: int | None = None  # translation: larger sides are scaled down (None: the export's max size)
+
+    def __post_init__(self) -> None:
+        if self.flavour not in FLAVOURS:
+            raise UserInputError(f"--flavour must be one of {', '.join(FLAVOURS)}, got '{self.flavour}'.")
+        if self.threads < 0 or self.max_pixels < 1 or (self.max_side is not None and self.max_side < 8):
+            raise UserInputError("--threads must be >= 0, --max-pixels >= 1 and --max-side >= 8.")
+
+
+@dataclass
+class PlannedModel:
+    """One model directory to write: its config and the files to place in it (relative path → source)."""
+
+    name: str
+    role: str  # generator | generator_trt | seed | postprocess | ensemble | pipeline
+    config: Any
+    files: dict[str, Path] = field(default_factory=dict)
+    expected: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 the copy must have
+
+
+@dataclass(frozen=True)
+class RepositoryResult:
+    """What ``build_repository`` wrote."""
+
+    root: Path
+    exports: tuple[str, ...]
+    models: tuple[str, ...]
+    seconds: float
+
+
+def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str] = "model_repository",
+                     *, flavour: str = "local", instances: int = 1, max_queue_delay_us: int = 1000,
+                     preferred_batch_sizes: Sequence[int] | None = None, threads: int = 0,
+                     max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> RepositoryResult:
+    """Verify each export and write its Triton models into ``out`` (see the module docstring)."""
+    start = time.perf_counter()
+    options = RepositoryOptions(flavour, instances, max_queue_delay_us,
+                                tuple(preferred_batch_sizes) if preferred_batch_sizes else None, threads,
+                                max_pixels, max_side)
+    dirs = [Path(d) for d in export_dirs]
+    if not dirs:
+        raise UserInputError("give at least one EXPORT_DIR (made by 'gandeploy export').")
+    exports = [load_export(d) for d in dirs]
+    names = [e.name for e in exports]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UserInputError(f"two exports are both named {dupes}: re-export one with another --name.")
+    planned = [m for e in exports for m in plan_models(e, options)]
+    configs = {m.name: m.config for m in planned}
+    C.validate_configs(configs)
+    root = Path(out)
+    _check_conflicts(root, exports, {m.name for m in planned})
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-", dir=root.parent))
+    try:
+        for model in planned:
+            _write_model(staging / model.name, model)
+        for export in exports:
+            mine = [m for m in planned if _owner(m, export)]
+            atomic_write_json(staging / export.name / RECORD_FILE, _record(export, mine, options, staging))
+        _swap_in(root, staging, exports, planned)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    seconds = time.perf_counter() - start
+    log.info("repository %s: %d model(s) for %s (%s flavour) in %.1f s", root, len(planned), ", ".join(names),
+             options.flavour, seconds)
+    return RepositoryResult(root, tuple(names), tuple(m.name for m in planned), seconds)
+
+
+def _owner(model: PlannedModel, export: ServedExport) -> bool:
+    return model.config.parameters["gandeploy_export"].string_value == export.name
+
+
+# --- planning ------------------------------------------------------------------------------------------------
+
+
+def plan_models(export: ServedExport, options: RepositoryOptions) -> list[PlannedModel]:
+    """The model directories serving ``export`` with ``options``."""
+    preferred = options.preferred_batch_sizes or C.default_preferred(export.max_batch)
+    batching = C.Batching(export.max_batch, tuple(preferred), options.max_queue_delay_us, options.instances)
+    meta = _metadata(export)
+    models = _generators(export, options, batching, meta)
+    generator = models[-1].name  # the TensorRT variant when there is one (ngc), else <name>_generator
+    if export.task == "translation":
+        models.append(_pipeline(export, options, batching, meta, generator))
+    else:
+        models.extend(_sampling(export, batching, meta, generator))
+    return models
+
+
+def _metadata(export: ServedExport) -> dict[str, Any]:
+    arch = export.run.arch
+    return {"gandeploy_export": export.name, "gandeploy_model": export.model, "gandeploy_task": export.task,
+            "gandeploy_version": __version__, "arch_hash": export.run.arch_hash,
+            "export_manifest_sha256": export.manifest_sha256, "nz": export.nz, "num_classes": export.num_classes,
+            "image_size": getattr(arch, "image_size", 0)}
+
+
+def _python_files(source: str) -> dict[str, Path]:
+    return {"1/model.py": BACKENDS / source, f"1/{COMMON}": BACKENDS / COMMON}
+
+
+def _export_file(export: ServedExport, name: str) -> tuple[dict[str, Path], dict[str, str]]:
+    entry = export.manifest["files"].get(name)
+    if not entry:
+        raise ExportError(f"'{export.export_dir}' has no {name} in its manifest; run 'gandeploy export' again.")
+    return {f"1/{name}": export.export_dir / name}, {f"1/{name}": str(entry["sha256"])}
+
+
+def _generators(export: ServedExport, options: RepositoryOptions, batching: C.Batching,
+                meta: dict[str, Any]) -> list[PlannedModel]:
+    inputs, outputs = export.generator_tensors()
+    name = export.generator_model
+    onnx_files, onnx_sha = _export_file(export, "model.onnx")
+    if options.flavour == "local":
+        params = {**meta, "onnx_file": "model.onnx", "intra_op_threads": options.threads, "size_multiple": 4}
+        cfg = C.python_model(name, inputs, outputs, batching, params)
+        return [PlannedModel(name, "generator", cfg, {**_python_files("generator_onnx.py"), **onnx_files}, onnx_sha)]
+    models = [PlannedModel(name, "generator", C.native_model(name, "onnxruntime_onnx", "model.onnx", inputs,
+                                                               outputs, batching, meta), onnx_files, onnx_sha)]
+    if "model.plan" in export.manifest["files"]:
+        plan_files, plan_sha = _export_file(export, "model.plan")
+        trt = f"{name}_trt"
+        models.append(PlannedModel(trt, "generator_trt", C.native_model(trt, "tensorrt_plan", "model.plan", inputs,
+                                                                         outputs, batching, meta),
+                                   plan_files, plan_sha))
+    return models
+
+
+def _sampling(export: ServedExport, batching: C.Batching, meta: dict[str, Any],
+              generator: str) -> list[PlannedModel]:
+    name = export.name
+    served_in, served_out = export.served_tensors()
+    nz = int(export.inputs[0].shape[1])
+    seed_out = [C.Tensor("z", "float32", (nz,))]
+    gen_inputs = {"z": "z"}
+    if export.num_classes:
+        seed_out.append(C.Tensor("label_checked", "int64", (1,)))
+        gen_inputs["label"] = "label_checked"
+    seed_cfg = C.python_model(f"{name}_seed", served_in, seed_out, batching, {**meta, "nz": nz})
+    models = [PlannedModel(f"{name}_seed", "seed", seed_cfg, _python_files("seed_to_latent.py"))]
+    steps = [C.Step(f"{name}_seed", {t.name: t.name for t in served_in},
+                    {t.name: t.name for t in seed_out})]
+    if export.points:
+        steps.append(C.Step(generator, gen_inputs, {"output": "sample"}))
+    else:
+        _, gen_out = export.generator_tensors()
+        post_cfg = C.python_model(f"{name}_postprocess", gen_out, served_out, batching, meta)
+        models.append(PlannedModel(f"{name}_postprocess", "postprocess", post_cfg,
+                                   _python_files("image_postprocess.py")))
+        steps.append(C.Step(generator, gen_inputs, {"output": "generated"}))
+        steps.append(C.Step(f"{name}_postprocess", {"output": "generated"}, {"image": "image"}))
+    ensemble = C.ensemble_model(name, served_in, served_out, export.max_batch, steps, meta)
+    models.append(PlannedModel(name, "ensemble", ensemble, {}))
+    return models
+
+
+def _pipeline(export: ServedExport, options: RepositoryOptions, batching: C.Batching, meta: dict[str, Any],
+              generator: str) -> PlannedModel:
+    served_in, served_out = export.served_tensors()
+    sizes = export.image_sizes
+    max_side = options.max_side or (max(sizes["max"]) if sizes.get("max") else 0)
+    min_side = max(8, min(sizes["min"]) if sizes.get("min") else 8)
+    params = {**meta, "generator_model": generator, "input_channels": export.in_channels,
+              "output_channels": export.out_channels, "max_pixels": options.max_pixels, "max_side": max_side,
+              "min_side": min_side, "max_batch": export.max_batch}
+    cfg = C.python_model(export.name, served_in, served_out, batching, params)
+    return PlannedModel(export.name, "pipeline", cfg, _python_files("translate_pipeline.py"))
+
+
+# --- writing -------------------------------------------------------------------------------------------------
+
+
+def _write_model(model_dir: Path, model: PlannedModel) -> None:
+    (model_dir / "1").mkdir(parents=True, exist_ok=True)  # ensembles need the (empty) version dir too
+    for rel, source in model.files.items():
+        target = model_dir / rel
+        shutil.copyfile(source, target)
+        want = model.expected.get(rel)
+        if want is not None and sha256_file(target) != want:
+            raise ExportError(f"{source} changed while the repository was being built (SHA-256 differs from "
+                              "its manifest); run 'gandeploy export' again.")
+    C.write_config(model_dir, model.config)
+
+
+def _record(export: ServedExport, models: list[PlannedModel], options: RepositoryOptions,
+            staging: Path) -> dict[str, Any]:
+    served_in, served_out = export.served_tensors()
+    return {
+        "format": REPO_FORMAT,
+        "name": export.name,
+        "task": export.task,
+        "model": export.model,
+        "flavour": options.flavour,
+        "export_dir": str(export.export_dir.resolve()),
+        "export_manifest_sha256": export.manifest_sha256,
+        "export_files": {k: v["sha256"] for k, v in sorted(export.manifest["files"].items())},
+        "arch_hash": export.run.arch_hash,
+        "class_names": list(export.run.class_names or []),
+        "served": {"inputs": [_sig(t) for t in served_in], "outputs": [_sig(t) for t in served_out]},
+        "models": {m.name: {"role": m.role, "files": _hashes(staging / m.name)} for m in models},
+        "options": {"instances": options.instances, "max_queue_delay_us": options.max_queue_delay_us,
+                    "preferred_batch_sizes": list(models[0].config.dynamic_batching.preferred_batch_size),
+                    "threads": options.threads, "max_pixels": options.max_pixels, "max_side": options.max_side,
+                    "max_batch": export.max_batch},
+        "gandeploy_version": __version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _sig(t: C.Tensor) -> dict[str, Any]:
+    return {"name": t.name, "dtype": t.dtype, "dims": list(t.dims)}
+
+
+def _hashes(model_dir: Path) -> dict[str, str]:
+    return {p.relative_to(model_dir).as_posix(): sha256_file(p)
+            for p in sorted(model_dir.rglob("*")) if p.is_file() and p.name != RECORD_FILE}
+
+
+def _check_conflicts(root: Path, exports: list[ServedExport], new_models: set[str]) -> None:
+    """Refuse to overwrite a model directory that another export (or no gandeploy build) owns."""
+    if not root.is_dir():
+        return
+    owned = {}
+    for record in read_records(root).values():
+        for model in record.get("models", {}):
+            owned[model] = record["name"]
+    ours = {e.name for e in exports}
+    for model in sorted(new_models):
+        if (root / model).exists() and owned.get(model) not in ours:
+            owner = f"export '{owned[model]}'" if model in owned else "something other than 'gandeploy repo'"
+            raise UserInputError(f"'{root / model}' already exists and belongs to {owner}; remove it or pass "
+                                 "another --out.")
+
+
+def _swap_in(root: Path, staging: Path, exports: list[ServedExport], planned: list[PlannedModel]) -> None:
+    """Rename each staged model dir over its old version; drop models the old build had and this one lacks."""
+    old = read_records(root)
+    stale = set()
+    for export in exports:
+        stale |= set(old.get(export.name, {}).get("models", {})) - {m.name for m in planned}
+    trash = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+    try:
+        for model in planned:
+            target = root / model.name
+            if target.exists():
+                os.replace(target, trash / model.name)
+            os.replace(staging / model.name, target)
+        for name in sorted(stale):
+            if (root / name).exists():
+                os.replace(root / name, trash / name)
+                log.info("removed stale model %s", name)
+    finally:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+# --- reading back --------------------------------------------------------------------------------------------
+
+
+def read_records(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Every ``<name>/gandeploy.json`` in a repository, keyed by export name."""
+    records = {}
+    for path in sorted(Path(root).glob(f"*/{RECORD_FILE}")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ServingError(f"{path} is damaged ({exc}); re-run 'gandeploy repo'.") from None
+        if isinstance(data, dict) and data.get("format") == REPO_FORMAT:
+            records[str(data["name"])] = data
+    return records
+
+
+def verify_repository(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Re-hash every file gandeploy wrote into ``root``; a changed or missing file is a ``ServingError``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserInputError(f"model repository '{root}' does not exist: run 'gandeploy repo EXPORT_DIR' first "
+                             "(or pass --model-repository).")
+    records = read_records(root)
+    for record in records.values():
+        for model, info in record.get("models", {}).items():
+            for rel, digest in info.get("files", {}).items():
+                path = root / model / rel
+                if not path.is_file() or sha256_file(path) != digest:
+                    state = "is missing" if not path.is_file() else "was modified"
+                    raise ServingError(f"{path} {state} since 'gandeploy repo' built it; run 'gandeploy repo "
+                                       f"{record.get('export_dir', 'EXPORT_DIR')}' again.")
+    return records

@@ -1,0 +1,337 @@
+"""The real ``tritonserver`` (2.51, bundled in the nvidia-pytriton wheel), started and stopped from Python.
+
+``TritonServer`` prepares a backend directory (the wheel's python backend plus the backend stub for the running
+Python) in a cache dir, checks that its ports are free, starts the server bound to 127.0.0.1 with the venv's
+``bin/`` first on PATH (so backend stubs import this environment's numpy / onnxruntime / PIL), copies its log
+to a file and/or stderr, and waits until every model in the repository is READY. A model that fails to load
+raises ``ServingError`` naming the model and the reason from Triton's log. Leaving the ``with`` block (or
+``stop()``) sends SIGTERM and waits for a clean exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from pathlib import Path
+from typing import IO
+
+from gandeploy.errors import BackendUnavailable, ServingError, UserInputError
+from gandeploy.utils.logging import get_logger
+
+log = get_logger("serving.server")
+
+FAILED_LOAD = re.compile(r"failed to load '([^']+)' version \d+: (.*)")
+PORT_FLAGS = {"http": "--http-port", "grpc": "--grpc-port", "metrics": "--metrics-port"}
+
+
+def find_tritonserver() -> Path:
+    """``pytriton/tritonserver`` inside the installed nvidia-pytriton wheel."""
+    spec = importlib.util.find_spec("pytriton")
+    root = Path(spec.origin).parent / "tritonserver" if spec and spec.origin else None
+    if root is None or not (root / "bin" / "tritonserver").is_file():
+        raise BackendUnavailable("tritonserver was not found: install the nvidia-pytriton wheel "
+                                 "(pip install nvidia-pytriton==0.7.0), which bundles Triton 2.51 for Linux x86-64.")
+    return root
+
+
+def cache_dir() -> Path:
+    """Where gandeploy keeps prepared files: $GANDEPLOY_CACHE, else $XDG_CACHE_HOME/gandeploy, else ~/.cache."""
+    if os.environ.get("GANDEPLOY_CACHE"):
+        return Path(os.environ["GANDEPLOY_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "gandeploy"
+
+
+def prepare_backend_dir(root: Path | None = None, cache: Path | None = None) -> Path:
+    """A ``--backend-directory`` holding ``python/`` (backend library, utils, stub for this Python), cached."""
+    root = root or find_tritonserver()
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
+    backend = root / "backends" / "python"
+    if not stub.is_file():
+        stubs = root / "python_backend_stubs"
+        have = sorted(p.name for p in stubs.iterdir()) if stubs.is_dir() else []
+        raise BackendUnavailable(f"the bundled Triton has no python backend stub for Python {version} "
+                                 f"(it has: {', '.join(have) or 'none'}); use one of those Python versions.")
+    sources = {"libtriton_python.so": backend / "libtriton_python.so",
+               "triton_python_backend_utils.py": backend / "triton_python_backend_utils.py",
+               "triton_python_backend_stub": stub}
+    key = hashlib.sha256("|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                                  for p in sources.values()).encode()).hexdigest()[:12]
+    target = (cache or cache_dir()) / "triton" / f"backends-py{version}-{key}"
+    if (target / "python" / ".complete").is_file():
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:  # read-only home: fall back to the temp dir
+        target = Path(tempfile.gettempdir()) / f"gandeploy-{os.getuid()}" / target.name
+        if (target / "python" / ".complete").is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".backends-", dir=target.parent))
+    try:
+        (staging / "python").mkdir()
+        for name, src in sources.items():
+            shutil.copy2(src, staging / "python" / name)
+        (staging / "python" / "triton_python_backend_stub").chmod(0o755)
+        (staging / "python" / ".complete").write_text(key)
+        with contextlib.suppress(OSError):  # another process may have won the race: keep theirs
+            os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when something already listens on ``host:port`` (TIME_WAIT leftovers do not count)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free right now (for tests and ``--http-port 0``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _set_parent_death_signal() -> None:  # runs in the child before exec: die with the parent (Linux)
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class TritonServer:
+    """A running ``tritonserver`` over one model repository; use as a context manager."""
+
+    def __init__(self, model_repository: str | os.PathLike[str] = "model_repository", *, host: str = "127.0.0.1",
+                 http_port: int = 8000, grpc_port: int = 8001, metrics_port: int = 8002,
+                 log_file: str | os.PathLike[str] | None = None, stream: IO[str] | None = None,
+                 ready_timeout: float = 180.0, verbose: bool = False, exit_timeout: int = 10,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        self.repository = Path(model_repository)
+        self.host = host
+        self.ports = {"http": int(http_port), "grpc": int(grpc_port), "metrics": int(metrics_port)}
+        self.log_file = Path(log_file) if log_file else None
+        self.stream = stream
+        self.ready_timeout = ready_timeout
+        self.verbose = verbose
+        self.exit_timeout = exit_timeout
+        self.extra_args = tuple(extra_args)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ready_seconds: float | None = None
+        self._tail: deque[str] = deque(maxlen=400)
+        self._failures: dict[str, str] = {}
+        self._reader: threading.Thread | None = None
+
+    # --- addresses ---
+    @property
+    def client_host(self) -> str:
+        return "127.0.0.1" if self.host in ("0.0.0.0", "") else ("::1" if self.host == "::" else self.host)
+
+    @property
+    def http_url(self) -> str:
+        return f"{self.client_host}:{self.ports['http']}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self.client_host}:{self.ports['grpc']}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.client_host}:{self.ports['metrics']}/metrics"
+
+    def url(self, protocol: str) -> str:
+        return self.grpc_url if protocol == "grpc" else self.http_url
+
+    # --- lifecycle ---
+    def __enter__(self) -> TritonServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def command(self, backend_dir: Path, binary: Path) -> list[str]:
+        return [str(binary), f"--model-repository={self.repository.resolve()}", f"--backend-directory={backend_dir}",
+                f"--http-address={self.host}", f"--grpc-address={self.host}", f"--metrics-address={self.host}",
+                f"--http-port={self.ports['http']}", f"--grpc-port={self.ports['grpc']}",
+                f"--metrics-port={self.ports['metrics']}", "--disable-auto-complete-config",
+                f"--exit-timeout-secs={self.exit_timeout}", f"--log-verbose={1 if self.verbose else 0}",
+                *self.extra_args]
+
+    def start(self) -> TritonServer:
+        """Start the server and block until every model is READY (or raise ``ServingError``)."""
+        if not self.repository.is_dir() or not any(p.is_dir() and (p / "config.pbtxt").is_file()
+                                                   for p in self.repository.iterdir()):
+            raise UserInputError(f"model repository '{self.repository}' has no models: run 'gandeploy repo "
+                                 "EXPORT_DIR' first (or pass --model-repository).")
+        for kind, port in self.ports.items():
+            if not 0 < port < 65536:
+                raise UserInputError(f"{PORT_FLAGS[kind]} must be between 1 and 65535, got {port}.")
+            if port_in_use(self.host, port):
+                raise ServingError(f"port {port} ({PORT_FLAGS[kind]}) is already in use on {self.host}: stop what "
+                                   f"is listening there or pass another {PORT_FLAGS[kind]}.")
+        if len(set(self.ports.values())) != 3:
+            raise UserInputError(f"--http-port, --grpc-port and --metrics-port must differ, got {self.ports}.")
+        root = find_tritonserver()
+        backend_dir = prepare_backend_dir(root)
+        env = dict(os.environ)
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        libs = root.parent.parent / "nvidia_pytriton.libs"
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(libs), env.get("LD_LIBRARY_PATH", "")) if p)
+        cmd = self.command(backend_dir, root / "bin" / "tritonserver")
+        log.debug("starting %s", " ".join(cmd))
+        if self.log_file:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                        stdin=subprocess.DEVNULL, start_new_session=True,
+                                        preexec_fn=_set_parent_death_signal)
+        self._reader = threading.Thread(target=self._pump, name="tritonserver-log", daemon=True)
+        self._reader.start()
+        try:
+            self._wait_ready(started)
+        except BaseException:
+            self.stop()
+            raise
+        self.ready_seconds = time.perf_counter() - started
+        log.info("tritonserver ready in %.1f s (HTTP %s, gRPC %s)", self.ready_seconds, self.http_url, self.grpc_url)
+        return self
+
+    def _pump(self) -> None:
+        assert self.process is not None and self.process.stdout is not None  # noqa: S101 - internal invariant
+        sink = open(self.log_file, "a", encoding="utf-8") if self.log_file else None  # noqa: SIM115
+        try:
+            for raw in self.process.stdout:
+                line = raw.decode("utf-8", "replace")
+                self._tail.append(line.rstrip("\n"))
+                match = FAILED_LOAD.search(line)
+                if match:
+                    self._failures[match.group(1)] = _clean_reason(match.group(2))
+                if sink:
+                    sink.write(line)
+                    sink.flush()
+                if self.stream:
+                    self.stream.write(line)
+                    self.stream.flush()
+        finally:
+            if sink:
+                sink.close()
+
+    def _wait_ready(self, started: float) -> None:
+        deadline = started + self.ready_timeout
+        while time.perf_counter() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                self._raise_exit()
+            states = self._model_states()
+            all_ready = bool(states) and all(s == "READY" for s in states.values())
+            if all_ready and self._get("/v2/health/ready") == 200:
+                return
+            time.sleep(0.2)
+        states = self._model_states() or {}
+        waiting = sorted(n for n, s in states.items() if s != "READY")
+        raise ServingError(f"tritonserver was not ready after {self.ready_timeout:.0f} s (models not READY: "
+                           f"{', '.join(waiting) or 'unknown'}); see {self.log_hint()}.")
+
+    def _raise_exit(self) -> None:
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        code = self.process.returncode if self.process else None
+        if self._failures:
+            lines = [f"model '{name}' failed to load: {reason}" for name, reason in sorted(self._failures.items())]
+            raise ServingError("tritonserver stopped: " + "; ".join(lines) + f" (log: {self.log_hint()}).")
+        text = "\n".join(self._tail)
+        busy = re.search(r"failed to start (\w+) service: .*", text) or re.search(r"already in use.*", text)
+        reason = busy.group(0) if busy else (self._last_error() or f"exit code {code}")
+        raise ServingError(f"tritonserver stopped before it was ready: {reason} (log: {self.log_hint()}).")
+
+    def _last_error(self) -> str | None:
+        for line in reversed(self._tail):
+            if line.startswith("error:") or line.startswith("E"):
+                return line.strip()[:400]
+        return None
+
+    def log_hint(self) -> str:
+        return str(self.log_file) if self.log_file else "the server log above"
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(list(self._tail)[-lines:])
+
+    def _get(self, path: str) -> int | None:
+        try:
+            with urllib.request.urlopen(f"http://{self.http_url}{path}", timeout=2) as resp:  # noqa: S310
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except (OSError, ValueError):
+            return None
+
+    def _model_states(self) -> dict[str, str] | None:
+        """Model name → state from the repository index, or None while the HTTP endpoint is not up."""
+        req = urllib.request.Request(f"http://{self.http_url}/v2/repository/index", data=b"{}", method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=2) as resp:  # noqa: S310
+                index = json.loads(resp.read())
+        except (OSError, ValueError):
+            return None
+        return {str(m["name"]): str(m.get("state", "")) for m in index}
+
+    def model_states(self) -> dict[str, str]:
+        return self._model_states() or {}
+
+    def is_ready(self) -> bool:
+        return self.running and self._get("/v2/health/ready") == 200
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        """SIGTERM, wait for a clean exit (then SIGKILL); returns the exit code. Idempotent."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout or self.exit_timeout + 10)
+            except subprocess.TimeoutExpired:
+                log.warning("tritonserver did not stop within %s s; killing it", timeout or self.exit_timeout + 10)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        return self.process.returncode
+
+    def __repr__(self) -> str:
+        return f"TritonServer({str(self.repository)!r}, http={self.http_url}, grpc={self.grpc_url})"
+
+
+def _clean_reason(text: str) -> str:
+    """First line of a Triton log message (messages are quoted, with escaped newlines)."""
+    reason = text.strip().rstrip('"').replace("\\n", "\n").split("\n")[0].strip()
+    return reason[:400]
+
