@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
-import pytest
-import torch
+# One intra-op thread for torch here and in every subprocess the tests start (CLI runs, DDP workers). The
+# suite shares 2 cores with tritonserver and those subprocesses; OpenMP's spin-waiting under that
+# oversubscription made a tiny MLP's training step ~30x slower with 2 threads than with 1 (measured).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-torch.set_num_threads(2)
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 
 def _cuda_reason() -> str | None:

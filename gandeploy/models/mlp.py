@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gandeploy.models.common import ModelSpec, dcgan_init
+from gandeploy.models.common import ModelSpec
 from gandeploy.models.io import BATCH, GeneratorIO, TensorSpec
 
 
@@ -74,16 +74,14 @@ class Discriminator(nn.Module):
         return self.net(x.reshape(x.shape[0], -1)).flatten()
 
 
+# PyTorch's default (Kaiming-uniform) init, not DCGAN's N(0, 0.02): through a few Linear+ReLU layers the tiny
+# weights squash a 2D generator's output onto a line, and WGAN-GP on ring8 was still stuck there after 600 steps.
 def build_generator(cfg: MLPConfig) -> Generator:
-    g = Generator(cfg)
-    g.apply(dcgan_init)
-    return g
+    return Generator(cfg)
 
 
 def build_discriminator(cfg: MLPConfig) -> Discriminator:
-    d = Discriminator(cfg)
-    d.apply(dcgan_init)
-    return d
+    return Discriminator(cfg)
 
 
 def generator_io(cfg: MLPConfig) -> GeneratorIO:

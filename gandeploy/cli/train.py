@@ -1,0 +1,139 @@
+"""``gandeploy train MODEL DATASET [options]``: a thin layer over ``gandeploy.training.api.train_run``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gandeploy.config import CONFIG_FILE
+from gandeploy.data import DATASETS, FOLDER_PREFIX, dataset_names
+from gandeploy.errors import UserInputError, unknown_choice
+from gandeploy.registry import MODELS, get_model
+from gandeploy.training.task import LOSSES, TrainConfig
+
+_D = TrainConfig()
+
+
+def _epilog() -> str:
+    lines = ["\b", "Models:"]
+    lines += [f"  {name:<10} {spec.description}" for name, spec in MODELS.items()]
+    lines += ["", "\b", "Datasets:"]
+    lines += [f"  {name:<24} {d.description} [{'/'.join(d.families)}]" for name, d in DATASETS.items()]
+    lines += [f"  {FOLDER_PREFIX + 'PATH':<24} any folder of images (one sub-folder per class for cgan)"]
+    lines += ["", "\b", "Losses:", "  " + ", ".join(f"{x} (default)" if x == _D.loss else x for x in LOSSES)]
+    lines += ["", "\b", "Examples:", "  gandeploy train cgan digits --epochs 1",
+              "  gandeploy train mlp ring8 --loss wgan-gp --steps 2000",
+              "  gandeploy train --recipe training/recipes/cgan-digits.toml",
+              "  torchrun --nproc_per_node 2 -m gandeploy.cli train dcgan digits"]
+    return "\n".join(lines)
+
+
+def _check_model(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and value not in MODELS:
+        raise click.BadParameter(str(unknown_choice("model", value, MODELS)), param_hint="MODEL")
+    return value
+
+
+def _check_dataset(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.startswith(FOLDER_PREFIX) and value not in DATASETS:
+        raise click.BadParameter(str(unknown_choice("dataset", value, dataset_names())), param_hint="DATASET")
+    return value
+
+
+def _check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+        raise click.BadParameter(f"'{value}' is not one of auto, cpu, cuda, cuda:N", param_hint="--device")
+    return value
+
+
+def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got '{pair}'", param_hint="--arch")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@click.command("train", epilog=_epilog(), context_settings={"max_content_width": 110})
+@click.argument("model", required=False, callback=_check_model)
+@click.argument("dataset", required=False, callback=_check_dataset)
+@click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML with model, dataset, [arch], [train] (training/recipes/); flags override it.")
+@click.option("--epochs", type=click.IntRange(min=0), help=f"Passes over the data  [default: {_D.epochs}]")
+@click.option("--steps", type=click.IntRange(min=1), help="Generator updates in total (overrides --epochs).")
+@click.option("--batch-size", type=click.IntRange(min=1), help=f"Per process  [default: {_D.batch_size}]")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate  [default: per loss]")
+@click.option("--loss", type=click.Choice(LOSSES), help=f"GAN objective  [default: {_D.loss}]")
+@click.option("--n-critic", type=click.IntRange(min=1), help="D updates per G update  [default: per loss]")
+@click.option("--seed", type=int, help=f"All randomness derives from it  [default: {_D.seed}]")
+@click.option("--device", callback=_check_device, metavar="auto|cpu|cuda", help="[default: auto]")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run dir  [default: training/runs/MODEL-DATASET]")
+@click.option("--resume", is_flag=True, help="Continue the run dir's checkpoints/latest.pt.")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
+              help="Where downloadable data sets (CycleGAN) live.")
+@click.option("--image-size", type=click.IntRange(min=1), help="Shortcut for --arch image_size=N.")
+@click.option("--arch", "arch_pairs", multiple=True, metavar="KEY=VALUE",
+              help="Architecture field, repeatable (e.g. --arch ngf=32 --arch d_norm=layer).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1),
+              help=f"Steps between checkpoints (also at each epoch end)  [default: {_D.checkpoint_every}]")
+@click.option("--keep-every", type=click.IntRange(min=0), help="Keep checkpoints/step_N.pt every N steps.")
+@click.option("--amp/--no-amp", default=None, help="Mixed precision on CUDA  [default: on]")
+def train(model: str | None, dataset: str | None, recipe: Path | None, arch_pairs: tuple[str, ...],
+          image_size: int | None, out: Path | None, resume: bool, data_root: Path | None, **flags: Any) -> None:
+    """Train MODEL on DATASET; writes a run dir with config.json, checkpoints, losses and sample grids."""
+    from gandeploy.cli.options import report_outputs
+    from gandeploy.training.api import FAMILY_TRAIN_DEFAULTS, coerce_arch, default_run_dir, train_run
+    from gandeploy.training.recipes import load_recipe, make_train_config, merge_train
+
+    rec = load_recipe(recipe) if recipe is not None else None
+    model = model or (rec.model if rec else None)
+    dataset = dataset or (rec.dataset if rec else None)
+    if model is None or dataset is None:
+        raise click.UsageError("missing MODEL and/or DATASET: pass both (e.g. 'gandeploy train cgan digits') "
+                               "or a --recipe that sets model and dataset.")
+    _check_model(click.get_current_context(), None, model)  # type: ignore[arg-type]
+    _check_dataset(click.get_current_context(), None, dataset)  # type: ignore[arg-type]
+    spec = get_model(model)
+
+    run_dir = out or default_run_dir(spec.name, dataset)
+    saved_train = _saved_train(run_dir) if resume else {}
+    cli_train = {k: v for k, v in flags.items() if v is not None}
+    values = merge_train(dataclasses.asdict(_D), FAMILY_TRAIN_DEFAULTS.get(spec.family, {}), saved_train,
+                         rec.train if rec else {}, cli_train)
+    source = "the flags" + (f" and {rec.path}" if rec else "")
+    train_cfg = make_train_config(values, source)
+
+    arch = dict(rec.arch) if rec else {}
+    arch.update(coerce_arch(spec.name, _parse_pairs(arch_pairs)))
+    if image_size is not None:
+        if "image_size" not in {f.name for f in dataclasses.fields(spec.config_cls)}:
+            raise UserInputError(f"--image-size does not apply to {spec.name}.")
+        arch["image_size"] = image_size
+
+    result = train_run(spec.name, dataset, train_cfg, run_dir, arch=arch or None, data_root=data_root,
+                       resume=resume)
+    if int(os.environ.get("RANK", "0")) == 0:
+        report_outputs(sorted(result.iterdir()), f"gandeploy export {result} --fp16", title=f"Run dir {result}")
+
+
+def _saved_train(run_dir: Path) -> dict[str, Any]:
+    """Training settings recorded in ``run_dir/config.json`` (resume keeps them unless flags change them)."""
+    import json
+
+    file = run_dir / CONFIG_FILE
+    if not file.is_file():
+        return {}
+    try:
+        saved = json.loads(file.read_text()).get("train") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return {k: v for k, v in saved.items() if k in fields}

@@ -1,0 +1,322 @@
+"""The generic trainer: one step loop for every GAN family (``GANTask``), with exact resume.
+
+One training *step* is ``n_critic`` discriminator updates followed by one generator update. Every random
+draw is a pure function of (seed, counter), so a resumed run repeats an uninterrupted run bit for bit on CPU:
+
+* batches: draw ``d`` (the d-th discriminator batch) lies in epoch ``d // draws_per_epoch``; that epoch's
+  order is ``randperm(len(dataset), step_generator(seed, epoch, STREAM_PERM))``; draw ``d`` takes the next
+  ``batch_size * world_size`` indices of it and this rank keeps its shard (the last partial batch is dropped);
+* noise: ``d_step`` of draw ``d`` gets ``step_generator(seed, d, STREAM_D + 16 * rank)``, ``g_step`` of step
+  ``s`` gets ``step_generator(seed, s, STREAM_G + 16 * rank)``, augmentation ``STREAM_DATA`` (CPU generators).
+
+Files (rank 0 only): ``losses.csv`` (one row per step, appended and flushed; fsynced before every checkpoint;
+rows after the checkpoint's step are dropped on resume), ``checkpoints/latest.pt`` every ``checkpoint_every``
+steps, at every epoch end and at the end (``step_XXXXXX.pt`` copies every ``keep_every`` steps),
+``samples/epoch_NNN.png`` at every epoch end, ``losses.png`` at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from gandeploy.errors import CheckpointError, DataError
+from gandeploy.training import distributed
+from gandeploy.training.checkpoint import (CKPT_DIR, LATEST, latest_checkpoint, load_checkpoint, load_state_into,
+                                           save_checkpoint)
+from gandeploy.training.distributed import DistContext
+from gandeploy.training.task import GANTask
+from gandeploy.utils.device import step_generator
+from gandeploy.utils.io import atomic_write_text
+from gandeploy.utils.logging import get_logger
+
+log = get_logger("trainer")
+
+STREAM_PERM, STREAM_DATA, STREAM_D, STREAM_G = 1, 2, 3, 4
+RANK_STRIDE = 16  # stream offset per rank: ranks draw different noise, the same batch order
+LOSSES_CSV, LOSSES_PNG, SAMPLES_DIR = "losses.csv", "losses.png", "samples"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How many items, draws and steps make an epoch and the run."""
+
+    items: int
+    global_batch: int  # batch_size * world_size
+    draws_per_epoch: int
+    n_critic: int
+    steps_per_epoch: int
+    total_steps: int
+
+    def epoch_of_step(self, step: int) -> int:
+        """Epoch (from 0) that generator step ``step`` (from 0) belongs to."""
+        return step // self.steps_per_epoch
+
+
+def make_schedule(items: int, batch_size: int, world_size: int, n_critic: int, epochs: int,
+                  steps: int | None) -> Schedule:
+    """Epoch = one pass over the data in discriminator batches; ``steps`` (if set) overrides ``epochs``."""
+    global_batch = batch_size * world_size
+    if items < global_batch:
+        per_rank = f" x {world_size} processes" if world_size > 1 else ""
+        raise DataError(f"--batch-size {batch_size}{per_rank} is larger than the data set ({items} items); "
+                        "pass a smaller --batch-size.")
+    draws = items // global_batch
+    spe = max(1, draws // n_critic)
+    total = steps if steps is not None else epochs * spe
+    return Schedule(items, global_batch, draws, n_critic, spe, total)
+
+
+class BatchSampler:
+    """Deterministic batches: draw ``d`` → this rank's shard of the epoch permutation's next slice."""
+
+    def __init__(self, dataset: Any, sched: Schedule, seed: int, ctx: DistContext) -> None:
+        self.dataset, self.sched, self.seed, self.ctx = dataset, sched, seed, ctx
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.int64)
+
+    def indices(self, draw: int) -> torch.Tensor:
+        epoch, pos = divmod(draw, self.sched.draws_per_epoch)
+        if epoch != self._epoch:
+            gen = step_generator(self.seed, epoch, STREAM_PERM)
+            self._epoch, self._perm = epoch, torch.randperm(self.sched.items, generator=gen)  # [items]
+        gb = self.sched.global_batch
+        return distributed.shard(self._perm[pos * gb:(pos + 1) * gb], self.ctx)  # [batch_size]
+
+    def batch(self, draw: int) -> Any:
+        gen = step_generator(self.seed, draw, STREAM_DATA + RANK_STRIDE * self.ctx.rank)
+        return self.dataset.get_batch(self.indices(draw), gen)
+
+
+class LossLog:
+    """``losses.csv``: header ``step,epoch,<loss names>``; appended per step, fsynced at checkpoints."""
+
+    def __init__(self, path: Path, loss_names: tuple[str, ...]) -> None:
+        self.path, self.columns = path, ("step", "epoch", *loss_names)
+        self._fh: io.TextIOWrapper | None = None
+
+    def open(self, keep_until: int) -> None:
+        """Keep rows with ``step <= keep_until`` (what the checkpoint covers), then append after them."""
+        rows: list[str] = []
+        if keep_until > 0 and self.path.is_file():
+            lines = self.path.read_text(errors="replace").splitlines()
+            if lines and lines[0] == ",".join(self.columns):
+                for line in lines[1:]:
+                    head = line.split(",", 1)[0]
+                    if head.isdigit() and int(head) <= keep_until and line.count(",") == len(self.columns) - 1:
+                        rows.append(line)
+            else:
+                log.warning("%s has other columns than this run; starting it afresh", self.path)
+        atomic_write_text(self.path, "\n".join([",".join(self.columns), *rows]) + "\n")
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+
+    def append(self, step: int, epoch: int, losses: dict[str, float]) -> None:
+        if self._fh is None:
+            return
+        values = [str(step), str(epoch)] + [_fmt(losses.get(k)) for k in self.columns[2:]]
+        self._fh.write(",".join(values) + "\n")
+        self._fh.flush()  # survives SIGKILL (page cache); fsync() at checkpoints survives power loss
+
+    def sync(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def read_losses(path: str | os.PathLike[str]) -> tuple[list[str], list[list[float]]]:
+    """Columns and rows of a ``losses.csv`` (empty cells → NaN)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        rows = [[float(v) if v else math.nan for v in row] for row in reader if len(row) == len(header)]
+    return header, rows
+
+
+class Trainer:
+    """Runs a ``GANTask`` to ``train.steps`` / ``train.epochs`` in ``run_dir``, resuming from ``latest.pt``."""
+
+    def __init__(self, task: GANTask, run_dir: str | os.PathLike[str], *, ctx: DistContext | None = None,
+                 resume: bool = False) -> None:
+        self.task, self.run_dir, self.resume = task, Path(run_dir), resume
+        self.ctx = ctx or DistContext()
+        self.train = task.train
+        self.sched = make_schedule(len(task.dataset), self.train.batch_size, self.ctx.world_size,
+                                   task.n_critic, self.train.epochs, self.train.steps)
+        self.sampler = BatchSampler(task.dataset, self.sched, self.train.seed, self.ctx)
+        self.losses = LossLog(self.run_dir / LOSSES_CSV, tuple(task.loss_names))
+        self._stop_requested = False
+        if self.ctx.enabled:
+            self._enable_ddp()
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> Path:
+        """Train to the end of the schedule; returns the run dir."""
+        task, sched, seed = self.task, self.sched, self.train.seed
+        start = self._restore() if self.resume else 0
+        main = self.ctx.is_main
+        if main:
+            self.losses.open(keep_until=start)
+        if start >= sched.total_steps:
+            log.info("run in %s already has %d of %d steps; nothing to train", self.run_dir, start,
+                     sched.total_steps)
+        else:
+            log.info("training %d steps (%d per epoch, batch %d, n_critic %d) from step %d on %s",
+                     sched.total_steps, sched.steps_per_epoch, sched.global_batch, sched.n_critic, start,
+                     task.device)
+        rank_off = RANK_STRIDE * self.ctx.rank
+        last_saved, t0 = start, time.perf_counter()
+        bar = tqdm(total=sched.total_steps, initial=start, disable=not main, unit="step", dynamic_ncols=True,
+                   desc=self.run_dir.name, mininterval=0.5)
+        old_handler = self._install_sigint()
+        try:
+            for step in range(start, sched.total_steps):
+                losses = self._one_step(step, seed, rank_off)
+                done, epoch = step + 1, sched.epoch_of_step(step)
+                if main:
+                    self.losses.append(done, epoch + 1, losses)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+                bar.update(1)
+                epoch_end = done % sched.steps_per_epoch == 0 or done == sched.total_steps
+                if epoch_end:
+                    task.on_epoch_end(epoch)
+                    if main:
+                        task.save_samples(self.run_dir / SAMPLES_DIR / f"epoch_{epoch + 1:03d}.png", done)
+                keep = self.train.keep_every > 0 and done % self.train.keep_every == 0
+                if epoch_end or keep or done % self.train.checkpoint_every == 0 or self._stop_requested:
+                    self._checkpoint(done, keep)
+                    last_saved = done
+                if self._stop_requested:
+                    log.warning("stopped after step %d; checkpoint saved. Continue with --resume.", done)
+                    break
+        finally:
+            bar.close()
+            self._restore_sigint(old_handler)
+            self.losses.close()
+        trained = max(last_saved - start, 0)
+        if trained:
+            dt = time.perf_counter() - t0
+            log.info("trained %d steps in %.1f s (%.3f s/step)", trained, dt, dt / trained)
+        if main and (self.run_dir / LOSSES_CSV).is_file():
+            from gandeploy.training.plots import plot_losses
+
+            plot_losses(self.run_dir / LOSSES_CSV, self.run_dir / LOSSES_PNG)
+        if self.ctx.enabled:
+            models = [distributed.unwrap(m) for m in self.task.models.values()]
+            if distributed.params_in_sync(models, self.ctx):
+                log.info("DDP: parameters identical on all %d ranks", self.ctx.world_size)
+            else:
+                log.warning("DDP: parameters differ between ranks; only rank 0's were saved")
+        distributed.barrier(self.ctx)
+        return self.run_dir
+
+    def _one_step(self, step: int, seed: int, rank_off: int) -> dict[str, float]:
+        """``n_critic`` discriminator updates (losses averaged), then one generator update."""
+        task, n = self.task, self.sched.n_critic
+        sums: dict[str, float] = {}
+        batch = None
+        for k in range(n):
+            draw = step * n + k
+            batch = self.sampler.batch(draw)
+            for name, value in task.d_step(batch, step_generator(seed, draw, STREAM_D + rank_off)).items():
+                sums[name] = sums.get(name, 0.0) + float(value)
+        losses = {name: value / n for name, value in sums.items()}
+        losses.update(task.g_step(batch, step_generator(seed, step, STREAM_G + rank_off)))
+        return losses
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self, step: int) -> dict[str, Any]:
+        """The full training state after ``step`` generator updates."""
+        return {
+            "step": step,
+            "epoch": step // self.sched.steps_per_epoch,
+            "seed": self.train.seed,
+            "loss_names": list(self.task.loss_names),
+            "models": {k: distributed.unwrap(m).state_dict() for k, m in self.task.models.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.task.optimizers.items()},
+            "scalers": {k: s.state_dict() for k, s in getattr(self.task, "scalers", {}).items()},
+            "extra": self.task.extra_state(),
+        }
+
+    def _checkpoint(self, step: int, keep: bool) -> None:
+        if not self.ctx.is_main:
+            return
+        self.losses.sync()  # rows up to `step` are on disk before the checkpoint that covers them
+        ckpt_dir = self.run_dir / CKPT_DIR
+        state = self.state(step)
+        save_checkpoint(ckpt_dir / LATEST, state)
+        if keep:
+            save_checkpoint(ckpt_dir / f"step_{step:06d}.pt", state)
+        log.debug("checkpoint at step %d", step)
+
+    def _restore(self) -> int:
+        """Load ``latest.pt`` into the task; returns the step to continue from (0 when there is none)."""
+        path = self.run_dir / CKPT_DIR / LATEST
+        if not path.is_file():
+            log.warning("--resume: no checkpoint in %s yet; starting from step 0", self.run_dir)
+            return 0
+        state = load_checkpoint(latest_checkpoint(self.run_dir), map_location=self.task.device)
+        models, optims = state.get("models", {}), state.get("optimizers", {})
+        for key, module in self.task.models.items():
+            if key not in models:
+                raise CheckpointError(f"{path} has no model '{key}'; it was not written by this kind of run.")
+            load_state_into(distributed.unwrap(module), models[key], f"model '{key}' in {path}")
+        for key, opt in self.task.optimizers.items():
+            try:
+                opt.load_state_dict(optims[key])
+            except (KeyError, ValueError, RuntimeError) as exc:
+                raise CheckpointError(f"optimizer '{key}' in {path} does not fit this run ({exc}); was --loss "
+                                      "changed? Resume with the original settings or pass another --out.") from None
+        for key, scaler in getattr(self.task, "scalers", {}).items():
+            if key in state.get("scalers", {}):
+                scaler.load_state_dict(state["scalers"][key])
+        self.task.load_extra_state(state.get("extra", {}))
+        step = int(state["step"])
+        log.info("resumed %s at step %d (epoch %d)", self.run_dir, step, step // self.sched.steps_per_epoch)
+        return step
+
+    # ------------------------------------------------------------------ DDP and Ctrl-C
+    def _enable_ddp(self) -> None:
+        device = self.task.device
+        wrap_models = getattr(self.task, "wrap_models", None)
+        if callable(wrap_models):
+            wrap_models(lambda m: distributed.wrap(m, self.ctx, device))
+        else:  # a task without DDP wrappers still gets averaged gradients
+            for opt in self.task.optimizers.values():
+                distributed.average_gradients_before_step(opt, self.ctx)
+
+    def _install_sigint(self) -> Any:
+        """Single process: the first Ctrl-C stops after the current step with a checkpoint; the second aborts."""
+        if self.ctx.enabled or threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            log.warning("Ctrl-C: finishing this step and saving a checkpoint (press again to abort)")
+
+        return signal.signal(signal.SIGINT, handler)
+
+    @staticmethod
+    def _restore_sigint(old: Any) -> None:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)

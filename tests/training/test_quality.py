@@ -1,0 +1,54 @@
+"""Quality, measured: the digits classifier, CGAN label agreement, and ring8 mode coverage.
+
+Small configurations of the shipped recipes (training/recipes/), so the suite stays fast on 2 cores;
+the full recipes and their figures are in training/README.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gandeploy.evaluation.classifier import digits_classifier, label_agreement
+from gandeploy.evaluation.mixtures import evaluate_run
+from gandeploy.training.api import train_run
+from gandeploy.training.checkpoint import load_checkpoint, load_generator
+from gandeploy.training.recipes import load_recipe, make_train_config
+from gandeploy.training.task import TrainConfig
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_digits_classifier_held_out_accuracy() -> None:
+    clf = digits_classifier(32)
+    print(f"\ndigits classifier held-out accuracy: {clf.held_out_accuracy:.3f}")
+    assert clf.held_out_accuracy >= 0.93
+
+
+@pytest.mark.slow
+def test_cgan_digits_label_agreement(runs: Path) -> None:
+    """A 16-wide CGAN, 300 steps at lr 1e-3: the classifier reads the requested digit in most samples."""
+    train = TrainConfig(steps=300, batch_size=64, lr=1e-3, device="cpu", checkpoint_every=1000)
+    run = train_run("cgan", "digits", train, runs / "cgan", arch={"ngf": 16, "ndf": 16, "nz": 32, "embed_dim": 16})
+    generator, cfg = load_generator(run)
+    agreement = label_agreement(generator, n_per_class=100)
+    print(f"\nCGAN digits label agreement after 300 steps: {agreement.overall:.3f} "
+          f"(per class {', '.join(f'{a:.2f}' for a in agreement.per_class)})")
+    assert cfg.class_names == tuple("0123456789")
+    assert agreement.overall >= 0.70
+    assert (run / "samples" / "epoch_014.png").is_file()  # 22 steps per epoch: 13 full epochs + the last part
+
+
+@pytest.mark.slow
+def test_ring8_wgan_gp_covers_all_modes(runs: Path) -> None:
+    """The better recipe (mlp-ring8-wgangp.toml, schedule shortened to 10 + 10 epochs = 800 steps) covers
+    all 8 ring modes (PacGAN's rule: >= 20 of 2,500 samples within 3 std of the mode)."""
+    recipe = load_recipe(REPO / "training" / "recipes" / "mlp-ring8-wgangp.toml")
+    train = make_train_config({**recipe.train, "epochs": 10, "epochs_decay": 10, "device": "cpu",
+                               "checkpoint_every": 10_000}, "test")
+    run = train_run("mlp", "ring8", train, runs / "ring8", arch=recipe.arch)
+    stats = evaluate_run(run)
+    print(f"\nring8 WGAN-GP after 800 steps: {stats}")
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["step"] == 800
+    assert stats.modes_covered == 8

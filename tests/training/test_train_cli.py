@@ -1,0 +1,113 @@
+"""``gandeploy train``: help, clean errors for bad arguments, recipes, and the closing report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from training_helpers import TINY_MLP, assert_clean_error, cli
+
+from gandeploy.errors import UserInputError
+from gandeploy.training.recipes import load_recipe, merge_train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_help_lists_models_datasets_and_losses() -> None:
+    result = cli("train", "--help")
+    assert result.exit_code == 0
+    for word in ("dcgan", "cgan", "mlp", "cyclegan", "digits", "ring8", "grid25", "folder:PATH", "horse2zebra",
+                 "minimax", "nonsat", "lsgan", "wgan-gp", "hinge", "--recipe", "--resume", "--epochs", "--steps"):
+        assert word in result.output, word
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["train", "gan", "digits"], ["unknown model 'gan'", "Choices: cgan, cyclegan, dcgan, mlp"]),
+    (["train", "cgan", "digitz"], ["Did you mean 'digits'", "folder:PATH"]),
+    (["train", "cgan", "digits", "--loss", "wasserstein"], ["'wasserstein' is not one of"]),
+    (["train", "cgan", "digits", "--device", "gpu"], ["--device"]),
+    (["train", "cgan", "digits", "--arch", "ngf"], ["KEY=VALUE"]),
+    (["train", "cgan", "digits", "--epochs", "-1"], ["--epochs"]),
+    (["train", "cgan"], ["missing MODEL and/or DATASET"]),
+])
+def test_bad_arguments_exit_2(args: list[str], needles: list[str]) -> None:
+    assert_clean_error(cli(*args), 2, *needles)
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["train", "cgan", "ring8"], ["'ring8' holds 2D points", "mlp"]),
+    (["train", "cgan", "digits", "--arch", "ngff=3"], ["--arch", "'ngff'", "ngf"]),
+    (["train", "cgan", "digits", "--arch", "ngf=many"], ["ngf=many is not a valid int"]),
+    (["train", "dcgan", "digits", "--image-size", "48"], ["image_size must be one of (32, 64, 128)"]),
+    (["train", "cyclegan", "ring8"], ["does not fit cyclegan models"]),
+    (["train", "mlp", "digits", "--batch-size", "5000", "--steps", "1"], ["--batch-size 5000"]),
+    (["train", "mlp", "ring8", "--recipe", "no/such/recipe.toml"], ["--recipe", "does not exist"]),
+])
+def test_bad_values_are_clean_errors(args: list[str], needles: list[str], runs: Path) -> None:
+    assert_clean_error(cli(*args, "--out", str(runs / "x"), "--device", "cpu"), 1, *needles)
+
+
+def test_recipe_then_flags_override(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('model = "mlp"\ndataset = "ring8"\ndescription = "test"\n'
+                      '[arch]\nhidden = 12\nlayers = 2\n[train]\nloss = "lsgan"\nsteps = 50\nbatch_size = 16\n')
+    out = tmp_path / "run"
+    result = cli("train", "--recipe", str(recipe), "--steps", "3", "--arch", "hidden=10", "--out", str(out),
+                 "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["model"], cfg["dataset"], cfg["arch"]["hidden"], cfg["arch"]["layers"]) == ("mlp", "ring8", 10, 2)
+    assert (cfg["train"]["loss"], cfg["train"]["steps"], cfg["train"]["batch_size"]) == ("lsgan", 3, 16)
+    assert f"Next: gandeploy export {out} --fp16" in result.output and "losses.csv" in result.output
+    # --resume keeps the recorded settings (loss, batch) and takes the new length
+    result = cli("train", "mlp", "ring8", "--out", str(out), "--resume", "--steps", "5")
+    assert result.exit_code == 0, result.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["train"]["loss"], cfg["train"]["steps"], cfg["arch"]["hidden"]) == ("lsgan", 5, 10)
+    assert_clean_error(cli("train", "mlp", "ring8", "--out", str(out), *TINY_MLP, "--steps", "1"), 1,
+                       "--resume", "--out")
+
+
+def test_recipe_errors_name_key_and_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('model = "cgan"\ndataset = "digits"\n[train]\nepoch = 3\n')
+    with pytest.raises(UserInputError, match=r"bad.toml: unknown key 'epoch' in \[train\]"):
+        load_recipe(bad)
+    bad.write_text('model = "cgan"\nlearning_rate = 1\n')
+    assert_clean_error(cli("train", "--recipe", str(bad)), 1, "unknown key 'learning_rate'", "bad.toml")
+    bad.write_text('model = "cgan"\n[arch]\nwidth = 3\n')
+    with pytest.raises(UserInputError, match="unknown key 'width' in \\[arch\\]"):
+        load_recipe(bad)
+    bad.write_text("model = ")
+    with pytest.raises(UserInputError, match="not valid TOML"):
+        load_recipe(bad)
+    assert merge_train({"epochs": 5, "steps": 100}, {"epochs": 2}) == {"epochs": 2}
+
+
+def test_shipped_recipes_load() -> None:
+    recipes = sorted((REPO / "training" / "recipes").glob("*.toml"))
+    assert len(recipes) >= 5
+    for path in recipes:
+        recipe = load_recipe(path)
+        assert recipe.model and recipe.dataset, path
+
+
+def test_cgan_on_a_class_folder(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("circles", "squares", "stars"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "data" / name / f"{i}.png")
+    out = tmp_path / "run"
+    result = cli("train", "cgan", f"folder:{tmp_path / 'data'}", "--steps", "1", "--batch-size", "8",
+                 "--arch", "ngf=4", "--arch", "ndf=4", "--out", str(out), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["class_names"] == ["circles", "squares", "stars"]
+    assert (cfg["arch"]["num_classes"], cfg["arch"]["channels"], cfg["arch"]["image_size"]) == (3, 3, 32)
+    from gandeploy.training.api import default_run_dir
+    assert default_run_dir("cgan", f"folder:{tmp_path / 'data'}").name == "cgan-folder-data"
