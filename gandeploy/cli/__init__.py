@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "translate": "gandeploy.cli.translate:translate",
     "parity": "gandeploy.cli.parity:parity",
     "bench": "gandeploy.cli.bench:bench",
+    "bench-suite": "gandeploy.cli.bench:bench_suite",
     "demo": "gandeploy.cli.demo:demo",
 }
 

@@ -1,0 +1,129 @@
+"""``gandeploy bench EXPORT_DIR`` and ``gandeploy bench-suite`` (what ``make bench`` runs)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import click
+
+from gandeploy.cli.options import parse_hw, report_outputs
+from gandeploy.cli.parity import parse_ints, split_list
+
+BACKENDS_HELP = ("Backends (repeatable or comma-separated): torch, onnxruntime, onnxruntime-fp16, tensorrt, triton, "
+                 "triton-ensemble [default: all].")
+
+
+@click.command("bench")
+@click.argument("export_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--backends", multiple=True, help=BACKENDS_HELP)
+@click.option("--batch-sizes", multiple=True, help="Batch sizes, e.g. 1,8,64 [default: 1,8,64; image-to-image 1,4].")
+@click.option("--size", default=None, help="Image-to-image HxW [default: the export's opt size].")
+@click.option("--url", default=None, help="HOST:PORT of a running 'gandeploy serve' [default: start a temporary "
+                                          "server when a triton backend is benchmarked].")
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
+@click.option("--concurrency", multiple=True, default=("1,2,4,8",), show_default=True,
+              help="perf_analyzer concurrency levels for the served models ('0' to skip the sweep).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch, ONNX Runtime and the roofline [default: all cores of this process].")
+@click.option("--reps", type=click.IntRange(min=1), default=10, show_default=True, help="Timed calls per point.")
+@click.option("--warmup", type=click.IntRange(min=0), default=2, show_default=True, help="Untimed calls first.")
+@click.option("--json", "json_file", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
+              help="Also write the JSON results to FILE; '--json' alone prints them on stdout (the table then goes "
+                   "to stderr).")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where bench.json / bench.md / bench.png go [default: reports/<export name>].")
+def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, ...], size: str | None,
+          url: str | None, protocol: str, concurrency: tuple[str, ...], threads: int | None, reps: int, warmup: int,
+          json_file: str | None, report_dir: Path | None) -> None:
+    """Throughput and p50/p99 latency of EXPORT_DIR per backend and batch size, against a measured roofline.
+
+    \b
+    The roofline is the best torch.mm FP32 rate on the same threads; % of roofline = GFLOP per item x
+    items/s / that rate. 'vs torch' is the ratio to PyTorch eager at the same batch size. Served models
+    also get a perf_analyzer concurrency sweep and the dynamic-batching gain (concurrency N vs 1).
+    """
+    from gandeploy.evaluation.bench import DEFAULT_BACKENDS, run_bench
+    from gandeploy.evaluation.parity import SERVED
+    from gandeploy.evaluation.perf_analyzer import sweep_export
+    from gandeploy.evaluation.report import bench_text, write_bench_report
+    from gandeploy.export.manifest import load_manifest
+    from gandeploy.utils.io import atomic_write_json
+
+    keys = split_list(backends) or list(DEFAULT_BACKENDS)
+    batches = parse_ints(batch_sizes, "--batch-sizes")
+    levels = [c for c in (parse_ints(concurrency, "--concurrency") or []) if c > 0]
+    hw = parse_hw(size, "--size", multiple=4)
+    manifest = load_manifest(export_dir)
+    notes: list[str] = []
+    with contextlib.ExitStack() as stack:
+        if not url and any(k in SERVED for k in keys):
+            url = _start_server(stack, export_dir, threads, notes)
+        report = run_bench(export_dir, keys, batch_sizes=batches, hw=hw, url=url, protocol=protocol, threads=threads,
+                           warmup=warmup, reps=reps)
+        report.notes += notes
+        if url and levels and any(k in SERVED for k in keys):
+            single = report.point("triton-ensemble", 1) or report.point("triton", 1)
+            report.served = sweep_export(manifest, url, protocol=protocol, hw=report.hw, concurrency=levels,
+                                         expected_ms=single.p50_ms if single else None)
+    out = report_dir or Path("reports") / str(manifest.get("name", export_dir.name))
+    paths = write_bench_report([report], out)
+    if json_file == "-":  # machine-readable stdout: everything else goes to stderr
+        click.echo(json.dumps(report.to_json(), indent=2))
+        click.echo(bench_text(report), err=True)
+        click.echo(f"Wrote: {', '.join(str(p) for p in paths)}", err=True)
+        return
+    if json_file is not None:
+        paths.append(atomic_write_json(Path(json_file), report.to_json()))
+    click.echo(bench_text(report))
+    report_outputs(paths, next_command=f"gandeploy parity {export_dir}")
+
+
+def _start_server(stack: contextlib.ExitStack, export_dir: Path, threads: int | None, notes: list[str]) -> str | None:
+    """A temporary tritonserver for the export; None (served backends skipped) when it cannot start."""
+    from gandeploy.errors import BackendUnavailable
+    from gandeploy.evaluation.served import local_server
+
+    try:
+        server = stack.enter_context(local_server([export_dir], threads=threads or 0))
+    except BackendUnavailable as exc:
+        notes.append(f"served backends skipped: {exc}")
+        return None
+    notes.append(f"temporary tritonserver ready in {server.ready_seconds:.1f} s")
+    return str(server.url("http"))
+
+
+@click.command("bench-suite")
+@click.option("--out", "work_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("reports/bench-suite"),
+              show_default=True, help="Work and report dir: runs/, export/, bench.json, bench.md, bench.png.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads [default: all cores of this process; the goals are stated for 2].")
+@click.option("--reps", type=click.IntRange(min=1), default=10, show_default=True, help="Timed calls per point.")
+@click.option("--serve/--no-serve", default=True, show_default=True, help="Also benchmark through tritonserver.")
+@click.option("--perf-analyzer/--no-perf-analyzer", "use_pa", default=True, show_default=True,
+              help="Concurrency sweeps of the served models.")
+def bench_suite(work_dir: Path, threads: int | None, reps: int, serve: bool, use_pa: bool) -> None:
+    """Benchmark default-size DCGAN 64x64 and CycleGAN 256x256 and check the speed goals (what 'make bench' runs).
+
+    \b
+    Builds random-init exports (speed does not depend on weight values), times torch, ONNX Runtime FP32/FP16
+    and the served models, sweeps concurrency with perf_analyzer, and prints each goal as PASS or MISS.
+    """
+    from gandeploy.evaluation.report import bench_text, write_bench_report
+    from gandeploy.evaluation.suite import run_suite
+
+    result = run_suite(work_dir, threads=threads, reps=reps, serve=serve, perf_analyzer=use_pa)
+    extra = {"goals": [g.__dict__ for g in result.goals], "serve_ready_s": result.serve_ready_s,
+             "notes": result.notes}
+    goals = "\n".join(g.line() for g in result.goals)
+    paths = write_bench_report(result.reports, work_dir, extra=extra, footer="## Speed goals\n\n" + goals)
+    for report in result.reports:
+        click.echo(bench_text(report) + "\n")
+    click.echo("Speed goals (a MISS is reported, not an error):")
+    click.echo(goals)
+    for note in result.notes:
+        click.echo(f"Note: {note}.")
+    click.echo("Note: figures from a shared or busy CPU are noisy; compare runs on a quiet machine.")
+    report_outputs(paths, next_command=None)

@@ -1,0 +1,113 @@
+"""``gandeploy parity EXPORT_DIR``: every backend against PyTorch FP32 on fixed seeds / images; non-zero on a breach."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from gandeploy.cli.options import parse_hw, report_outputs
+
+if TYPE_CHECKING:
+    from gandeploy.evaluation.parity import ParityReport
+
+
+def split_list(values: tuple[str, ...]) -> list[str]:
+    """``--opt a,b --opt c`` → [a, b, c] (repeatable, comma-separated)."""
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def parse_ints(values: tuple[str, ...], flag: str) -> list[int] | None:
+    items = split_list(values)
+    if not items:
+        return None
+    try:
+        return [int(v) for v in items]
+    except ValueError:
+        raise click.BadParameter(f"expected integers such as 1,4,16, got '{','.join(items)}'",
+                                 param_hint=flag) from None
+
+
+BACKENDS_HELP = ("Backends to compare (repeatable or comma-separated): onnxruntime, onnxruntime-fp16, tensorrt, "
+                 "triton, triton-ensemble [default: all].")
+
+
+@click.command("parity")
+@click.argument("export_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--backends", multiple=True, help=BACKENDS_HELP)
+@click.option("--url", default=None, help="HOST:PORT of a running 'gandeploy serve' [default: start a temporary "
+                                          "server when a triton backend is compared].")
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True,
+              help="Protocol for --url.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where parity.json / parity.md / parity_<name>.png go [default: reports/<export name>].")
+@click.option("--batch-sizes", multiple=True, help="Batch sizes, e.g. 1,4,16 [default: 1,4,16; image-to-image 1,2].")
+@click.option("--sizes", multiple=True, help="Image-to-image HxW sizes, e.g. 256x256,192x256 [default: the export's "
+                                             "opt size and a non-square one].")
+@click.option("--run-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The run dir the export came from, if it moved (the PyTorch reference is rebuilt from it).")
+def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protocol: str, report_dir: Path | None,
+           batch_sizes: tuple[str, ...], sizes: tuple[str, ...], run_dir: Path | None) -> None:
+    """Compare every backend of EXPORT_DIR with the PyTorch FP32 reference; exit 1 on any breach.
+
+    \b
+    Fixed seeds (sampling) or fixed test pictures (image-to-image), several batch sizes and sizes.
+    Per backend: max / mean abs error, PSNR and uint8 level difference, against one tolerance table
+    (gandeploy/evaluation/tolerances.py). Backends that cannot run here are listed as skipped, with why.
+    """
+    from gandeploy.evaluation.parity import DEFAULT_BACKENDS, SERVED, run_parity
+    from gandeploy.evaluation.report import parity_table, write_parity_report
+    from gandeploy.export.manifest import load_manifest
+
+    keys = split_list(backends) or list(DEFAULT_BACKENDS)
+    hws = [parse_hw(s, "--sizes", multiple=4) for s in split_list(sizes)] or None
+    batches = parse_ints(batch_sizes, "--batch-sizes")
+    manifest = load_manifest(export_dir)
+    kwargs = dict(batch_sizes=batches, sizes=hws, protocol=protocol, run_dir=run_dir)
+    if url or not any(k in SERVED for k in keys):
+        report = run_parity(export_dir, keys, url=url, **kwargs)  # type: ignore[arg-type]
+    else:
+        report = _with_own_server(export_dir, keys, kwargs)
+    out = report_dir or Path("reports") / str(manifest.get("name", export_dir.name))
+    paths = write_parity_report(report, out)
+    click.echo(parity_table(report))
+    for key, reason in report.skipped.items():
+        click.echo(f"skipped {key}: {reason}")
+    report_outputs(paths, next_command=f"gandeploy bench {export_dir}" if report.passed else None)
+    if not report.passed:
+        bad = report.failures
+        what = "; ".join(sorted({f"{r.backend} ({r.error or ', '.join(r.breaches)})"[:160] for r in bad}))
+        if not report.rows:
+            raise click.ClickException("parity compared no backend: every requested backend was skipped (see above).")
+        raise click.ClickException(f"parity FAILED for {len(bad)} of {len(report.rows)} checks: {what}. "
+                                   f"See {out / 'parity.md'}.")
+    click.echo(f"parity passed: {len(report.rows)} checks on {', '.join(report.compared)}.")
+
+
+def _with_own_server(export_dir: Path, keys: list[str], kwargs: dict[str, Any]) -> ParityReport:
+    """Run parity with a temporary tritonserver; if it cannot start, triton backends are skipped (no tritonserver)
+    or failed (the export cannot be served)."""
+    from gandeploy.errors import BackendUnavailable, GanDeployError
+    from gandeploy.evaluation.parity import SERVED, Case, Row, run_parity
+    from gandeploy.evaluation.served import local_server
+    from gandeploy.evaluation.tolerances import tolerance_for
+
+    served = [k for k in keys if k in SERVED]
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(local_server([export_dir]))
+        except BackendUnavailable as exc:
+            skip, error = f"tritonserver unavailable: {exc}", None
+        except GanDeployError as exc:
+            skip, error = None, f"the export could not be served: {exc}"
+        else:
+            return run_parity(export_dir, keys, url=server.url(kwargs["protocol"]), **kwargs)
+    report = run_parity(export_dir, [k for k in keys if k not in SERVED], **kwargs)
+    for key in served:
+        if skip:
+            report.skipped[key] = skip
+        else:
+            report.rows.append(Row(key, "fp32", "float", Case(1, None, 0), tolerance_for("fp32"), error=error))
+    return report

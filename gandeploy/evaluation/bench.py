@@ -1,0 +1,278 @@
+"""Benchmark: throughput and p50/p99 latency per backend × batch size, against a measured SGEMM roofline.
+
+Each point runs ``warmup`` untimed calls, then ``reps`` timed calls of one batch. Throughput is
+``batch / p50``; achieved GFLOP/s is ``GFLOP per item × throughput``; % of roofline divides that by the best
+``torch.mm`` FP32 rate on the same thread count (``roofline.measure_sgemm``); ``vs torch`` divides by PyTorch
+eager's throughput at the same batch size. Served backends (``triton``, ``triton-ensemble``) are timed from
+this client, one request per batch; ``perf_analyzer`` sweeps concurrency on top (``perf_analyzer.py``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
+from gandeploy.evaluation.parity import SERVED, test_image
+from gandeploy.evaluation.roofline import Roofline, flops_per_image, measure_sgemm, torch_threads
+from gandeploy.formats import FORMATS, get_format
+from gandeploy.models.io import from_uint8, latents_from_seeds
+from gandeploy.runtimes.base import Runtime, open_runtime
+from gandeploy.utils.logging import get_logger
+
+log = get_logger("bench")
+
+DEFAULT_BACKENDS = tuple(FORMATS)
+SAMPLING_BATCHES = (1, 8, 64)
+TRANSLATION_BATCHES = (1, 4)
+HW = tuple[int, int]
+
+
+@dataclass
+class Point:
+    """One backend at one batch size. Latencies are per call (one batch), in milliseconds."""
+
+    backend: str
+    batch: int
+    latencies_ms: list[float]
+    gflop_per_item: float | None = None
+    roofline_gflops: float | None = None
+    vs_torch: float | None = None
+
+    @property
+    def p50_ms(self) -> float:
+        return float(np.percentile(self.latencies_ms, 50))
+
+    @property
+    def p99_ms(self) -> float:
+        return float(np.percentile(self.latencies_ms, 99))
+
+    @property
+    def throughput(self) -> float:
+        """Items per second at the median latency."""
+        return self.batch / (self.p50_ms / 1000.0) if self.p50_ms > 0 else 0.0
+
+    @property
+    def gflops(self) -> float | None:
+        return self.gflop_per_item * self.throughput if self.gflop_per_item else None
+
+    @property
+    def pct_roofline(self) -> float | None:
+        g = self.gflops
+        return 100.0 * g / self.roofline_gflops if g and self.roofline_gflops else None
+
+    def to_json(self) -> dict[str, Any]:
+        def r(v: float | None, n: int = 3) -> float | None:
+            return None if v is None else round(v, n)
+
+        return {"backend": self.backend, "batch": self.batch, "reps": len(self.latencies_ms),
+                "p50_ms": r(self.p50_ms), "p99_ms": r(self.p99_ms), "mean_ms": r(float(np.mean(self.latencies_ms))),
+                "min_ms": r(float(np.min(self.latencies_ms))), "throughput": r(self.throughput, 2),
+                "gflops": r(self.gflops, 2), "pct_roofline": r(self.pct_roofline, 1), "vs_torch": r(self.vs_torch),
+                "latencies_ms": [round(v, 3) for v in self.latencies_ms]}
+
+
+@dataclass
+class BenchReport:
+    """Every point of one export, the roofline, skipped backends and served sweeps."""
+
+    export_dir: str
+    name: str
+    model: str
+    task: str
+    hw: HW | None
+    threads: int
+    roofline: Roofline | None
+    gflop_per_item: float | None
+    points: list[Point] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    served: dict[str, Any] = field(default_factory=dict)  # perf_analyzer: model → {"points", "gain"} or skip
+    notes: list[str] = field(default_factory=list)
+
+    def point(self, backend: str, batch: int) -> Point | None:
+        return next((p for p in self.points if p.backend == backend and p.batch == batch), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": "gandeploy.bench/1", "export_dir": self.export_dir, "name": self.name, "model": self.model,
+                "task": self.task, "hw": list(self.hw) if self.hw else None, "threads": self.threads,
+                "machine": machine_info(), "roofline": self.roofline.to_json() if self.roofline else None,
+                "gflop_per_item": self.gflop_per_item, "points": [p.to_json() for p in self.points],
+                "skipped": self.skipped, "served": self.served, "notes": self.notes}
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores visible to this process, and library versions that shape the figures."""
+    import onnxruntime
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cores": cores, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+            "python": platform.python_version()}
+
+
+def default_threads() -> int:
+    """All cores this process may use (the goals are stated for the machine's 2 threads)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def time_calls(fn: Callable[[], Any], *, warmup: int = 2, reps: int = 10) -> list[float]:
+    """Milliseconds per call of ``fn`` over ``reps`` calls after ``warmup`` untimed ones."""
+    for _ in range(max(0, warmup)):
+        fn()
+    out = []
+    for _ in range(max(1, reps)):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000.0)
+    return out
+
+
+def bench_feeds(manifest: dict[str, Any], batch: int, hw: HW | None, nz: int, num_classes: int,
+                ) -> dict[str, np.ndarray]:
+    """Generator inputs for one batch: latents of seeds 0..batch-1 (+ labels) or test pictures at ``hw``."""
+    names = [t["name"] for t in manifest["inputs"]]
+    if manifest["task"] == "translation":
+        channels = int(manifest["inputs"][0]["shape"][1])
+        return {names[0]: from_uint8(np.stack([test_image(i, hw, channels) for i in range(batch)]))}  # type: ignore[arg-type]
+    seeds = np.arange(batch, dtype=np.int64)
+    feeds = {"z": latents_from_seeds(seeds, nz)}
+    if "label" in names:
+        feeds["label"] = seeds % max(num_classes, 1)
+    return feeds
+
+
+def ensemble_request(manifest: dict[str, Any], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The served ``<name>`` request equivalent to ``feeds``: seeds (+ labels) [N, 1], or PNG bytes [N, 1]."""
+    if manifest["task"] == "translation":
+        from PIL import Image
+
+        from gandeploy.models.io import to_uint8
+
+        blobs = []
+        for image in to_uint8(next(iter(feeds.values()))):  # [H, W, C]
+            buf = io.BytesIO()
+            Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(buf, format="PNG")
+            blobs.append(buf.getvalue())
+        return {"image_bytes": np.array(blobs, dtype=np.object_).reshape(-1, 1)}
+    n = next(iter(feeds.values())).shape[0]
+    request = {"seed": np.arange(n, dtype=np.int64).reshape(-1, 1)}
+    if "label" in feeds:
+        request["label"] = feeds["label"].reshape(-1, 1)
+    return request
+
+
+def _open(key: str, export_dir: Path, manifest: dict[str, Any], threads: int, url: str | None,
+          protocol: str) -> Runtime:
+    fmt = get_format(key)
+    if key == "tensorrt" and not (manifest.get("tensorrt") or {}).get("built"):
+        raise BackendUnavailable(f"not built at export: {(manifest.get('tensorrt') or {}).get('reason', 'no plan')}")
+    if fmt.file and not (export_dir / fmt.file).is_file():
+        raise BackendUnavailable(f"{fmt.file} is not in the export" + (" (re-export with --fp16)"
+                                                                     if fmt.precision == "fp16" else ""))
+    if key in SERVED:
+        if not url:
+            raise BackendUnavailable("no server: pass --url HOST:PORT of a running 'gandeploy serve'")
+        return open_runtime(key, export_dir, url=url, protocol=protocol)
+    if key == "onnxruntime" or key == "onnxruntime-fp16":
+        return open_runtime(key, export_dir, threads=threads)
+    return open_runtime(key, export_dir)
+
+
+def plan_batches(manifest: dict[str, Any], batch_sizes: Sequence[int] | None) -> list[int]:
+    max_batch = int(manifest.get("max_batch") or 64)
+    batches = list(batch_sizes or (TRANSLATION_BATCHES if manifest["task"] == "translation" else SAMPLING_BATCHES))
+    if any(b < 1 for b in batches):
+        raise UserInputError(f"--batch-sizes must be positive, got {batches}.")
+    if batch_sizes is None:
+        batches = [b for b in batches if b <= max_batch] or [max_batch]
+    elif any(b > max_batch for b in batches):
+        raise UserInputError(f"--batch-sizes must not exceed the export's max batch {max_batch}, got {batches}.")
+    return sorted(set(batches))
+
+
+def run_bench(export_dir: str | os.PathLike[str], backends: Sequence[str] | None = None, *,
+              batch_sizes: Sequence[int] | None = None, hw: HW | None = None, url: str | None = None,
+              protocol: str = "http", threads: int | None = None, warmup: int = 2, reps: int = 10,
+              roofline: Roofline | bool = True) -> BenchReport:
+    """Time every requested backend at every batch size on ``threads`` threads (see module docstring)."""
+    from gandeploy.config import load_run_config
+    from gandeploy.export.manifest import load_manifest
+    from gandeploy.registry import get_model
+
+    export_dir = Path(export_dir)
+    manifest = load_manifest(export_dir)
+    keys = list(dict.fromkeys(backends or DEFAULT_BACKENDS))
+    for key in keys:
+        get_format(key)
+    if warmup < 0 or reps < 1:
+        raise UserInputError(f"--warmup must be >= 0 and --reps >= 1, got {warmup} and {reps}.")
+    threads = int(threads or default_threads())
+    run = load_run_config(export_dir)
+    spec = get_model(run.model)
+    nz, num_classes = int(getattr(run.arch, "nz", 0)), spec.num_classes(run.arch) if spec.conditional else 0
+    if manifest["task"] == "translation":
+        opt = (manifest.get("image_sizes") or {}).get("opt") or [run.arch.image_size] * 2
+        hw = hw or (int(opt[0]), int(opt[1]))
+        if hw[0] % 4 or hw[1] % 4:
+            raise UserInputError(f"--size must be a multiple of 4 in H and W, got {hw[0]}x{hw[1]}.")
+    else:
+        hw = None
+    batches = plan_batches(manifest, batch_sizes)
+
+    # FLOPs do not depend on weights: count them on a freshly built generator of the same architecture.
+    module = spec.build_generator(run.arch).eval()
+    with torch_threads(threads):
+        gflop = flops_per_image(module, bench_feeds(manifest, 1, hw, nz, num_classes)) / 1e9
+    roof = roofline if isinstance(roofline, Roofline) else (measure_sgemm(threads) if roofline else None)
+    report = BenchReport(str(export_dir), str(manifest.get("name", export_dir.name)), run.model,
+                         str(manifest["task"]), hw, threads, roof, gflop)
+    if roof:
+        log.info("roofline: SGEMM %.1f GFLOP/s on %d threads; %s: %.3f GFLOP per item", roof.gflops, threads,
+                 run.model, gflop)
+    for key in keys:
+        try:
+            runtime = _open(key, export_dir, manifest, threads, url, protocol)
+        except BackendUnavailable as exc:
+            report.skipped[key] = str(exc)
+            log.info("%-17s skipped: %s", key, exc)
+            continue
+        with runtime:
+            for batch in batches:
+                feeds = bench_feeds(manifest, batch, hw, nz, num_classes)
+                request = ensemble_request(manifest, feeds) if key == "triton-ensemble" else feeds
+                def call(runtime: Runtime = runtime, request: dict[str, np.ndarray] = request) -> None:
+                    runtime.run(request)
+
+                try:
+                    with torch_threads(threads if key == "torch" else None):
+                        lat = time_calls(call, warmup=warmup, reps=reps)
+                except GanDeployError as exc:
+                    report.skipped.setdefault(key, f"failed at batch {batch}: {exc}")
+                    log.warning("%-17s batch %d failed: %s", key, batch, exc)
+                    break
+                point = Point(key, batch, lat, gflop, roof.gflops if roof else None)
+                report.points.append(point)
+                log.info("%-17s batch %-4d p50 %9.2f ms  p99 %9.2f ms  %9.1f items/s%s", key, batch, point.p50_ms,
+                         point.p99_ms, point.throughput,
+                         f"  {point.pct_roofline:5.1f} % roofline" if point.pct_roofline else "")
+    for point in report.points:
+        base = report.point("torch", point.batch)
+        if base is not None and base.throughput > 0:
+            point.vs_torch = point.throughput / base.throughput
+    return report

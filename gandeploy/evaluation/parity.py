@@ -1,0 +1,318 @@
+"""Parity: every backend against the PyTorch FP32 reference on fixed seeds and fixed test images.
+
+Sampling models get the latents of seeds ``first, first+1, ...`` (``latents_from_seeds``, the served map) at
+several batch sizes; image-to-image models get deterministic synthetic pictures at several H×W (square and
+not). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, triton) are compared in float against
+``torch``; the served ensemble (``triton-ensemble``) in uint8 against ``to_uint8(torch(...))`` of the same
+inputs (translation: PNG in, the server's pad/crop rules applied to the reference too). Tolerances come from
+``tolerances.TOLERANCES``; unavailable backends are listed as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
+from gandeploy.evaluation.metrics import Diff, compare_float, compare_uint8
+from gandeploy.evaluation.tolerances import Tolerance, tolerance_for
+from gandeploy.formats import FORMATS, get_format
+from gandeploy.models.io import from_uint8, latents_from_seeds, to_uint8
+from gandeploy.runtimes.base import Runtime, open_runtime
+from gandeploy.utils.logging import get_logger
+
+log = get_logger("parity")
+
+REFERENCE = "torch"
+SERVED = ("triton", "triton-ensemble")
+DEFAULT_BACKENDS = tuple(k for k in FORMATS if k != REFERENCE)
+SAMPLING_BATCHES = (1, 4, 16)
+TRANSLATION_BATCHES = (1, 2)
+HW = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One fixed input batch: items seeded ``seed, seed+1, ...``; ``hw`` for image-to-image models."""
+
+    batch: int
+    hw: HW | None
+    seed: int
+
+    def label(self) -> str:
+        return f"batch {self.batch}" + (f" {self.hw[0]}x{self.hw[1]}" if self.hw else "")
+
+
+@dataclass
+class Row:
+    """One backend on one case."""
+
+    backend: str
+    precision: str
+    kind: str  # "float" | "uint8"
+    case: Case
+    tolerance: Tolerance
+    diff: Diff | None = None
+    breaches: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and self.diff is not None and not self.breaches
+
+    def to_json(self) -> dict[str, Any]:
+        return {"backend": self.backend, "precision": self.precision, "kind": self.kind, "batch": self.case.batch,
+                "hw": list(self.case.hw) if self.case.hw else None, "seed": self.case.seed,
+                "diff": self.diff.to_json() if self.diff else None, "tolerance": self.tolerance.to_json(),
+                "breaches": self.breaches, "error": self.error, "passed": self.passed,
+                "seconds": round(self.seconds, 4)}
+
+
+@dataclass
+class ParityReport:
+    """All rows of one export, the skipped backends with reasons, and one sample per backend for the figure."""
+
+    export_dir: str
+    name: str
+    model: str
+    task: str
+    reference: dict[str, Any]
+    rows: list[Row] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    samples: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # backend → (ref, cand)
+
+    @property
+    def compared(self) -> list[str]:
+        return sorted({r.backend for r in self.rows}, key=_backend_order)
+
+    @property
+    def failures(self) -> list[Row]:
+        return [r for r in self.rows if not r.passed]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.rows) and not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": "gandeploy.parity/1", "export_dir": self.export_dir, "name": self.name,
+                "model": self.model, "task": self.task, "reference": self.reference, "passed": self.passed,
+                "compared": self.compared, "skipped": self.skipped, "rows": [r.to_json() for r in self.rows]}
+
+
+def _backend_order(key: str) -> int:
+    keys = list(FORMATS)
+    return keys.index(key) if key in keys else len(keys)
+
+
+# --- fixed inputs -------------------------------------------------------------------------------------------
+
+
+def test_image(seed: int, hw: HW, channels: int = 3) -> np.ndarray:
+    """A deterministic photo-like picture, uint8 [H, W, C]: smooth gradients, a disc, stripes and mild noise.
+
+    Real pictures have large flat areas, edges and texture; uniform noise would exercise none of that.
+    """
+    rng = np.random.default_rng(10_000 + seed)
+    h, w = hw
+    yy, xx = np.meshgrid(np.linspace(0, 1, h, dtype=np.float32), np.linspace(0, 1, w, dtype=np.float32),
+                         indexing="ij")  # [H, W]
+    planes = []
+    for _ in range(channels):
+        a, b, f = rng.uniform(0.2, 0.8, 3)
+        base = a * xx + (1 - a) * yy + 0.15 * np.sin(2 * np.pi * (3 + 5 * b) * (xx * f + yy * (1 - f)))
+        cy, cx, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.1, 0.3)
+        base = np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, 1.0 - base, base)  # a disc with sharp edges
+        planes.append(base + rng.normal(0.0, 0.03, size=(h, w)).astype(np.float32))
+    image = np.stack(planes, axis=-1)  # [H, W, C]
+    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def case_inputs(manifest: dict[str, Any], case: Case, nz: int, num_classes: int) -> dict[str, np.ndarray]:
+    """The generator feeds of ``case`` (names from the manifest's inputs)."""
+    names = [t["name"] for t in manifest["inputs"]]
+    seeds = np.arange(case.seed, case.seed + case.batch, dtype=np.int64)
+    if manifest["task"] == "translation":
+        channels = int(manifest["inputs"][0]["shape"][1])
+        images = np.stack([test_image(int(s), case.hw, channels) for s in seeds])  # type: ignore[arg-type]
+        return {names[0]: from_uint8(images)}  # [N, C, H, W]
+    feeds = {"z": latents_from_seeds(seeds, nz)}  # [N, nz]
+    if "label" in names:
+        feeds["label"] = seeds % max(num_classes, 1)  # [N] int64
+    return feeds
+
+
+def default_sizes(manifest: dict[str, Any]) -> list[HW]:
+    """Translation sizes: the export's opt size and a non-square one inside [min, max] (multiples of 4)."""
+    sizes = manifest.get("image_sizes") or {}
+    lo, opt, hi = (tuple(int(v) for v in sizes.get(k, (64, 64))) for k in ("min", "opt", "max"))
+    h2 = max(lo[0], (opt[0] * 3 // 4) // 4 * 4)
+    second = (h2, opt[1]) if h2 != opt[0] else (opt[0], min(hi[1], opt[1] + 8))
+    return list(dict.fromkeys([(opt[0], opt[1]), second]))
+
+
+def plan_cases(manifest: dict[str, Any], batch_sizes: Sequence[int] | None, sizes: Sequence[HW] | None) -> list[Case]:
+    """Cases for every batch size (× every size for image-to-image), within the export's ``max_batch``."""
+    max_batch = int(manifest.get("max_batch") or 64)
+    translation = manifest["task"] == "translation"
+    if batch_sizes is None:  # the defaults, capped at the export's max batch
+        batch_sizes = sorted({min(b, max_batch) for b in (TRANSLATION_BATCHES if translation else SAMPLING_BATCHES)})
+    batches = list(batch_sizes)
+    too_big = [b for b in batches if b < 1 or b > max_batch]
+    if too_big:
+        raise UserInputError(f"--batch-sizes must lie in 1..{max_batch} (the export's max batch), got {too_big}.")
+    if not translation:
+        return [Case(b, None, 1000 * i) for i, b in enumerate(batches)]
+    hws = list(sizes or default_sizes(manifest))
+    for hw in hws:
+        if hw[0] % 4 or hw[1] % 4:
+            raise UserInputError(f"--sizes must be multiples of 4 (got {hw[0]}x{hw[1]}).")
+    return [Case(b, hw, 1000 * i + 100 * j) for i, b in enumerate(batches) for j, hw in enumerate(hws)]
+
+
+# --- the served ensemble -----------------------------------------------------------------------------------
+
+
+def _server_rules(manifest: dict[str, Any]) -> tuple[int, int | None]:
+    """min_side / max_side the translation pipeline applies (see serving/repository.py)."""
+    sizes = manifest.get("image_sizes") or {}
+    min_side = max(8, min(sizes["min"])) if sizes.get("min") else 8
+    max_side = max(sizes["max"]) if sizes.get("max") else None
+    return min_side, max_side
+
+
+def _ensemble_translation(runtime: Runtime, reference: Runtime, manifest: dict[str, Any], case: Case,
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """PNG of each test image through the served pipeline, and the reference through the same pad/crop rules."""
+    from PIL import Image
+
+    from gandeploy.serving.backends import gd_backend_common as rules  # the server's own pre/post-processing
+
+    channels = int(manifest["inputs"][0]["shape"][1])
+    min_side, max_side = _server_rules(manifest)
+    refs, outs = [], []
+    for s in range(case.seed, case.seed + case.batch):
+        image = test_image(s, case.hw, channels)  # type: ignore[arg-type]  # [H, W, C]
+        buf = io.BytesIO()
+        Image.fromarray(image[:, :, 0] if channels == 1 else image).save(buf, format="PNG")
+        served = runtime.run({"image_bytes": np.array([[buf.getvalue()]], dtype=np.object_)})
+        blob = np.asarray(next(iter(served.values()))).reshape(-1)[0]
+        decoded = np.asarray(Image.open(io.BytesIO(bytes(blob))))
+        outs.append(decoded[:, :, None] if decoded.ndim == 2 else decoded)
+        fit = rules.fit_size(image.shape[0], image.shape[1], min_side, max_side)
+        prepared = rules.prepare_image(image, fit)[None]  # [1, C, PH, PW]
+        out = reference.run({manifest["inputs"][0]["name"]: prepared})["output"][0]  # [C', PH, PW]
+        refs.append(rules.finish_image(out, fit, image.shape[0], image.shape[1]))  # [H, W, C']
+    return np.stack(refs), np.stack(outs)
+
+
+def _ensemble_sampling(runtime: Runtime, reference_out: np.ndarray, feeds: dict[str, np.ndarray], case: Case,
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Seeds (and labels) through the served ensemble; the reference is ``to_uint8`` of torch on their latents."""
+    seeds = np.arange(case.seed, case.seed + case.batch, dtype=np.int64).reshape(-1, 1)  # [N, 1]
+    request = {"seed": seeds}
+    if "label" in feeds:
+        request["label"] = feeds["label"].reshape(-1, 1)
+    served = runtime.run(request)
+    out = served.get("image", next(iter(served.values())))
+    if reference_out.ndim != 4:  # 2D points: the ensemble returns float samples
+        return reference_out.astype(np.float32), np.asarray(out, dtype=np.float32)
+    return to_uint8(reference_out), np.asarray(out, dtype=np.uint8)  # [N, H, W, C]
+
+
+# --- the run -------------------------------------------------------------------------------------------------
+
+
+def _open(key: str, export_dir: Path, manifest: dict[str, Any], options: dict[str, Any]) -> Runtime:
+    """Open a backend; a missing artifact or library becomes ``BackendUnavailable`` (listed as skipped)."""
+    fmt = get_format(key)
+    if key == "tensorrt" and not (manifest.get("tensorrt") or {}).get("built"):
+        reason = (manifest.get("tensorrt") or {}).get("reason") or "no model.plan in the export"
+        raise BackendUnavailable(f"not built at export: {reason}")
+    if fmt.file and not (export_dir / fmt.file).is_file():
+        hint = " (re-export with --fp16)" if fmt.precision == "fp16" else ""
+        raise BackendUnavailable(f"{fmt.file} is not in the export{hint}")
+    if key in SERVED and not options.get("url"):
+        raise BackendUnavailable("no server: pass --url HOST:PORT of a running 'gandeploy serve'")
+    served = {k: v for k, v in options.items() if k in ("url", "protocol")} if key in SERVED else {}
+    return open_runtime(key, export_dir, **served)
+
+
+def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | None = None, *,
+               batch_sizes: Sequence[int] | None = None, sizes: Sequence[HW] | None = None,
+               url: str | None = None, protocol: str = "http", run_dir: str | os.PathLike[str] | None = None,
+               ) -> ParityReport:
+    """Compare every requested backend with the PyTorch reference on the fixed cases (see module docstring)."""
+    from gandeploy.export.manifest import load_manifest
+
+    export_dir = Path(export_dir)
+    manifest = load_manifest(export_dir)
+    keys = list(dict.fromkeys(backends or DEFAULT_BACKENDS))
+    for key in keys:
+        get_format(key)  # unknown names: a 'did you mean' error before any work
+    keys = [k for k in keys if k != REFERENCE]
+    cases = plan_cases(manifest, batch_sizes, sizes)
+    reference = open_runtime(REFERENCE, export_dir, **({"run_dir": run_dir} if run_dir else {}))
+    arch = reference.run_config.arch  # type: ignore[attr-defined]
+    nz, num_classes = int(getattr(arch, "nz", 0)), int(getattr(arch, "num_classes", 0))
+    report = ParityReport(str(export_dir), str(manifest.get("name", export_dir.name)), str(manifest["model"]),
+                          str(manifest["task"]), reference.describe())
+    feeds = {case: case_inputs(manifest, case, nz, num_classes) for case in cases}
+    ref_out = {case: reference.run(f)["output"] for case, f in feeds.items()}
+    options = {"url": url, "protocol": protocol}
+    for key in keys:
+        try:
+            runtime = _open(key, export_dir, manifest, options)
+        except BackendUnavailable as exc:
+            report.skipped[key] = str(exc)
+            log.info("%-17s skipped: %s", key, exc)
+            continue
+        except GanDeployError as exc:  # a broken artifact is a failure, not a skip
+            report.rows.append(Row(key, get_format(key).precision, "float", cases[0],
+                                   tolerance_for(get_format(key).precision), error=str(exc)))
+            continue
+        with runtime:
+            for case in cases:
+                report.rows.append(_compare_case(key, runtime, reference, manifest, case, feeds[case],
+                                                 ref_out[case], report))
+    reference.close()
+    return report
+
+
+def _compare_case(key: str, runtime: Runtime, reference: Runtime, manifest: dict[str, Any], case: Case,
+                  feeds: dict[str, np.ndarray], ref_out: np.ndarray, report: ParityReport) -> Row:
+    precision = get_format(key).precision
+    ensemble = key == "triton-ensemble"
+    images = ref_out.ndim == 4
+    kind = "uint8" if ensemble and images else "float"
+    row = Row(key, precision, kind, case, tolerance_for(precision, kind))
+    start = time.perf_counter()
+    try:
+        if ensemble and manifest["task"] == "translation":
+            ref, cand = _ensemble_translation(runtime, reference, manifest, case)
+        elif ensemble:
+            ref, cand = _ensemble_sampling(runtime, ref_out, feeds, case)
+        else:
+            ref, cand = ref_out, runtime.run(feeds)["output"]
+        row.diff = compare_uint8(ref, cand) if kind == "uint8" else compare_float(ref, cand)
+    except (GanDeployError, ValueError, KeyError, RuntimeError, OSError) as exc:
+        row.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        log.warning("%-17s %s: %s", key, case.label(), row.error)
+        return row
+    finally:
+        row.seconds = time.perf_counter() - start
+    row.breaches = row.tolerance.breaches(row.diff)
+    failed_before = any(r.backend == key and r.diff is not None and not r.passed for r in report.rows)
+    if key not in report.samples or (not row.passed and not failed_before):
+        keep = 1 if ref.ndim == 4 else 256  # one picture, or a cloud of points
+        report.samples[key] = (ref[:keep], cand[:keep])  # the first case, or the first breach
+    log.info("%-17s %-16s max abs %.2e  uint8 max %s  %s", key, case.label(), row.diff.max_abs,
+             row.diff.uint8_max, "ok" if row.passed else "BREACH: " + "; ".join(row.breaches))
+    return row

@@ -1,0 +1,358 @@
+"""Served throughput and latency from NVIDIA's ``perf_analyzer`` (shipped in the ``tritonclient`` wheel).
+
+The binary needs Debian's ``libb64-0d`` and ``libcudart.so.12`` (pip ``nvidia-cuda-runtime-cu12``, whose lib
+dir goes on ``LD_LIBRARY_PATH``) even on CPU. ``find_perf_analyzer`` says what is missing as a skip reason.
+A sweep runs one ``perf_analyzer`` per concurrency level, reads its ``-f`` CSV, and the dynamic-batching gain
+is throughput at concurrency N divided by throughput at concurrency 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import csv
+import importlib.util
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gandeploy.errors import BackendUnavailable
+from gandeploy.utils.logging import get_logger
+
+log = get_logger("perf_analyzer")
+
+_TRITON_DTYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64", np.dtype(np.uint8): "UINT8"}
+
+
+@dataclass(frozen=True)
+class PerfAnalyzer:
+    """A runnable ``perf_analyzer``: its path and the environment it needs."""
+
+    path: Path
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One concurrency level: served items per second and client-side latency percentiles (ms)."""
+
+    concurrency: int
+    throughput: float
+    p50_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _cuda_runtime_lib() -> Path | None:
+    try:
+        spec = importlib.util.find_spec("nvidia.cuda_runtime")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        lib = Path(location) / "lib"
+        if (lib / "libcudart.so.12").exists():
+            return lib
+    return None
+
+
+def _missing_libraries(binary: Path, env: Mapping[str, str]) -> list[str]:
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        return []
+    out = subprocess.run([ldd, str(binary)], capture_output=True, text=True, env=dict(env), timeout=30)
+    return [line.split("=>")[0].strip() for line in out.stdout.splitlines() if "not found" in line]
+
+
+_HINTS = {
+    "libb64.so.0d": "apt-get install libb64-0d",
+    "libcudart.so.12": "pip install nvidia-cuda-runtime-cu12 (its nvidia/cuda_runtime/lib goes on LD_LIBRARY_PATH)",
+}
+
+
+def find_perf_analyzer() -> PerfAnalyzer:
+    """The ``perf_analyzer`` beside this Python with its environment; ``BackendUnavailable`` says what's missing."""
+    candidates = [Path(sys.executable).parent / "perf_analyzer"]
+    found = shutil.which("perf_analyzer")
+    if found:
+        candidates.append(Path(found))
+    binary = next((c for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
+    if binary is None:
+        raise BackendUnavailable("perf_analyzer is not installed (it ships in the tritonclient==2.51 wheel as "
+                                 "bin/perf_analyzer; run 'make bench' or pip install 'tritonclient[all]==2.51.*')")
+    env = dict(os.environ)
+    cudart = _cuda_runtime_lib()
+    if cudart is not None:
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(cudart), env.get("LD_LIBRARY_PATH", "")) if p)
+    missing = _missing_libraries(binary, env)
+    if missing:
+        fixes = "; ".join(f"{lib}: {_HINTS.get(lib, 'install the library that provides it')}" for lib in missing)
+        raise BackendUnavailable(f"perf_analyzer cannot start, missing shared libraries ({fixes})")
+    return PerfAnalyzer(path=binary, env=env)
+
+
+def bytes_tensor_b64(items: Sequence[bytes]) -> str:
+    """A Triton BYTES tensor as perf_analyzer's ``b64`` content: each item 4-byte little-endian length + bytes."""
+    raw = b"".join(struct.pack("<I", len(item)) + item for item in items)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def input_data_json(samples: Sequence[Mapping[str, np.ndarray | bytes]]) -> dict[str, Any]:
+    """perf_analyzer ``--input-data`` JSON: one entry per sample, shapes without the batch dimension.
+
+    Arrays go as flat ``content`` lists; ``bytes`` values become a one-element BYTES tensor in ``b64``.
+    """
+    data = []
+    for sample in samples:
+        entry: dict[str, Any] = {}
+        for name, value in sample.items():
+            if isinstance(value, bytes):
+                entry[name] = {"b64": bytes_tensor_b64([value]), "shape": [1]}
+            else:
+                arr = np.asarray(value)
+                entry[name] = {"content": arr.reshape(-1).tolist(), "shape": list(arr.shape)}
+        data.append(entry)
+    return {"data": data}
+
+
+def parse_csv(path: str | os.PathLike[str]) -> list[SweepPoint]:
+    """Rows of a ``perf_analyzer -f`` CSV: concurrency, inferences/second, client latency percentiles (µs)."""
+    points = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            points.append(SweepPoint(
+                concurrency=int(float(row["Concurrency"])),
+                throughput=float(row["Inferences/Second"]),
+                p50_ms=float(row["p50 latency"]) / 1000.0,
+                p90_ms=float(row["p90 latency"]) / 1000.0,
+                p95_ms=float(row["p95 latency"]) / 1000.0,
+                p99_ms=float(row["p99 latency"]) / 1000.0,
+            ))
+    return sorted(points, key=lambda p: p.concurrency)
+
+
+def run_sweep(model: str, url: str, samples: Sequence[Mapping[str, np.ndarray | bytes]], *,
+              concurrency: Sequence[int] = (1, 2, 4, 8), protocol: str = "http", batch_size: int = 1,
+              measurement_ms: int = 3000, request_count: int | None = None, max_trials: int = 6,
+              stability: int = 25, timeout_s: float = 600.0, pa: PerfAnalyzer | None = None) -> list[SweepPoint]:
+    """Run perf_analyzer on served ``model`` at each concurrency level (one process each); return the points.
+
+    ``url`` is host:port of the protocol's endpoint (HTTP 8000-style or gRPC 8001-style). Windows last
+    ``measurement_ms``, or hold at least ``request_count`` requests when given (slow models: seconds each).
+    """
+    pa = pa or find_perf_analyzer()
+    points: list[SweepPoint] = []
+    with tempfile.TemporaryDirectory(prefix="gandeploy-pa-") as tmp:
+        data_file = Path(tmp) / "input.json"
+        data_file.write_text(json.dumps(input_data_json(samples)))
+        shapes = []
+        for name, value in samples[0].items():
+            if not isinstance(value, bytes):
+                shapes += ["--shape", f"{name}:" + ",".join(str(d) for d in np.asarray(value).shape)]
+        for level in concurrency:
+            csv_file = Path(tmp) / f"c{level}.csv"
+            base = [str(pa.path), "-m", model, "-u", url, "-i", protocol, "-b", str(batch_size),
+                    "--input-data", str(data_file), *shapes, "--concurrency-range", f"{level}:{level}",
+                    "--max-trials", str(max_trials), "-f", str(csv_file)]
+            # a busy machine may never settle within `stability` %: retry once with a longer window, any spread
+            for scale, spread in ((1, stability), (2, 100)):
+                if request_count:
+                    window = ["--measurement-mode", "count_windows", "--measurement-request-count",
+                              str(scale * max(request_count, level))]
+                else:
+                    window = ["--measurement-interval", str(scale * measurement_ms)]
+                cmd = [*base, *window, "-s", str(spread)]
+                log.info("perf_analyzer %s concurrency %d", model, level)
+                log.debug("%s", " ".join(cmd))
+                done = subprocess.run(cmd, capture_output=True, text=True, env=pa.env, timeout=timeout_s)
+                if done.returncode == 0 and csv_file.exists():
+                    break
+                if "stable measurement" not in (done.stdout + done.stderr):
+                    break
+                log.info("perf_analyzer: no stable measurement at concurrency %d; retrying with longer windows",
+                         level)
+            if done.returncode != 0 or not csv_file.exists():
+                tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+                message = (f"perf_analyzer failed on '{model}' at concurrency {level} (exit {done.returncode}): "
+                           f"{' | '.join(tail)[:400]}")
+                if not points:
+                    raise BackendUnavailable(message)
+                log.warning("%s; keeping the levels measured so far", message)
+                break
+            points += parse_csv(csv_file)
+    return points
+
+
+def batching_gain(points: Sequence[SweepPoint]) -> dict[str, float]:
+    """Throughput at each concurrency N over throughput at concurrency 1 (the dynamic-batching gain)."""
+    base = next((p.throughput for p in points if p.concurrency == 1), None)
+    if not base:
+        return {}
+    return {str(p.concurrency): round(p.throughput / base, 3) for p in points}
+
+
+def export_samples(manifest: Mapping[str, Any], hw: tuple[int, int] | None, count: int = 8,
+                   ) -> dict[str, list[dict[str, np.ndarray | bytes]]]:
+    """Batch-1 request bodies for ``<name>_generator`` and ``<name>``: fixed latents / seeds / test PNGs."""
+    import io
+
+    from PIL import Image
+
+    from gandeploy.evaluation.parity import test_image
+    from gandeploy.models.io import from_uint8, latent_from_seed
+
+    names = [t["name"] for t in manifest["inputs"]]
+    raw: list[dict[str, np.ndarray | bytes]] = []
+    served: list[dict[str, np.ndarray | bytes]] = []
+    for i in range(count):
+        if manifest["task"] == "translation":
+            channels = int(manifest["inputs"][0]["shape"][1])
+            image = test_image(i, hw or (256, 256), channels)  # [H, W, C]
+            raw.append({names[0]: from_uint8(image[None])[0]})  # [C, H, W]
+            buf = io.BytesIO()
+            Image.fromarray(image[:, :, 0] if channels == 1 else image).save(buf, format="PNG")
+            served.append({"image_bytes": buf.getvalue()})
+            continue
+        nz = int(manifest["inputs"][0]["shape"][1])
+        sample: dict[str, np.ndarray | bytes] = {"z": latent_from_seed(i, nz)}  # [nz]
+        request: dict[str, np.ndarray | bytes] = {"seed": np.array([i], dtype=np.int64)}
+        if "label" in names:
+            sample["label"] = np.array([i % 2], dtype=np.int64)
+            request["label"] = np.array([i % 2], dtype=np.int64)
+        raw.append(sample)
+        served.append(request)
+    name = str(manifest["name"])
+    return {f"{name}_generator": raw, name: served}
+
+
+def sweep_export(manifest: Mapping[str, Any], url: str, *, protocol: str = "http", hw: tuple[int, int] | None = None,
+                 concurrency: Sequence[int] = (1, 2, 4, 8), measurement_ms: int = 3000,
+                 expected_ms: float | None = None) -> dict[str, Any]:
+    """perf_analyzer sweeps on the raw generator and the user-facing model of one served export.
+
+    ``expected_ms``: a single request's latency if known; slow models (over a tenth of the window) are
+    measured in windows of a request count instead of a duration.
+
+    Returns ``{model: {"tool", "points": [...], "gain": {N: x}}}`` (or ``{model: {"skipped": reason}}``);
+    ``{"skipped": reason}`` alone when perf_analyzer cannot run here.
+    """
+    try:
+        pa = find_perf_analyzer()
+    except BackendUnavailable as exc:
+        return {"skipped": str(exc)}
+    out: dict[str, Any] = {}
+    count = 6 if expected_ms and expected_ms * 10 > measurement_ms else None
+    for model, samples in export_samples(manifest, hw).items():
+        try:
+            points = run_sweep(model, url, samples, concurrency=concurrency, protocol=protocol,
+                               measurement_ms=measurement_ms, request_count=count, pa=pa)
+        except (BackendUnavailable, subprocess.TimeoutExpired) as exc:
+            out[model] = {"skipped": str(exc)}
+            continue
+        out[model] = {"tool": "perf_analyzer", "points": [p.to_json() for p in points], "gain": batching_gain(points)}
+    return out
+
+
+def python_sweep(export_dir: str | os.PathLike[str], url: str, *, protocol: str = "http",
+                 hw: tuple[int, int] | None = None, concurrency: Sequence[int] = (1, 2, 4, 8),
+                 seconds: float = 4.0) -> dict[str, Any]:
+    """The same sweep with a closed-loop Python client (N threads, one request in flight each).
+
+    A stand-in where perf_analyzer cannot run; client overhead is included, so it under-reports the server.
+    """
+    from gandeploy.export.manifest import load_manifest
+
+    manifest = load_manifest(export_dir)
+    name = str(manifest["name"])
+    out: dict[str, Any] = {}
+    for key, model in (("triton", f"{name}_generator"), ("triton-ensemble", name)):
+        bodies = [_as_request(s) for s in export_samples(manifest, hw)[model]]
+        points = []
+        for level in concurrency:
+            point = _closed_loop(Path(export_dir), key, url, protocol, bodies, level, seconds)
+            if isinstance(point, str):
+                out[model] = {"skipped": f"python client failed at concurrency {level}: {point}"}
+                break
+            points.append(point)
+        else:
+            out[model] = {"tool": "python client", "points": [p.to_json() for p in points],
+                          "gain": batching_gain(points)}
+    return out
+
+
+def _closed_loop(export_dir: Path, key: str, url: str, protocol: str, bodies: Sequence[dict[str, np.ndarray]],
+                 level: int, seconds: float) -> SweepPoint | str:
+    """``level`` client threads, each sending the next request as soon as the last one is answered."""
+    import threading
+    import time
+
+    from gandeploy.runtimes.base import open_runtime
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(level + 1)
+    go = threading.Event()
+    deadline = [0.0]
+
+    def client(offset: int) -> None:
+        try:
+            with open_runtime(key, export_dir, url=url, protocol=protocol) as runtime:
+                runtime.run(bodies[offset % len(bodies)])  # warm-up, untimed
+                barrier.wait()
+                go.wait()
+                i = offset
+                while time.perf_counter() < deadline[0]:
+                    start = time.perf_counter()
+                    runtime.run(bodies[i % len(bodies)])
+                    with lock:
+                        latencies.append(time.perf_counter() - start)
+                    i += 1
+        except Exception as exc:  # noqa: BLE001 - reported to the caller, the sweep goes on
+            errors.append(f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.abort()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(level)]
+    for t in threads:
+        t.start()
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait()
+    begin = time.perf_counter()
+    deadline[0] = begin + seconds
+    go.set()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - begin
+    if errors or not latencies:
+        return errors[0] if errors else "no request completed"
+    ms = np.asarray(latencies) * 1000.0
+    return SweepPoint(level, len(latencies) / elapsed, *(float(np.percentile(ms, q)) for q in (50, 90, 95, 99)))
+
+
+def _as_request(sample: Mapping[str, np.ndarray | bytes]) -> dict[str, np.ndarray]:
+    """A perf_analyzer sample (no batch axis) as a batch-1 runtime request."""
+    out: dict[str, np.ndarray] = {}
+    for name, value in sample.items():
+        if isinstance(value, bytes):
+            out[name] = np.array([value], dtype=np.object_)
+        elif name in ("seed", "label"):
+            out[name] = np.asarray(value).reshape(1)
+        else:
+            out[name] = np.asarray(value)[None]
+    return out

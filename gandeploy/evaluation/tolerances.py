@@ -1,0 +1,75 @@
+"""The one tolerance table: how far a backend may stray from the PyTorch FP32 reference.
+
+Keyed by (precision, output kind). ``float`` rows bound the raw generator output in tanh space [-1, 1];
+``uint8`` rows bound served images (levels 0..255, one level = 1/127.5 ≈ 0.0078 in tanh space).
+
+Why these figures:
+
+* fp32 / float — max abs 1e-3, mean abs 1e-4. Two FP32 backends differ only in accumulation order
+  (MLAS vs oneDNN GEMM blocking, Winograd or im2col, fused BN or not): each dot product of K terms carries
+  ~sqrt(K)·2^-24 relative error, a few 1e-6 per layer; through ~30 layers with InstanceNorm rescaling that
+  stays below ~1e-4 even for trained weights. 1e-3 leaves 10x margin and is still 8x below one uint8 level,
+  so an FP32 backend within it can never move a served pixel by more than 1 level. A wrong or corrupted
+  weight moves outputs by ≥ 1e-2, two orders of magnitude above this bound.
+* fp16 / float — max abs 2e-2, mean abs 2e-3, uint8 ≤ 2 levels. FP16 keeps a 10-bit mantissa (unit
+  roundoff 2^-11 ≈ 4.9e-4); activations are rounded at every layer, so errors grow with depth
+  (~sqrt(depth)·4.9e-4 relative, times activation magnitude) and tanh compresses them near ±1. Measured:
+  DCGAN ~1e-3..3e-3, CycleGAN (InstanceNorm kept in FP32) ~1e-3..5e-3. 2e-2 (about 2.5 levels) is the
+  export-time bound too; the separate 2-level bound on the uint8 picture is what users see.
+* fp32 / uint8 — max 1 level, mean 0.05 levels. Rounding ``(x + 1)·127.5`` to the nearest level flips by one
+  whenever the reference sits within the FP32 error of a .5 boundary; a few pixels in a thousand do. Any
+  2-level move means the served path computes something else (wrong preprocessing, wrong seed → latent map).
+* fp16 / uint8 — max 2 levels, mean 0.5 levels: the FP16 float bound above, seen through the same rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from gandeploy.evaluation.metrics import Diff
+
+PRECISIONS = ("fp32", "fp16")
+KINDS = ("float", "uint8")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Upper bounds on a ``Diff``; ``None`` means that figure is not bounded for this kind."""
+
+    max_abs: float | None
+    mean_abs: float | None
+    uint8_max: int | None
+    uint8_mean: float | None
+
+    def breaches(self, diff: Diff) -> list[str]:
+        """Human-readable list of bounds ``diff`` exceeds (empty: within tolerance)."""
+        out = []
+        for field in ("max_abs", "mean_abs", "uint8_max", "uint8_mean"):
+            bound = getattr(self, field)
+            value = getattr(diff, field)
+            if bound is None or value is None:
+                continue
+            if not value <= bound:  # also catches NaN
+                out.append(f"{field} {value:.3g} > {bound:.3g}")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+TOLERANCES: dict[tuple[str, str], Tolerance] = {
+    ("fp32", "float"): Tolerance(max_abs=1e-3, mean_abs=1e-4, uint8_max=1, uint8_mean=0.05),
+    ("fp16", "float"): Tolerance(max_abs=2e-2, mean_abs=2e-3, uint8_max=2, uint8_mean=0.5),
+    ("fp32", "uint8"): Tolerance(max_abs=None, mean_abs=None, uint8_max=1, uint8_mean=0.05),
+    ("fp16", "uint8"): Tolerance(max_abs=None, mean_abs=None, uint8_max=2, uint8_mean=0.5),
+}
+
+
+def tolerance_for(precision: str, kind: str = "float") -> Tolerance:
+    """The bound for a backend of ``precision`` ('fp32' | 'fp16') whose output is ``kind`` ('float' | 'uint8')."""
+    try:
+        return TOLERANCES[(precision, kind)]
+    except KeyError:
+        raise ValueError(f"no tolerance for precision '{precision}' and output kind '{kind}'; "
+                         f"known: {sorted(TOLERANCES)}") from None

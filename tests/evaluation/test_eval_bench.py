@@ -1,0 +1,85 @@
+"""The benchmark harness on a tiny model with 2 repetitions (figures are checked for shape, never for speed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from gandeploy.cli import main
+from gandeploy.evaluation.bench import Point, run_bench, time_calls
+from gandeploy.evaluation.report import bench_text, write_bench_report
+from gandeploy.evaluation.roofline import Roofline
+from gandeploy.models.dcgan import DCGANConfig
+
+ROOF = Roofline(gflops=100.0, threads=2, sizes=(64,), per_size={"64": 100.0})  # a fixed ceiling: no SGEMM run
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from gandeploy.evaluation.suite import make_run
+    from gandeploy.export.pipeline import export_run
+
+    root = tmp_path_factory.mktemp("bench")
+    run = make_run(root / "runs" / "tiny", "dcgan", DCGANConfig(nz=8, ngf=8, ndf=8, image_size=32))
+    return export_run(run, root / "export" / "tiny", fp16=False, max_batch=8).out_dir
+
+
+def test_time_calls_excludes_warmup() -> None:
+    calls = []
+    lat = time_calls(lambda: calls.append(1), warmup=3, reps=2)
+    assert len(calls) == 5 and len(lat) == 2 and all(v >= 0 for v in lat)
+
+
+def test_point_figures() -> None:
+    p = Point("onnxruntime", 8, [10.0, 20.0, 30.0], gflop_per_item=0.5, roofline_gflops=100.0)
+    assert p.p50_ms == 20.0 and p.throughput == pytest.approx(400.0)
+    assert p.gflops == pytest.approx(200.0) and p.pct_roofline == pytest.approx(200.0)
+    assert 29.0 < p.p99_ms <= 30.0 and p.to_json()["reps"] == 3
+
+
+def test_run_bench_tiny(export_dir: Path, tmp_path: Path) -> None:
+    report = run_bench(export_dir, ["torch", "onnxruntime", "onnxruntime-fp16", "tensorrt", "triton"],
+                       batch_sizes=(1, 4), threads=1, warmup=1, reps=2, roofline=ROOF)
+    assert {(p.backend, p.batch) for p in report.points} == {(b, n) for b in ("torch", "onnxruntime") for n in (1, 4)}
+    assert all(len(p.latencies_ms) == 2 and p.throughput > 0 for p in report.points)
+    assert report.gflop_per_item and report.gflop_per_item > 0
+    assert all(p.pct_roofline is not None for p in report.points)
+    assert report.point("torch", 4).vs_torch == 1.0  # type: ignore[union-attr]
+    assert report.point("onnxruntime", 4).vs_torch is not None  # type: ignore[union-attr]
+    # unavailable backends are listed with a reason, never dropped
+    assert "re-export with --fp16" in report.skipped["onnxruntime-fp16"]
+    assert report.skipped["tensorrt"] and "--url" in report.skipped["triton"]
+    paths = write_bench_report([report], tmp_path)
+    data = json.loads(paths[0].read_text())
+    assert data["exports"][0]["points"][0]["reps"] == 2 and data["exports"][0]["threads"] == 1
+    assert "| onnxruntime" in paths[1].read_text() and "% roofline" in bench_text(report)
+    with Image.open(paths[2]) as png:
+        assert png.format == "PNG" and png.size[0] > 200
+
+
+def test_bench_cli(export_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["bench", str(export_dir), "--backends", "torch,onnxruntime", "--batch-sizes",
+                                       "2", "--reps", "2", "--warmup", "0", "--threads", "1", "--json",
+                                       str(tmp_path / "b.json"), "--report", str(tmp_path / "rep")])
+    assert result.exit_code == 0, result.output
+    assert "vs torch" in result.output and "Next: gandeploy parity" in result.output
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert [p["batch"] for p in data["points"]] == [2, 2] and data["roofline"]["gflops"] > 0
+    assert (tmp_path / "rep" / "bench.png").is_file()
+    bare = CliRunner().invoke(main, ["bench", str(export_dir), "--backends", "onnxruntime", "--reps", "1",
+                                     "--batch-sizes", "1", "--threads", "1", "--json",
+                                     "--report", str(tmp_path / "rep2")])
+    assert bare.exit_code == 0, bare.output
+    assert json.loads(bare.stdout)["points"][0]["backend"] == "onnxruntime"  # stdout is pure JSON
+
+
+def test_bench_cli_user_errors(export_dir: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["bench", str(export_dir), "--backends", "torch", "--batch-sizes", "64"])
+    assert result.exit_code != 0 and "--batch-sizes" in result.output and "Traceback" not in result.output
+    result = runner.invoke(main, ["bench", str(export_dir), "--backends", "tourch"])
+    assert result.exit_code != 0 and "did you mean 'torch'" in result.output.lower()
