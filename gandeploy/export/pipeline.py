@@ -16,7 +16,7 @@ from typing import Any
 from torch import nn
 
 from gandeploy.config import CONFIG_FILE, RunConfig, load_run_config
-from gandeploy.errors import BackendUnavailable, CheckpointError, ExportError, UserInputError
+from gandeploy.errors import BackendUnavailable, ExportError, UserInputError
 from gandeploy.export import validate
 from gandeploy.export.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
 from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
@@ -88,7 +88,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         raise BackendUnavailable(f"--trt was given but TensorRT cannot run here: {trt_reason}. "
                                  "Drop --trt (or use --no-trt) to export the ONNX artifacts only.")
     fp16 = fp16 or bool(trt)
-    module, key = load_for_export(run_dir, run, generator)
+    module, key = load_for_export(run_dir, generator)
     out_dir = Path(out) if out is not None else default_export_dir(run_dir, spec.generator_keys, key)
     prepare_out_dir(out_dir)
 
@@ -207,25 +207,12 @@ def default_export_dir(run_dir: Path, keys: tuple[str, ...], key: str) -> Path:
     return EXPORT_ROOT / (name if key == keys[0] else f"{name}-{key}")
 
 
-def load_for_export(run_dir: Path, run: RunConfig, generator: str | None) -> tuple[nn.Module, str]:
+def load_for_export(run_dir: Path, generator: str | None) -> tuple[nn.Module, str]:
     """The generator to export (eval mode) and its checkpoint key (``G``; CycleGAN ``G_A``/``G_B``)."""
-    from gandeploy.training.checkpoint import latest_checkpoint, load_checkpoint, load_state_into
+    from gandeploy.training.checkpoint import load_generator_and_key
 
-    spec = get_model(run.model)
-    if generator is not None and generator not in spec.generator_keys:
-        raise UserInputError(f"--generator must be one of {', '.join(spec.generator_keys)} for {spec.name}, "
-                             f"got '{generator}'.")
-    state = load_checkpoint(latest_checkpoint(run_dir))
-    models = state.get("models")
-    if not isinstance(models, dict):
-        raise CheckpointError(f"checkpoint of '{run_dir}' holds no models; re-train or re-import it.")
-    key = generator or next((k for k in spec.generator_keys if k in models), spec.generator_keys[0])
-    if key not in models:
-        raise CheckpointError(f"checkpoint of '{run_dir}' has no generator '{key}' (it has: "
-                              f"{', '.join(sorted(models)) or 'none'}).")
-    module = spec.build_generator(run.arch)
-    load_state_into(module, models[key], f"generator '{key}' in {run_dir}")
-    return module.eval(), key
+    module, _, key = load_generator_and_key(run_dir, generator)
+    return module, key
 
 
 def prepare_out_dir(out_dir: Path) -> None:

@@ -106,18 +106,27 @@ def load_generator(run_dir: str | os.PathLike[str], key: str | None = None,
 
     ``key`` picks the generator (``G``; CycleGAN ``G_A`` (A→B, default) or ``G_B``).
     """
+    generator, run, _ = load_generator_and_key(run_dir, key, map_location)
+    return generator, run
+
+
+def load_generator_and_key(run_dir: str | os.PathLike[str], key: str | None = None,
+                           map_location: str | torch.device = "cpu") -> tuple[nn.Module, RunConfig, str]:
+    """``load_generator`` that also returns the checkpoint key it resolved (the first present by default)."""
     run = load_run_config(run_dir)
     spec = get_model(run.model)
-    state = load_checkpoint(latest_checkpoint(run_dir), map_location)
-    models = state.get("models", {})
-    if key is None:
-        key = next((k for k in spec.generator_keys if k in models), spec.generator_keys[0])
-    if key not in spec.generator_keys:
+    if key is not None and key not in spec.generator_keys:
         raise UserInputError(f"--generator must be one of {', '.join(spec.generator_keys)} for {spec.name}, "
                              f"got '{key}'.")
+    state = load_checkpoint(latest_checkpoint(run_dir), map_location)
+    models = state.get("models")
+    if not isinstance(models, dict):
+        raise CheckpointError(f"checkpoint of '{run_dir}' holds no models; re-train or re-import it.")
+    if key is None:
+        key = next((k for k in spec.generator_keys if k in models), spec.generator_keys[0])
     if key not in models:
         raise CheckpointError(f"checkpoint of '{run_dir}' has no generator '{key}' (it has: "
                               f"{', '.join(sorted(models)) or 'none'}).")
     generator = spec.build_generator(run.arch)
     load_state_into(generator, models[key], f"generator '{key}' in {run_dir}")
-    return generator.eval(), run
+    return generator.eval(), run, key
