@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from gandeploy.cli.options import parse_hw, report_outputs
-from gandeploy.cli.parity import parse_ints, split_list
+from gandeploy.cli.parity import parse_ints, split_list, url_protocol
 
 BACKENDS_HELP = ("Backends (repeatable or comma-separated): torch, onnxruntime, onnxruntime-fp16, tensorrt, triton, "
                  "triton-ensemble [default: all].")
@@ -22,7 +22,8 @@ BACKENDS_HELP = ("Backends (repeatable or comma-separated): torch, onnxruntime, 
 @click.option("--size", default=None, help="Image-to-image HxW [default: the export's opt size].")
 @click.option("--url", default=None, help="HOST:PORT of a running 'gandeploy serve' [default: start a temporary "
                                           "server when a triton backend is benchmarked].")
-@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True)
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default=None,
+              help="Protocol for --url [default: grpc for port 8001, else http].")
 @click.option("--concurrency", multiple=True, default=("1,2,4,8",), show_default=True,
               help="perf_analyzer concurrency levels for the served models ('0' to skip the sweep).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
@@ -35,8 +36,8 @@ BACKENDS_HELP = ("Backends (repeatable or comma-separated): torch, onnxruntime, 
 @click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where bench.json / bench.md / bench.png go [default: reports/<export name>].")
 def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, ...], size: str | None,
-          url: str | None, protocol: str, concurrency: tuple[str, ...], threads: int | None, reps: int, warmup: int,
-          json_file: str | None, report_dir: Path | None) -> None:
+          url: str | None, protocol: str | None, concurrency: tuple[str, ...], threads: int | None, reps: int,
+          warmup: int, json_file: str | None, report_dir: Path | None) -> None:
     """Throughput and p50/p99 latency of EXPORT_DIR per backend and batch size, against a measured roofline.
 
     \b
@@ -55,11 +56,12 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
     batches = parse_ints(batch_sizes, "--batch-sizes")
     levels = [c for c in (parse_ints(concurrency, "--concurrency") or []) if c > 0]
     hw = parse_hw(size, "--size", multiple=4)
+    protocol = url_protocol(url, protocol)
     manifest = load_manifest(export_dir)
     notes: list[str] = []
     with contextlib.ExitStack() as stack:
         if not url and any(k in SERVED for k in keys):
-            url = _start_server(stack, export_dir, threads, notes)
+            url = _start_server(stack, export_dir, threads, protocol, notes)
         report = run_bench(export_dir, keys, batch_sizes=batches, hw=hw, url=url, protocol=protocol, threads=threads,
                            warmup=warmup, reps=reps)
         report.notes += notes
@@ -80,7 +82,8 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
     report_outputs(paths, next_command=f"gandeploy parity {export_dir}")
 
 
-def _start_server(stack: contextlib.ExitStack, export_dir: Path, threads: int | None, notes: list[str]) -> str | None:
+def _start_server(stack: contextlib.ExitStack, export_dir: Path, threads: int | None, protocol: str,
+                  notes: list[str]) -> str | None:
     """A temporary tritonserver for the export; None (served backends skipped) when it cannot start."""
     from gandeploy.errors import BackendUnavailable
     from gandeploy.evaluation.served import local_server
@@ -91,7 +94,7 @@ def _start_server(stack: contextlib.ExitStack, export_dir: Path, threads: int | 
         notes.append(f"served backends skipped: {exc}")
         return None
     notes.append(f"temporary tritonserver ready in {server.ready_seconds:.1f} s")
-    return str(server.url("http"))
+    return str(server.url(protocol))
 
 
 @click.command("bench-suite")

@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     from gandeploy.evaluation.parity import ParityReport
 
 
+def url_protocol(url: str | None, protocol: str | None) -> str:
+    """The --protocol, or a guess from --url: Triton's gRPC port 8001 means grpc, anything else http."""
+    if protocol:
+        return protocol
+    return "grpc" if url and url.rstrip("/").endswith(":8001") else "http"
+
+
 def split_list(values: tuple[str, ...]) -> list[str]:
     """``--opt a,b --opt c`` → [a, b, c] (repeatable, comma-separated)."""
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
@@ -39,8 +46,8 @@ BACKENDS_HELP = ("Backends to compare (repeatable or comma-separated): onnxrunti
 @click.option("--backends", multiple=True, help=BACKENDS_HELP)
 @click.option("--url", default=None, help="HOST:PORT of a running 'gandeploy serve' [default: start a temporary "
                                           "server when a triton backend is compared].")
-@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="http", show_default=True,
-              help="Protocol for --url.")
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default=None,
+              help="Protocol for --url [default: grpc for port 8001, else http].")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where parity.json / parity.md / parity_<name>.png go [default: reports/<export name>].")
 @click.option("--batch-sizes", multiple=True, help="Batch sizes, e.g. 1,4,16 [default: 1,4,16; image-to-image 1,2].")
@@ -48,7 +55,7 @@ BACKENDS_HELP = ("Backends to compare (repeatable or comma-separated): onnxrunti
                                              "opt size and a non-square one].")
 @click.option("--run-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="The run dir the export came from, if it moved (the PyTorch reference is rebuilt from it).")
-def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protocol: str, report_dir: Path | None,
+def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protocol: str | None, report_dir: Path | None,
            batch_sizes: tuple[str, ...], sizes: tuple[str, ...], run_dir: Path | None) -> None:
     """Compare every backend of EXPORT_DIR with the PyTorch FP32 reference; exit 1 on any breach.
 
@@ -65,7 +72,7 @@ def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protoco
     hws = [parse_hw(s, "--sizes", multiple=4) for s in split_list(sizes)] or None
     batches = parse_ints(batch_sizes, "--batch-sizes")
     manifest = load_manifest(export_dir)
-    kwargs = dict(batch_sizes=batches, sizes=hws, protocol=protocol, run_dir=run_dir)
+    kwargs = dict(batch_sizes=batches, sizes=hws, protocol=url_protocol(url, protocol), run_dir=run_dir)
     if url or not any(k in SERVED for k in keys):
         report = run_parity(export_dir, keys, url=url, **kwargs)  # type: ignore[arg-type]
     else:

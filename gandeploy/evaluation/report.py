@@ -198,7 +198,7 @@ def bench_figure(reports: list[BenchReport]) -> bytes:
         batches = sorted({p.batch for p in report.points})
         value = (lambda p: p.pct_roofline) if report.roofline else (lambda p: p.throughput)  # noqa: E731
         if len(batches) == 1:
-            pts = [report.point(k, batches[0]) for k in backends]
+            pts = [p for p in (report.point(k, batches[0]) for k in backends) if p is not None]
             bars = ax.bar(backends, [value(p) or 0 for p in pts], color=[f"C{i}" for i in range(len(pts))])
             for bar, p in zip(bars, pts, strict=True):
                 ax.annotate(f"{p.throughput:.3g}/s", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
