@@ -112,7 +112,9 @@ def _train(job: DemoJob, paths: DemoPaths, stages: list[Stage], retrain: bool) -
         import shutil
 
         shutil.rmtree(run_dir)
-    resume = (run_dir / CKPT_DIR / LATEST).is_file()
+    latest = run_dir / CKPT_DIR / LATEST
+    resume = latest.is_file()
+    before = latest.stat().st_mtime_ns if resume else None
     start = time.perf_counter()
     train_run(job.model, job.dataset, TrainConfig(**job.train), run_dir, arch=dict(job.arch) or None,
               resume=resume)
@@ -121,7 +123,7 @@ def _train(job: DemoJob, paths: DemoPaths, stages: list[Stage], retrain: bool) -
     picture = paths.pictures / f"{job.name}-training-samples.png"
     if grids:
         atomic_write_bytes(picture, grids[-1].read_bytes())
-    verb = "reused (already trained)" if resume and seconds < 5 else "trained"
+    verb = "reused (already trained)" if before == latest.stat().st_mtime_ns else "trained"
     stages.append(Stage(f"train {job.model} on {job.dataset}", seconds, f"{verb}: {run_dir}",
                         [run_dir, picture] if grids else [run_dir]))
     return run_dir
@@ -245,10 +247,11 @@ def _parity(export_dir: Path, url: str, report_dir: Path) -> Stage:
     written = write_parity_report(report, report_dir)
     worst = {}
     for row in report.rows:
-        value = getattr(row, "max_abs", None)
-        if value is not None:
-            worst[row.backend] = max(worst.get(row.backend, 0.0), float(value))
-    detail = "; ".join(f"{k} {v:.1e}" for k, v in worst.items())
+        if row.diff is not None:
+            figure = row.diff.max_abs if row.kind == "float" else row.diff.uint8_max  # uint8: levels
+            worst[f"{row.backend} ({row.kind})"] = max(worst.get(f"{row.backend} ({row.kind})", 0.0),
+                                                       float(figure or 0.0))
+    detail = "; ".join(f"{k} {v:.1e}" if "float" in k else f"{k} {v:.0f} level(s)" for k, v in worst.items())
     skipped = f"; skipped: {', '.join(report.skipped)}" if report.skipped else ""
     if not report.passed:
         raise ExportError(f"parity failed for {export_dir} (see {report_dir}): "
