@@ -146,8 +146,11 @@ def test_sigkill_then_ctrl_c_then_resume(runs: Path) -> None:
     step = load_checkpoint(latest)["step"]  # atomic writes: never half a file
     assert step >= 50 and step % 25 == 0
 
+    # The killed run may have left rows past its checkpoint; the resumed run drops them by rewriting
+    # losses.csv atomically (a new inode). Only after that do fresh rows mean its loop (and Ctrl-C handler) runs.
+    csv_inode = (out / "losses.csv").stat().st_ino
     proc = start("--resume")  # keeps --steps 100000 --checkpoint-every 25 from config.json
-    _wait_for(proc, lambda: _csv_rows(out) > step + 5)
+    _wait_for(proc, lambda: (out / "losses.csv").stat().st_ino != csv_inode and _csv_rows(out) > step + 5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
