@@ -23,6 +23,7 @@ import numpy as np
 from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
 from gandeploy.evaluation.metrics import Diff, compare_float, compare_uint8
 from gandeploy.evaluation.tolerances import Tolerance, tolerance_for
+from gandeploy.export.validate import Case  # the same fixed-input case the export checks use
 from gandeploy.formats import FORMATS, get_format
 from gandeploy.models.io import from_uint8, latents_from_seeds, to_uint8
 from gandeploy.runtimes.base import Runtime, open_runtime
@@ -36,18 +37,6 @@ DEFAULT_BACKENDS = tuple(k for k in FORMATS if k != REFERENCE)
 SAMPLING_BATCHES = (1, 4, 16)
 TRANSLATION_BATCHES = (1, 2)
 HW = tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Case:
-    """One fixed input batch: items seeded ``seed, seed+1, ...``; ``hw`` for image-to-image models."""
-
-    batch: int
-    hw: HW | None
-    seed: int
-
-    def label(self) -> str:
-        return f"batch {self.batch}" + (f" {self.hw[0]}x{self.hw[1]}" if self.hw else "")
 
 
 @dataclass
