@@ -71,15 +71,8 @@ def init_from_env(device: torch.device) -> DistContext:
     return ctx
 
 
-def local_device(device: torch.device, ctx: DistContext) -> torch.device:
-    """One GPU per process: ``cuda`` becomes ``cuda:LOCAL_RANK`` under torchrun."""
-    if ctx.enabled and device.type == "cuda" and device.index is None:
-        return torch.device("cuda", ctx.local_rank)
-    return device
-
-
 def resolve_local_device(device: torch.device) -> torch.device:
-    """``local_device`` before the process group exists (reads ``LOCAL_RANK``)."""
+    """One GPU per process: ``cuda`` becomes ``cuda:LOCAL_RANK`` under torchrun."""
     if env_world_size() > 1 and device.type == "cuda" and device.index is None:
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return device
@@ -123,17 +116,6 @@ def average_gradients_before_step(optimizer: torch.optim.Optimizer, ctx: DistCon
 def barrier(ctx: DistContext) -> None:
     if ctx.enabled and dist.is_initialized():
         dist.barrier()
-
-
-def all_agree(flag: bool, ctx: DistContext) -> bool:
-    """True when ``flag`` holds on every rank (used to fail together instead of hanging)."""
-    if not ctx.enabled:
-        return flag
-    t = torch.tensor([0 if flag else 1], dtype=torch.int64)
-    if ctx.backend == "nccl":
-        t = t.cuda()
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return int(t.item()) == 0
 
 
 def params_in_sync(modules: list[nn.Module], ctx: DistContext) -> bool:

@@ -9,6 +9,7 @@ import pytest
 from training_helpers import TINY_MLP, assert_clean_error, cli
 
 from gandeploy.errors import UserInputError
+from gandeploy.training.api import default_run_dir
 from gandeploy.training.recipes import load_recipe, merge_train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,7 +102,8 @@ def test_cgan_on_a_class_folder(tmp_path: Path) -> None:
     for name in ("circles", "squares", "stars"):
         (tmp_path / "data" / name).mkdir(parents=True)
         for i in range(6):
-            Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "data" / name / f"{i}.png")
+            pixels = rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / name / f"{i}.png")
     out = tmp_path / "run"
     result = cli("train", "cgan", f"folder:{tmp_path / 'data'}", "--steps", "1", "--batch-size", "8",
                  "--arch", "ngf=4", "--arch", "ndf=4", "--out", str(out), "--device", "cpu")
@@ -109,5 +111,4 @@ def test_cgan_on_a_class_folder(tmp_path: Path) -> None:
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["class_names"] == ["circles", "squares", "stars"]
     assert (cfg["arch"]["num_classes"], cfg["arch"]["channels"], cfg["arch"]["image_size"]) == (3, 3, 32)
-    from gandeploy.training.api import default_run_dir
     assert default_run_dir("cgan", f"folder:{tmp_path / 'data'}").name == "cgan-folder-data"
