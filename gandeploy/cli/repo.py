@@ -27,8 +27,9 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
               help="local: python-backend models on ONNX Runtime (the bundled tritonserver); ngc: native "
                    "onnxruntime_onnx / tensorrt_plan generators for the NGC Triton container.")
 @click.option("--instances", type=int, default=1, show_default=True, help="Instances of every model.")
-@click.option("--max-queue-delay-us", type=int, default=1000, show_default=True,
-              help="Dynamic batching: how long a request may wait for others to join its batch.")
+@click.option("--max-queue-delay-us", type=int, default=0, show_default=True,
+              help="Dynamic batching: how long a lone request may wait for others to join its batch. 0: no "
+                   "waiting; requests that queue while an instance is busy still run as one batch.")
 @click.option("--preferred-batch-sizes", default=None,
               help="Dynamic batching preferred sizes, e.g. 8,16,32 (default: 8/16/32/64 up to the max batch).")
 @click.option("--threads", type=int, default=0, show_default=True,
