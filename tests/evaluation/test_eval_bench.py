@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from gandeploy.cli import main
-from gandeploy.evaluation.bench import Point, run_bench, time_calls
+from gandeploy.evaluation.bench import BenchReport, Point, run_bench, time_calls
 from gandeploy.evaluation.report import bench_text, write_bench_report
 from gandeploy.evaluation.roofline import Roofline
 from gandeploy.models.dcgan import DCGANConfig
@@ -83,3 +83,36 @@ def test_bench_cli_user_errors(export_dir: Path) -> None:
     assert result.exit_code != 0 and "--batch-sizes" in result.output and "Traceback" not in result.output
     result = runner.invoke(main, ["bench", str(export_dir), "--backends", "tourch"])
     assert result.exit_code != 0 and "did you mean 'torch'" in result.output.lower()
+
+
+def _report(name: str, model: str, gflop: float, points: list[Point], served: dict | None = None) -> BenchReport:
+    for p in points:
+        p.gflop_per_item, p.roofline_gflops = gflop, ROOF.gflops
+    return BenchReport(export_dir="x", name=name, model=model, task="t", hw=None, threads=2, roofline=ROOF,
+                       gflop_per_item=gflop, points=points, served=served or {})
+
+
+def test_speed_goals_verdicts_and_their_ceilings() -> None:
+    """The goals are judged from the reports; each MISS says what the roofline allows."""
+    from gandeploy.evaluation.suite import check_goals
+
+    # 1 GFLOP per item against a 100 GFLOP/s roofline: 100 items/s is 100 %
+    dcgan = _report("dcgan64", "dcgan", 1.0, [Point("torch", 64, [1000.0] * 3),  # 64/s = 64 %
+                                              Point("onnxruntime", 64, [800.0] * 3)],  # 80/s = 80 %
+                    served={"dcgan64": {"tool": "perf_analyzer", "gain": {"8": 1.5},
+                                        "points": [{"concurrency": 1, "throughput": 40.0},
+                                                   {"concurrency": 8, "throughput": 60.0}]}})
+    cyclegan = _report("cyclegan256", "cyclegan", 10.0, [Point("triton-ensemble", 1, [125.0] * 3)])  # 80 %
+    goals = {g.name: g for g in check_goals(dcgan, cyclegan, 4.2)}
+    roof = goals["DCGAN 64x64 batch sampling, % of roofline"]
+    assert (roof.passed, roof.measured) == (True, "80.0 %")
+    vs_torch = goals["DCGAN 64x64 batch sampling vs PyTorch eager"]
+    assert (vs_torch.passed, vs_torch.measured) == (False, "1.25x")
+    assert "torch eager itself runs at 64 % of the roofline, so 3x would need 192 %" in vs_torch.detail
+    conc = goals["single-item sampling, concurrency 8 vs 1"]
+    assert (conc.passed, conc.measured) == (False, "1.50x")
+    assert "40/s at c=1, 60/s at c=8" in conc.detail and "caps any concurrency at 100/s = 2.5x c=1" in conc.detail
+    served = goals["CycleGAN 256x256 served (PNG in -> PNG out), % of roofline"]
+    assert (served.passed, served.measured) == (True, "80.0 %")
+    assert goals["serve ready"].passed is True and goals["serve ready"].line().startswith("[PASS] serve ready: 4.2 s")
+    assert all(g.passed is None for g in check_goals(None, None, None))  # nothing measured: n/a, not MISS
