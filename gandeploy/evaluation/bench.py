@@ -24,7 +24,7 @@ from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
 from gandeploy.evaluation.parity import SERVED, test_image
 from gandeploy.evaluation.roofline import Roofline, flops_per_image, measure_sgemm, torch_threads
 from gandeploy.formats import FORMATS, get_format
-from gandeploy.models.io import from_uint8, latents_from_seeds
+from gandeploy.models.io import HW, from_uint8, latents_from_seeds
 from gandeploy.runtimes.base import Runtime, open_runtime
 from gandeploy.utils.logging import get_logger
 
@@ -33,7 +33,6 @@ log = get_logger("bench")
 DEFAULT_BACKENDS = tuple(FORMATS)
 SAMPLING_BATCHES = (1, 8, 64)
 TRANSLATION_BATCHES = (1, 4)
-HW = tuple[int, int]
 
 
 @dataclass

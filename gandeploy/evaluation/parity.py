@@ -25,7 +25,7 @@ from gandeploy.evaluation.metrics import Diff, compare_float, compare_uint8
 from gandeploy.evaluation.tolerances import Tolerance, tolerance_for
 from gandeploy.export.validate import Case  # the same fixed-input case the export checks use
 from gandeploy.formats import FORMATS, get_format
-from gandeploy.models.io import from_uint8, latents_from_seeds, to_uint8
+from gandeploy.models.io import HW, from_uint8, latents_from_seeds, to_uint8
 from gandeploy.runtimes.base import Runtime, open_runtime
 from gandeploy.utils.logging import get_logger
 
@@ -36,7 +36,6 @@ SERVED = ("triton", "triton-ensemble")
 DEFAULT_BACKENDS = tuple(k for k in FORMATS if k != REFERENCE)
 SAMPLING_BATCHES = (1, 4, 16)
 TRANSLATION_BATCHES = (1, 2)
-HW = tuple[int, int]
 
 
 @dataclass

@@ -23,7 +23,7 @@ from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
 from gandeploy.export.onnx2trt import build_engine
 from gandeploy.export.torch2onnx import SIZE_MULTIPLE, export_onnx
 from gandeploy.formats import FORMATS
-from gandeploy.models.io import GeneratorIO
+from gandeploy.models.io import HW, GeneratorIO
 from gandeploy.registry import get_model
 from gandeploy.runtimes.base import signature
 from gandeploy.runtimes.onnxruntime_rt import OnnxRuntimeRuntime
@@ -37,7 +37,6 @@ log = get_logger("export")
 EXPORT_ROOT = Path("export")
 SHARED_TIMING_CACHE = ".tensorrt/timing.cache"  # under the export root: reused by every TensorRT build there
 TIMING_CACHE = "timing.cache"  # the export dir's own copy
-HW = tuple[int, int]
 
 
 @dataclass(frozen=True)

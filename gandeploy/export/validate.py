@@ -22,15 +22,13 @@ from tqdm import tqdm
 from gandeploy.errors import ExportError
 from gandeploy.evaluation.tolerances import TOLERANCES
 from gandeploy.export.onnx2fp16 import FP16_MAX_ABS, FP16_MAX_LEVELS
-from gandeploy.models.io import GeneratorIO, example_inputs, to_uint8
+from gandeploy.models.io import HW, GeneratorIO, example_inputs, to_uint8
 from gandeploy.runtimes.base import Runtime
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("export.validate")
 
 FP32_MAX_ABS = float(TOLERANCES[("fp32", "float")].max_abs)  # type: ignore[arg-type]  # the one table
-
-HW = tuple[int, int]
 
 
 @dataclass(frozen=True)

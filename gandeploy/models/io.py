@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 BATCH, HEIGHT, WIDTH = "N", "H", "W"
+HW = tuple[int, int]  # an image size: (height, width)
 
 
 @dataclass(frozen=True)
