@@ -49,7 +49,7 @@ def export_onnx(generator: nn.Module, io_spec: GeneratorIO, path: Path, *, num_c
     """Export ``generator`` to ``path`` atomically; check it (full checker + shape inference) and tag it."""
     generator = generator.eval()
     # batch 2 and (for images) an example size: torch.export specialises dims of size 0 and 1
-    feeds = example_inputs(io_spec, 2, image_hw=example_hw, num_classes=num_classes)
+    feeds = example_inputs(io_spec, 2, image_hw=example_hw)
     args = tuple(torch.from_numpy(feeds[name]) for name in io_spec.input_names)
     start = time.perf_counter()
     failures: list[str] = []

@@ -97,7 +97,7 @@ def references(torch_rt: Runtime, io_spec: GeneratorIO, cases: Sequence[Case], n
     """Run the PyTorch reference on every case (computed once, shared by all artifacts)."""
     refs = []
     for case in tqdm(cases, desc="PyTorch reference", unit="batch", leave=False, disable=None):
-        feeds = example_inputs(io_spec, case.batch, image_hw=case.hw, num_classes=num_classes, seed=case.seed)
+        feeds = example_inputs(io_spec, case.batch, image_hw=case.hw, seed=case.seed)
         refs.append(Reference(case, feeds, torch_rt.run(feeds)[io_spec.output_names[0]]))
     return refs
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from gandeploy.models.common import D_NORMS, ModelSpec, dcgan_init, n_upsamplings
 from gandeploy.models.dcgan import discriminator_layers, generator_layers
-from gandeploy.models.io import BATCH, GeneratorIO, TensorSpec
+from gandeploy.models.io import GeneratorIO, class_label, image_output, latent
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,8 @@ def build_discriminator(cfg: CGANConfig) -> Discriminator:
 
 
 def generator_io(cfg: CGANConfig) -> GeneratorIO:
-    return GeneratorIO(
-        task="sampling",
-        inputs=(TensorSpec("z", "float32", (BATCH, cfg.nz)), TensorSpec("label", "int64", (BATCH,))),
-        outputs=(TensorSpec("output", "float32", (BATCH, cfg.channels, cfg.image_size, cfg.image_size)),),
-    )
+    return GeneratorIO(inputs=(latent(cfg.nz), class_label(cfg.num_classes)),
+                       outputs=(image_output(cfg.channels, cfg.image_size, cfg.image_size),))
 
 
 SPEC = ModelSpec(
@@ -98,5 +95,7 @@ SPEC = ModelSpec(
     build_generator=build_generator,
     build_discriminator=build_discriminator,
     io=generator_io,
+    tiny={"nz": 8, "ngf": 4, "ndf": 4, "channels": 1, "image_size": 32, "num_classes": 10, "embed_dim": 4},
+    smoke_dataset="digits",
     conditional=True,
 )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
@@ -61,6 +61,10 @@ class ModelSpec:
     io: Callable[[Any], GeneratorIO]
     generator_keys: tuple[str, ...] = ("G",)  # generator names inside a checkpoint
     conditional: bool = False
+    # A seconds-scale architecture (arch overrides) and the built-in data set it trains on: registry-wide tests
+    # and smoke runs use these, so a new family is covered without editing any test.
+    tiny: Mapping[str, Any] = field(default_factory=dict)
+    smoke_dataset: str = "digits"
 
     def num_classes(self, cfg: Any) -> int:
         return int(getattr(cfg, "num_classes", 0))

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from gandeploy.models.common import ModelSpec, dcgan_init
-from gandeploy.models.io import BATCH, HEIGHT, WIDTH, GeneratorIO, TensorSpec
+from gandeploy.models.io import GeneratorIO, image_input, image_output
 
 SIZE_MULTIPLE = 4  # two stride-2 downsamplings: H and W must be multiples of 4
 
@@ -117,11 +117,7 @@ def build_discriminator(cfg: CycleGANConfig) -> Discriminator:
 
 
 def generator_io(cfg: CycleGANConfig) -> GeneratorIO:
-    return GeneratorIO(
-        task="translation",
-        inputs=(TensorSpec("image", "float32", (BATCH, cfg.input_nc, HEIGHT, WIDTH)),),
-        outputs=(TensorSpec("output", "float32", (BATCH, cfg.output_nc, HEIGHT, WIDTH)),),
-    )
+    return GeneratorIO(inputs=(image_input(cfg.input_nc),), outputs=(image_output(cfg.output_nc),))
 
 
 SPEC = ModelSpec(
@@ -133,5 +129,7 @@ SPEC = ModelSpec(
     build_generator=build_generator,
     build_discriminator=build_discriminator,
     io=generator_io,
+    tiny={"ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_d": 2, "image_size": 16},
+    smoke_dataset="digits2inverted",
     generator_keys=("G_A", "G_B"),
 )

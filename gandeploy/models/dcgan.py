@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from gandeploy.models.common import D_NORMS, ModelSpec, d_norm_layer, dcgan_init, n_upsamplings
-from gandeploy.models.io import BATCH, GeneratorIO, TensorSpec
+from gandeploy.models.io import GeneratorIO, image_output, latent
 
 
 @dataclass(frozen=True)
@@ -113,11 +113,7 @@ def build_discriminator(cfg: DCGANConfig) -> Discriminator:
 
 
 def generator_io(cfg: DCGANConfig) -> GeneratorIO:
-    return GeneratorIO(
-        task="sampling",
-        inputs=(TensorSpec("z", "float32", (BATCH, cfg.nz)),),
-        outputs=(TensorSpec("output", "float32", (BATCH, cfg.channels, cfg.image_size, cfg.image_size)),),
-    )
+    return GeneratorIO(inputs=(latent(cfg.nz),), outputs=(image_output(cfg.channels, cfg.image_size, cfg.image_size),))
 
 
 SPEC = ModelSpec(
@@ -129,4 +125,6 @@ SPEC = ModelSpec(
     build_generator=build_generator,
     build_discriminator=build_discriminator,
     io=generator_io,
+    tiny={"nz": 8, "ngf": 4, "ndf": 4, "channels": 1, "image_size": 32},
+    smoke_dataset="digits",
 )

@@ -1,45 +1,140 @@
 """The generator tensor contract shared by export, runtimes, serving and parity.
 
-Every generator's ``forward`` takes its inputs in the order listed here and returns one tensor ``output``:
+Every generator declares its inputs and outputs as ``TensorSpec``s in ``forward`` argument order, each with a
+*role* saying what the tensor is (not what it is called):
 
-| task        | inputs                                                     | output                              |
-|-------------|------------------------------------------------------------|-------------------------------------|
-| sampling    | ``z`` float32 [N, nz]; CGAN also ``label`` int64 [N]       | ``output`` float32 [N, C, H, W] in [-1, 1] (2D-data MLP: [N, D]) |
-| translation | ``image`` float32 [N, C, H, W] in [-1, 1], H and W multiples of 4 | ``output`` float32 [N, C, H, W] in [-1, 1] |
+| role               | dtype   | shape            | meaning                                                  |
+|--------------------|---------|------------------|----------------------------------------------------------|
+| ``latent``         | float32 | [N, nz]          | z ~ N(0, I); served from a seed (``latent_from_seed``)   |
+| ``class_label``    | int64   | [N]              | a class index in [0, classes)                            |
+| ``categorical_code`` | int64 | [N]              | an InfoGAN categorical code in [0, classes)              |
+| ``continuous_code``| float32 | [N, M]           | InfoGAN continuous codes, drawn U(low, high) in training |
+| ``image`` (input)  | float32 | [N, C, H, W]     | a picture in [-1, 1], H and W multiples of 4             |
+| ``image`` (output) | float32 | [N, C, H, W]     | the generated picture in [-1, 1]                         |
+| ``points`` (output)| float32 | [N, D]           | generated vectors (2D mixtures)                          |
 
-Served models add a seed: ``latent_from_seed`` is *the* seed → latent map on every backend.
+``gandeploy.contract.ServedContract`` derives every served tensor, request check and feed from these
+declarations; nothing else decides behaviour by a tensor's name. ``latent_from_seed`` (with the optional
+``truncation``) is *the* seed → latent map on every backend.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 BATCH, HEIGHT, WIDTH = "N", "H", "W"
 HW = tuple[int, int]  # an image size: (height, width)
 
+LATENT, CLASS_LABEL, CATEGORICAL_CODE, CONTINUOUS_CODE, IMAGE, POINTS = (
+    "latent", "class_label", "categorical_code", "continuous_code", "image", "points")
+INPUT_ROLES = (LATENT, CLASS_LABEL, CATEGORICAL_CODE, CONTINUOUS_CODE, IMAGE)
+OUTPUT_ROLES = (IMAGE, POINTS)
+INDEX_ROLES = (CLASS_LABEL, CATEGORICAL_CODE)  # int64 [N] holding an index in [0, classes)
+
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One named tensor: dtype ('float32' | 'int64') and shape, with 'N'/'H'/'W' for dynamic axes."""
+    """One named tensor: dtype ('float32' | 'int64'), shape with 'N'/'H'/'W' for dynamic axes, and its role.
+
+    ``classes`` bounds the index roles (values 0..classes-1); ``low``/``high`` give a float role's training
+    range (continuous codes are drawn U(low, high)); served values outside it are allowed but must be finite.
+    """
 
     name: str
     dtype: str
     shape: tuple[int | str, ...]
+    role: str = ""
+    classes: int = 0
+    low: float | None = None
+    high: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.role and self.role not in INPUT_ROLES + OUTPUT_ROLES:
+            raise ValueError(f"tensor '{self.name}': unknown role '{self.role}'")
+        if self.role in INDEX_ROLES and (self.dtype != "int64" or self.classes < 1):
+            raise ValueError(f"tensor '{self.name}': role {self.role} needs dtype int64 and classes >= 1")
 
     @property
     def dynamic_axes(self) -> dict[int, str]:
         return {i: d for i, d in enumerate(self.shape) if isinstance(d, str)}
+
+    def to_json(self) -> dict[str, Any]:
+        """As the manifest writes it: name, dtype, shape ('N'/'H'/'W' strings), role and bounds."""
+        data: dict[str, Any] = {"name": self.name, "dtype": self.dtype, "shape": list(self.shape), "role": self.role}
+        if self.classes:
+            data["classes"] = self.classes
+        if self.low is not None:
+            data["low"], data["high"] = self.low, self.high
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TensorSpec:
+        """Inverse of ``to_json`` (raises KeyError / TypeError / ValueError on a malformed entry)."""
+        low, high = data.get("low"), data.get("high")
+        return cls(str(data["name"]), str(data["dtype"]), tuple(data["shape"]), str(data.get("role", "")),
+                   int(data.get("classes", 0)), None if low is None else float(low),
+                   None if high is None else float(high))
+
+
+# --- constructors the model files use ------------------------------------------------------------------------
+
+
+def latent(nz: int, name: str = "z") -> TensorSpec:
+    return TensorSpec(name, "float32", (BATCH, int(nz)), LATENT)
+
+
+def class_label(num_classes: int, name: str = "label") -> TensorSpec:
+    return TensorSpec(name, "int64", (BATCH,), CLASS_LABEL, classes=int(num_classes))
+
+
+def categorical_code(n_cat: int, name: str = "code") -> TensorSpec:
+    return TensorSpec(name, "int64", (BATCH,), CATEGORICAL_CODE, classes=int(n_cat))
+
+
+def continuous_code(n_cont: int, low: float = -1.0, high: float = 1.0, name: str = "continuous") -> TensorSpec:
+    return TensorSpec(name, "float32", (BATCH, int(n_cont)), CONTINUOUS_CODE, low=float(low), high=float(high))
+
+
+def image_input(channels: int, name: str = "image") -> TensorSpec:
+    return TensorSpec(name, "float32", (BATCH, int(channels), HEIGHT, WIDTH), IMAGE)
+
+
+def image_output(channels: int, height: int | str = HEIGHT, width: int | str = WIDTH,
+                 name: str = "output") -> TensorSpec:
+    return TensorSpec(name, "float32", (BATCH, int(channels), height, width), IMAGE)
+
+
+def points_output(dim: int, name: str = "output") -> TensorSpec:
+    return TensorSpec(name, "float32", (BATCH, int(dim)), POINTS)
 
 
 @dataclass(frozen=True)
 class GeneratorIO:
     """Inputs and outputs of one generator, in ``forward`` argument order."""
 
-    task: str  # "sampling" | "translation"
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+
+    def __post_init__(self) -> None:
+        for spec in self.inputs:
+            if spec.role not in INPUT_ROLES:
+                raise ValueError(f"generator input '{spec.name}' needs a role from {INPUT_ROLES}")
+        for spec in self.outputs:
+            if spec.role not in OUTPUT_ROLES:
+                raise ValueError(f"generator output '{spec.name}' needs a role from {OUTPUT_ROLES}")
+
+    @property
+    def task(self) -> str:
+        """'translation' when a picture goes in, else 'sampling' (recorded in manifests and metadata)."""
+        return "translation" if self.by_role(IMAGE) else "sampling"
+
+    def by_role(self, role: str) -> tuple[TensorSpec, ...]:
+        """The inputs with ``role``, in order."""
+        return tuple(t for t in self.inputs if t.role == role)
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -49,45 +144,74 @@ class GeneratorIO:
     def output_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.outputs)
 
+    def to_json(self) -> dict[str, Any]:
+        return {"inputs": [t.to_json() for t in self.inputs], "outputs": [t.to_json() for t in self.outputs]}
 
-def latent_from_seed(seed: int, nz: int) -> np.ndarray:
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GeneratorIO:
+        return cls(tuple(TensorSpec.from_json(t) for t in data["inputs"]),
+                   tuple(TensorSpec.from_json(t) for t in data["outputs"]))
+
+
+def latent_from_seed(seed: int, nz: int, truncation: float | None = None) -> np.ndarray:
     """The latent vector for ``seed``: ``nz`` standard normals from NumPy's PCG64 (``default_rng(seed)``).
 
     float64 draws cast to float32, shape [nz]. Seeds are integers in [0, 2**63 - 1]. This is the documented
     source of randomness: the Triton ensemble, the client and the parity suite all call it (or its copy in the
     self-contained Triton backend), so one seed gives one picture on every backend.
+
+    ``truncation`` t > 0 (the truncation trick): every component with |z| > t is redrawn from the *same*
+    generator, in index order, round after round, until all lie within [-t, t]. Components already inside are
+    never changed, so without truncation (None) the latent is exactly the untruncated one.
     """
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    return np.random.default_rng(int(seed)).standard_normal(int(nz)).astype(np.float32)
+    rng = np.random.default_rng(int(seed))
+    z = rng.standard_normal(int(nz))  # float64 [nz]
+    if truncation is not None:
+        t = float(truncation)
+        if not np.isfinite(t) or t <= 0:
+            raise ValueError(f"truncation must be a finite number > 0, got {truncation}")
+        bad = np.flatnonzero(np.abs(z) > t)
+        while bad.size:
+            z[bad] = rng.standard_normal(bad.size)
+            bad = bad[np.abs(z[bad]) > t]
+    return z.astype(np.float32)
 
 
-def latents_from_seeds(seeds: np.ndarray | list[int], nz: int) -> np.ndarray:
+def latents_from_seeds(seeds: np.ndarray | list[int], nz: int, truncation: float | None = None) -> np.ndarray:
     """Stack ``latent_from_seed`` for each seed: float32 [len(seeds), nz]."""
-    return np.stack([latent_from_seed(int(s), nz) for s in seeds]).astype(np.float32)
+    return np.stack([latent_from_seed(int(s), nz, truncation) for s in seeds]).astype(np.float32)
 
 
-def example_inputs(io: GeneratorIO, batch: int, *, image_hw: tuple[int, int] | None = None,
-                   num_classes: int = 0, seed: int = 0) -> dict[str, np.ndarray]:
-    """Deterministic inputs matching ``io`` for export checks, parity and benchmarks."""
+def concrete_shape(spec: TensorSpec, batch: int, image_hw: HW | None = None) -> tuple[int, ...]:
+    """``spec.shape`` with 'N' → ``batch`` and 'H'/'W' → ``image_hw``."""
+    shape = []
+    for dim in spec.shape:
+        if dim == BATCH:
+            shape.append(batch)
+        elif dim in (HEIGHT, WIDTH):
+            if image_hw is None:
+                raise ValueError(f"input '{spec.name}' has dynamic {dim}: pass image_hw")
+            shape.append(image_hw[0] if dim == HEIGHT else image_hw[1])
+        else:
+            shape.append(int(dim))
+    return tuple(shape)
+
+
+def example_inputs(io: GeneratorIO, batch: int, *, image_hw: HW | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Deterministic random inputs matching ``io`` (by role) for export checks and benchmarks."""
     rng = np.random.default_rng(seed)
     feeds: dict[str, np.ndarray] = {}
     for spec in io.inputs:
-        shape = []
-        for dim in spec.shape:
-            if dim == BATCH:
-                shape.append(batch)
-            elif dim in (HEIGHT, WIDTH):
-                if image_hw is None:
-                    raise ValueError(f"input '{spec.name}' has dynamic {dim}: pass image_hw")
-                shape.append(image_hw[0] if dim == HEIGHT else image_hw[1])
-            else:
-                shape.append(int(dim))
-        if spec.dtype == "int64":
-            feeds[spec.name] = rng.integers(0, max(num_classes, 1), size=shape, dtype=np.int64)
-        elif spec.name == "z":
+        shape = concrete_shape(spec, batch, image_hw)
+        if spec.role in INDEX_ROLES:
+            feeds[spec.name] = rng.integers(0, spec.classes, size=shape, dtype=np.int64)
+        elif spec.role == LATENT:
             feeds[spec.name] = rng.standard_normal(shape).astype(np.float32)
-        else:
+        elif spec.role == CONTINUOUS_CODE:
+            feeds[spec.name] = rng.uniform(spec.low, spec.high, size=shape).astype(np.float32)
+        else:  # pictures in [-1, 1]
             feeds[spec.name] = rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
     return feeds
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from gandeploy.models.common import ModelSpec
-from gandeploy.models.io import BATCH, GeneratorIO, TensorSpec
+from gandeploy.models.io import GeneratorIO, image_output, latent, points_output
 
 
 @dataclass(frozen=True)
@@ -86,14 +86,10 @@ def build_discriminator(cfg: MLPConfig) -> Discriminator:
 
 def generator_io(cfg: MLPConfig) -> GeneratorIO:
     if cfg.image_size:
-        out: tuple[int | str, ...] = (BATCH, cfg.channels, cfg.image_size, cfg.image_size)
+        out = image_output(cfg.channels, cfg.image_size, cfg.image_size)
     else:
-        out = (BATCH, cfg.data_dim)
-    return GeneratorIO(
-        task="sampling",
-        inputs=(TensorSpec("z", "float32", (BATCH, cfg.nz)),),
-        outputs=(TensorSpec("output", "float32", out),),
-    )
+        out = points_output(cfg.data_dim)
+    return GeneratorIO(inputs=(latent(cfg.nz),), outputs=(out,))
 
 
 SPEC = ModelSpec(
@@ -105,4 +101,6 @@ SPEC = ModelSpec(
     build_generator=build_generator,
     build_discriminator=build_discriminator,
     io=generator_io,
+    tiny={"nz": 2, "hidden": 16, "layers": 2, "data_dim": 2},
+    smoke_dataset="ring8",
 )

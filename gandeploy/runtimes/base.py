@@ -99,12 +99,12 @@ def open_runtime(key: str, export_dir: str | os.PathLike[str], **options: Any) -
 
 
 def signature(spec: TensorSpec) -> dict[str, Any]:
-    """A TensorSpec as the manifest writes it: ``{"name", "dtype", "shape"}`` with 'N'/'H'/'W' strings."""
-    return {"name": spec.name, "dtype": spec.dtype, "shape": list(spec.shape)}
+    """A TensorSpec as the manifest writes it (``TensorSpec.to_json``)."""
+    return spec.to_json()
 
 
 def spec_from_signature(data: Mapping[str, Any]) -> TensorSpec:
-    return TensorSpec(str(data["name"]), str(data["dtype"]), tuple(data["shape"]))
+    return TensorSpec.from_json(data)
 
 
 def read_manifest_io(export_dir: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]] | None:

@@ -9,16 +9,11 @@ import torch
 
 from gandeploy.config import RunConfig, save_run_config
 from gandeploy.models.io import GeneratorIO, example_inputs
-from gandeploy.registry import get_model
+from gandeploy.registry import MODELS, get_model
 from gandeploy.training.checkpoint import save_checkpoint
 
-# Tiny architectures, one per registry model (a new registry model must add one here).
-TINY: dict[str, dict[str, Any]] = {
-    "dcgan": {"nz": 8, "ngf": 4, "ndf": 4, "channels": 3, "image_size": 32},
-    "cgan": {"nz": 8, "ngf": 4, "ndf": 4, "channels": 1, "image_size": 32, "num_classes": 3, "embed_dim": 4},
-    "mlp": {"nz": 2, "hidden": 16, "layers": 2, "data_dim": 2},
-    "cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "image_size": 32},
-}
+# Tiny architectures, one per registry model: the registry's own ``tiny`` settings (a new family brings its own).
+TINY: dict[str, dict[str, Any]] = {name: dict(spec.tiny) for name, spec in MODELS.items()}
 
 
 def calibrate_batchnorm(g: torch.nn.Module, io_spec: GeneratorIO, num_classes: int, batch: int = 64) -> None:
@@ -29,7 +24,7 @@ def calibrate_batchnorm(g: torch.nn.Module, io_spec: GeneratorIO, num_classes: i
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the calibration batches
-    feeds = example_inputs(io_spec, batch, num_classes=num_classes, seed=123)
+    feeds = example_inputs(io_spec, batch, seed=123)
     g.train()
     with torch.no_grad():
         g(*[torch.from_numpy(feeds[n]) for n in io_spec.input_names])

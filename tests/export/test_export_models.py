@@ -40,7 +40,7 @@ def _inputs(model: str, batch: int, hw: tuple[int, int] | None = None, seed: int
     cfg = spec.config_cls(**TINY[model])
     if spec.task == "translation" and hw is None:
         hw = (cfg.image_size, cfg.image_size)
-    return example_inputs(spec.io(cfg), batch, image_hw=hw, num_classes=spec.num_classes(cfg), seed=seed)
+    return example_inputs(spec.io(cfg), batch, image_hw=hw, seed=seed)
 
 
 def test_every_registry_model_has_a_tiny_config() -> None:

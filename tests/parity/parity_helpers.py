@@ -5,18 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gandeploy.models.cgan import CGANConfig
-from gandeploy.models.cyclegan import CycleGANConfig
-from gandeploy.models.dcgan import DCGANConfig
-from gandeploy.models.mlp import MLPConfig
+from gandeploy.registry import MODELS
 
-# One tiny architecture per registry model; test_registry_is_covered fails when a model is added without one.
-TINY: dict[str, Any] = {
-    "dcgan": DCGANConfig(nz=8, ngf=8, ndf=8, image_size=32),
-    "cgan": CGANConfig(nz=8, ngf=8, ndf=8, channels=1, image_size=32, num_classes=3, embed_dim=4),
-    "mlp": MLPConfig(nz=2, hidden=16, layers=2),
-    "cyclegan": CycleGANConfig(ngf=4, ndf=4, n_blocks=1, image_size=32),
-}
+# One tiny architecture per registry model: the registry's own ``tiny`` settings (a new family brings its own).
+TINY: dict[str, Any] = {name: spec.config_cls(**spec.tiny) for name, spec in MODELS.items()}
 SIZES: dict[str, dict[str, tuple[int, int]]] = {
     "cyclegan": {"min_size": (16, 16), "opt_size": (32, 32), "max_size": (64, 64)},
 }

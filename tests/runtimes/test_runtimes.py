@@ -42,7 +42,7 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _feeds(batch: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
-    return example_inputs(get_model("cgan").io(CFG), batch, num_classes=CFG.num_classes, seed=seed)
+    return example_inputs(get_model("cgan").io(CFG), batch, seed=seed)
 
 
 @pytest.mark.parametrize("key", ["torch", "onnxruntime", "onnxruntime-fp16"])
