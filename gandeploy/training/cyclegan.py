@@ -137,6 +137,14 @@ class CycleGANTask(GANTask):
         self._cache: tuple[Any, dict[str, torch.Tensor]] | None = None  # (batch, tensors of this step)
         self._fixed: tuple[torch.Tensor, torch.Tensor] | None = None
 
+    def enable_ddp(self, ctx: Any) -> None:
+        """The four modules run directly (D frozen in the G update): gradients are averaged across ranks before
+        each optimizer step instead of through DDP wrappers."""
+        from gandeploy.training import distributed
+
+        for opt in self.optimizers.values():
+            distributed.average_gradients_before_step(opt, ctx)
+
     def _check_data(self, cfg: CycleGANConfig) -> None:
         """Image size vs discriminator depth, and the data set's channels vs the model's."""
         min_size = 3 * 2**cfg.n_layers_d  # the PatchGAN's last stride-1 conv needs >= 2x2 inputs

@@ -11,6 +11,7 @@ in the G step (training G to keep its codes readable). Codes are drawn by role: 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gandeploy.config import RunConfig
-from gandeploy.models.io import CATEGORICAL_CODE, CONTINUOUS_CODE
+from gandeploy.models.io import CATEGORICAL_CODE, CONTINUOUS_CODE, LATENT
 from gandeploy.training.gan import SamplingTask
 from gandeploy.training.task import TrainConfig
 
@@ -37,6 +38,9 @@ class InfoGANOptions:
             raise ValueError("lambda_cat and lambda_cont must be >= 0")
 
 
+SWEEP = torch.linspace(-2.0, 2.0, 9)  # continuous-code values of the traversal figures
+
+
 class InfoGANTask(SamplingTask):
     """``SamplingTask`` whose critic term on fakes adds the mutual-information loss through D's Q head."""
 
@@ -48,6 +52,23 @@ class InfoGANTask(SamplingTask):
         self.cont_name = self.io.by_role(CONTINUOUS_CODE)[0].name
         info = ("info_cat", "info_cont")
         self.loss_names = (*self.loss_names, *info, *(f"{k}_G" for k in info))
+
+    def save_samples(self, path: Path, step: int) -> Path:
+        """The sample grid (one row per category), and ``traversal_c<i>.png`` in the run dir for each continuous
+        code i: one row per category, columns sweeping code i over [-2, 2] with z and the other codes fixed."""
+        from gandeploy.training import plots
+
+        grid = super().save_samples(path, step)
+        cat, cont = self.io.by_role(CATEGORICAL_CODE)[0], self.io.by_role(CONTINUOUS_CODE)[0]
+        rows, m = min(cat.classes, 20), int(cont.shape[1])
+        z = self.fixed[self.io.by_role(LATENT)[0].name][:1].repeat(rows * len(SWEEP), 1)  # one z throughout
+        for i in range(m):
+            values = torch.zeros(rows * len(SWEEP), m)
+            values[:, i] = SWEEP.repeat(rows)
+            inputs = {self.io.by_role(LATENT)[0].name: z, cat.name: torch.arange(rows).repeat_interleave(len(SWEEP)),
+                      cont.name: values}
+            plots.save_image_grid(self.generate(inputs), path.parent.parent / f"traversal_c{i}.png", nrow=len(SWEEP))
+        return grid
 
     def critic_fake(self, D: nn.Module, fake: torch.Tensor, inputs: dict[str, torch.Tensor],
                     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -168,9 +168,13 @@ class GANTask(ABC):
             self.forward_models = dict(self.models)
         self.sync_lr()
 
-    def wrap_models(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
-        """Use DDP wrappers for the updates (checkpoints keep the plain modules in ``models``)."""
-        self.forward_models = {k: wrap(m) for k, m in self.models.items()}
+    def enable_ddp(self, ctx: Any) -> None:
+        """Under ``torchrun``: DDP wrappers in ``forward_models`` for the updates (checkpoints keep the plain
+        modules in ``models``). A family that runs its modules directly overrides this (CycleGAN averages
+        gradients before each optimizer step instead)."""
+        from gandeploy.training import distributed
+
+        self.forward_models = {k: distributed.wrap(m, ctx, self.device) for k, m in self.models.items()}
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.amp_dtype is None:

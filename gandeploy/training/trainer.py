@@ -166,7 +166,7 @@ class Trainer:
             "loss_names": list(self.task.loss_names),
             "models": {k: distributed.unwrap(m).state_dict() for k, m in self.task.models.items()},
             "optimizers": {k: o.state_dict() for k, o in self.task.optimizers.items()},
-            "scalers": {k: s.state_dict() for k, s in getattr(self.task, "scalers", {}).items()},
+            "scalers": {k: s.state_dict() for k, s in self.task.scalers.items()},
             "extra": self.task.extra_state(),
         }
 
@@ -199,7 +199,7 @@ class Trainer:
             except (KeyError, ValueError, RuntimeError) as exc:
                 raise CheckpointError(f"optimizer '{key}' in {path} does not fit this run ({exc}); was --loss "
                                       "changed? Resume with the original settings or pass another --out.") from None
-        for key, scaler in getattr(self.task, "scalers", {}).items():
+        for key, scaler in self.task.scalers.items():
             if key in state.get("scalers", {}):
                 scaler.load_state_dict(state["scalers"][key])
         self.task.load_extra_state(state.get("extra", {}))
@@ -209,13 +209,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ DDP and Ctrl-C
     def _enable_ddp(self) -> None:
-        device = self.task.device
-        wrap_models = getattr(self.task, "wrap_models", None)
-        if callable(wrap_models):
-            wrap_models(lambda m: distributed.wrap(m, self.ctx, device))
-        else:  # a task without DDP wrappers still gets averaged gradients
-            for opt in self.task.optimizers.values():
-                distributed.average_gradients_before_step(opt, self.ctx)
+        self.task.enable_ddp(self.ctx)
 
     def _install_sigint(self) -> Any:
         """Single process: the first Ctrl-C stops after the current step with a checkpoint; the second aborts."""
