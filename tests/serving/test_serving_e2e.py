@@ -169,7 +169,9 @@ def test_metadata_reports_the_contract(server, protocol: str) -> None:
     meta = tc.model_metadata("cgan-tiny", url=server.url(protocol), protocol=protocol)
     assert meta["platform"] == "ensemble" and meta["max_batch_size"] == 16
     assert [(t["name"], t["datatype"], t["shape"]) for t in meta["inputs"]] == [
-        ("seed", "INT64", [-1, 1]), ("label", "INT64", [-1, 1])]
+        ("seed", "INT64", [-1, 1]), ("truncation", "FP32", [-1, 1]), ("label", "INT64", [-1, 1])]
+    contract = tc.served_contract("cgan-tiny", url=server.url(protocol), protocol=protocol)
+    assert [t.name for t in contract.inputs if t.optional] == ["truncation"] and contract.num_classes == 3
     assert [(t["name"], t["datatype"], t["shape"]) for t in meta["outputs"]] == [("image", "UINT8", [-1, 32, 32, 1])]
     meta = tc.model_metadata("cyclegan-tiny", url=server.url(protocol), protocol=protocol)
     assert [(t["name"], t["datatype"]) for t in meta["inputs"] + meta["outputs"]] == [
