@@ -97,7 +97,7 @@ def test_raw_generator_runtime_matches_onnxruntime_fp32(server, exports, protoco
 
 def test_ensemble_runtime_gives_pictures(server, exports, protocol: str) -> None:
     with open_runtime("triton-ensemble", exports["cgan-tiny"], url=server.url(protocol), protocol=protocol) as rt:
-        assert rt.input_names == ("seed", "label")
+        assert rt.input_names == ("seed", "truncation", "label")  # truncation is optional
         out = rt.run({"seed": np.arange(20), "label": np.zeros(20, np.int64)})["image"]  # 2 requests of <= 16
     ref = to_uint8(ort_run(exports["cgan-tiny"], {"z": latents_from_seeds(range(20), 8),
                                                    "label": np.zeros(20, np.int64)}))
