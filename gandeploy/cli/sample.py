@@ -112,4 +112,5 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
         save_points_plot(out, result, title=f"{name}: {len(result)} samples")
     click.echo(f"Sampled {len(seeds)} from '{name}' over {protocol} in {seconds:.2f} s "
                f"({len(seeds) / seconds:.1f} samples/s).")
-    report_outputs([out], f"gandeploy sample {name} --n {n} --seed {seed + n} --out {out}")
+    again = f"--traverse {traverse} --seed {seed + 1}" if traverse is not None else f"--n {n} --seed {seed + n}"
+    report_outputs([out], f"gandeploy sample {name} {again} --out {out}")
