@@ -208,12 +208,6 @@ class ServedContract:
         return tuple(ServedTensor(STEP_PREFIX + g.name, g.dtype, g.dims, role=g.role, feeds=g.name)
                      for g in self.generator_inputs)
 
-    def served(self, name: str) -> ServedTensor:
-        for t in self.inputs:
-            if t.name == name:
-                return t
-        raise UserInputError(f"this model has no input '{name}'; its inputs are {[t.name for t in self.inputs]}.")
-
     def has_input(self, name: str) -> bool:
         return any(t.name == name for t in self.inputs)
 
@@ -233,7 +227,7 @@ class ServedContract:
         for t in self.inputs:
             if t.role == gio.IMAGE:
                 continue
-            value = seed_arr if t.name == SEED else given.get(t.name)
+            value = seed_arr if t.role == SEED else given.get(t.name)
             if value is None:
                 out[t.name] = self._default(t, seed_arr)
                 continue
