@@ -64,10 +64,10 @@ class MixtureDataset:
 
 
 def open_ring8(name: str = "ring8", *, image_size: Any = None, channels: Any = None, split: str = "train",
-               data_root: Path | None = None, train: Any = None) -> MixtureDataset:
+               data_root: Path | None = None, augment: Any = None) -> MixtureDataset:
     return MixtureDataset("ring8", ring8_centres(), RING8_STD)
 
 
 def open_grid25(name: str = "grid25", *, image_size: Any = None, channels: Any = None, split: str = "train",
-                data_root: Path | None = None, train: Any = None) -> MixtureDataset:
+                data_root: Path | None = None, augment: Any = None) -> MixtureDataset:
     return MixtureDataset("grid25", grid25_centres(), GRID25_STD)

@@ -23,8 +23,8 @@ import numpy as np
 
 from gandeploy.contract import ServedContract
 from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
-from gandeploy.evaluation.metrics import Diff, compare_float, compare_uint8
-from gandeploy.evaluation.tolerances import Tolerance, tolerance_for
+from gandeploy.diffs import Diff, compare_float, compare_uint8
+from gandeploy.tolerances import Tolerance, tolerance_for
 from gandeploy.export.validate import Case  # the same fixed-input case the export checks use
 from gandeploy.formats import FORMATS, get_format
 from gandeploy.models.io import HW, to_uint8

@@ -26,6 +26,7 @@ from gandeploy.export.torch2onnx import SIZE_MULTIPLE, export_onnx
 from gandeploy.formats import FORMATS
 from gandeploy.models.io import HW, GeneratorIO
 from gandeploy.registry import get_model
+from gandeploy.training.checkpoint import GENERATOR_FILE, save_generator
 from gandeploy.runtimes.base import signature
 from gandeploy.runtimes.onnxruntime_rt import OnnxRuntimeRuntime
 from gandeploy.runtimes.tensorrt_rt import TensorRTRuntime, unavailable_reason
@@ -140,6 +141,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
 
     config_copy = atomic_write_bytes(out_dir / CONFIG_FILE, (run_dir / CONFIG_FILE).read_bytes())
     files[CONFIG_FILE] = file_entry(config_copy)
+    files[GENERATOR_FILE] = file_entry(save_generator(out_dir, module, key))  # the PyTorch reference, self-contained
     manifest = {
         "format": EXPORT_FORMAT, "name": out_dir.name, "model": run.model, "task": io_spec.task,
         "generator": key, "arch_hash": run.arch_hash, "source_run": str(run_dir),

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gandeploy.errors import ExportError
-from gandeploy.evaluation.tolerances import TOLERANCES
+from gandeploy.tolerances import TOLERANCES
 from gandeploy.export.onnx2fp16 import FP16_MAX_ABS, FP16_MAX_LEVELS
 from gandeploy.models.io import HW, GeneratorIO, example_inputs, to_uint8
 from gandeploy.runtimes.base import Runtime

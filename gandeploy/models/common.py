@@ -55,12 +55,14 @@ class ModelSpec:
     description: str
     config_cls: type
     task: str  # "sampling" | "translation"
-    family: str  # trainer family: "gan" | "cyclegan"
+    family: str  # the kind of data it trains on: "gan" (images/points, optional labels) | "cyclegan" (unpaired)
     build_generator: Callable[[Any], nn.Module]
     build_discriminator: Callable[[Any], nn.Module]
     io: Callable[[Any], GeneratorIO]
     generator_keys: tuple[str, ...] = ("G",)  # generator names inside a checkpoint
     conditional: bool = False
+    # The family's training task, "module:Class" (imported only by training; models never import training).
+    trainer: str = "gandeploy.training.gan:SamplingTask"
     # A seconds-scale architecture (arch overrides) and the built-in data set it trains on: registry-wide tests
     # and smoke runs use these, so a new family is covered without editing any test.
     tiny: Mapping[str, Any] = field(default_factory=dict)

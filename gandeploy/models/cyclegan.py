@@ -132,4 +132,5 @@ SPEC = ModelSpec(
     tiny={"ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_d": 2, "image_size": 16},
     smoke_dataset="digits2inverted",
     generator_keys=("G_A", "G_B"),
+    trainer="gandeploy.training.cyclegan:CycleGANTask",
 )

@@ -1,7 +1,8 @@
 """PyTorch eager: the FP32 reference every other runtime is compared with.
 
-``open_runtime("torch", path)`` accepts an export dir (the generator is rebuilt from its manifest's
-``source_run``, or from ``run_dir=``) or a run dir directly; ``module=`` wraps an in-memory generator.
+``open_runtime("torch", path)`` accepts an export dir (the generator is rebuilt from the dir's own
+``config.json`` + ``generator.pt``; ``run_dir=`` rebuilds it from a run dir instead) or a run dir directly;
+``module=`` wraps an in-memory generator.
 """
 
 from __future__ import annotations
@@ -54,14 +55,21 @@ class TorchRuntime(Runtime):
 def open_runtime(key: str, export_dir: Path, *, module: nn.Module | None = None, run_dir: str | Path | None = None,
                  generator: str | None = None, device: str = "cpu", **_: Any) -> TorchRuntime:
     """The PyTorch reference for an export dir (via its source run) or a run dir."""
-    from gandeploy.training.checkpoint import load_generator  # local: keeps runtime imports light
+    from gandeploy.training.checkpoint import (  # local: keeps runtime imports light
+        GENERATOR_FILE, load_exported_generator, load_generator)
 
     path = Path(export_dir)
     manifest = _read_manifest(path)
     if module is not None:
         run = load_run_config(path)
         return TorchRuntime(module, run, key=key, device=device, generator_key=generator or "G")
-    if manifest is not None:
+    if manifest is not None and run_dir is None and (path / GENERATOR_FILE).is_file():
+        gen, run, key_g = load_exported_generator(path)  # self-contained: config.json + generator.pt
+        if manifest.get("arch_hash") and run.arch_hash != manifest["arch_hash"]:
+            raise ExportError(f"{path / 'config.json'} (arch {run.arch_hash}) does not match the manifest's arch "
+                              f"{manifest['arch_hash']}; run 'gandeploy export' again.")
+        return TorchRuntime(gen, run, key=key, device=device, generator_key=key_g)
+    if manifest is not None:  # an export without generator.pt: rebuild from its source run dir
         source = Path(run_dir) if run_dir is not None else Path(str(manifest.get("source_run", "")))
         key_g = generator or manifest.get("generator")
         if not (source / "config.json").is_file():

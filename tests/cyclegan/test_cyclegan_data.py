@@ -12,7 +12,6 @@ from gandeploy.data.download import download_cyclegan_set
 from gandeploy.data.synthetic import open_digits_pair, true_map
 from gandeploy.data.unpaired import open_cyclegan_set, open_unpaired_folder
 from gandeploy.errors import DataError
-from gandeploy.training.task import TrainConfig
 from cyclegan_helpers import corrupt_member, make_dataset_zip, make_unpaired_folder, serve_files
 
 
@@ -23,7 +22,7 @@ def _gen(seed: int) -> torch.Generator:
 def test_unpaired_folder_batches(tmp_path):
     root = make_unpaired_folder(tmp_path / "pair")
     ds = open_dataset(f"folder:{root}", "cyclegan", image_size=32, channels=3, split="train", data_root=None,
-                      train=TrainConfig(load_size=36))
+                      augment={"load_size": 36})
     assert len(ds) == 5 and ds.class_names is None and ds.channels == 3
     a, b = ds.get_batch(torch.tensor([0, 1, 4]), _gen(1))
     assert a.shape == b.shape == (3, 3, 32, 32) and a.dtype == torch.float32
