@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gandeploy.contract import ServedContract
-from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
 from gandeploy.diffs import Diff, compare_float, compare_uint8
-from gandeploy.tolerances import Tolerance, tolerance_for
+from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
 from gandeploy.export.validate import Case  # the same fixed-input case the export checks use
 from gandeploy.formats import FORMATS, get_format
 from gandeploy.models.io import HW, to_uint8
 from gandeploy.runtimes.base import Runtime, open_runtime
+from gandeploy.tolerances import Tolerance, tolerance_for
 from gandeploy.utils.logging import get_logger
 
 if TYPE_CHECKING:

@@ -31,32 +31,14 @@ FAMILIES = sorted(MODELS)
 MAX_BATCH = 4
 
 
-def _has_task(family: str) -> bool:
-    """Whether ``train_run`` can train this family yet (its task is registered)."""
-    from gandeploy.training import api
-
-    tasks = getattr(api, "FAMILY_TASKS", None)
-    return tasks is None or family in tasks
-
-
-def make_run(root: Path, model: str) -> tuple[Path, bool]:
-    """A run dir of ``model``: trained for 2 steps on its smoke data set, or (trained=False) a randomly
-    initialised generator when the family has no training task yet."""
+def make_run(root: Path, model: str) -> Path:
+    """A run dir of ``model`` trained for 2 steps on its smoke data set with its tiny architecture."""
     from gandeploy.training.api import train_run
     from gandeploy.training.task import TrainConfig
 
     spec = MODELS[model]
-    if _has_task(spec.family):
-        train = TrainConfig(steps=2, batch_size=8, device="cpu", checkpoint_every=2, seed=0)
-        return train_run(model, spec.smoke_dataset, train, root / model, arch=dict(spec.tiny)), True
-    # FALLBACK, only while the family's task is being written (InfoGAN, issue 11): switch to train_run by
-    # registering the task; this branch then goes unused by itself.
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "export"))
-    from export_helpers import make_run_dir
-
-    return make_run_dir(root / model, model), False
+    train = TrainConfig(steps=2, batch_size=8, device="cpu", checkpoint_every=2, seed=0)
+    return train_run(model, spec.smoke_dataset, train, root / model, arch=dict(spec.tiny))
 
 
 def export_kwargs(model: str) -> dict[str, Any]:
@@ -72,15 +54,14 @@ def export_kwargs(model: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """model -> {"export": dir, "trained": bool, "contract": ServedContract}, plus one repository for all."""
+    """model -> {"export": dir, "contract": ServedContract} for every registered family."""
     from gandeploy.export.pipeline import export_run
 
     root = tmp_path_factory.mktemp("registry")
     out: dict[str, dict[str, Any]] = {}
     for model in FAMILIES:
-        run, trained = make_run(root / "runs", model)
-        export = export_run(run, root / "export" / model, **export_kwargs(model)).out_dir
-        out[model] = {"export": export, "trained": trained, "contract": load_manifest(export).contract}
+        export = export_run(make_run(root / "runs", model), root / "export" / model, **export_kwargs(model)).out_dir
+        out[model] = {"export": export, "contract": load_manifest(export).contract}
     return out
 
 
@@ -102,11 +83,6 @@ def server(built: dict[str, dict[str, Any]], tmp_path_factory: pytest.TempPathFa
                       ready_timeout=240) as srv:
         yield srv
     shutil.rmtree(repo.parent, ignore_errors=True)
-
-
-def test_families_trained_unless_their_task_is_missing(built: dict[str, dict[str, Any]]) -> None:
-    for model, info in built.items():
-        assert info["trained"] == _has_task(MODELS[model].family), model
 
 
 @pytest.mark.parametrize("model", FAMILIES)
