@@ -77,7 +77,7 @@ def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protoco
         report = run_parity(export_dir, keys, url=url, **kwargs)  # type: ignore[arg-type]
     else:
         report = _with_own_server(export_dir, keys, kwargs)
-    out = report_dir or Path("reports") / str(manifest.get("name", export_dir.name))
+    out = report_dir or Path("reports") / manifest.name
     paths = write_parity_report(report, out)
     click.echo(parity_table(report))
     for key, reason in report.skipped.items():

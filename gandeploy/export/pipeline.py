@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from gandeploy.config import CONFIG_FILE, RunConfig, load_run_config
+from gandeploy.contract import ServedContract
 from gandeploy.errors import BackendUnavailable, ExportError, UserInputError
 from gandeploy.export import validate
 from gandeploy.export.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
@@ -154,6 +155,8 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         manifest["fp16"] = {"io": "float32", "kept_fp32": list(fp16_info.kept_fp32), "block_list": fp16_block_list()}
     if sizes:
         manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
+    manifest["contract"] = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,
+                                                  image_sizes=sizes).to_json()
     write_manifest(out_dir, manifest)
     seconds = time.perf_counter() - start
     log.info("export of %s (%s) finished in %.1f s", run_dir, key, seconds)

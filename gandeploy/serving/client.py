@@ -1,10 +1,12 @@
 """A small Python client over the tritonclient SDK (HTTP and gRPC) for gandeploy's served models.
 
     from gandeploy.serving.client import sample, translate
-    images = sample("cgan-digits", seeds=range(16), labels=3)          # uint8 [16, H, W, C]
+    images = sample("cgan-digits", seeds=range(16), label=3)           # uint8 [16, H, W, C]
+    codes = sample("infogan-digits", range(8), code=3, continuous=[0.5, -1], truncation=0.7)
     pngs = translate("cyclegan-horse2zebra", [open("horse.jpg", "rb").read()])
 
-Every server-side error becomes ``ServingError`` (``RequestRejected`` for a request the server refused, with
+Requests are built and checked from the served model's own contract (its config parameter
+``gandeploy_contract``, see ``gandeploy/contract.py``). Every server-side error becomes ``ServingError`` (``RequestRejected`` for a request the server refused, with
 its status and message); an unreachable server names the URL and the command to start one.
 """
 
@@ -18,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from gandeploy.errors import ServingError, UserInputError
+from gandeploy.contract import CONFIG_PARAMETER, ServedContract
+from gandeploy.errors import ExportError, ServingError, UserInputError
 
 PROTOCOLS = ("grpc", "http")
 DEFAULT_URLS = {"http": "127.0.0.1:8000", "grpc": "127.0.0.1:8001"}
@@ -205,31 +208,51 @@ def model_metadata(name: str, *, url: str | None = None, protocol: str = "grpc")
     return meta
 
 
-def sample(name: str, seeds: Iterable[int], labels: int | Iterable[int] | None = None, *, url: str | None = None,
-           protocol: str = "grpc", batch_size: int | None = None, concurrency: int = 2) -> np.ndarray:
+def served_contract(name: str, *, url: str | None = None, protocol: str = "grpc",
+                    client: TritonClient | None = None) -> ServedContract:
+    """The served contract of model ``name``, read from its config (parameter ``gandeploy_contract``)."""
+    if client is None:
+        with TritonClient(url, protocol) as own:
+            return served_contract(name, client=own)
+    params = client.config(name).get("parameters", {})
+    text = (params.get(CONFIG_PARAMETER) or {}).get("string_value", "")
+    if not text:
+        raise ServingError(f"model '{name}' carries no served contract (config parameter {CONFIG_PARAMETER}): "
+                           "it was built by an older gandeploy; rebuild it with 'gandeploy repo EXPORT_DIR'.")
+    try:
+        return ServedContract.from_json(text, f"the served contract of model '{name}'")
+    except ExportError as exc:
+        raise ServingError(f"{exc} Then rebuild the repository with 'gandeploy repo'.") from None
+
+
+def sample(name: str, seeds: Iterable[int], labels: int | Iterable[int] | None = None, *,
+           label: int | Iterable[int] | None = None, code: int | Iterable[int] | None = None,
+           continuous: Sequence[float] | np.ndarray | None = None, truncation: float | Iterable[float] | None = None,
+           url: str | None = None, protocol: str = "grpc", batch_size: int | None = None,
+           concurrency: int = 2) -> np.ndarray:
     """Pictures for ``seeds`` from the sampling model ``name``: uint8 [N, H, W, C] (2D-point models: float32
-    [N, D]). ``labels`` (one int or one per seed) is required for conditional models. The seeds go out as one
-    batched request, or as several concurrent ones of at most ``batch_size`` (default: the model's max)."""
+    [N, D]). ``label`` / ``code`` (one int or one per seed), ``continuous`` (M floats, or [N, M]) and
+    ``truncation`` (t > 0) apply where the model takes them; inputs not given get the contract's default
+    fill (``seed % classes``, zeros, no truncation). ``labels`` is the older spelling of ``label``. The seeds
+    go out as one batched request, or as several concurrent ones of at most ``batch_size`` (default: the
+    model's max)."""
     seed_arr = np.asarray(list(seeds), dtype=np.int64).reshape(-1)
     if seed_arr.size == 0:
         raise UserInputError("give at least one seed (--n must be >= 1).")
     if (seed_arr < 0).any():
         raise UserInputError(f"seeds must be in [0, 2**63 - 1] (--seed), got {int(seed_arr.min())}.")
-    meta = model_metadata(name, url=url, protocol=protocol)
-    in_names = [t["name"] for t in meta.get("inputs", [])]
-    if "seed" not in in_names:
-        raise UserInputError(f"model '{name}' is not a sampling model (its inputs are {in_names}); use "
-                             "'gandeploy translate' for image-to-image models.")
-    feeds = {"seed": seed_arr[:, None]}  # [N, 1]
-    if "label" in in_names:
-        if labels is None:
-            raise UserInputError(f"model '{name}' is conditional: pass --label (a class index).")
-        label_arr = np.broadcast_to(np.asarray(labels, dtype=np.int64).reshape(-1), seed_arr.shape).copy()
-        feeds["label"] = label_arr[:, None]
-    elif labels is not None:
-        raise UserInputError(f"model '{name}' is not conditional: drop --label.")
-    output = meta["outputs"][0]["name"]
-    max_batch = int(meta.get("max_batch_size") or seed_arr.size)
+    if labels is not None:
+        if label is not None:
+            raise UserInputError("pass label= or labels= (the same thing), not both.")
+        label = labels
+    with TritonClient(url, protocol) as client:
+        contract = served_contract(name, client=client)
+        max_batch = int(client.config(name).get("max_batch_size") or seed_arr.size)
+    if contract.translation:
+        raise UserInputError(f"model '{name}' is an image-to-image model (its inputs are "
+                             f"{[t.name for t in contract.inputs]}); use 'gandeploy translate'.")
+    feeds = contract.request(seed_arr, label=label, code=code, continuous=continuous, truncation=truncation)
+    output = contract.output_name
     step = max(1, min(batch_size or max_batch, max_batch))
     chunks = [{k: v[i:i + step] for k, v in feeds.items()} for i in range(0, seed_arr.size, step)]
     if len(chunks) == 1:
@@ -246,16 +269,16 @@ def translate_many(name: str, images: Sequence[bytes], *, url: str | None = None
     ``ServingError`` instead of PNG bytes. ``on_done(i)`` is called as each one finishes."""
     if not images:
         return []
-    with TritonClient(url, protocol) as client:
-        in_names = [t["name"] for t in client.metadata(name).get("inputs", [])]
-    if in_names != ["image_bytes"]:
-        raise UserInputError(f"model '{name}' is not an image-to-image model (its inputs are {in_names}); use "
-                             "'gandeploy sample' for sampling models.")
+    contract = served_contract(name, url=url, protocol=protocol)
+    if not contract.translation:
+        raise UserInputError(f"model '{name}' is not an image-to-image model (its inputs are "
+                             f"{[t.name for t in contract.inputs]}); use 'gandeploy sample' for sampling models.")
+    in_name, out_name = contract.inputs[0].name, contract.output_name
 
     def one(i: int, pool: _Pool) -> bytes | ServingError:
         try:
-            out = pool.client().infer(name, {"image_bytes": np.array([[bytes(images[i])]], dtype=np.object_)},
-                                      ["image_bytes"])["image_bytes"]
+            out = pool.client().infer(name, {in_name: np.array([[bytes(images[i])]], dtype=np.object_)},
+                                      [out_name])[out_name]
             return bytes(out.reshape(-1)[0])
         except ServingError as exc:
             return exc

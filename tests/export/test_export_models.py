@@ -69,7 +69,7 @@ def test_export_writes_checked_artifacts_and_manifest(exports: dict[str, Path], 
     assert ("image_sizes" in manifest) == (spec.task == "translation")
     if not manifest["tensorrt"]["built"]:
         assert manifest["tensorrt"]["reason"]
-    assert verify_export(out)["name"] == model
+    assert verify_export(out).name == model
 
     graph = onnx.load(str(out / "model.onnx"))
     onnx.checker.check_model(graph, full_check=True)
@@ -136,7 +136,7 @@ def test_cyclegan_runs_at_non_square_200x320(exports: dict[str, Path]) -> None:
 
 def test_tampered_or_missing_files_are_detected(exports: dict[str, Path], tmp_path: Path) -> None:
     copy = Path(shutil.copytree(exports["dcgan"], tmp_path / "dcgan"))
-    assert verify_export(copy)["model"] == "dcgan"
+    assert verify_export(copy).model == "dcgan"
     data = bytearray((copy / "model.onnx").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (copy / "model.onnx").write_bytes(bytes(data))
