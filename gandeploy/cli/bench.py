@@ -49,7 +49,7 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
     from gandeploy.evaluation.parity import SERVED
     from gandeploy.evaluation.perf_analyzer import sweep_export
     from gandeploy.evaluation.report import bench_text, write_bench_report
-    from gandeploy.export.manifest import load_manifest
+    from gandeploy.manifest import load_manifest
     from gandeploy.utils.io import atomic_write_json
 
     keys = split_list(backends) or list(DEFAULT_BACKENDS)

@@ -66,7 +66,7 @@ def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protoco
     """
     from gandeploy.evaluation.parity import DEFAULT_BACKENDS, SERVED, run_parity
     from gandeploy.evaluation.report import parity_table, write_parity_report
-    from gandeploy.export.manifest import load_manifest
+    from gandeploy.manifest import load_manifest
 
     keys = split_list(backends) or list(DEFAULT_BACKENDS)
     hws = [parse_hw(s, "--sizes", multiple=4) for s in split_list(sizes)] or None

@@ -21,6 +21,7 @@ from typing import Any
 from gandeploy.errors import DataError, unknown_choice
 
 FOLDER_PREFIX = "folder:"
+KIND_IMAGES, KIND_POINTS = "image", "points"  # ``Dataset.kind``: what its batches hold
 
 
 @dataclass(frozen=True)

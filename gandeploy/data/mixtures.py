@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from gandeploy.data import KIND_POINTS
+
 RING8_RADIUS, RING8_STD = 2.0, 0.02
 GRID25_STEP, GRID25_STD = 2.0, 0.05
 EPOCH_SIZE = 51_200
@@ -37,7 +39,7 @@ def grid25_centres() -> torch.Tensor:
 class MixtureDataset:
     """An equal-weight mixture of isotropic Gaussians in 2D."""
 
-    kind = "points"
+    kind = KIND_POINTS
     data_dim = 2
     class_names = None
 

@@ -8,9 +8,8 @@ A held-out split (digits in neither training domain) measures ``G_A(x)`` against
 
 from __future__ import annotations
 
-from typing import Any
-
 import os
+from typing import Any
 
 import numpy as np
 import torch

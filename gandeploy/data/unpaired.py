@@ -7,17 +7,20 @@ random; all of it from the ``torch.Generator`` the trainer passes, so a resumed 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from gandeploy.data.download import DEFAULT_DATA_ROOT, DOMAIN_DIRS, download_cyclegan_set
+from gandeploy.data.download import (
+    DEFAULT_DATA_ROOT,
+    DOMAIN_DIRS,
+    download_cyclegan_set,
+)
 from gandeploy.errors import DataError
 from gandeploy.utils.logging import get_logger
 

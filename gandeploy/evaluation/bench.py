@@ -29,7 +29,7 @@ from gandeploy.runtimes.base import Runtime, open_runtime
 from gandeploy.utils.logging import get_logger
 
 if TYPE_CHECKING:
-    from gandeploy.export.manifest import Manifest
+    from gandeploy.manifest import Manifest
 
 log = get_logger("bench")
 
@@ -191,7 +191,7 @@ def run_bench(export_dir: str | os.PathLike[str], backends: Sequence[str] | None
               roofline: Roofline | bool = True) -> BenchReport:
     """Time every requested backend at every batch size on ``threads`` threads (see module docstring)."""
     from gandeploy.config import load_run_config
-    from gandeploy.export.manifest import load_manifest
+    from gandeploy.manifest import load_manifest
     from gandeploy.registry import get_model
 
     export_dir = Path(export_dir)

@@ -32,7 +32,7 @@ from gandeploy.tolerances import Tolerance, tolerance_for
 from gandeploy.utils.logging import get_logger
 
 if TYPE_CHECKING:
-    from gandeploy.export.manifest import Manifest
+    from gandeploy.manifest import Manifest
 
 log = get_logger("parity")
 
@@ -234,7 +234,7 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
                url: str | None = None, protocol: str = "http", run_dir: str | os.PathLike[str] | None = None,
                ) -> ParityReport:
     """Compare every requested backend with the PyTorch reference on the fixed cases (see module docstring)."""
-    from gandeploy.export.manifest import load_manifest
+    from gandeploy.manifest import load_manifest
 
     export_dir = Path(export_dir)
     manifest = load_manifest(export_dir)

@@ -31,7 +31,7 @@ from gandeploy.errors import BackendUnavailable
 from gandeploy.utils.logging import get_logger
 
 if TYPE_CHECKING:
-    from gandeploy.export.manifest import Manifest
+    from gandeploy.manifest import Manifest
 
 log = get_logger("perf_analyzer")
 
@@ -258,7 +258,7 @@ def python_sweep(export_dir: str | os.PathLike[str], url: str, *, protocol: str 
 
     A stand-in where perf_analyzer cannot run; client overhead is included, so it under-reports the server.
     """
-    from gandeploy.export.manifest import load_manifest
+    from gandeploy.manifest import load_manifest
 
     manifest = load_manifest(export_dir)
     name, contract = manifest.name, manifest.contract

@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from gandeploy.models.io import GeneratorIO
+from gandeploy.models.io import CLASS_LABEL, GeneratorIO
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -54,7 +54,6 @@ class ModelSpec:
     name: str
     description: str
     config_cls: type
-    task: str  # "sampling" | "translation"
     family: str  # the kind of data it trains on: "gan" (images/points, optional labels) | "cyclegan" (unpaired)
     build_generator: Callable[[Any], nn.Module]
     build_discriminator: Callable[[Any], nn.Module]
@@ -69,4 +68,10 @@ class ModelSpec:
     smoke_dataset: str = "digits"
 
     def num_classes(self, cfg: Any) -> int:
-        return int(getattr(cfg, "num_classes", 0))
+        """Classes of the generator's class-label input (0 when it has none)."""
+        labels = self.io(cfg).by_role(CLASS_LABEL)
+        return labels[0].classes if labels else 0
+
+    def task(self, cfg: Any | None = None) -> str:
+        """'translation' or 'sampling', from the generator's declared IO (default config when none is given)."""
+        return self.io(cfg if cfg is not None else self.config_cls()).task

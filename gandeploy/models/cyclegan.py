@@ -124,7 +124,6 @@ SPEC = ModelSpec(
     name="cyclegan",
     description="CycleGAN: ResNet generator (reference key layout) and 70x70 PatchGAN, unpaired A<->B",
     config_cls=CycleGANConfig,
-    task="translation",
     family="cyclegan",
     build_generator=build_generator,
     build_discriminator=build_discriminator,

@@ -113,7 +113,6 @@ SPEC = ModelSpec(
     name="infogan",
     description="InfoGAN: DCGAN body with a categorical and continuous codes, Q head sharing D's trunk",
     config_cls=InfoGANConfig,
-    task="sampling",
     family="gan",
     build_generator=build_generator,
     build_discriminator=build_discriminator,

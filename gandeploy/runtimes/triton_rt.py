@@ -15,27 +15,16 @@ Options: ``url`` (default 127.0.0.1:8001 for grpc, :8000 for http), ``protocol``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gandeploy.contract import ServedContract, ServedTensor
-from gandeploy.errors import ExportError, UserInputError
+from gandeploy.contract import ServedTensor
+from gandeploy.manifest import load_manifest
 from gandeploy.models.io import BATCH, TensorSpec
 from gandeploy.runtimes.base import Runtime, check_inputs
-
-
-def _manifest(export_dir: Path) -> dict[str, Any]:
-    path = Path(export_dir) / "manifest.json"
-    if not path.is_file():
-        raise UserInputError(f"'{export_dir}' has no manifest.json: pass an export dir made by 'gandeploy export'.")
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"{path} is damaged ({exc}); re-run 'gandeploy export'.") from None
 
 
 def _spec(t: ServedTensor) -> TensorSpec:
@@ -47,13 +36,13 @@ class TritonRuntime(Runtime):
 
     def __init__(self, key: str, export_dir: Path, *, url: str | None = None, protocol: str = "grpc",
                  name: str | None = None, timeout: float = 120.0) -> None:
-        from gandeploy.serving.client import TritonClient
+        from gandeploy.runtimes.triton_client import TritonClient
 
         super().__init__(key)
-        manifest = _manifest(export_dir)
-        self.contract = ServedContract.from_manifest(manifest, str(Path(export_dir) / "manifest.json"))
+        manifest = load_manifest(export_dir)
+        self.contract = manifest.contract
         self.max_batch = self.contract.max_batch
-        self.served_name = name or str(manifest.get("name") or Path(export_dir).name)
+        self.served_name = name or manifest.name
         self.raw = key == "triton"
         self.model = f"{self.served_name}_generator" if self.raw else self.served_name
         self.client = TritonClient(url, protocol, timeout=timeout)

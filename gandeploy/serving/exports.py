@@ -15,7 +15,7 @@ from pathlib import Path
 from gandeploy.config import RunConfig, load_run_config
 from gandeploy.contract import ServedContract
 from gandeploy.errors import ExportError, UserInputError
-from gandeploy.export.manifest import MANIFEST_FILE, Manifest, verify_export
+from gandeploy.manifest import MANIFEST_FILE, Manifest, verify_export
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -16,8 +16,15 @@ from typing import Any
 
 import torch
 
-from gandeploy.config import CONFIG_FILE, RunConfig, config_hash, load_run_config, save_run_config, to_dict
-from gandeploy.data import FOLDER_PREFIX, open_dataset
+from gandeploy.config import (
+    CONFIG_FILE,
+    RunConfig,
+    config_hash,
+    load_run_config,
+    save_run_config,
+    to_dict,
+)
+from gandeploy.data import FOLDER_PREFIX, KIND_IMAGES, KIND_POINTS, open_dataset
 from gandeploy.errors import DataError, UserInputError
 from gandeploy.models.common import ModelSpec
 from gandeploy.registry import get_model
@@ -98,12 +105,12 @@ def _dataset_facts(spec: ModelSpec, name: str, ds: Any, fields: set[str],
                    overrides: dict[str, Any]) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     kind = getattr(ds, "kind", None)
-    if kind == "points":
+    if kind == KIND_POINTS:
         if "data_dim" not in fields:
             raise DataError(f"dataset '{name}' holds {getattr(ds, 'data_dim', 2)}D points: train it with MODEL "
                             f"mlp, not {spec.name}.")
         facts.update(image_size=0, data_dim=int(ds.data_dim))
-    elif kind == "image":
+    elif kind == KIND_IMAGES:
         if "channels" in fields:
             facts["channels"] = int(ds.channels)
         if "image_size" in fields and "image_size" not in overrides:

@@ -96,7 +96,7 @@ def test_download_failures_leave_nothing(tmp_path, kind, match):
     routes = {"truncated": (body, len(body) // 2), "corrupt": (corrupt_member(body), None),
               "notzip": (b"<html>maintenance</html>" * 40, None)}
     root = tmp_path / "data"
-    with serve_files({f"/apple2orange.zip": routes[kind]} if kind in routes else {}) as url:
+    with serve_files({"/apple2orange.zip": routes[kind]} if kind in routes else {}) as url:
         with pytest.raises(DataError, match=match):
             download_cyclegan_set("apple2orange", root, base_url=url)
     assert _leftovers(root) == []  # a partial download never looks like a data set

@@ -88,7 +88,7 @@ def test_check_rejects_negative_seed_and_unknown_inputs() -> None:
 
 def test_manifest_loader(tmp_path: Path) -> None:
     """One loader, one error type: old manifests without roles are refused with a re-export hint."""
-    from gandeploy.export.manifest import EXPORT_FORMAT, load_manifest
+    from gandeploy.manifest import EXPORT_FORMAT, load_manifest
 
     contract = ServedContract.from_io(INFOGAN, max_batch=4)
     data = {"format": EXPORT_FORMAT, "name": "m", "model": "infogan", "files": {}, "max_batch": 4,

@@ -224,7 +224,7 @@ def test_cli_sample_infogan_codes_truncation_and_traverse(server, exports, tmp_p
     """--code / --continuous / --truncation reach the served model exactly; --traverse draws one row per
     category with continuous code I swept from -2 to 2; flags a model does not take name themselves."""
     from gandeploy.cli.sample import TRAVERSE_VALUES
-    from gandeploy.export.manifest import load_manifest
+    from gandeploy.manifest import load_manifest
 
     runner = CliRunner()
     contract = load_manifest(exports["infogan-tiny"]).contract

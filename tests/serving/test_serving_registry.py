@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from gandeploy.contract import ServedContract, ServedTensor
-from gandeploy.export.manifest import load_manifest
+from gandeploy.manifest import load_manifest
 from gandeploy.models import io as gio
 from gandeploy.registry import MODELS
 from gandeploy.serving import client as tc

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from gandeploy.cli import main
 from gandeploy.contract import CONFIG_PARAMETER, ServedContract
 from gandeploy.errors import ExportError, ServingError, UserInputError
-from gandeploy.export.manifest import MANIFEST_FILE, file_entry
+from gandeploy.manifest import MANIFEST_FILE, file_entry
 from gandeploy.serving import configs as C
 from gandeploy.serving.repository import build_repository, read_records, verify_repository
 from gandeploy.utils.io import sha256_file
