@@ -270,7 +270,8 @@ def build_tensorrt(fp16_path: Path, out_dir: Path, io_spec: GeneratorIO, max_bat
                          extra_caches=(out_dir / TIMING_CACHE,))
     return {"built": True, "version": built.version, "gpu": built.gpu, "seconds": round(built.seconds, 2),
             "profile": {n: [list(s) for s in p] for n, p in built.profile.items()},
-            "workspace_bytes": built.workspace_bytes, "strongly_typed": True,
+            "workspace_bytes": built.workspace_bytes, "device_memory_bytes": built.device_memory_bytes,
+            "strongly_typed": True, "builder": "polygraphy",
             "timing_cache": {"file": TIMING_CACHE, "shared": str(shared), "reused": built.timing_cache_reused}}
 
 

@@ -9,7 +9,9 @@ This is a python model rather than ``platform: "ensemble"`` because an ensemble 
 the same name as one of its inputs (Triton 2.51 accepts the config, then never answers the request).
 
 Config parameters: ``generator_model``, ``input_channels``, ``output_channels``, ``max_pixels``,
-``max_side`` (0: none), ``min_side``, ``max_batch``. SELF-CONTAINED (numpy, PIL, json).
+``max_side`` (0: none), ``min_side``, ``max_batch``, and per axis ``max_height`` / ``max_width`` /
+``min_height`` / ``min_width`` (the TensorRT profile; 0 or absent: ``max_side`` / ``min_side`` alone).
+SELF-CONTAINED (numpy, PIL, json).
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class TritonPythonModel:
         self.max_pixels = int_param(params, "max_pixels", DEFAULT_MAX_PIXELS)
         self.max_side = int_param(params, "max_side", 0) or None
         self.min_side = int_param(params, "min_side", 8)
+        max_hw = (int_param(params, "max_height", 0), int_param(params, "max_width", 0))
+        self.max_hw = max_hw if all(max_hw) else None
+        min_hw = (int_param(params, "min_height", 0), int_param(params, "min_width", 0))
+        self.min_hw = min_hw if all(min_hw) else None
         self.max_batch = max(1, int_param(params, "max_batch", 8))
 
     def execute(self, requests):
@@ -87,7 +93,7 @@ class TritonPythonModel:
                 where = f" (picture {pos} of {blobs.size})" if blobs.size > 1 else ""
                 raise RequestError(f"{exc}{where}") from None
             height, width = image.shape[:2]
-            fit = fit_size(height, width, self.min_side, self.max_side)
+            fit = fit_size(height, width, self.min_side, self.max_side, min_hw=self.min_hw, max_hw=self.max_hw)
             prepared.append((prepare_image(image, fit), fit, height, width))
         return prepared
 
