@@ -61,4 +61,17 @@ def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int,
                f"in {result.seconds:.1f} s.")
     nxt = f"gandeploy serve --model-repository {out}" if flavour == "local" else \
         "docker compose -f serving/docker-compose.yml up --build"
+    if flavour == "ngc":
+        click.echo(_shm_note(export_dirs, instances))
     report_outputs([out / m for m in result.models], nxt)
+
+
+def _shm_note(export_dirs: tuple[Path, ...], instances: int) -> str:
+    """How much /dev/shm the python-backend models need for the largest batch (compose shm_size, k8s emptyDir)."""
+    import json
+
+    from gandeploy.serving.ngc import shm_bytes
+
+    need = max(shm_bytes(json.loads((d / "manifest.json").read_text()), instances) for d in export_dirs)
+    return (f"/dev/shm needed for the largest batch: {need / 2**20:.0f} MiB (serving/docker-compose.yml shm_size and "
+            "the dshm emptyDir sizeLimit in serving/k8s/ must be at least this).")

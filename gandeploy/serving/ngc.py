@@ -118,10 +118,18 @@ class SideLimits:
     max_height: int  # 0: unbounded
     max_width: int
 
+    @property
+    def max_side(self) -> int:
+        return max(self.max_height, self.max_width)
+
+    @property
+    def min_side(self) -> int:
+        return min(self.min_height, self.min_width)
+
     def params(self) -> dict[str, int]:
+        """The pipeline model's config parameters (``translate_pipeline.py``)."""
         return {"min_height": self.min_height, "min_width": self.min_width, "max_height": self.max_height,
-                "max_width": self.max_width, "max_side": max(self.max_height, self.max_width),
-                "min_side": min(self.min_height, self.min_width)}
+                "max_width": self.max_width, "max_side": self.max_side, "min_side": self.min_side}
 
 
 def _image_input(inputs: tuple[TensorSpec, ...]) -> TensorSpec | None:
