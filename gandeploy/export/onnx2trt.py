@@ -28,7 +28,7 @@ from typing import Any
 from gandeploy.errors import BackendUnavailable, ExportError
 from gandeploy.runtimes.tensorrt_rt import device_memory_bytes, gpu_name, unavailable_reason
 from gandeploy.utils.io import atomic_write_bytes
-from gandeploy.utils.logging import get_logger
+from gandeploy.utils.logging import get_logger, quiet_polygraphy
 
 log = get_logger("export.tensorrt")
 
@@ -72,6 +72,7 @@ def engine_loader(onnx_path: Path, profile: ShapeProfile, *, timing_cache: Path,
     ``trt.MemoryPoolType.WORKSPACE``."""
     from polygraphy.backend.trt import CreateConfig, EngineFromNetwork, NetworkFromOnnxPath
 
+    quiet_polygraphy()
     network = NetworkFromOnnxPath(str(onnx_path), strongly_typed=True)
     config = CreateConfig(profiles=[polygraphy_profile(profile)], memory_pool_limits={pool_key: int(workspace_bytes)},
                           load_timing_cache=str(timing_cache) if load_cache else None)

@@ -19,7 +19,7 @@ import numpy as np
 from gandeploy.errors import BackendUnavailable, ExportError, UserInputError
 from gandeploy.models.io import BATCH, HEIGHT, WIDTH, TensorSpec
 from gandeploy.runtimes.base import Runtime, artifact_path, check_inputs, read_manifest_io
-from gandeploy.utils.logging import get_logger
+from gandeploy.utils.logging import get_logger, quiet_polygraphy
 
 log = get_logger("runtimes.tensorrt")
 
@@ -98,6 +98,7 @@ class TensorRTRuntime(Runtime):
         from polygraphy.backend.trt import EngineFromBytes, TrtRunner
         from polygraphy.exception import PolygraphyException
 
+        quiet_polygraphy()
         super().__init__(key, device=f"cuda:{device_index}")
         self.trt = trt
         self.path = path
