@@ -12,7 +12,7 @@ import pytest
 
 from export_helpers import TINY
 from gandeploy.errors import ExportError
-from gandeploy.export.onnx2trt import engine_loader, polygraphy_profile, vet_timing_cache
+from gandeploy.export.onnx2trt import check_context, engine_loader, polygraphy_profile, vet_timing_cache
 from gandeploy.export.pipeline import tensorrt_profile
 from gandeploy.registry import get_model
 from gandeploy.runtimes.tensorrt_rt import device_memory_bytes, unavailable_reason
@@ -79,6 +79,26 @@ def test_device_memory_prefers_the_v2_attribute() -> None:
         device_memory_size_v2 = 456
 
     assert device_memory_bytes(Engine10()) == 123 and device_memory_bytes(Engine11()) == 456
+
+
+def test_missing_execution_context_names_the_flags() -> None:
+    # the ICudaEngine contract: create_execution_context() returns None when activation memory does not fit
+    class TooBig:
+        device_memory_size = 40 << 30
+
+        def create_execution_context(self) -> None:
+            return None
+
+    class Fits:
+        device_memory_size = 1 << 20
+
+        def create_execution_context(self) -> object:
+            return object()
+
+    profile = {"image": ((1, 3, 64, 64), (1, 3, 256, 256), (64, 3, 512, 512))}
+    with pytest.raises(ExportError, match=r"\[64, 3, 512, 512\].*40.0 GiB.*--max-batch or --max-size"):
+        check_context(TooBig(), profile)
+    check_context(Fits(), profile)
 
 
 def test_gate_names_what_is_missing() -> None:
