@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from export_helpers import TINY, make_run_dir
+
 from gandeploy.errors import UserInputError
 from gandeploy.export.onnx2fp16 import FP16_MAX_ABS
 from gandeploy.export.pipeline import export_run

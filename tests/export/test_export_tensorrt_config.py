@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from export_helpers import TINY
+
 from gandeploy.errors import ExportError
 from gandeploy.export.onnx2trt import check_context, engine_loader, polygraphy_profile, vet_timing_cache
 from gandeploy.export.pipeline import tensorrt_profile

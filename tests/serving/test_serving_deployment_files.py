@@ -14,11 +14,11 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from manifest_schemas import validate
 
 from gandeploy.models.io import GeneratorIO
 from gandeploy.registry import get_model
 from gandeploy.serving import ngc
-from manifest_schemas import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVING = ROOT / "serving"
