@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import importlib_resources
 import jsonschema
 import kubernetes_validate
 from referencing import Registry, Resource
@@ -32,7 +32,7 @@ def schema_dir(version: str) -> str:
 
 @cache
 def _registry(version: str) -> Registry:
-    root = importlib_resources.files("kubernetes_validate") / "kubernetes-json-schema" / schema_dir(version)
+    root = files("kubernetes_validate") / "kubernetes-json-schema" / schema_dir(version)
     defs = json.loads((root / "_definitions.json").read_text())
     # the CRDs embed PodSpec / Container without their top-level 'required' (and add fields beside them)
     opened: dict[str, Any] = {}
