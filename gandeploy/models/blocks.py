@@ -142,7 +142,8 @@ def norm2d(channels: int, cond_dim: int) -> nn.Module:
 class GBlock(nn.Module):
     """Up-sampling residual block: (x [N, Cin, H, W], c [N, D]) → [N, Cout, 2H, 2W].
 
-    main: norm(c) → ReLU → 2x nearest → conv3x3 → norm(c) → ReLU → conv3x3; shortcut: 2x nearest → conv1x1.
+    main: norm(c) → ReLU → 2x nearest → conv3x3 → norm(c) → ReLU → conv3x3;
+    shortcut: 2x nearest → conv1x1.
     """
 
     def __init__(self, c_in: int, c_out: int, cond_dim: int) -> None:

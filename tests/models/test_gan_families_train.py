@@ -31,4 +31,5 @@ def test_trains_a_few_steps_and_exports(model: str, tmp_path: Path) -> None:
     g, _ = load_generator(run)
     assert not g.training
     result = export_run(run, tmp_path / "export", fp16=True, trt=False, max_batch=4)
-    assert result.manifest["parity"]["onnxruntime"]["passed"] and result.manifest["parity"]["onnxruntime-fp16"]["passed"]
+    parity = result.manifest["parity"]
+    assert parity["onnxruntime"]["passed"] and parity["onnxruntime-fp16"]["passed"]
