@@ -24,6 +24,7 @@ from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
 from gandeploy.export.onnx2trt import build_engine
 from gandeploy.export.torch2onnx import SIZE_MULTIPLE, export_onnx
 from gandeploy.formats import FORMATS
+from gandeploy.models.blocks import bake_for_export
 from gandeploy.models.io import HW, IMAGE, GeneratorIO
 from gandeploy.registry import get_model
 from gandeploy.training.checkpoint import GENERATOR_FILE, save_generator
@@ -212,11 +213,12 @@ def default_export_dir(run_dir: Path, keys: tuple[str, ...], key: str) -> Path:
 
 
 def load_for_export(run_dir: Path, generator: str | None) -> tuple[nn.Module, str]:
-    """The generator to export (eval mode) and its checkpoint key (``G``; CycleGAN ``G_A``/``G_B``)."""
+    """The generator to export (eval mode, parametrisations such as spectral norm baked into plain weights)
+    and its checkpoint key (``G``; CycleGAN ``G_A``/``G_B``)."""
     from gandeploy.training.checkpoint import load_generator_and_key
 
     module, _, key = load_generator_and_key(run_dir, generator)
-    return module, key
+    return bake_for_export(module), key
 
 
 def prepare_out_dir(out_dir: Path) -> None:

@@ -59,7 +59,6 @@ class ModelSpec:
     build_discriminator: Callable[[Any], nn.Module]
     io: Callable[[Any], GeneratorIO]
     generator_keys: tuple[str, ...] = ("G",)  # generator names inside a checkpoint
-    conditional: bool = False
     # The family's training task, "module:Class" (imported only by training; models never import training).
     trainer: str = "gandeploy.training.gan:SamplingTask"
     # A seconds-scale architecture (arch overrides) and the built-in data set it trains on: registry-wide tests

@@ -28,6 +28,7 @@ from torch import nn
 
 from gandeploy.config import RunConfig, load_run_config
 from gandeploy.errors import CheckpointError, UserInputError
+from gandeploy.models.blocks import bake_for_export
 from gandeploy.registry import get_model
 from gandeploy.utils.io import atomic_write_bytes
 
@@ -139,7 +140,8 @@ GENERATOR_FILE = "generator.pt"
 
 def save_generator(export_dir: str | os.PathLike[str], module: nn.Module, key: str) -> Path:
     """``generator.pt`` beside the export's ``config.json``: the exported generator's weights (checkpoint key
-    ``key``), so the PyTorch reference is rebuilt from the export dir alone."""
+    ``key``; spectral norm baked, as in the ONNX graph), so the PyTorch reference is rebuilt from the export dir
+    alone."""
     state = {"models": {key: {k: v.detach().cpu() for k, v in module.state_dict().items()}}, "generator": key}
     return save_checkpoint(Path(export_dir) / GENERATOR_FILE, state)
 
@@ -155,6 +157,6 @@ def load_exported_generator(export_dir: str | os.PathLike[str],
     if not isinstance(weights, dict):
         raise CheckpointError(f"{export_dir / GENERATOR_FILE} holds no generator weights; run 'gandeploy export' "
                               "again.")
-    generator = get_model(run.model).build_generator(run.arch)
+    generator = bake_for_export(get_model(run.model).build_generator(run.arch))  # the exported (baked) layout
     load_state_into(generator, weights, f"generator '{key}' in {export_dir / GENERATOR_FILE}")
     return generator.eval(), run, key
