@@ -161,4 +161,7 @@ SPEC = ModelSpec(
     tiny={"nz": 8, "ngf": 4, "ndf": 8, "channels": 1, "image_size": 32, "num_classes": 10, "shared_dim": 4,
           "attn_res": 16},
     smoke_dataset="digits",
+    # BigGAN's rule: hinge, TTUR G 1e-4 / D 4e-4, Adam (0, 0.999), EMA of G, orthogonal regularisation 1e-4
+    train_defaults={"loss": "hinge", "lr_g": 1e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.999, "ema": 0.999,
+                    "ortho": 1e-4},
 )

@@ -171,4 +171,6 @@ SPEC = ModelSpec(
     io=generator_io,
     tiny={"nz": 8, "ngf": 8, "ndf": 8, "channels": 1, "image_size": 32, "attn_res": 16, "embed_dim": 4},
     smoke_dataset="digits",
+    # SAGAN's rule: hinge loss, TTUR G 1e-4 / D 4e-4, Adam (0, 0.9)
+    train_defaults={"loss": "hinge", "lr_g": 1e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9},
 )

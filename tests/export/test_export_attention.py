@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gandeploy.config import RunConfig, save_run_config
-from gandeploy.evaluation.tolerances import tolerance_for
+from gandeploy.tolerances import tolerance_for
 from gandeploy.export.onnx2fp16 import activation_matmul_nodes
 from gandeploy.export.pipeline import export_run
 from gandeploy.models.blocks import SelfAttention
