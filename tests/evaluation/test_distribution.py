@@ -81,7 +81,7 @@ def test_digits_features_real_vs_real_small_and_real_vs_noise_large(digits_extra
     real_noise = D.score(f_test, f_noise, kid_subsets=50, kid_subset_size=200)
     assert real_real.fid < 5.0 and real_noise.fid > 20 * real_real.fid
     assert abs(real_real.kid_mean) < 4 * real_real.kid_std + 0.02
-    assert real_noise.kid_mean > 10 * real_noise.kid_std 
+    assert real_noise.kid_mean > 10 * real_noise.kid_std
     assert real_noise.kid_mean > 20 * (abs(real_real.kid_mean) + real_real.kid_std)
     assert real_real.precision > 0.8 and real_real.recall > 0.8
     assert real_noise.precision < 0.2 and real_noise.coverage < 0.1
