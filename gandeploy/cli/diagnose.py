@@ -13,7 +13,7 @@ from gandeploy.cli.options import report_outputs
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--n", "n", type=int, default=20_000, show_default=True,
               help="Generated points for the KDE of p_g, and again for the expectations.")
-@click.option("--bandwidth", type=float, default=None, help="KDE bandwidth [default: Scott's rule].")
+@click.option("--bandwidth", type=float, default=None, help="KDE bandwidth [default: chosen by held-out likelihood].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for diagnose.{png,md,json} [default: RUN_DIR].")
