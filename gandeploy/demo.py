@@ -130,7 +130,7 @@ def _train(job: DemoJob, paths: DemoPaths, stages: list[Stage], retrain: bool) -
 
 
 def _export(run_dir: Path, out: Path, job: DemoJob, stages: list[Stage]) -> Path:
-    from gandeploy.export.manifest import MANIFEST_FILE, verify_export
+    from gandeploy.manifest import MANIFEST_FILE, verify_export
     from gandeploy.export.pipeline import export_run
     from gandeploy.training.checkpoint import latest_checkpoint
 

@@ -44,3 +44,16 @@ def unknown_choice(kind: str, name: str, choices: Iterable[str], flag: str | Non
     hint = f" Did you mean '{close[0]}'?" if close else ""
     where = f" (flag {flag})" if flag else ""
     return UserInputError(f"unknown {kind} '{name}'{where}.{hint} Choices: {', '.join(choices)}.")
+
+
+class RequestRejected(ServingError):
+    """The server answered a request with an error (bad input, unknown model, model failure)."""
+
+    def __init__(self, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status or ""
+
+    @property
+    def invalid_argument(self) -> bool:
+        """True for Triton's INVALID_ARG class: HTTP 400 or gRPC INVALID_ARGUMENT."""
+        return self.status in ("400", "StatusCode.INVALID_ARGUMENT")

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from gandeploy.data import KIND_POINTS
+
 RING8_RADIUS, RING8_STD = 2.0, 0.02
 GRID25_STEP, GRID25_STD = 2.0, 0.05
 MIX1D_CENTRES, MIX1D_STD = (-2.0, 2.0), 0.5
@@ -40,7 +42,7 @@ def grid25_centres() -> torch.Tensor:
 class MixtureDataset:
     """An equal-weight mixture of isotropic Gaussians with centres [K, D] (D = 1 or 2 here)."""
 
-    kind = "points"
+    kind = KIND_POINTS
     class_names = None
 
     def __init__(self, name: str, centres: torch.Tensor, std: float, size: int = EPOCH_SIZE) -> None:
@@ -74,15 +76,15 @@ class MixtureDataset:
 
 
 def open_ring8(name: str = "ring8", *, image_size: Any = None, channels: Any = None, split: str = "train",
-               data_root: Path | None = None, train: Any = None) -> MixtureDataset:
+               data_root: Path | None = None, augment: Any = None) -> MixtureDataset:
     return MixtureDataset("ring8", ring8_centres(), RING8_STD)
 
 
 def open_grid25(name: str = "grid25", *, image_size: Any = None, channels: Any = None, split: str = "train",
-                data_root: Path | None = None, train: Any = None) -> MixtureDataset:
+                data_root: Path | None = None, augment: Any = None) -> MixtureDataset:
     return MixtureDataset("grid25", grid25_centres(), GRID25_STD)
 
 
 def open_mix1d(name: str = "mix1d", *, image_size: Any = None, channels: Any = None, split: str = "train",
-               data_root: Path | None = None, train: Any = None) -> MixtureDataset:
+               data_root: Path | None = None, augment: Any = None) -> MixtureDataset:
     return MixtureDataset("mix1d", torch.tensor(MIX1D_CENTRES).reshape(-1, 1), MIX1D_STD)

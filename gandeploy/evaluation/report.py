@@ -64,14 +64,14 @@ def parity_table(report: ParityReport) -> str:
 
 
 def parity_markdown(report: ParityReport) -> str:
-    from gandeploy.evaluation.tolerances import TOLERANCES
+    from gandeploy.tolerances import TOLERANCES
 
     lines = [f"# Parity: {report.name} ({report.model}, {report.task})", "",
              f"Reference: PyTorch FP32 eager ({report.reference.get('torch', '')}). "
              f"Result: **{'PASS' if report.passed else 'FAIL'}**.", "", parity_table(report), ""]
     if report.skipped:
         lines += ["Skipped backends:", ""] + [f"- `{k}`: {v}" for k, v in report.skipped.items()] + [""]
-    lines += ["Tolerances (`gandeploy/evaluation/tolerances.py`):", "",
+    lines += ["Tolerances (`gandeploy/tolerances.py`):", "",
               _table(["precision", "kind", "max abs", "mean abs", "u8 max", "u8 mean"],
                      [[p, k, _fmt(t.max_abs, "g"), _fmt(t.mean_abs, "g"), _fmt(t.uint8_max, "d"),
                        _fmt(t.uint8_mean, "g")] for (p, k), t in TOLERANCES.items()]), ""]

@@ -16,15 +16,17 @@ from typing import Any
 from torch import nn
 
 from gandeploy.config import CONFIG_FILE, RunConfig, load_run_config
+from gandeploy.contract import ServedContract
 from gandeploy.errors import BackendUnavailable, ExportError, UserInputError
 from gandeploy.export import validate
-from gandeploy.export.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
+from gandeploy.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
 from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
 from gandeploy.export.onnx2trt import build_engine
 from gandeploy.export.torch2onnx import SIZE_MULTIPLE, export_onnx
 from gandeploy.formats import FORMATS
-from gandeploy.models.io import HW, GeneratorIO
+from gandeploy.models.io import HW, IMAGE, GeneratorIO
 from gandeploy.registry import get_model
+from gandeploy.training.checkpoint import GENERATOR_FILE, save_generator
 from gandeploy.runtimes.base import signature
 from gandeploy.runtimes.onnxruntime_rt import OnnxRuntimeRuntime
 from gandeploy.runtimes.tensorrt_rt import TensorRTRuntime, unavailable_reason
@@ -98,7 +100,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     onnx_info = export_onnx(module, io_spec, onnx_path, num_classes=num_classes, example_hw=example_hw,
                             opset=opset, metadata=meta)
 
-    cases = validate.check_cases(io_spec.task, max_batch, sizes)
+    cases = validate.check_cases(max_batch, sizes)
     torch_rt = TorchRuntime(module, run, generator_key=key)
     refs = validate.references(torch_rt, io_spec, cases, num_classes)
     parity: dict[str, Any] = {}
@@ -139,6 +141,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
 
     config_copy = atomic_write_bytes(out_dir / CONFIG_FILE, (run_dir / CONFIG_FILE).read_bytes())
     files[CONFIG_FILE] = file_entry(config_copy)
+    files[GENERATOR_FILE] = file_entry(save_generator(out_dir, module, key))  # the PyTorch reference, self-contained
     manifest = {
         "format": EXPORT_FORMAT, "name": out_dir.name, "model": run.model, "task": io_spec.task,
         "generator": key, "arch_hash": run.arch_hash, "source_run": str(run_dir),
@@ -152,6 +155,8 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         manifest["fp16"] = {"io": "float32", "kept_fp32": list(fp16_info.kept_fp32), "block_list": fp16_block_list()}
     if sizes:
         manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
+    manifest["contract"] = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,
+                                                  image_sizes=sizes).to_json()
     write_manifest(out_dir, manifest)
     seconds = time.perf_counter() - start
     log.info("export of %s (%s) finished in %.1f s", run_dir, key, seconds)
@@ -163,7 +168,7 @@ def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_si
                max_size: HW | None) -> dict[str, HW] | None:
     """min/opt/max image sizes for image-to-image models (None for sampling models); flags validated."""
     given = {"--min-size": min_size, "--opt-size": opt_size, "--max-size": max_size}
-    if io_spec.task != "translation":
+    if not io_spec.by_role(IMAGE):  # a fixed output size: no image sizes to plan
         used = [flag for flag, v in given.items() if v is not None]
         if used:
             verb = "applies" if len(used) == 1 else "apply"

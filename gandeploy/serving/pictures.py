@@ -25,6 +25,27 @@ def image_grid(images: np.ndarray, cols: int | None = None, pad: int = 2, fill: 
     return grid
 
 
+def labelled_grid(grid: np.ndarray, cell: tuple[int, int], rows: list[str] | None, cols: list[str] | None,
+                  pad: int = 2) -> np.ndarray:
+    """``grid`` (from ``image_grid``, cells of ``cell`` = (H, W)) with row names on the left and column names on
+    top, in black on white (PIL's default font). Returns uint8 [H', W', C] with the grid's channels."""
+    from PIL import Image, ImageDraw
+
+    left = 8 + 6 * max((len(r) for r in rows or []), default=0)
+    top = 14 if cols else 0
+    h, w, c = grid.shape
+    canvas = Image.new("L" if c == 1 else "RGB", (w + left, h + top), 255 if c == 1 else (255, 255, 255))
+    canvas.paste(Image.fromarray(grid[:, :, 0] if c == 1 else grid), (left, top))
+    draw = ImageDraw.Draw(canvas)
+    ink = 0 if c == 1 else (0, 0, 0)
+    for i, text in enumerate(rows or []):
+        draw.text((2, top + pad + i * (cell[0] + pad) + cell[0] // 2 - 5), text, fill=ink)
+    for k, text in enumerate(cols or []):
+        draw.text((left + pad + k * (cell[1] + pad), 1), text[: max(1, (cell[1] + pad) // 6)], fill=ink)
+    arr = np.asarray(canvas, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     """uint8 [H, W, C] (C = 1, 3 or 4) → PNG bytes."""
     from PIL import Image

@@ -1,15 +1,19 @@
 """``gandeploy repo``: a Triton model repository built from verified exports, swapped in atomically.
 
-Per export ``<name>`` (see ``contract.py`` for the tensors)::
+Per export ``<name>`` (``gandeploy/contract.py`` decides every tensor)::
 
     <name>_generator/   raw generator, the ONNX IO. local: python backend running model.onnx on ONNX Runtime
                         CPU; ngc: platform onnxruntime_onnx (+ <name>_generator_trt, tensorrt_plan, when
                         the export has model.plan)
-    <name>_seed/        sampling: seed (+ label) → z (python)
+    <name>_seed/        sampling: the served inputs (seed, optional truncation, label / code / continuous)
+                        checked and turned into the generator's inputs ``gen_<input>`` (python)
     <name>_postprocess/ sampling images: output → uint8 image (python)
     <name>/             sampling: platform ensemble <name>_seed → generator → <name>_postprocess;
                         translation: python pipeline (decode → generator via BLS → PNG)
     <name>/gandeploy.json  provenance: the export's manifest SHA-256, every file's SHA-256, options
+
+Every model's config carries the served contract as the parameter ``gandeploy_contract`` (JSON): the
+self-contained backends and clients build and check requests from it.
 
 Every export is re-hashed against its manifest first (a tampered export fails the build) and every copied
 file is hashed again after the copy. Models are written to a staging dir beside ``out`` and renamed into place
@@ -32,7 +36,8 @@ from typing import Any
 from gandeploy import __version__
 from gandeploy.errors import ExportError, ServingError, UserInputError
 from gandeploy.serving import configs as C
-from gandeploy.serving.contract import ServedExport, load_export
+from gandeploy.contract import CONFIG_PARAMETER
+from gandeploy.serving.exports import ServedExport, load_export
 from gandeploy.utils.io import atomic_write_json, sha256_file
 from gandeploy.utils.logging import get_logger
 
@@ -139,7 +144,7 @@ def plan_models(export: ServedExport, options: RepositoryOptions) -> list[Planne
     meta = _metadata(export)
     models = _generators(export, options, batching, meta)
     generator = models[-1].name  # the TensorRT variant when there is one (ngc), else <name>_generator
-    if export.task == "translation":
+    if export.contract.translation:
         models.append(_pipeline(export, options, batching, meta, generator))
     else:
         models.extend(_sampling(export, batching, meta, generator))
@@ -148,10 +153,11 @@ def plan_models(export: ServedExport, options: RepositoryOptions) -> list[Planne
 
 def _metadata(export: ServedExport) -> dict[str, Any]:
     arch = export.run.arch
-    return {"gandeploy_export": export.name, "gandeploy_model": export.model, "gandeploy_task": export.task,
+    contract = export.contract
+    return {"gandeploy_export": export.name, "gandeploy_model": export.model, "gandeploy_task": contract.io.task,
             "gandeploy_version": __version__, "arch_hash": export.run.arch_hash,
-            "export_manifest_sha256": export.manifest_sha256, "nz": export.nz, "num_classes": export.num_classes,
-            "image_size": getattr(arch, "image_size", 0)}
+            "export_manifest_sha256": export.manifest_sha256, "nz": contract.nz, "num_classes": contract.num_classes,
+            "image_size": getattr(arch, "image_size", 0), CONFIG_PARAMETER: contract.parameter()}
 
 
 def _python_files(source: str) -> dict[str, Path]:
@@ -159,7 +165,7 @@ def _python_files(source: str) -> dict[str, Path]:
 
 
 def _export_file(export: ServedExport, name: str) -> tuple[dict[str, Path], dict[str, str]]:
-    entry = export.manifest["files"].get(name)
+    entry = export.manifest.files.get(name)
     if not entry:
         raise ExportError(f"'{export.export_dir}' has no {name} in its manifest; run 'gandeploy export' again.")
     return {f"1/{name}": export.export_dir / name}, {f"1/{name}": str(entry["sha256"])}
@@ -167,7 +173,7 @@ def _export_file(export: ServedExport, name: str) -> tuple[dict[str, Path], dict
 
 def _generators(export: ServedExport, options: RepositoryOptions, batching: C.Batching,
                 meta: dict[str, Any]) -> list[PlannedModel]:
-    inputs, outputs = export.generator_tensors()
+    inputs, outputs = export.contract.generator_inputs, export.contract.generator_outputs
     name = export.generator_model
     onnx_files, onnx_sha = _export_file(export, "model.onnx")
     if options.flavour == "local":
@@ -176,7 +182,7 @@ def _generators(export: ServedExport, options: RepositoryOptions, batching: C.Ba
         return [PlannedModel(name, "generator", cfg, {**_python_files("generator_onnx.py"), **onnx_files}, onnx_sha)]
     models = [PlannedModel(name, "generator", C.native_model(name, "onnxruntime_onnx", "model.onnx", inputs,
                                                                outputs, batching, meta), onnx_files, onnx_sha)]
-    if "model.plan" in export.manifest["files"]:
+    if "model.plan" in export.manifest.files:
         plan_files, plan_sha = _export_file(export, "model.plan")
         trt = f"{name}_trt"
         models.append(PlannedModel(trt, "generator_trt", C.native_model(trt, "tensorrt_plan", "model.plan", inputs,
@@ -187,27 +193,24 @@ def _generators(export: ServedExport, options: RepositoryOptions, batching: C.Ba
 
 def _sampling(export: ServedExport, batching: C.Batching, meta: dict[str, Any],
               generator: str) -> list[PlannedModel]:
-    name = export.name
-    served_in, served_out = export.served_tensors()
-    nz = int(export.inputs[0].shape[1])
-    seed_out = [C.Tensor("z", "float32", (nz,))]
-    gen_inputs = {"z": "z"}
-    if export.num_classes:
-        seed_out.append(C.Tensor("label_checked", "int64", (1,)))
-        gen_inputs["label"] = "label_checked"
-    seed_cfg = C.python_model(f"{name}_seed", served_in, seed_out, batching, {**meta, "nz": nz})
+    """``<name>_seed`` → generator (→ ``<name>_postprocess`` for pictures), chained by the ``<name>`` ensemble."""
+    name, contract = export.name, export.contract
+    served_in, served_out = contract.inputs, contract.outputs
+    step_out = contract.step_outputs
+    seed_cfg = C.python_model(f"{name}_seed", served_in, step_out, batching, meta)
     models = [PlannedModel(f"{name}_seed", "seed", seed_cfg, _python_files("seed_to_latent.py"))]
-    steps = [C.Step(f"{name}_seed", {t.name: t.name for t in served_in},
-                    {t.name: t.name for t in seed_out})]
-    if export.points:
-        steps.append(C.Step(generator, gen_inputs, {"output": "sample"}))
+    steps = [C.Step(f"{name}_seed", {t.name: t.name for t in served_in}, {t.name: t.name for t in step_out})]
+    gen_inputs = {t.feeds: t.name for t in step_out}
+    gen_output = contract.generator_outputs[0].name
+    if contract.points:
+        steps.append(C.Step(generator, gen_inputs, {gen_output: contract.output_name}))
     else:
-        _, gen_out = export.generator_tensors()
-        post_cfg = C.python_model(f"{name}_postprocess", gen_out, served_out, batching, meta)
+        post_cfg = C.python_model(f"{name}_postprocess", contract.generator_outputs, served_out, batching, meta)
         models.append(PlannedModel(f"{name}_postprocess", "postprocess", post_cfg,
                                    _python_files("image_postprocess.py")))
-        steps.append(C.Step(generator, gen_inputs, {"output": "generated"}))
-        steps.append(C.Step(f"{name}_postprocess", {"output": "generated"}, {"image": "image"}))
+        steps.append(C.Step(generator, gen_inputs, {gen_output: "generated"}))
+        steps.append(C.Step(f"{name}_postprocess", {gen_output: "generated"},
+                            {contract.output_name: contract.output_name}))
     ensemble = C.ensemble_model(name, served_in, served_out, export.max_batch, steps, meta)
     models.append(PlannedModel(name, "ensemble", ensemble, {}))
     return models
@@ -215,14 +218,14 @@ def _sampling(export: ServedExport, batching: C.Batching, meta: dict[str, Any],
 
 def _pipeline(export: ServedExport, options: RepositoryOptions, batching: C.Batching, meta: dict[str, Any],
               generator: str) -> PlannedModel:
-    served_in, served_out = export.served_tensors()
-    sizes = export.image_sizes
+    contract = export.contract
+    sizes = contract.image_sizes or {}
     max_side = options.max_side or (max(sizes["max"]) if sizes.get("max") else 0)
     min_side = max(8, min(sizes["min"]) if sizes.get("min") else 8)
-    params = {**meta, "generator_model": generator, "input_channels": export.in_channels,
-              "output_channels": export.out_channels, "max_pixels": options.max_pixels, "max_side": max_side,
+    params = {**meta, "generator_model": generator, "input_channels": contract.in_channels,
+              "output_channels": contract.out_channels, "max_pixels": options.max_pixels, "max_side": max_side,
               "min_side": min_side, "max_batch": export.max_batch}
-    cfg = C.python_model(export.name, served_in, served_out, batching, params)
+    cfg = C.python_model(export.name, contract.inputs, contract.outputs, batching, params)
     return PlannedModel(export.name, "pipeline", cfg, _python_files("translate_pipeline.py"))
 
 
@@ -243,19 +246,21 @@ def _write_model(model_dir: Path, model: PlannedModel) -> None:
 
 def _record(export: ServedExport, models: list[PlannedModel], options: RepositoryOptions,
             staging: Path) -> dict[str, Any]:
-    served_in, served_out = export.served_tensors()
+    contract = export.contract
     return {
         "format": REPO_FORMAT,
         "name": export.name,
-        "task": export.task,
+        "task": contract.io.task,
         "model": export.model,
         "flavour": options.flavour,
         "export_dir": str(export.export_dir.resolve()),
         "export_manifest_sha256": export.manifest_sha256,
-        "export_files": {k: v["sha256"] for k, v in sorted(export.manifest["files"].items())},
+        "export_files": {k: v["sha256"] for k, v in sorted(export.manifest.files.items())},
         "arch_hash": export.run.arch_hash,
         "class_names": list(export.run.class_names or []),
-        "served": {"inputs": [_sig(t) for t in served_in], "outputs": [_sig(t) for t in served_out]},
+        "served": {"inputs": [t.signature() for t in contract.inputs],
+                   "outputs": [t.signature() for t in contract.outputs]},
+        "contract": contract.to_json(),
         "models": {m.name: {"role": m.role, "files": _hashes(staging / m.name)} for m in models},
         "options": {"instances": options.instances, "max_queue_delay_us": options.max_queue_delay_us,
                     "preferred_batch_sizes": list(models[0].config.dynamic_batching.preferred_batch_size),
@@ -264,10 +269,6 @@ def _record(export: ServedExport, models: list[PlannedModel], options: Repositor
         "gandeploy_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-
-
-def _sig(t: C.Tensor) -> dict[str, Any]:
-    return {"name": t.name, "dtype": t.dtype, "dims": list(t.dims)}
 
 
 def _hashes(model_dir: Path) -> dict[str, str]:

@@ -29,7 +29,7 @@ def test_plan_builds_runs_and_matches_torch(tmp_path: Path, model: str) -> None:
     assert manifest["parity"]["tensorrt"]["passed"]
     spec = get_model(model)
     cfg = spec.config_cls(**TINY[model])
-    hw = (200, 320) if spec.task == "translation" else None
+    hw = (200, 320) if spec.task() == "translation" else None
     feeds = example_inputs(spec.io(cfg), 3, image_hw=hw, seed=4)
     with open_runtime("tensorrt", out) as rt, open_runtime("torch", out) as ref_rt:
         assert rt.device.startswith("cuda") and rt.precision == "fp16"

@@ -11,8 +11,9 @@ import yaml
 from click.testing import CliRunner
 
 from gandeploy.cli import main
+from gandeploy.contract import CONFIG_PARAMETER, ServedContract
 from gandeploy.errors import ExportError, ServingError, UserInputError
-from gandeploy.export.manifest import MANIFEST_FILE, file_entry
+from gandeploy.manifest import MANIFEST_FILE, file_entry
 from gandeploy.serving import configs as C
 from gandeploy.serving.repository import build_repository, read_records, verify_repository
 from gandeploy.utils.io import sha256_file
@@ -75,7 +76,13 @@ def test_repository_records_its_exports(repository: Path, exports: dict[str, Pat
     assert rec["export_files"]["model.onnx"] == onnx_sha
     assert rec["models"]["cgan-tiny_generator"]["files"]["1/model.onnx"] == onnx_sha
     assert rec["served"]["inputs"] == [{"name": "seed", "dtype": "int64", "dims": [1]},
+                                       {"name": "truncation", "dtype": "float32", "dims": [1], "optional": True},
                                        {"name": "label", "dtype": "int64", "dims": [1]}]
+    ensemble = C.read_config(repository / "cgan-tiny")
+    assert [t.name for t in ensemble.input if t.optional] == ["truncation"]
+    assert [t.name for t in C.read_config(repository / "cgan-tiny_seed").input if t.optional] == ["truncation"]
+    contract = ServedContract.from_json(ensemble.parameters[CONFIG_PARAMETER].string_value)
+    assert rec["contract"] == contract.to_json() and contract.num_classes == 3
     gen = C.read_config(repository / "cgan-tiny_generator")
     assert gen.parameters["export_manifest_sha256"].string_value == rec["export_manifest_sha256"]
 
