@@ -116,13 +116,13 @@ def diagnose(run_dir: str | os.PathLike[str], *, n_kde: int = 20_000, n_eval: in
              bandwidth: float | None = None, seed: int = 0, grid_steps: int | None = None) -> tuple[Diagnosis, dict]:
     """Diagnose a trained mlp run on a point mixture; returns the figures and the grid arrays for the plot."""
     from gandeploy.config import load_run_config
-    from gandeploy.data import open_dataset
+    from gandeploy.data import KIND_POINTS, open_dataset
     from gandeploy.registry import get_model
     from gandeploy.training.checkpoint import latest_checkpoint, load_checkpoint, load_state_into
 
     run = load_run_config(run_dir)
     ds = open_dataset(run.dataset or "", "gan") if run.dataset else None
-    if ds is None or getattr(ds, "kind", None) != "points" or not hasattr(ds, "density"):
+    if ds is None or getattr(ds, "kind", None) != KIND_POINTS or not hasattr(ds, "density"):
         raise UserInputError(f"'{run_dir}' was trained on {run.dataset!r}: diagnose needs an mlp run on a point "
                              "mixture with a closed-form density (mix1d, ring8, grid25).")
     loss = str((run.train or {}).get("loss", "nonsat"))

@@ -83,9 +83,9 @@ def real_set(dataset: str, *, translation: bool, image_size: int = 0, channels: 
     """
     from pathlib import Path
 
-    from gandeploy.data import open_dataset
+    from gandeploy.data import KIND_POINTS, open_dataset
 
-    kwargs: dict[str, Any] = {"split": "test", "train": None,
+    kwargs: dict[str, Any] = {"split": "test", "augment": None,
                               "data_root": Path(data_root) if data_root is not None else None}
     if image_size:
         kwargs.update(image_size=image_size, channels=channels or None)
@@ -93,7 +93,7 @@ def real_set(dataset: str, *, translation: bool, image_size: int = 0, channels: 
     if translation:
         a, b = ds.test_batch(10**9)  # every held-out picture of both domains
         return b.numpy(), None, a.numpy()
-    if getattr(ds, "kind", None) == "points":
+    if getattr(ds, "kind", None) == KIND_POINTS:
         return ds.sample(n_points).numpy(), None, None
     x, y = ds.test_batch(10**9)
     return x.numpy(), (y.numpy() if y is not None else None), None

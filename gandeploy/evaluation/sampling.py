@@ -1,9 +1,11 @@
 """Where evaluated samples come from: a run dir, an export dir on any backend, or a served model — same seeds,
 same inputs, on every one of them.
 
-``generator_feeds`` is the one seed → generator-input map, built from the *declared* input roles
-(``gandeploy.models.io``), never from tensor names. It has the signature the contract module's
-``ServedContract.generator_feeds(seeds, ...)`` is to offer, so it can be swapped for that one call.
+``seed_values`` is the one seed → input map, taken from the served contract (``gandeploy/contract.py``, built
+from the *declared* input roles, never from tensor names): class labels and categorical codes ``seed mod K``
+(or the given class), continuous codes drawn U(low, high) per seed (the contract's ``case_values``), latents
+``latent_from_seed``. The same values become the generator's feeds (``ServedContract.feeds_from_values``) for
+local backends and the served request for a served model.
 
 Image outputs are passed through the one uint8 map (``to_uint8`` → ``from_uint8``) on every backend, because
 served users receive uint8 pixels; points stay float.
@@ -19,48 +21,46 @@ from typing import Any
 
 import numpy as np
 
+from gandeploy.contract import SEED, ServedContract
 from gandeploy.errors import UserInputError
-from gandeploy.models.io import (CLASS_LABEL, CONTINUOUS_CODE, IMAGE, INDEX_ROLES, LATENT,
-                                 GeneratorIO, from_uint8, latents_from_seeds, to_uint8)
+from gandeploy.models.io import CLASS_LABEL, IMAGE, GeneratorIO, from_uint8, to_uint8
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("evaluation.sampling")
 
-CODE_STREAM = 0x636F6465  # a second PCG64 stream per seed ("code") for InfoGAN's continuous codes
 CHUNK = 256
 
 
-def generator_feeds(io: GeneratorIO, seeds: Sequence[int] | np.ndarray, classes: int | Sequence[int] | None = None,
-                    truncation: float | None = None) -> dict[str, np.ndarray]:
-    """Generator inputs for ``seeds`` [N], by role.
-
-    latent: ``latents_from_seeds``; class label: ``classes`` (one int or one per seed), else ``seed mod K`` so
-    that consecutive seeds cycle through the classes; categorical code: ``seed mod K``; continuous code:
-    U(low, high) from the seed's second PCG64 stream. Image inputs are not seed-driven (translation models take
-    pictures): asking for them is an error.
-    """
+def seed_values(contract: ServedContract, seeds: Sequence[int] | np.ndarray,
+                classes: int | Sequence[int] | np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The served non-image inputs for ``seeds`` [N] (``classes`` overrides the class-label role's fill)."""
+    if contract.translation:
+        raise UserInputError("translation models are evaluated on pictures, not seeds.")
     seed_arr = np.asarray(seeds, dtype=np.int64).reshape(-1)
     if seed_arr.size == 0 or (seed_arr < 0).any():
         raise UserInputError("seeds must be one or more integers in [0, 2**63 - 1] (--seed / --n).")
-    feeds: dict[str, np.ndarray] = {}
-    for spec in io.inputs:
-        if spec.role == LATENT:
-            feeds[spec.name] = latents_from_seeds(seed_arr, int(spec.shape[1]), truncation)  # [N, nz]
-        elif spec.role == CLASS_LABEL and classes is not None:
-            labels = np.broadcast_to(np.asarray(classes, dtype=np.int64).reshape(-1), seed_arr.shape).copy()
-            if (labels < 0).any() or (labels >= spec.classes).any():
-                raise UserInputError(f"class labels must lie in [0, {spec.classes}), got {labels.min()}..{labels.max()}.")
-            feeds[spec.name] = labels  # [N]
-        elif spec.role in INDEX_ROLES:
-            feeds[spec.name] = seed_arr % spec.classes  # [N]
-        elif spec.role == CONTINUOUS_CODE:
-            low, high = spec.low if spec.low is not None else -1.0, spec.high if spec.high is not None else 1.0
-            feeds[spec.name] = np.stack([np.random.default_rng((int(s), CODE_STREAM)).uniform(low, high, int(spec.shape[1]))
-                                         for s in seed_arr]).astype(np.float32)  # [N, M]
-        elif spec.role == IMAGE:
-            raise UserInputError(f"input '{spec.name}' is a picture: translation models are evaluated on images, "
-                                 "not seeds.")
-    return feeds
+    vals = contract.case_values(seed_arr)
+    if classes is not None:
+        label = next((t for t in contract.inputs if t.role == CLASS_LABEL), None)
+        if label is None:
+            raise UserInputError("this model takes no class label.")
+        given = _given(contract, vals)
+        given[label.name] = np.broadcast_to(np.asarray(classes, dtype=np.int64).reshape(-1), seed_arr.shape)
+        vals = contract.values(seed_arr, **given)
+    return {k: v for k, v in vals.items() if v is not None}
+
+
+def _given(contract: ServedContract, vals: dict[str, Any]) -> dict[str, Any]:
+    """``vals`` without the seed (which ``values`` / ``sample`` take positionally)."""
+    seed_names = {t.name for t in contract.inputs if t.role == SEED}
+    return {k: v for k, v in vals.items() if k not in seed_names and v is not None}
+
+
+def generator_feeds(io: GeneratorIO, seeds: Sequence[int] | np.ndarray,
+                    classes: int | Sequence[int] | np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The generator's inputs for ``seeds`` (by role, through the contract): what every local backend runs."""
+    contract = ServedContract.from_io(io, max_batch=max(1, len(seeds)))
+    return contract.feeds_from_values(seed_values(contract, seeds, classes))
 
 
 def as_delivered(out: np.ndarray) -> np.ndarray:
@@ -121,10 +121,10 @@ class Source:
     def _served_sample(self, seeds: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
         from gandeploy.serving.client import sample
 
-        labels = None
-        if self.class_input is not None:
-            labels = generator_feeds(self.io, seeds, classes)[self.class_input.name]
-        out = sample(str(self.served_name), seeds.tolist(), labels, **self.served)
+        contract = ServedContract.from_io(self.io, max_batch=max(1, len(seeds)))
+        vals = seed_values(contract, seeds, classes)
+        given = _given(contract, vals)
+        out = sample(str(self.served_name), seeds.tolist(), **given, **self.served)
         return from_uint8(out) if out.dtype == np.uint8 else np.asarray(out, dtype=np.float32)
 
     def close(self) -> None:
@@ -162,19 +162,11 @@ def open_source(target: str | os.PathLike[str], backend: str | None = None, *, u
 
 
 def _served_source(name: str, url: str | None, protocol: str) -> Source:
-    """A served sampling model; its IO is rebuilt from the metadata ``gandeploy repo`` writes into its config."""
-    from gandeploy.models.io import class_label, image_output, latent, points_output
-    from gandeploy.serving.client import TritonClient
+    """A served sampling model, described by the contract its config carries."""
+    from gandeploy.serving.client import served_contract
 
-    with TritonClient(url, protocol) as client:
-        params = {k: v.get("string_value") for k, v in client.config(name).get("parameters", {}).items()}
-        gen_meta = client.metadata(f"{name}_generator")
-    if params.get("gandeploy_task") != "sampling":
-        raise UserInputError(f"served model '{name}' is not a gandeploy sampling model (task "
-                             f"{params.get('gandeploy_task')!r}); evaluate image-to-image models through their "
-                             "export dir with --backend triton.")
-    nz, k = int(params.get("nz") or 0), int(params.get("num_classes") or 0)
-    out_shape = gen_meta["outputs"][0]["shape"]  # [-1, C, H, W] or [-1, D]
-    out = points_output(out_shape[1]) if len(out_shape) == 2 else image_output(*out_shape[1:4])
-    io = GeneratorIO((latent(nz),) + ((class_label(k),) if k else ()), (out,))
-    return Source("served", io, served_name=name, served={"url": url, "protocol": protocol})
+    contract = served_contract(name, url=url, protocol=protocol)
+    if contract.translation:
+        raise UserInputError(f"served model '{name}' is an image-to-image model: evaluate it through its export "
+                             "dir with --backend triton.")
+    return Source("served", contract.io, served_name=name, served={"url": url, "protocol": protocol})

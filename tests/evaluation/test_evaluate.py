@@ -24,6 +24,8 @@ KEYS = ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverag
 
 
 def test_generator_feeds_follow_roles_not_names() -> None:
+    from gandeploy.contract import CASE_SALT
+
     io = GeneratorIO((latent(5, name="noise"), class_label(3, name="y"), categorical_code(4, name="c"),
                       continuous_code(2, -2.0, 2.0, name="k")), (image_output(1, 8, 8),))
     seeds = np.arange(10, 17)
@@ -31,14 +33,15 @@ def test_generator_feeds_follow_roles_not_names() -> None:
     np.testing.assert_array_equal(feeds["noise"], latents_from_seeds(seeds, 5))
     np.testing.assert_array_equal(feeds["y"], seeds % 3)
     np.testing.assert_array_equal(feeds["c"], seeds % 4)
-    assert feeds["k"].shape == (7, 2) and feeds["k"].dtype == np.float32
-    assert (np.abs(feeds["k"]) <= 2.0).all()
+    assert feeds["k"].shape == (7, 2) and feeds["k"].dtype == np.float32  # the training prior U(-2, 2)
+    np.testing.assert_allclose(feeds["k"][0], np.random.default_rng(CASE_SALT + 10).uniform(-2.0, 2.0, 2), rtol=1e-6)
     again = generator_feeds(io, seeds)
     assert all(np.array_equal(feeds[k], again[k]) for k in feeds)
     np.testing.assert_array_equal(generator_feeds(io, seeds, classes=2)["y"], np.full(7, 2))
-    with pytest.raises(UserInputError, match="class labels"):
-        generator_feeds(io, seeds, classes=3)
-    with pytest.raises(UserInputError, match="picture"):
+    np.testing.assert_array_equal(generator_feeds(io, seeds, classes=2)["noise"], feeds["noise"])
+    with pytest.raises(UserInputError):
+        generator_feeds(io, seeds, classes=3)  # out of range
+    with pytest.raises(UserInputError, match="pictures"):
         generator_feeds(GeneratorIO((image_input(1),), (image_output(1),)), seeds)
 
 
