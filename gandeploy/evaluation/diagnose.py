@@ -148,7 +148,7 @@ def diagnose(run_dir: str | os.PathLike[str], *, n_kde: int = 20_000, n_eval: in
     both_d = torch.cat([d_of(real), d_of(fake)])  # points of (p_r + p_g)/2
     both_star = torch.cat([pr_r / (pr_r + pg_r + EPS), pr_f / (pr_f + pg_f + EPS)])
     mad = float((both_d - both_star).abs().mean())
-    corr = float(np.corrcoef(both_d.numpy(), both_star.numpy())[0, 1])
+    corr = float(np.corrcoef(both_d.numpy(), both_star.numpy())[0, 1]) if both_star.std() > 0 else float("nan")
     d_real, d_fake = d_of(real).clamp(EPS, 1 - 1e-12), d_of(fake).clamp(EPS, 1 - 1e-12)
     value = float(d_real.log().mean() + (1 - d_fake).log().mean())
     js_d = (value + 2 * math.log(2)) / 2
@@ -165,7 +165,9 @@ def diagnose(run_dir: str | os.PathLike[str], *, n_kde: int = 20_000, n_eval: in
     diag = Diagnosis(loss, str(run.dataset), h, n_kde, n_eval, mad, corr, value, js_d, js_p,
                      grid[worst].tolist(), float(gap[worst]), loss in PROB_LOSSES + ("lsgan",))
     diag = Diagnosis(**{**asdict(diag), "text": explain(diag, float(g_pr[worst]), float(g_pg[worst]))})
-    arrays = {"axes": axes, "p_r": g_pr.numpy(), "p_g": g_pg.numpy(), "d": g_d.numpy(), "d_star": g_star.numpy(),
+    off = ~((g_pr + g_pg) > 1e-4 * float((g_pr + g_pg).max()))  # D* is 0/0 there: left blank in the plot
+    arrays = {"axes": axes, "p_r": g_pr.numpy(), "p_g": g_pg.numpy(), "d": g_d.numpy(),
+              "d_star": torch.where(off, torch.full_like(g_star, float("nan")), g_star).numpy(),
               "fake": fake[:5000].numpy(), "real": real[:5000].numpy(), "dim": ds.data_dim}
     return diag, arrays
 
@@ -180,6 +182,10 @@ def explain(d: Diagnosis, pr_at_worst: float, pg_at_worst: float) -> str:
     if d.loss == "nonsat":
         lines.append("Non-saturating loss: D is trained with the same cross-entropy as in minimax, so D* is still "
                      "its optimum for a fixed G; only G's gradient differs.")
+    if d.js_from_densities > 0.95 * math.log(2):
+        lines.append("p_r and p_g barely overlap (JS near log 2): D* is 0 or 1 on all the data, so any separating D "
+                     "is optimal and agreement says nothing about D off the data — the saturated regime in which "
+                     "the min-max generator gets no gradient (Arjovsky & Bottou 2017).")
     quality = "tracks" if d.mad < 0.1 and d.corr > 0.9 else "does not track"
     lines.append(f"D {quality} D* on the data (mean |D − D*| {d.mad:.3f}, correlation {d.corr:.3f} over points of "
                  f"(p_r + p_g)/2).")
@@ -191,7 +197,7 @@ def explain(d: Diagnosis, pr_at_worst: float, pg_at_worst: float) -> str:
                  "biasing D* itself." % d.bandwidth)
     gap = d.js_from_densities - d.js_from_d
     lines.append(f"JS from D's value {d.js_from_d:.4f} vs from the densities {d.js_from_densities:.4f} nats "
-                 f"(difference {gap:+.4f}): the value gives a lower bound (up to Monte Carlo error), tight only when D = D*; a D short of "
+                 f"(difference {gap:+.4f}): the value gives a lower bound (up to Monte Carlo error and the KDE's bias), tight only when D = D*; a D short of "
                  "optimal (too few critic steps, finite capacity, minibatch noise) makes it smaller.")
     return " ".join(lines)
 
