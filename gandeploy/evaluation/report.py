@@ -130,11 +130,16 @@ def parity_figure(report: ParityReport) -> bytes:
 
 
 def write_parity_report(report: ParityReport, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """``parity.json``, ``parity.md`` and ``parity_<name>.png`` in ``out_dir``; returns the paths."""
+    """``parity.json``, ``parity.md`` and ``parity_<name>.png`` in ``out_dir`` (+ Polygraphy inputs for each
+    TensorRT comparison, whose ``polygraphy run`` commands ``parity.md`` lists); returns the paths."""
+    from gandeploy.evaluation.polygraphy_repro import write_reproduction
+
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    repro_md, repro_files = write_reproduction(report, out)
     return [atomic_write_json(out / "parity.json", report.to_json()),
-            atomic_write_text(out / "parity.md", parity_markdown(report) + "\n"),
-            atomic_write_bytes(out / f"parity_{report.name}.png", parity_figure(report))]
+            atomic_write_text(out / "parity.md", parity_markdown(report) + repro_md + "\n"),
+            atomic_write_bytes(out / f"parity_{report.name}.png", parity_figure(report)), *repro_files]
 
 
 # --- bench --------------------------------------------------------------------------------------------------

@@ -261,7 +261,21 @@ def onnx_metadata(run: RunConfig, key: str, io_spec: GeneratorIO) -> dict[str, s
 
 def build_tensorrt(fp16_path: Path, out_dir: Path, io_spec: GeneratorIO, max_batch: int,
                    sizes: dict[str, HW] | None) -> dict[str, Any]:
-    """Build model.plan with one profile: batch 1..max_batch (opt: max_batch; translation: 1 at the opt size)."""
+    """Build model.plan with ``tensorrt_profile``; the manifest entry records version, GPU, profile, memory."""
+    profile = tensorrt_profile(io_spec, max_batch, sizes)
+    shared = out_dir.parent / SHARED_TIMING_CACHE
+    built = build_engine(fp16_path, out_dir / "model.plan", profile, timing_cache=shared,  # type: ignore[arg-type]
+                         extra_caches=(out_dir / TIMING_CACHE,))
+    return {"built": True, "version": built.version, "gpu": built.gpu, "seconds": round(built.seconds, 2),
+            "profile": {n: [list(s) for s in p] for n, p in built.profile.items()},
+            "workspace_bytes": built.workspace_bytes, "device_memory_bytes": built.device_memory_bytes,
+            "strongly_typed": True, "builder": "polygraphy",
+            "timing_cache": {"file": TIMING_CACHE, "shared": str(shared), "reused": built.timing_cache_reused}}
+
+
+def tensorrt_profile(io_spec: GeneratorIO, max_batch: int,
+                     sizes: dict[str, HW] | None) -> dict[str, tuple[tuple[int, ...], ...]]:
+    """One profile over every input: batch 1..max_batch (opt: max_batch; translation: 1 at the opt size)."""
     profile: dict[str, tuple[tuple[int, ...], ...]] = {}
     for spec in io_spec.inputs:
         if sizes:
@@ -270,13 +284,7 @@ def build_tensorrt(fp16_path: Path, out_dir: Path, io_spec: GeneratorIO, max_bat
         else:
             profile[spec.name] = (_shape(spec.shape, 1), _shape(spec.shape, max_batch),
                                   _shape(spec.shape, max_batch))
-    shared = out_dir.parent / SHARED_TIMING_CACHE
-    built = build_engine(fp16_path, out_dir / "model.plan", profile, timing_cache=shared,  # type: ignore[arg-type]
-                         extra_caches=(out_dir / TIMING_CACHE,))
-    return {"built": True, "version": built.version, "gpu": built.gpu, "seconds": round(built.seconds, 2),
-            "profile": {n: [list(s) for s in p] for n, p in built.profile.items()},
-            "workspace_bytes": built.workspace_bytes, "strongly_typed": True,
-            "timing_cache": {"file": TIMING_CACHE, "shared": str(shared), "reused": built.timing_cache_reused}}
+    return profile
 
 
 def _shape(dims: tuple[int | str, ...], batch: int, hw: HW | None = None) -> tuple[int, ...]:

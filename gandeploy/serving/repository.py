@@ -3,8 +3,8 @@
 Per export ``<name>`` (``gandeploy/contract.py`` decides every tensor)::
 
     <name>_generator/   raw generator, the ONNX IO. local: python backend running model.onnx on ONNX Runtime
-                        CPU; ngc: platform onnxruntime_onnx (+ <name>_generator_trt, tensorrt_plan, when
-                        the export has model.plan)
+                        CPU; ngc: platform tensorrt_plan when the export's model.plan was built by the
+                        target release's TensorRT (``ngc.py``), else onnxruntime_onnx
     <name>_seed/        sampling: the served inputs (seed, optional truncation, label / code / continuous)
                         checked and turned into the generator's inputs ``gen_<input>`` (python)
     <name>_postprocess/ sampling images: output → uint8 image (python)
@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from gandeploy import __version__
+from gandeploy.contract import CONFIG_PARAMETER
 from gandeploy.errors import ExportError, ServingError, UserInputError
 from gandeploy.serving import configs as C
-from gandeploy.contract import CONFIG_PARAMETER
+from gandeploy.serving import ngc
 from gandeploy.serving.exports import ServedExport, load_export
 from gandeploy.utils.io import atomic_write_json, sha256_file
 from gandeploy.utils.logging import get_logger
@@ -62,12 +63,14 @@ class RepositoryOptions:
     threads: int = 0  # ONNX Runtime intra-op threads per local generator instance (0: its default)
     max_pixels: int = DEFAULT_MAX_PIXELS  # translation: larger pictures are refused before decoding
     max_side: int | None = None  # translation: larger sides are scaled down (None: the export's max size)
+    triton_release: str | None = None  # ngc: the target NGC release (None: ngc.DEFAULT_RELEASE)
 
     def __post_init__(self) -> None:
         if self.flavour not in FLAVOURS:
             raise UserInputError(f"--flavour must be one of {', '.join(FLAVOURS)}, got '{self.flavour}'.")
         if self.threads < 0 or self.max_pixels < 1 or (self.max_side is not None and self.max_side < 8):
             raise UserInputError("--threads must be >= 0, --max-pixels >= 1 and --max-side >= 8.")
+        ngc.get_release(self.triton_release)  # an unknown release fails before anything is written
 
 
 @dataclass
@@ -94,12 +97,13 @@ class RepositoryResult:
 def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str] = "model_repository",
                      *, flavour: str = "local", instances: int = 1, max_queue_delay_us: int = 0,
                      preferred_batch_sizes: Sequence[int] | None = None, threads: int = 0,
-                     max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> RepositoryResult:
+                     max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None,
+                     triton_release: str | None = None) -> RepositoryResult:
     """Verify each export and write its Triton models into ``out`` (see the module docstring)."""
     start = time.perf_counter()
     options = RepositoryOptions(flavour, instances, max_queue_delay_us,
                                 tuple(preferred_batch_sizes) if preferred_batch_sizes else None, threads,
-                                max_pixels, max_side)
+                                max_pixels, max_side, triton_release)
     dirs = [Path(d) for d in export_dirs]
     if not dirs:
         raise UserInputError("give at least one EXPORT_DIR (made by 'gandeploy export').")
@@ -143,7 +147,7 @@ def plan_models(export: ServedExport, options: RepositoryOptions) -> list[Planne
     batching = C.Batching(export.max_batch, tuple(preferred), options.max_queue_delay_us, options.instances)
     meta = _metadata(export)
     models = _generators(export, options, batching, meta)
-    generator = models[-1].name  # the TensorRT variant when there is one (ngc), else <name>_generator
+    generator = models[-1].name  # <name>_generator (ngc: the TensorRT plan when the target can load it)
     if export.contract.translation:
         models.append(_pipeline(export, options, batching, meta, generator))
     else:
@@ -180,15 +184,14 @@ def _generators(export: ServedExport, options: RepositoryOptions, batching: C.Ba
         params = {**meta, "onnx_file": "model.onnx", "intra_op_threads": options.threads, "size_multiple": 4}
         cfg = C.python_model(name, inputs, outputs, batching, params)
         return [PlannedModel(name, "generator", cfg, {**_python_files("generator_onnx.py"), **onnx_files}, onnx_sha)]
-    models = [PlannedModel(name, "generator", C.native_model(name, "onnxruntime_onnx", "model.onnx", inputs,
-                                                               outputs, batching, meta), onnx_files, onnx_sha)]
-    if "model.plan" in export.manifest.files:
+    choice = ngc.plan_choice(export.manifest.data, ngc.get_release(options.triton_release))
+    ngc.warn_fallback(export.name, choice)
+    if choice.use_plan:  # the plan alone: an ONNX Runtime twin would take GPU memory and never run
         plan_files, plan_sha = _export_file(export, "model.plan")
-        trt = f"{name}_trt"
-        models.append(PlannedModel(trt, "generator_trt", C.native_model(trt, "tensorrt_plan", "model.plan", inputs,
-                                                                         outputs, batching, meta),
-                                   plan_files, plan_sha))
-    return models
+        return [PlannedModel(name, "generator_trt", C.native_model(name, "tensorrt_plan", "model.plan", inputs,
+                                                                    outputs, batching, meta), plan_files, plan_sha)]
+    return [PlannedModel(name, "generator", C.native_model(name, "onnxruntime_onnx", "model.onnx", inputs,
+                                                            outputs, batching, meta), onnx_files, onnx_sha)]
 
 
 def _sampling(export: ServedExport, batching: C.Batching, meta: dict[str, Any],
@@ -219,12 +222,10 @@ def _sampling(export: ServedExport, batching: C.Batching, meta: dict[str, Any],
 def _pipeline(export: ServedExport, options: RepositoryOptions, batching: C.Batching, meta: dict[str, Any],
               generator: str) -> PlannedModel:
     contract = export.contract
-    sizes = contract.image_sizes or {}
-    max_side = options.max_side or (max(sizes["max"]) if sizes.get("max") else 0)
-    min_side = max(8, min(sizes["min"]) if sizes.get("min") else 8)
+    limits = ngc.pipeline_limits(export.manifest.data, contract.io.inputs, options.max_side)  # per axis, in the profile
     params = {**meta, "generator_model": generator, "input_channels": contract.in_channels,
-              "output_channels": contract.out_channels, "max_pixels": options.max_pixels, "max_side": max_side,
-              "min_side": min_side, "max_batch": export.max_batch}
+              "output_channels": contract.out_channels, "max_pixels": options.max_pixels, **limits.params(),
+              "max_batch": export.max_batch}
     cfg = C.python_model(export.name, contract.inputs, contract.outputs, batching, params)
     return PlannedModel(export.name, "pipeline", cfg, _python_files("translate_pipeline.py"))
 
@@ -253,6 +254,7 @@ def _record(export: ServedExport, models: list[PlannedModel], options: Repositor
         "task": contract.io.task,
         "model": export.model,
         "flavour": options.flavour,
+        "triton_release": ngc.get_release(options.triton_release).release if options.flavour == "ngc" else None,
         "export_dir": str(export.export_dir.resolve()),
         "export_manifest_sha256": export.manifest_sha256,
         "export_files": {k: v["sha256"] for k, v in sorted(export.manifest.files.items())},

@@ -213,21 +213,26 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def fit_size(height: int, width: int, min_side: int, max_side: int | None) -> tuple[int, int, int, int]:
+def fit_size(height: int, width: int, min_side: int, max_side: int | None, *,
+             min_hw: tuple[int, int] | None = None, max_hw: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
     """Where an HxW image runs through a multiple-of-4 generator.
 
-    Returns (resized_h, resized_w, padded_h, padded_w): the image is scaled down only when a side exceeds
-    ``max_side`` (aspect kept), then padded on the right/bottom up to multiples of 4 and at least ``min_side``.
+    Returns (resized_h, resized_w, padded_h, padded_w): the image is scaled down only when a side exceeds its
+    limit (aspect kept), then padded on the right/bottom up to multiples of 4 and at least the minimum.
+    ``max_side`` / ``min_side`` bound both axes; ``max_hw`` / ``min_hw`` bound H and W separately (the
+    TensorRT profile of a non-square export), so the padded size always lies inside them.
     """
-    scale = 1.0
-    if max_side and max(height, width) > max_side:
-        scale = max_side / float(max(height, width))
+    lim_h = min([v for v in (max_side, max_hw[0] if max_hw else 0) if v] or [0])
+    lim_w = min([v for v in (max_side, max_hw[1] if max_hw else 0) if v] or [0])
+    scale = min(1.0, lim_h / float(height) if lim_h else 1.0, lim_w / float(width) if lim_w else 1.0)
     rh, rw = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
-    if max_side:  # the padded size must stay within max_side too
-        rh = min(rh, max_side - max_side % SIZE_MULTIPLE)
-        rw = min(rw, max_side - max_side % SIZE_MULTIPLE)
-    ph = max(_round_up(rh, SIZE_MULTIPLE), _round_up(min_side, SIZE_MULTIPLE))
-    pw = max(_round_up(rw, SIZE_MULTIPLE), _round_up(min_side, SIZE_MULTIPLE))
+    if lim_h:  # the padded size must stay within the limit too
+        rh = min(rh, lim_h - lim_h % SIZE_MULTIPLE)
+    if lim_w:
+        rw = min(rw, lim_w - lim_w % SIZE_MULTIPLE)
+    lo_h, lo_w = min_hw if min_hw else (min_side, min_side)
+    ph = max(_round_up(rh, SIZE_MULTIPLE), _round_up(lo_h, SIZE_MULTIPLE))
+    pw = max(_round_up(rw, SIZE_MULTIPLE), _round_up(lo_w, SIZE_MULTIPLE))
     return rh, rw, ph, pw
 
 

@@ -8,8 +8,10 @@ in batches of equal shapes, then cropped, scaled back and encoded as a PNG of th
 This is a python model rather than ``platform: "ensemble"`` because an ensemble cannot expose an output with
 the same name as one of its inputs (Triton 2.51 accepts the config, then never answers the request).
 
-Config parameters: ``gandeploy_contract`` (tensor names), ``generator_model``, ``input_channels``, ``output_channels``, ``max_pixels``,
-``max_side`` (0: none), ``min_side``, ``max_batch``. SELF-CONTAINED (numpy, PIL, json).
+Config parameters: ``gandeploy_contract`` (tensor names), ``generator_model``, ``input_channels``,
+``output_channels``, ``max_pixels``, ``max_side`` (0: none), ``min_side``, ``max_batch``, and per axis
+``max_height`` / ``max_width`` / ``min_height`` / ``min_width`` (the TensorRT profile; 0 or absent: ``max_side`` /
+``min_side`` alone). SELF-CONTAINED (numpy, PIL, json).
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class TritonPythonModel:
         self.max_pixels = int_param(params, "max_pixels", DEFAULT_MAX_PIXELS)
         self.max_side = int_param(params, "max_side", 0) or None
         self.min_side = int_param(params, "min_side", 8)
+        max_hw = (int_param(params, "max_height", 0), int_param(params, "max_width", 0))
+        self.max_hw = max_hw if all(max_hw) else None
+        min_hw = (int_param(params, "min_height", 0), int_param(params, "min_width", 0))
+        self.min_hw = min_hw if all(min_hw) else None
         self.max_batch = max(1, int_param(params, "max_batch", 8))
         contract = load_contract(params)  # tensor names: the served contract's, never spelled out here
         self.served_in = contract["inputs"][0]["name"]
@@ -93,7 +99,7 @@ class TritonPythonModel:
                 where = f" (picture {pos} of {blobs.size})" if blobs.size > 1 else ""
                 raise RequestError(f"{exc}{where}") from None
             height, width = image.shape[:2]
-            fit = fit_size(height, width, self.min_side, self.max_side)
+            fit = fit_size(height, width, self.min_side, self.max_side, min_hw=self.min_hw, max_hw=self.max_hw)
             prepared.append((prepare_image(image, fit), fit, height, width))
         return prepared
 
