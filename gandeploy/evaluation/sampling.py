@@ -152,7 +152,7 @@ def open_source(target: str | os.PathLike[str], backend: str | None = None, *, u
         if key == "triton-ensemble":
             raise UserInputError("--backend triton-ensemble: pass the served model's name as TARGET with --url.")
         return Source(key, io, runtime=open_runtime(key, path, **options)), run
-    if "/" in str(target) or path.exists():  # served names never hold '/' (serving/contract.py NAME_RE)
+    if "/" in str(target) or path.exists():  # served names never hold '/' (serving/exports.py NAME_RE)
         raise UserInputError(f"TARGET '{target}' is not a directory: pass a run dir, an export dir, or the name of "
                              "a served model (with --url).")
     if backend not in (None, "served"):
