@@ -13,11 +13,11 @@ from click.testing import CliRunner
 
 from gandeploy.cli import main
 from gandeploy.errors import UserInputError
-from gandeploy.export.manifest import MANIFEST_FILE, file_entry
+from gandeploy.manifest import MANIFEST_FILE, file_entry
 from gandeploy.serving import configs as C
 from gandeploy.serving import ngc
 from gandeploy.serving.backends.gd_backend_common import fit_size
-from gandeploy.serving.contract import load_export
+from gandeploy.serving.exports import load_export
 from gandeploy.serving.repository import build_repository
 
 DEFAULT_TRT = ngc.RELEASES[ngc.DEFAULT_RELEASE].tensorrt
@@ -76,6 +76,9 @@ def test_matching_plan_is_the_only_generator(exports: dict[str, Path], tmp_path:
     assert C.read_config(out / "cyclegan-tiny").parameters["generator_model"].string_value == "cyclegan-tiny_generator"
     cgan = C.read_config(out / "cgan-tiny_generator")  # no plan: native ONNX Runtime
     assert cgan.platform == "onnxruntime_onnx" and list(cgan.input[1].reshape.shape) == []
+    ens = C.read_config(out / "cgan-tiny")  # ngc sampling keeps the ensemble around the native generator
+    assert ens.platform == "ensemble" and [s.model_name for s in ens.ensemble_scheduling.step] == [
+        "cgan-tiny_seed", "cgan-tiny_generator", "cgan-tiny_postprocess"]
     record = json.loads((out / "cyclegan-tiny" / "gandeploy.json").read_text())
     assert record["triton_release"] == "24.10"
     assert record["models"]["cyclegan-tiny_generator"]["role"] == "generator_trt"
@@ -111,14 +114,14 @@ def test_pipeline_limits_follow_a_non_square_profile(exports: dict[str, Path], t
     profile = {"image": [[1, 3, 8, 16], [1, 3, 32, 32], [8, 3, 32, 64]]}  # H <= 32, W <= 64
     cyc = with_plan(exports, "cyclegan-tiny", tmp_path, DEFAULT_TRT, profile)
     export = load_export(cyc)
-    limits = ngc.pipeline_limits(export.manifest, export.inputs, None)
+    limits = ngc.pipeline_limits(export.manifest.data, export.contract.io.inputs, None)
     assert (limits.min_height, limits.min_width, limits.max_height, limits.max_width) == (8, 16, 32, 64)
-    clamped = ngc.pipeline_limits(export.manifest, export.inputs, 1000)  # --max-side above the profile
+    clamped = ngc.pipeline_limits(export.manifest.data, export.contract.io.inputs, 1000)  # --max-side above the profile
     assert (clamped.max_height, clamped.max_width) == (32, 64)
-    lowered = ngc.pipeline_limits(export.manifest, export.inputs, 42)
+    lowered = ngc.pipeline_limits(export.manifest.data, export.contract.io.inputs, 42)
     assert (lowered.max_height, lowered.max_width) == (32, 40)
     with pytest.raises(UserInputError, match="--max-side 12 is below"):
-        ngc.pipeline_limits(export.manifest, export.inputs, 12)
+        ngc.pipeline_limits(export.manifest.data, export.contract.io.inputs, 12)
     out = build_repository([cyc], tmp_path / "ngc", flavour="ngc", max_side=1000).root
     params = C.read_config(out / "cyclegan-tiny").parameters
     assert {k: int(params[k].string_value) for k in ("max_height", "max_width", "min_height", "min_width")} == {
@@ -140,6 +143,6 @@ def test_square_limits_behave_as_before() -> None:
 
 
 def test_shm_is_sized_from_the_largest_batch(exports: dict[str, Path]) -> None:
-    manifest = load_export(exports["cyclegan-tiny"]).manifest  # batch 8, max 64x64, 3 -> 3 channels
+    manifest = load_export(exports["cyclegan-tiny"]).manifest.data  # batch 8, max 64x64, 3 -> 3 channels
     assert ngc.shm_bytes(manifest) == int(2 * (8 * 3 * 64 * 64 * 4) * ngc.SHM_MARGIN)
     assert ngc.shm_bytes(manifest, instances=2) == 2 * ngc.shm_bytes(manifest)
