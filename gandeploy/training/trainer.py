@@ -172,6 +172,18 @@ class Trainer:
         losses.update(task.g_step(batch, step_generator(seed, step, STREAM_G + rank_off)))
         return losses
 
+    def run_steps(self, first: int, count: int) -> dict[str, float]:
+        """``count`` steps from ``first`` and no files (benchmarks time this); the last step's losses as floats
+        (their conversion waits for the device, so the call's wall time covers the steps' compute)."""
+        batches = Prefetcher(self.sampler.batch, self._prefetch)
+        try:
+            losses: dict[str, Any] = {}
+            for step in range(first, first + count):
+                losses = self._one_step(step, self.train.seed, RANK_STRIDE * self.ctx.rank, batches)
+            return {k: float(v) for k, v in losses.items()}
+        finally:
+            batches.close()
+
     # ------------------------------------------------------------------ checkpoints
     def state(self, step: int) -> dict[str, Any]:
         """The full training state after ``step`` generator updates."""
