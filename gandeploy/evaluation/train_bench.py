@@ -128,30 +128,59 @@ def examples_loop(batches: list[torch.Tensor], steps: int, warmup: int, *, nz: i
     return steps * int(batches[0].shape[0]) / (time.perf_counter() - start)
 
 
-def gandeploy_loop(dataset: Any, steps: int, warmup: int, *, batch: int, compile: bool = False, ngf: int = 64,
-                   ndf: int = 64, seed: int = 0) -> tuple[float, float]:
-    """gandeploy's ``Trainer`` on a ``dcgan`` run over ``dataset``: (images per second, warm-up seconds)."""
+def trainer_speed(model: str, dataset_name: str, arch: dict[str, Any], *, batch: int, steps: int, warmup: int,
+                  device: str = "cpu", compile: bool = False, dataset: Any = None, seed: int = 0,
+                  ) -> tuple[float, float]:
+    """gandeploy's ``Trainer`` for ``model`` on ``dataset_name`` (or an opened ``dataset``) with the family's
+    training defaults: (seconds per step over ``steps`` timed steps, seconds of the ``warmup`` steps)."""
     from gandeploy.config import RunConfig, to_dict
-    from gandeploy.models.dcgan import DCGANConfig
-    from gandeploy.training.gan import SamplingTask
+    from gandeploy.data import open_dataset
+    from gandeploy.registry import get_model
+    from gandeploy.training.api import build_arch, task_class
     from gandeploy.training.task import TrainConfig
     from gandeploy.training.trainer import Trainer
     from gandeploy.utils.device import seed_everything
 
-    arch = DCGANConfig(nz=100, ngf=ngf, ndf=ndf, channels=int(dataset.channels), image_size=int(dataset.image_size))
-    train = TrainConfig(steps=warmup + steps, batch_size=batch, device="cpu", compile=compile, seed=seed,
-                        checkpoint_every=10**9)
-    run = RunConfig(model="dcgan", arch=arch, train=to_dict(train), dataset="digits")
+    spec = get_model(model)
+    task_cls = task_class(spec)
+    values = {**dict(task_cls.train_defaults), "steps": warmup + steps, "batch_size": batch, "device": device,
+              "compile": compile, "seed": seed, "checkpoint_every": 10**9}
+    train = TrainConfig(**values)
+    if dataset is None:
+        dataset = open_dataset(dataset_name, spec.family, image_size=arch.get("image_size"),
+                               channels=arch.get("channels"), split="train",
+                               augment=task_cls.data_options(task_cls.parse_options({})))
+    arch_cfg = build_arch(spec, dataset_name, arch, dataset, loss=train.loss)
+    run = RunConfig(model=spec.name, arch=arch_cfg, train=to_dict(train), dataset=dataset_name)
     seed_everything(seed)
     with tempfile.TemporaryDirectory(prefix="gandeploy-train-bench-") as tmp:
-        task = SamplingTask(run, train, torch.device("cpu"), dataset)
+        task = task_cls(run, train, torch.device(device), dataset)
         trainer = Trainer(task, tmp)
         start = time.perf_counter()
         trainer.run_steps(0, warmup)  # compiles under --compile
         warm = time.perf_counter() - start
         start = time.perf_counter()
         trainer.run_steps(warmup, steps)
-        return steps * batch / (time.perf_counter() - start), warm
+        return (time.perf_counter() - start) / steps, warm
+
+
+def gandeploy_loop(dataset: Any, steps: int, warmup: int, *, batch: int, compile: bool = False, ngf: int = 64,
+                   ndf: int = 64, seed: int = 0) -> tuple[float, float]:
+    """gandeploy's trainer on a ``dcgan`` run over the opened digits ``dataset``: (images/s, warm-up seconds)."""
+    arch = {"nz": 100, "ngf": ngf, "ndf": ndf, "channels": int(dataset.channels), "image_size": int(dataset.image_size)}
+    per_step, warm = trainer_speed("dcgan", "digits", arch, batch=batch, steps=steps, warmup=warmup,
+                                   compile=compile, dataset=dataset, seed=seed)
+    return batch / per_step, warm
+
+
+def cyclegan_gpu_step(*, steps: int = 20, warmup: int = 5, compile: bool = False,
+                      arch: dict[str, Any] | None = None, device: str = "cuda") -> float:
+    """Seconds per CycleGAN training step (batch 1; default 256x256, ngf 64, 9 blocks) on ``device``, on the
+    synthetic digits2inverted pair at that size (speed depends on shapes, not on pictures)."""
+    arch = arch or {"image_size": 256, "ngf": 64, "ndf": 64, "n_blocks": 9, "n_layers_d": 3}
+    per_step, _ = trainer_speed("cyclegan", "digits2inverted", arch, batch=1, steps=steps, warmup=warmup,
+                                device=device, compile=compile)
+    return per_step
 
 
 def training_speed(*, steps: int = 8, warmup: int = 2, batch: int = 64, threads: int = 2,
@@ -162,7 +191,7 @@ def training_speed(*, steps: int = 8, warmup: int = 2, batch: int = 64, threads:
 
     notes: list[str] = []
     with torch_threads(threads):
-        dataset = open_dataset("digits", "dcgan", image_size=64, channels=1, split="train")
+        dataset = open_dataset("digits", "gan", image_size=64, channels=1, split="train")
         gen = torch.Generator().manual_seed(0)
         perm = torch.randperm(len(dataset), generator=gen)
         batches = [dataset.get_batch(perm[i * batch:(i + 1) * batch], gen)[0] for i in range(4)]  # [B, 1, 64, 64]
