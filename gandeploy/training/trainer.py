@@ -15,9 +15,9 @@ ahead on a background thread in pinned memory (``prefetch.py``; the same batches
 ``--compile`` wraps the forward modules in ``torch.compile`` (``GANTask.enable_compile``).
 
 Files (rank 0 only): ``losses.csv`` (one row per step, written and flushed at each conversion; fsynced before
-every checkpoint; rows after the checkpoint's step are dropped on resume), ``checkpoints/latest.pt`` every ``checkpoint_every``
-steps, at every epoch end and at the end (``step_XXXXXX.pt`` copies every ``keep_every`` steps),
-``samples/epoch_NNN.png`` at every epoch end, ``losses.png`` at the end.
+every checkpoint; rows after the checkpoint's step are dropped on resume), ``checkpoints/latest.pt`` every
+``checkpoint_every`` steps, at every epoch end and at the end (``step_XXXXXX.pt`` copies every ``keep_every``
+steps), ``samples/epoch_NNN.png`` at every epoch end, ``losses.png`` at the end.
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ def test_local_repository_layout(repository: Path, exports: dict[str, Path]) -> 
     one = C.read_config(repository / "cgan-tiny")  # local sampling: one python step, its own model.onnx
     assert one.backend == "python" and one.HasField("dynamic_batching") and one.max_batch_size == 16
     assert [t.name for t in one.input] == ["seed", "truncation", "label"] and one.output[0].name == "image"
-    assert (repository / "cgan-tiny" / "1" / "model.onnx").read_bytes() == (exports["cgan-tiny"] / "model.onnx").read_bytes()
+    onnx = (exports["cgan-tiny"] / "model.onnx").read_bytes()
+    assert (repository / "cgan-tiny" / "1" / "model.onnx").read_bytes() == onnx
     assert not (repository / "cgan-tiny_seed").exists() and not (repository / "cgan-tiny_postprocess").exists()
     gen = C.read_config(repository / "cgan-tiny_generator")
     assert gen.backend == "python" and gen.max_batch_size == 16 and gen.HasField("dynamic_batching")
