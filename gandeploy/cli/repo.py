@@ -68,10 +68,9 @@ def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int,
 
 def _shm_note(export_dirs: tuple[Path, ...], instances: int) -> str:
     """How much /dev/shm the python-backend models need for the largest batch (compose shm_size, k8s emptyDir)."""
-    import json
-
+    from gandeploy.manifest import load_manifest
     from gandeploy.serving.ngc import shm_bytes
 
-    need = max(shm_bytes(json.loads((d / "manifest.json").read_text()), instances) for d in export_dirs)
+    need = max(shm_bytes(load_manifest(d).data, instances) for d in export_dirs)
     return (f"/dev/shm needed for the largest batch: {need / 2**20:.0f} MiB (serving/docker-compose.yml shm_size and "
             "the dshm emptyDir sizeLimit in serving/k8s/ must be at least this).")
