@@ -89,3 +89,20 @@ def test_prefetched_batches_are_the_drawn_batches() -> None:
         ahead.close()
     inline = Prefetcher(make)
     assert torch.equal(inline.get(3)[0], make(3)[0])
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_cuda_compiled_run_with_batched_losses_resumes_exactly(runs: Path) -> None:
+    """CUDA: losses converted every LOG_EVERY_CUDA steps still give one row per step; a compiled, prefetched
+    run of 2 + resume 2 steps equals 4 steps straight in loss rows (same batches, same noise) to fp tolerance,
+    and the checkpoint loads on the CPU without compile."""
+    train = TrainConfig(steps=STEPS, batch_size=32, checkpoint_every=100, device="cuda", compile=True)
+    straight = train_run("cgan", "digits", train, runs / "straight", arch=TINY_CGAN)
+    train_run("cgan", "digits", train.replace(steps=2), runs / "resumed", arch=TINY_CGAN)
+    resumed = train_run("cgan", "digits", train, runs / "resumed", resume=True)
+    a, b = read_losses(straight / "losses.csv")[1], read_losses(resumed / "losses.csv")[1]
+    assert [r[0] for r in a] == [r[0] for r in b] == [1.0, 2.0, 3.0, 4.0]
+    assert torch.allclose(torch.tensor(a), torch.tensor(b), rtol=1e-4, atol=1e-5)
+    generator, _ = load_generator(straight)
+    assert next(generator.parameters()).device.type == "cpu"
