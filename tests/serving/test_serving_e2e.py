@@ -167,7 +167,7 @@ def test_dynamic_batching_really_batches(server) -> None:
 
 def test_metadata_reports_the_contract(server, protocol: str) -> None:
     meta = tc.model_metadata("cgan-tiny", url=server.url(protocol), protocol=protocol)
-    assert meta["platform"] == "ensemble" and meta["max_batch_size"] == 16
+    assert meta["platform"] == "python" and meta["max_batch_size"] == 16  # local flavour: one python step
     assert [(t["name"], t["datatype"], t["shape"]) for t in meta["inputs"]] == [
         ("seed", "INT64", [-1, 1]), ("truncation", "FP32", [-1, 1]), ("label", "INT64", [-1, 1])]
     contract = tc.served_contract("cgan-tiny", url=server.url(protocol), protocol=protocol)
