@@ -122,7 +122,10 @@ def _train(job: DemoJob, paths: DemoPaths, stages: list[Stage], retrain: bool) -
     before = latest.stat().st_mtime_ns if resume else None
     start = time.perf_counter()
     train = make_train_config(dict(job.train), f"the demo's {job.name} job", task_class(get_model(job.model)).Options)
-    train_run(job.model, job.dataset, train, run_dir, arch=dict(job.arch) or None, resume=resume)
+    from gandeploy.evaluation.health import collapse_signal
+
+    train_run(job.model, job.dataset, train, run_dir, arch=dict(job.arch) or None, resume=resume,
+              signal=collapse_signal)
     seconds = time.perf_counter() - start
     grids = sorted((run_dir / "samples").glob("*.png"))
     picture = paths.pictures / f"{job.name}-training-samples.png"

@@ -29,6 +29,10 @@ class ExportError(GanDeployError):
     """Export failed, or an exported artifact breached its measured-error tolerance."""
 
 
+class TrainingError(GanDeployError):
+    """Training cannot go on (losses became NaN/inf, a collapse stop); the last good checkpoint is kept."""
+
+
 class ServingError(GanDeployError):
     """The Triton repository, server or client failed."""
 

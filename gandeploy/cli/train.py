@@ -120,6 +120,10 @@ def _add_family_flags(command: click.Command) -> click.Command:
 @click.option("--image-size", type=click.IntRange(min=1), help="Shortcut for --arch image_size=N.")
 @click.option("--arch", "arch_pairs", multiple=True, metavar="KEY=VALUE",
               help="Architecture field, repeatable (e.g. --arch ngf=32 --arch d_norm=layer).")
+@click.option("--monitor-every", type=click.IntRange(min=0),
+              help=f"Steps between health checks (monitor.csv/png; 0: off)  [default: {_D.monitor_every}]")
+@click.option("--stop-on-collapse", is_flag=True, default=None,
+              help="End the run (with a checkpoint) when the collapse signal drops.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1),
               help=f"Steps between checkpoints (also at each epoch end)  [default: {_D.checkpoint_every}]")
 @click.option("--keep-every", type=click.IntRange(min=0), help="Keep checkpoints/step_N.pt every N steps.")
@@ -167,8 +171,10 @@ def train(model: str | None, dataset: str | None, recipe: Path | None, arch_pair
             raise UserInputError(f"--image-size does not apply to {spec.name}.")
         arch["image_size"] = image_size
 
+    from gandeploy.evaluation.health import collapse_signal
+
     result = train_run(spec.name, dataset, train_cfg, run_dir, arch=arch or None, data_root=data_root,
-                       resume=resume)
+                       resume=resume, signal=collapse_signal)
     if int(os.environ.get("RANK", "0")) == 0:
         report_outputs(sorted(result.iterdir()), f"gandeploy export {result} --fp16", title=f"Run dir {result}")
 

@@ -8,6 +8,7 @@ the ``Trainer``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 import importlib
 import os
 import re
@@ -31,6 +32,7 @@ from gandeploy.registry import get_model
 from gandeploy.training import distributed
 from gandeploy.training.checkpoint import CKPT_DIR, LATEST
 from gandeploy.training.task import GANTask, TrainConfig
+from gandeploy.training.monitor import Signal
 from gandeploy.training.trainer import Trainer
 from gandeploy.utils.device import resolve_device, seed_everything
 from gandeploy.utils.logging import get_logger
@@ -140,10 +142,12 @@ def _requested(spec: ModelSpec, dataset_name: str, overrides: dict[str, Any], fi
 
 def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLike[str] | None = None, *,
               arch: dict[str, Any] | None = None, data_root: str | os.PathLike[str] | None = None,
-              resume: bool = False) -> Path:
+              resume: bool = False, signal: Callable[[RunConfig, Any], Signal | None] | None = None) -> Path:
     """Train ``model`` on ``dataset`` into a run dir and return it (default ``training/runs/<model>-<dataset>``).
 
-    ``resume`` continues ``checkpoints/latest.pt``; without it an existing checkpoint is an error.
+    ``resume`` continues ``checkpoints/latest.pt``; without it an existing checkpoint is an error. ``signal``
+    builds the health monitor's collapse signal from (run config, dataset), e.g.
+    ``gandeploy.evaluation.health.collapse_signal``.
     Under ``torchrun`` every rank calls this; rank 0 writes the files.
     """
     spec = get_model(model)
@@ -180,7 +184,8 @@ def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLi
             torch.backends.cudnn.benchmark = True
         task = task_cls(run, train, device, ds)
         log.info("%s on %s: %s", spec.name, dataset, ", ".join(f"{k}={v}" for k, v in to_dict(arch_cfg).items()))
-        return Trainer(task, run_dir, ctx=ctx, resume=saved is not None or resume).fit()
+        health = signal(run, ds) if signal is not None else None  # the monitor's collapse signal, if any
+        return Trainer(task, run_dir, ctx=ctx, resume=saved is not None or resume, signal=health).fit()
     finally:
         distributed.cleanup(ctx)
 

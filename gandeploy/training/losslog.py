@@ -30,6 +30,8 @@ class LossLog:
         self._fh: io.TextIOWrapper | None = None
         self._pending: list[tuple[int, int, dict[str, Any]]] = []
         self.on_flush: Callable[[dict[str, float]], None] | None = None  # gets the last row's losses
+        self.first_nonfinite: int | None = None  # the first step whose losses held NaN/inf (not written)
+        self.last: dict[str, float] = {}  # the last converted row's losses
 
     def open(self, keep_until: int) -> None:
         """Keep rows with ``step <= keep_until`` (what the checkpoint covers), then append after them."""
@@ -60,8 +62,14 @@ class LossLog:
             return
         rows = _to_floats([losses for _, _, losses in self._pending])
         for (step, epoch, _), losses in zip(self._pending, rows, strict=True):
+            if self.first_nonfinite is not None:
+                break
+            if not all(math.isfinite(v) for v in losses.values()):
+                self.first_nonfinite = step  # this row and all after it are dropped: the run stops here
+                break
             values = [str(step), str(epoch)] + [_fmt(losses.get(k)) for k in self.columns[2:]]
             self._fh.write(",".join(values) + "\n")
+            self.last = losses
         self._fh.flush()  # survives SIGKILL (page cache); fsync() at checkpoints survives power loss
         self._pending.clear()
         if self.on_flush is not None:

@@ -68,8 +68,10 @@ def _save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
-def plot_losses(csv_path: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path | None:
-    """``losses.png``: every loss column of ``losses.csv`` against the step, raw (faint) and smoothed."""
+def plot_losses(csv_path: str | os.PathLike[str], path: str | os.PathLike[str],
+                title: str = "training losses") -> Path | None:
+    """``losses.png``: every loss column of ``losses.csv`` against the step, raw (faint) and smoothed (also
+    ``monitor.png`` from ``monitor.csv``)."""
     from gandeploy.training.losslog import read_losses
 
     header, rows = read_losses(csv_path)
@@ -89,7 +91,7 @@ def plot_losses(csv_path: str | os.PathLike[str], path: str | os.PathLike[str]) 
             ax.plot(steps, _ema(y), color=line.get_color(), label=name, linewidth=1.5)
         ax.legend(loc="upper right")
         ax.grid(alpha=0.3)
-    axes[0, 0].set_title(f"{Path(csv_path).parent.name}: training losses")
+    axes[0, 0].set_title(f"{Path(csv_path).parent.name}: {title}")
     axes[-1, 0].set_xlabel("generator step")
     return _save_figure(fig, path)
 

@@ -60,6 +60,8 @@ class TrainConfig:
     ema: float = 0.0  # > 0: keep an exponential moving average of G's weights with this decay (G_ema)
     ema_start: int = 0  # generator steps before the average starts (G_ema copies G until then)
     ortho: float = 0.0  # > 0: BigGAN's off-diagonal orthogonal regularisation of G with this β (1e-4 in BigGAN)
+    monitor_every: int = 100  # steps between health checks (monitor.csv); 0: off
+    stop_on_collapse: bool = False  # end the run (with a checkpoint) when the collapse signal drops
     checkpoint_every: int = 500  # steps between checkpoints (and always at the end of an epoch)
     keep_every: int = 0  # > 0: also keep checkpoints/step_XXXXXX.pt every this many steps
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -131,6 +133,8 @@ class GANTask(ABC):
         self.step = 0  # generator updates so far (the LR schedule's clock; travels in extra_state)
         self.ema: Any = None  # GeneratorEMA of models["G"] when train.ema > 0 (checkpointed as models["G_ema"])
         self.optional_models: set[str] = set()  # models an older checkpoint may lack (started afresh on resume)
+        self.track_grads = False  # set by the trainer on health-check steps: ``update`` records gradient norms
+        self.grad_norms: dict[str, torch.Tensor] = {}
         cuda = device.type == "cuda"
         self.memory_format = torch.channels_last if cuda and train.channels_last else torch.contiguous_format
         self.amp_dtype: torch.dtype | None = None
@@ -223,11 +227,22 @@ class GANTask(ABC):
         scaler = self.scalers.get(key)
         if scaler is None:
             loss.backward()
+            self._record_grad_norm(key, opt)
             opt.step()
         else:
             scaler.scale(loss).backward()
+            if self.track_grads:
+                scaler.unscale_(opt)
+            self._record_grad_norm(key, opt)
             scaler.step(opt)
             scaler.update()
+
+    def _record_grad_norm(self, key: str, opt: torch.optim.Optimizer) -> None:
+        """The L2 norm of optimizer ``key``'s gradients (a tensor: no host sync), on health-check steps only."""
+        if not self.track_grads:
+            return
+        grads = [p.grad.detach().float().norm() for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        self.grad_norms[key] = torch.stack(grads).norm() if grads else torch.zeros(())
 
     def sync_lr(self) -> None:
         """LR = base · lr_factor(completed epochs), a function of the step count alone."""

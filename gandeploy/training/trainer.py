@@ -32,12 +32,13 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from gandeploy.errors import CheckpointError
+from gandeploy.errors import CheckpointError, TrainingError
 from gandeploy.training import distributed
 from gandeploy.training.checkpoint import (CKPT_DIR, LATEST, latest_checkpoint, load_checkpoint, load_state_into,
                                            save_checkpoint)
 from gandeploy.training.distributed import DistContext
 from gandeploy.training.losslog import LossLog, scalar
+from gandeploy.training.monitor import HealthMonitor, Signal
 from gandeploy.training.prefetch import Prefetcher
 from gandeploy.training.schedule import Schedule, make_schedule
 from gandeploy.training.task import GANTask
@@ -77,7 +78,7 @@ class Trainer:
     """Runs a ``GANTask`` to ``train.steps`` / ``train.epochs`` in ``run_dir``, resuming from ``latest.pt``."""
 
     def __init__(self, task: GANTask, run_dir: str | os.PathLike[str], *, ctx: DistContext | None = None,
-                 resume: bool = False) -> None:
+                 resume: bool = False, signal: Signal | None = None) -> None:
         self.task, self.run_dir, self.resume = task, Path(run_dir), resume
         self.ctx = ctx or DistContext()
         self.train = task.train
@@ -88,6 +89,9 @@ class Trainer:
         self.losses = LossLog(self.run_dir / LOSSES_CSV, tuple(task.loss_names),
                               every=LOG_EVERY_CUDA if cuda else 1)
         self._stop_requested = False
+        self.monitor = HealthMonitor(self.run_dir, self.train.monitor_every, self.train.loss, signal,
+                                     self.train.stop_on_collapse)
+        self.stop_reason: str | None = None  # "interrupted" | "collapse" when the run ended early
         if self.ctx.enabled:
             self._enable_ddp()
         if self.train.compile:
@@ -102,6 +106,7 @@ class Trainer:
         main = self.ctx.is_main
         if main:
             self.losses.open(keep_until=start)
+            self.monitor.open(keep_until=start)
         if start >= sched.total_steps:
             log.info("run in %s already has %d of %d steps; nothing to train", self.run_dir, start,
                      sched.total_steps)
@@ -118,10 +123,21 @@ class Trainer:
         old_handler = self._install_sigint()
         try:
             for step in range(start, sched.total_steps):
+                check = self.monitor.due(step)
+                task.track_grads = check
                 losses = self._one_step(step, seed, rank_off, batches)
                 done, epoch = step + 1, sched.epoch_of_step(step)
                 if main:
                     self.losses.append(done, epoch + 1, losses)
+                    if check:
+                        self.losses.flush()
+                self._fail_on_nonfinite(last_saved)
+                if check and main:
+                    raised, collapse = self.monitor.record(task, done, epoch + 1, self.losses.last)
+                    if raised:
+                        bar.set_description(f"{self.run_dir.name} [{', '.join(sorted(self.monitor.active))}]")
+                    if collapse:
+                        self.stop_reason, self._stop_requested = "collapse", True
                 bar.update(1)
                 epoch_end = done % sched.steps_per_epoch == 0 or done == sched.total_steps
                 if epoch_end:
@@ -130,9 +146,11 @@ class Trainer:
                         task.save_samples(self.run_dir / SAMPLES_DIR / f"epoch_{epoch + 1:03d}.png", done)
                 keep = self.train.keep_every > 0 and done % self.train.keep_every == 0
                 if epoch_end or keep or done % self.train.checkpoint_every == 0 or self._stop_requested:
-                    self._checkpoint(done, keep)
-                    last_saved = done
+                    if self._checkpoint(done, keep):
+                        last_saved = done
+                    self._fail_on_nonfinite(last_saved)
                 if self._stop_requested:
+                    self.stop_reason = self.stop_reason or "interrupted"
                     log.warning("stopped after step %d; checkpoint saved. Continue with --resume.", done)
                     break
         finally:
@@ -148,6 +166,7 @@ class Trainer:
             from gandeploy.training.plots import plot_losses
 
             plot_losses(self.run_dir / LOSSES_CSV, self.run_dir / LOSSES_PNG)
+            self.monitor.plot()
         if self.ctx.enabled:
             models = [distributed.unwrap(m) for m in self.task.models.values()]
             if distributed.params_in_sync(models, self.ctx):
@@ -199,16 +218,31 @@ class Trainer:
             "extra": self.task.extra_state(),
         }
 
-    def _checkpoint(self, step: int, keep: bool) -> None:
-        if not self.ctx.is_main:
+    def _fail_on_nonfinite(self, last_saved: int) -> None:
+        """NaN/inf losses: stop without checkpointing the broken state (the last good checkpoint stays)."""
+        bad = self.losses.first_nonfinite
+        if bad is None:
             return
+        kept = (f"the last good checkpoint (step {last_saved}) is kept in {self.run_dir / CKPT_DIR / LATEST}"
+                if last_saved else "no checkpoint had been written yet")
+        raise TrainingError(f"the losses became NaN or infinite at step {bad}; training stopped and {kept}. "
+                            "Lower --lr (or --lr-d / --lr-g), try --loss wgan-gp or hinge, or turn off --amp; "
+                            "then train again (--resume continues the checkpoint).")
+
+    def _checkpoint(self, step: int, keep: bool) -> bool:
+        """Write ``latest.pt`` (rank 0); False when the state is not saved (another rank, or NaN/inf losses)."""
+        if not self.ctx.is_main:
+            return True
         self.losses.sync()  # rows up to `step` are on disk before the checkpoint that covers them
+        if self.losses.first_nonfinite is not None:
+            return False  # never checkpoint a state whose losses went NaN/inf (the loop stops right after)
         ckpt_dir = self.run_dir / CKPT_DIR
         state = self.state(step)
         save_checkpoint(ckpt_dir / LATEST, state)
         if keep:
             save_checkpoint(ckpt_dir / f"step_{step:06d}.pt", state)
         log.debug("checkpoint at step %d", step)
+        return True
 
     def _restore(self) -> int:
         """Load ``latest.pt`` into the task; returns the step to continue from (0 when there is none)."""
