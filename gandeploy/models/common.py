@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from gandeploy.models.io import CLASS_LABEL, GeneratorIO
+from gandeploy.models.io import CLASS_LABEL, IMAGE, GeneratorIO
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -67,6 +67,17 @@ class ModelSpec:
     # and smoke runs use these, so a new family is covered without editing any test.
     tiny: Mapping[str, Any] = field(default_factory=dict)
     smoke_dataset: str = "digits"
+
+    def packed(self, cfg: Any, pack: int) -> Any:
+        """The config of a PacGAN discriminator judging ``pack`` samples at once: the data's channels (images)
+        or dimensions (points) times ``pack``. A family with other field names overrides this."""
+        import dataclasses
+
+        out = self.io(cfg).outputs[0]
+        name = "channels" if out.role == IMAGE else "data_dim"
+        if not hasattr(cfg, name):
+            raise ValueError(f"{self.name} has no '{name}' field to pack")
+        return dataclasses.replace(cfg, **{name: int(getattr(cfg, name)) * pack})
 
     def num_classes(self, cfg: Any) -> int:
         """Classes of the generator's class-label input (0 when it has none)."""

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from gandeploy.config import RunConfig
+from gandeploy.errors import UserInputError
 from gandeploy.models.blocks import orthogonal_penalty, ortho_parameters
 from gandeploy.models.io import CLASS_LABEL, POINTS
 from gandeploy.registry import get_model
@@ -44,8 +45,13 @@ class SamplingTask(GANTask):
         self.settings = L.resolve(train)
         self.loss = train.loss
 
+        self.pack = train.pack  # PacGAN: D judges groups of `pack` consecutive samples
+        if self.pack > 1 and (len(self.io.inputs) > 1 or type(self).critic_fake is not SamplingTask.critic_fake):
+            raise UserInputError(f"--pack applies to generators with a latent input only; {run.model} also takes "
+                                 f"{', '.join(t.name for t in self.io.inputs[1:]) or 'a family loss term'}.")
+        d_cfg = self.spec.packed(self.cfg, self.pack) if self.pack > 1 else self.cfg
         G = self.spec.build_generator(self.cfg).to(device=device, memory_format=self.memory_format)
-        D = self.spec.build_discriminator(self.cfg).to(device=device, memory_format=self.memory_format)
+        D = self.spec.build_discriminator(d_cfg).to(device=device, memory_format=self.memory_format)
         self.models = {"G": G, "D": D}
         self.setup_optimizers({"G": L.make_optimizer(G.parameters(), train, "G"),
                                "D": L.make_optimizer(D.parameters(), train, "D")})
@@ -71,7 +77,7 @@ class SamplingTask(GANTask):
         out = dict(logs)
         if self.loss == "wgan-gp":
             raw_d = self.models["D"]  # second-order gradients outside DDP's reducer
-            gp = L.gradient_penalty(lambda t: self._critic(raw_d, t, inputs), x, fake, gen)
+            gp = L.gradient_penalty(lambda t: self._critic(raw_d, t, inputs), x, fake, gen, group=self.pack)
             loss = loss + self.train.gp_weight * gp
             out["gp"] = gp.detach()
         self.update("D", loss)
@@ -135,6 +141,8 @@ class SamplingTask(GANTask):
         return {k: v.to(self.device, non_blocking=True) for k, v in drawn.items()}
 
     def _critic(self, D: nn.Module, x: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.pack > 1:  # [N, C, H, W] → [N / m, m·C, H, W]; points [N, D] → [N / m, m·D]
+            x = x.reshape(x.shape[0] // self.pack, self.pack * x.shape[1], *x.shape[2:])
         return D(x, inputs[self.label_name]) if self.label_name else D(x)
 
     def _fixed_inputs(self) -> tuple[dict[str, torch.Tensor], int]:

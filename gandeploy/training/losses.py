@@ -109,17 +109,18 @@ def g_loss(loss: str, fake: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                     gen: torch.Generator) -> torch.Tensor:
+                     gen: torch.Generator, group: int = 1) -> torch.Tensor:
     """WGAN-GP: mean over the batch of (‖∇ₓ D(x̂)‖₂ - 1)² at x̂ = εx + (1-ε)x̃, ε ~ U[0, 1] per sample.
 
-    ``critic`` maps x̂ to logits (bind labels beforehand for conditional models). Runs in float32.
+    ``critic`` maps x̂ to logits (bind labels beforehand for conditional models). Runs in float32. ``group``
+    > 1 (PacGAN): the critic judges consecutive groups of that many samples, so the norm is taken per group.
     """
     n = real.shape[0]
     eps = torch.rand(n, *([1] * (real.dim() - 1)), generator=gen).to(real.device)  # [N, 1, 1, 1] or [N, 1]
     mixed = (eps * real.float() + (1.0 - eps) * fake.float()).requires_grad_(True)  # [N, ...]
     out = critic(mixed).float()  # [N]
     (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)  # [N, ...]
-    norms = grad.flatten(1).norm(2, dim=1)  # [N]
+    norms = grad.reshape(n // group, -1).norm(2, dim=1)  # [N / group]
     return ((norms - 1.0) ** 2).mean()
 
 

@@ -60,6 +60,7 @@ class TrainConfig:
     ema: float = 0.0  # > 0: keep an exponential moving average of G's weights with this decay (G_ema)
     ema_start: int = 0  # generator steps before the average starts (G_ema copies G until then)
     ortho: float = 0.0  # > 0: BigGAN's off-diagonal orthogonal regularisation of G with this β (1e-4 in BigGAN)
+    pack: int = 1  # PacGAN: D judges this many samples at once (concatenated along channels / dimensions)
     monitor_every: int = 100  # steps between health checks (monitor.csv); 0: off
     stop_on_collapse: bool = False  # end the run (with a checkpoint) when the collapse signal drops
     checkpoint_every: int = 500  # steps between checkpoints (and always at the end of an epoch)
@@ -73,6 +74,8 @@ class TrainConfig:
             raise ValueError("batch_size must be >= 1, epochs and epochs_decay >= 0 and steps >= 1")
         if not 0.0 <= self.ema < 1.0 or self.ema_start < 0 or self.ortho < 0:
             raise ValueError("ema must be in [0, 1), ema_start >= 0 and ortho >= 0")
+        if self.pack < 1 or self.batch_size % self.pack:
+            raise ValueError(f"pack must be >= 1 and divide batch_size ({self.batch_size}), got {self.pack}")
         for name in ("lr", "lr_g", "lr_d"):
             value = getattr(self, name)
             if value is not None and not value > 0:
