@@ -70,6 +70,23 @@ def model_parameters(args: dict[str, Any]) -> dict[str, str]:
     return {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
 
 
+def onnx_session(args: dict[str, Any], params: dict[str, str]) -> Any:
+    """An ONNX Runtime CPU session over the model version's ``onnx_file`` (config parameter, default model.onnx),
+    with ``intra_op_threads`` (0: ONNX Runtime's default) and one inter-op thread."""
+    import os
+
+    import onnxruntime as ort
+
+    path = os.path.join(args["model_repository"], args["model_version"], params.get("onnx_file", "model.onnx"))
+    options = ort.SessionOptions()
+    threads = int_param(params, "intra_op_threads", 0)
+    if threads > 0:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+
+
 def int_param(params: dict[str, str], key: str, default: int) -> int:
     value = params.get(key, "")
     return int(value) if value.strip() else default

@@ -13,7 +13,6 @@ Config parameters: ``gandeploy_contract``, ``onnx_file``, ``intra_op_threads`` (
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -25,6 +24,7 @@ from gd_backend_common import (
     int_param,
     load_contract,
     model_parameters,
+    onnx_session,
 )
 
 
@@ -32,17 +32,8 @@ class TritonPythonModel:
     """ONNX Runtime session over the export's ``model.onnx``, one per model instance."""
 
     def initialize(self, args):
-        import onnxruntime as ort
-
         params = model_parameters(args)
-        path = os.path.join(args["model_repository"], args["model_version"], params.get("onnx_file", "model.onnx"))
-        options = ort.SessionOptions()
-        threads = int_param(params, "intra_op_threads", 0)
-        if threads > 0:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(args, params)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         contract = load_contract(params)

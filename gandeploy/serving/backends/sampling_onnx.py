@@ -18,11 +18,11 @@ SELF-CONTAINED (numpy, onnxruntime, json): it runs inside Triton's backend stub 
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from gd_backend_common import check_batch, int_param, load_contract, model_parameters, step_feeds, to_uint8
+from gd_backend_common import (check_batch, load_contract, model_parameters, onnx_session, step_feeds,
+                               to_uint8)
 
 POINTS_ROLE = "points"
 
@@ -31,17 +31,8 @@ class TritonPythonModel:
     """One ONNX Runtime session per instance; served inputs in, served output out."""
 
     def initialize(self, args):
-        import onnxruntime as ort
-
         params = model_parameters(args)
-        path = os.path.join(args["model_repository"], args["model_version"], params.get("onnx_file", "model.onnx"))
-        options = ort.SessionOptions()
-        threads = int_param(params, "intra_op_threads", 0)
-        if threads > 0:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(args, params)
         self.contract = load_contract(params)
         self.inputs = self.contract["inputs"]
         self.names = [s["name"] for s in self.inputs]
