@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "parity": "gandeploy.cli.parity:parity",
     "bench": "gandeploy.cli.bench:bench",
     "bench-suite": "gandeploy.cli.bench:bench_suite",
+    "ui": "gandeploy.cli.ui:ui",
     "demo": "gandeploy.cli.demo:demo",
 }
 
