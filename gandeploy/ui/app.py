@@ -201,7 +201,7 @@ def _sampling_tab(gr: Any, backend: Backend, model: ServedModel) -> None:
                           label="samples (seeds seed .. seed + N - 1)", elem_id=f"{slug}-n")
             go = gr.Button("Generate", variant="primary", elem_id=f"{slug}-generate")
         with gr.Column(scale=2):
-            picture = gr.Image(label="samples", format="png", type="pil", interactive=False,
+            picture = gr.Image(label="samples", format="png", type="pil", interactive=False, height=360,
                                elem_id=f"{slug}-image")
             status = gr.Markdown(elem_id=f"{slug}-status", elem_classes="gd-status")
     go.click(sample_action(backend, model, controls), [n, *inputs], [picture, status])
@@ -213,7 +213,7 @@ def _sampling_tab(gr: Any, backend: Backend, model: ServedModel) -> None:
             steps = gr.Slider(2, min(16, model.max_batch), value=min(8, model.max_batch), step=1, label="steps",
                               elem_id=f"{slug}-steps")
             strip_go = gr.Button("Interpolate", elem_id=f"{slug}-interpolate")
-        strip = gr.Image(label="interpolation", format="png", type="pil", interactive=False,
+        strip = gr.Image(label="interpolation", format="png", type="pil", interactive=False, height=140,
                          elem_id=f"{slug}-strip")
         strip_status = gr.Markdown(elem_id=f"{slug}-strip-status", elem_classes="gd-status")
     strip_go.click(interpolate_action(backend, model, controls), [seed_b, steps, *inputs], [strip, strip_status])
@@ -226,8 +226,9 @@ def _translation_tab(gr: Any, backend: Backend, model: ServedModel) -> None:
                          elem_id=f"{slug}-upload")
         go = gr.Button("Translate", variant="primary", elem_id=f"{slug}-translate")
     with gr.Row():
-        shown = gr.Image(label="input", format="png", type="pil", interactive=False, elem_id=f"{slug}-input")
-        result = gr.Image(label="translated", format="png", type="pil", interactive=False,
+        shown = gr.Image(label="input", format="png", type="pil", interactive=False, height=280,
+                         elem_id=f"{slug}-input")
+        result = gr.Image(label="translated", format="png", type="pil", interactive=False, height=280,
                           elem_id=f"{slug}-result")
     status = gr.Markdown(elem_id=f"{slug}-status", elem_classes="gd-status")
     go.click(translate_action(backend, model), [upload], [shown, result, status])
