@@ -19,10 +19,10 @@ def launch(url: str, *, protocol: str = "http", host: str = "127.0.0.1", port: i
            wait_s: float = 60.0) -> None:
     """Serve the page on ``host:port`` until Ctrl-C; waits up to ``wait_s`` for the server at ``url`` first."""
     try:
-        import gradio as gr  # noqa: F401 - the optional extra
+        import gradio  # noqa: F401 - the optional extra
     except ImportError as exc:
         raise UserInputError(f"the web page needs Gradio ({exc}): pip install 'gandeploy[ui]'.") from None
-    from gandeploy.ui.app import Backend, build_app
+    from gandeploy.ui.app import CSS, Backend, build_app
 
     backend = Backend(url, protocol)
     deadline = time.monotonic() + wait_s
@@ -38,10 +38,5 @@ def launch(url: str, *, protocol: str = "http", host: str = "127.0.0.1", port: i
     app = build_app(backend, models)
     app.queue(default_concurrency_limit=2)
     app.launch(server_name=host, server_port=port, share=False, inbrowser=False, ssr_mode=False, mcp_server=False,
-               footer_links=[], show_error=True, quiet=True, css=_css())
+               footer_links=[], show_error=True, quiet=True, css=CSS)
 
-
-def _css() -> str:
-    from gandeploy.ui.app import CSS
-
-    return CSS

@@ -8,6 +8,7 @@ README's screenshot is written too.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -78,14 +79,13 @@ def servers(exports: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) 
     holder.stop()
 
 
-@pytest.fixture(scope="module")
-def page_url(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``gandeploy ui`` as a user starts it, on a free port."""
+@contextlib.contextmanager
+def running_ui(triton_http: str, log: Path) -> Iterator[str]:
+    """``gandeploy ui`` as a user starts it, on a free port; yields the page's URL."""
     port = free_port()
-    log = tmp_path_factory.mktemp("ui-log") / "ui.log"
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1,localhost"}
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gandeploy.cli", "ui", "--url", servers.http_url,
+        proc = subprocess.Popen([sys.executable, "-m", "gandeploy.cli", "ui", "--url", triton_http,
                                  "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -101,6 +101,12 @@ def page_url(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iter
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page_url(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_ui(servers.http_url, tmp_path_factory.mktemp("ui-log") / "ui.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -275,14 +281,6 @@ def test_codes_and_truncation_show_the_sdks_picture(page: Any, servers: Servers,
     np.testing.assert_array_equal(hwc(shown)[2:-2, 2:-2], sdk[0])
     default = tc.sample("infogan-tiny", [42], code=7, url=servers.http_url, protocol="http")
     assert not np.array_equal(default[0], sdk[0])  # the sliders did reach the server
-    target = os.environ.get("GANDEPLOY_UI_SCREENSHOT")
-    if target:
-        type_into(page, "#infogan-tiny-n input[type=number]", 16)
-        click(page, "infogan-tiny-generate")
-        shown_picture(page, "infogan-tiny-image", previous=_el(page, "#infogan-tiny-image img").get_attribute("src"))
-        page.execute_script("window.scrollTo(0, 0);")
-        png = Image.open(io.BytesIO(page.get_screenshot_as_png())).convert("RGB")
-        png.quantize(colors=64).save(target, optimize=True)  # small: a README picture
 
 
 def test_uploaded_picture_is_translated_and_a_broken_one_is_a_message(page: Any, servers: Servers, shots: Path,
@@ -333,3 +331,36 @@ def test_page_survives_a_server_restart(page: Any, page_url: str, servers: Serve
     shown, _ = shown_picture(page, "cgan-tiny-image", previous=before)
     sdk = tc.sample("cgan-tiny", [5], label=2, url=servers.http_url, protocol="http")
     np.testing.assert_array_equal(hwc(shown)[2:-2, 2:-2], sdk[0])
+
+
+@pytest.mark.skipif(not os.environ.get("GANDEPLOY_UI_SCREENSHOT"), reason="writes the README screenshot only "
+                    "when GANDEPLOY_UI_SCREENSHOT=docs/ui.png (GANDEPLOY_UI_REPOSITORY: e.g. make demo's)")
+def test_readme_screenshot(browser: Any, tmp_path: Path) -> None:
+    """The README's picture: the first sampling model of a repository (default: make demo's), 16 samples."""
+    repo = Path(os.environ.get("GANDEPLOY_UI_REPOSITORY", "model_repository"))
+    holder = Servers(repo, tmp_path)
+    server = holder.start()
+    try:
+        with running_ui(holder.http_url, tmp_path / "ui.log") as url:
+            browser.get(url)
+            wait_for(browser, lambda: "ready" in _text(browser, "server-status"), "the server status line")
+            sampling = [m for m in server.model_states() if _has(browser, f"#{m}-generate")]
+            assert sampling, "no sampling model on the page"
+            slug = sampling[0]
+            open_tab(browser, slug)
+            type_into(browser, f"#{slug}-seed input", 3)
+            type_into(browser, f"#{slug}-n input[type=number]", 16)
+            click(browser, f"{slug}-generate")
+            shown_picture(browser, f"{slug}-image")
+            if _has(browser, f"#{slug}-interpolate"):
+                click(browser, f"{slug}-interpolate")
+                shown_picture(browser, f"{slug}-strip")
+            browser.execute_script("window.scrollTo(0, 0);")
+            png = Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGB")
+            png.quantize(colors=64).save(os.environ["GANDEPLOY_UI_SCREENSHOT"], optimize=True)
+    finally:
+        holder.stop()
+
+
+def _has(driver: Any, css: str) -> bool:
+    return bool(driver.find_elements("css selector", css))

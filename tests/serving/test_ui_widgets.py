@@ -57,4 +57,17 @@ def test_strip_ends_are_the_two_seeds_generator_feeds(truncation) -> None:
     feeds = interpolation_feeds(c, 3, 9, 5, {"label": 2, "truncation": truncation})
     assert set(feeds) == {"zz", "cls"} and feeds["cls"].shape == (5, 1) and (feeds["cls"] == 2).all()
     for row, seed in ((0, 3), (-1, 9)):
-        np.testing.assert_array_equal(feeds["zz"][row], c.generator_feeds([seed], label=2, truncation=truncation)["zz"][0])
+        alone = c.generator_feeds([seed], label=2, truncation=truncation)["zz"][0]
+        np.testing.assert_array_equal(feeds["zz"][row], alone)
+
+
+def test_ui_command_without_a_server_is_a_clear_error() -> None:
+    from click.testing import CliRunner
+
+    from gandeploy.cli import main
+    from gandeploy.serving.server import free_port
+
+    url = f"127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(main, ["ui", "--url", url, "--wait", "1"])
+    assert result.exit_code == 1 and f"no Triton server answered at {url}" in result.output
+    assert "gandeploy serve" in result.output
