@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 log = get_logger("ui")
 UNREACHABLE = "server not reachable"
 STATUS_EVERY_S = 3.0
-CSS = "img { image-rendering: pixelated; } .gd-status { min-height: 1.5em; }"
+# small generator pictures fill their box, scaled without smoothing (the PNG itself stays at served size)
+CSS = (".gd-picture img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; } "
+       ".gd-status { min-height: 1.5em; }")
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,13 @@ def _control(gr: Any, w: Widget, slug: str) -> Any:
     return gr.Slider(w.low, w.high, value=w.default, step=w.step, label=w.label, elem_id=elem_id)
 
 
+def _picture(gr: Any, label: str, height: int, elem_id: str) -> Any:
+    """An output picture: PNG (lossless) to the browser, scaled up without smoothing by ``CSS``."""
+    return gr.Image(label=label, format="png", type="pil", interactive=False, height=height,
+                    buttons=["download", "fullscreen"],  # no "share": it posts to a public hub
+                    elem_classes="gd-picture", elem_id=elem_id)
+
+
 def _sampling_tab(gr: Any, backend: Backend, model: ServedModel) -> None:
     controls = [w for w in widgets(model.contract) if w.kind != "upload"]
     slug = model.slug
@@ -201,8 +210,7 @@ def _sampling_tab(gr: Any, backend: Backend, model: ServedModel) -> None:
                           label="samples (seeds seed .. seed + N - 1)", elem_id=f"{slug}-n")
             go = gr.Button("Generate", variant="primary", elem_id=f"{slug}-generate")
         with gr.Column(scale=2):
-            picture = gr.Image(label="samples", format="png", type="pil", interactive=False, height=360,
-                               elem_id=f"{slug}-image")
+            picture = _picture(gr, "samples", 360, f"{slug}-image")
             status = gr.Markdown(elem_id=f"{slug}-status", elem_classes="gd-status")
     go.click(sample_action(backend, model, controls), [n, *inputs], [picture, status])
     if model.contract.latent is None or model.contract.points:
@@ -213,8 +221,7 @@ def _sampling_tab(gr: Any, backend: Backend, model: ServedModel) -> None:
             steps = gr.Slider(2, min(16, model.max_batch), value=min(8, model.max_batch), step=1, label="steps",
                               elem_id=f"{slug}-steps")
             strip_go = gr.Button("Interpolate", elem_id=f"{slug}-interpolate")
-        strip = gr.Image(label="interpolation", format="png", type="pil", interactive=False, height=140,
-                         elem_id=f"{slug}-strip")
+        strip = _picture(gr, "interpolation", 140, f"{slug}-strip")
         strip_status = gr.Markdown(elem_id=f"{slug}-strip-status", elem_classes="gd-status")
     strip_go.click(interpolate_action(backend, model, controls), [seed_b, steps, *inputs], [strip, strip_status])
 
@@ -226,10 +233,8 @@ def _translation_tab(gr: Any, backend: Backend, model: ServedModel) -> None:
                          elem_id=f"{slug}-upload")
         go = gr.Button("Translate", variant="primary", elem_id=f"{slug}-translate")
     with gr.Row():
-        shown = gr.Image(label="input", format="png", type="pil", interactive=False, height=280,
-                         elem_id=f"{slug}-input")
-        result = gr.Image(label="translated", format="png", type="pil", interactive=False, height=280,
-                          elem_id=f"{slug}-result")
+        shown = _picture(gr, "input", 280, f"{slug}-input")
+        result = _picture(gr, "translated", 280, f"{slug}-result")
     status = gr.Markdown(elem_id=f"{slug}-status", elem_classes="gd-status")
     go.click(translate_action(backend, model), [upload], [shown, result, status])
 

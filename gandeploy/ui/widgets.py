@@ -63,8 +63,7 @@ def widgets(contract: ServedContract) -> tuple[Widget, ...]:
             out.append(Widget(t.name, "upload", "picture (PNG / JPEG)"))
         elif t.classes:
             names = contract.class_names if t.role == gio.CLASS_LABEL and contract.class_names else None
-            choices = tuple((f"{i}: {names[i]}" if names and i < len(names) else str(i), i)
-                            for i in range(t.classes))
+            choices = tuple((_choice_label(i, names), i) for i in range(t.classes))
             out.append(Widget(t.name, "choice", t.name.replace("_", " "), choices=choices))
         else:  # a vector of floats (continuous codes): one slider per entry over the training range
             low, high = (t.low, t.high) if t.low is not None and t.high is not None else (-1.0, 1.0)
@@ -74,6 +73,13 @@ def widgets(contract: ServedContract) -> tuple[Widget, ...]:
                               step=(high - low) / 100, component=i if width > 1 or t.dims != (1,) else None)
                        for i in range(width))
     return tuple(out)
+
+
+def _choice_label(index: int, names: Sequence[str] | None) -> str:
+    """``"3: cat"`` where a class name is known (and says more than the index), else ``"3"``."""
+    if not names or index >= len(names) or names[index] == str(index):
+        return str(index)
+    return f"{index}: {names[index]}"
 
 
 def given_values(contract: ServedContract, controls: Sequence[Widget], values: Sequence[Any]) -> dict[str, Any]:

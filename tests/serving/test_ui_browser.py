@@ -155,17 +155,19 @@ def _answers(url: str) -> bool:
 
 
 def wait_for(driver: Any, check: Any, what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
+    deadline, last = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         try:
             value = check()
-        except Exception:  # noqa: BLE001 - elements come and go while Svelte re-renders
-            value = None
+        except Exception as exc:  # noqa: BLE001 - elements come and go while Svelte re-renders
+            value, last = None, exc
         if value:
             return value
         time.sleep(0.25)
-    driver.save_screenshot(str(Path(os.environ.get("TMPDIR", "/tmp")) / "ui-timeout.png"))
-    raise AssertionError(f"timed out waiting for {what}")
+    where = Path(os.environ.get("TMPDIR", "/tmp"))
+    driver.save_screenshot(str(where / "ui-timeout.png"))
+    (where / "ui-timeout.html").write_text(driver.page_source)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
 
 
 def _el(driver: Any, css: str) -> Any:
@@ -175,7 +177,8 @@ def _el(driver: Any, css: str) -> Any:
 
 
 def _text(driver: Any, elem_id: str) -> str:
-    return str(_el(driver, f"#{elem_id}").text)
+    """Everything written inside ``#elem_id`` (its DOM text, whatever the layout)."""
+    return " ".join(str(_el(driver, f"#{elem_id}").get_attribute("textContent") or "").split())
 
 
 def open_tab(driver: Any, model: str) -> None:
@@ -291,7 +294,7 @@ def test_uploaded_picture_is_translated_and_a_broken_one_is_a_message(page: Any,
     upload = tmp_path / "horse.png"
     upload.write_bytes(png_bytes(picture))
     _el(page, "#cyclegan-tiny-upload input[type=file]").send_keys(str(upload))
-    wait_for(page, lambda: "horse.png" in _text(page, "cyclegan-tiny-upload"), "the uploaded file")
+    wait_for(page, lambda: "horse" in _text(page, "cyclegan-tiny-upload"), "the uploaded file")
     click(page, "cyclegan-tiny-translate")
     result, src = shown_picture(page, "cyclegan-tiny-result")
     page.save_screenshot(str(shots / "cyclegan.png"))
@@ -306,7 +309,7 @@ def test_uploaded_picture_is_translated_and_a_broken_one_is_a_message(page: Any,
     wait_for(page, lambda: page.find_elements("css selector", "#cyclegan-tiny-upload input[type=file]"),
              "the upload box again")
     _el(page, "#cyclegan-tiny-upload input[type=file]").send_keys(str(broken))
-    wait_for(page, lambda: "broken.png" in _text(page, "cyclegan-tiny-upload"), "the broken file")
+    wait_for(page, lambda: "broken" in _text(page, "cyclegan-tiny-upload"), "the broken file")
     click(page, "cyclegan-tiny-translate")
     wait_for(page, lambda: "refused" in _text(page, "cyclegan-tiny-status"), "the server's refusal on the page")
     assert "400" in _text(page, "cyclegan-tiny-status")  # INVALID_ARG over HTTP
@@ -342,6 +345,7 @@ def test_readme_screenshot(browser: Any, tmp_path: Path) -> None:
     server = holder.start()
     try:
         with running_ui(holder.http_url, tmp_path / "ui.log") as url:
+            browser.set_window_size(1200, 1180)
             browser.get(url)
             wait_for(browser, lambda: "ready" in _text(browser, "server-status"), "the server status line")
             sampling = [m for m in server.model_states() if _has(browser, f"#{m}-generate")]
