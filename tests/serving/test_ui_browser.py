@@ -29,9 +29,10 @@ from gandeploy.models import io as gio
 from gandeploy.serving import client as tc
 from gandeploy.serving.pictures import image_grid, png_bytes
 from gandeploy.serving.server import TritonServer, free_port
+from gandeploy.ui.app import points_picture
 
 pytestmark = pytest.mark.e2e
-MODELS = ("cgan-tiny", "infogan-tiny", "cyclegan-tiny")
+MODELS = ("cgan-tiny", "infogan-tiny", "cyclegan-tiny", "mlp-tiny")
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1200,900")
 WAIT_S = 90.0
@@ -284,6 +285,17 @@ def test_codes_and_truncation_show_the_sdks_picture(page: Any, servers: Servers,
     np.testing.assert_array_equal(hwc(shown)[2:-2, 2:-2], sdk[0])
     default = tc.sample("infogan-tiny", [42], code=7, url=servers.http_url, protocol="http")
     assert not np.array_equal(default[0], sdk[0])  # the sliders did reach the server
+
+
+def test_points_model_shows_a_scatter_of_the_sdks_points(page: Any, servers: Servers) -> None:
+    open_tab(page, "mlp-tiny")
+    assert not _has(page, "#mlp-tiny-interpolate")  # a strip of points is not a picture: none offered
+    type_into(page, "#mlp-tiny-seed input", 100)
+    type_into(page, "#mlp-tiny-n input[type=number]", 16)
+    click(page, "mlp-tiny-generate")
+    shown, _ = shown_picture(page, "mlp-tiny-image")
+    sdk = tc.sample("mlp-tiny", range(100, 116), url=servers.http_url, protocol="http")  # float32 [16, 2]
+    np.testing.assert_array_equal(shown, points_picture(sdk))
 
 
 def test_uploaded_picture_is_translated_and_a_broken_one_is_a_message(page: Any, servers: Servers, shots: Path,
