@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo bench clean
+.PHONY: install test browser demo bench clean
 
 # (Re)build the virtual environment when pyproject.toml changes. torch==2.13.0 comes first so pip takes
 # the CPU wheel that lies on local disk instead of resolving a multi-GB CUDA build.
@@ -18,8 +18,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: install
+# The browser test of `gandeploy ui` drives Debian's chromium + chromium-driver; without them (not root, no
+# apt) it skips with a reason.
+test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+		( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+		>/dev/null 2>&1 || echo "warning: could not install chromium + chromium-driver; the browser test will skip" )
 
 demo: install
 	$(VENV)/bin/gandeploy demo

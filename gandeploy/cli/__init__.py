@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "diagnose": "gandeploy.cli.diagnose:diagnose",
     "bench": "gandeploy.cli.bench:bench",
     "bench-suite": "gandeploy.cli.bench:bench_suite",
+    "ui": "gandeploy.cli.ui:ui",
     "demo": "gandeploy.cli.demo:demo",
 }
 

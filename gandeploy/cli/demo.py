@@ -26,3 +26,4 @@ def demo(root: Path, retrain: bool) -> None:
     report_outputs(sorted(pictures.glob("*.png")) + [pictures / "summary.md"],
                    "gandeploy serve   # then: gandeploy sample cgan-digits --n 64 --label 3 --out three.png",
                    title="Pictures and summary")
+    click.echo("Web page: gandeploy serve, then in a second shell gandeploy ui  # open http://127.0.0.1:7860")

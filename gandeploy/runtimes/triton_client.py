@@ -85,6 +85,12 @@ class TritonClient:
     def model_ready(self, name: str) -> bool:
         return bool(self._call(f"model '{name}'", lambda: self._client.is_model_ready(name)))
 
+    def model_names(self) -> list[str]:
+        """Names of the models the server lists as READY (its repository index)."""
+        raw = self._call("the model repository index", lambda: self._client.get_model_repository_index())
+        rows = raw if isinstance(raw, list) else _as_dict(raw).get("models", [])
+        return sorted(str(r["name"]) for r in rows if str(r.get("state", "")) == "READY")
+
     def metadata(self, name: str) -> dict[str, Any]:
         """``{"name", "versions", "platform", "inputs": [{"name", "datatype", "shape"}], "outputs": [...]}``."""
         meta = _as_dict(self._call(f"model '{name}'", lambda: self._client.get_model_metadata(name)))
