@@ -44,3 +44,14 @@ def unknown_choice(kind: str, name: str, choices: Iterable[str], flag: str | Non
     hint = f" Did you mean '{close[0]}'?" if close else ""
     where = f" (flag {flag})" if flag else ""
     return UserInputError(f"unknown {kind} '{name}'{where}.{hint} Choices: {', '.join(choices)}.")
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """The first line of ``text`` (ANSI codes removed), cut at a word boundary with '…' past ``limit``."""
+    import re
+
+    line = re.sub(r"\x1b\[[0-9;]*m", "", str(text)).strip().split("\n")[0].strip()
+    if len(line) <= limit:
+        return line
+    cut = line[:limit].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return (cut or line[:limit]) + " …"

@@ -84,8 +84,15 @@ def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protoco
         click.echo(f"skipped {key}: {reason}")
     report_outputs(paths, next_command=f"gandeploy bench {export_dir}" if report.passed else None)
     if not report.passed:
+        from gandeploy.errors import one_line
+
         bad = report.failures
-        what = "; ".join(sorted({f"{r.backend} ({r.error or ', '.join(r.breaches)})"[:160] for r in bad}))
+        reasons: dict[str, list[str]] = {}  # one reason, in full, with the backends it stopped
+        for r in bad:
+            backends = reasons.setdefault(one_line(r.error or ", ".join(r.breaches)).rstrip("."), [])
+            if r.backend not in backends:
+                backends.append(str(r.backend))
+        what = "; ".join(f"{', '.join(b)}: {reason}" for reason, b in reasons.items())
         if not report.rows:
             raise click.ClickException("parity compared no backend: every requested backend was skipped (see above).")
         raise click.ClickException(f"parity FAILED for {len(bad)} of {len(report.rows)} checks: {what}. "

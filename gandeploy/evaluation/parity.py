@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
+from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError, one_line
 from gandeploy.evaluation.metrics import Diff, compare_float, compare_uint8
 from gandeploy.evaluation.tolerances import Tolerance, tolerance_for
 from gandeploy.export.validate import Case  # the same fixed-input case the export checks use
@@ -291,7 +291,7 @@ def _compare_case(key: str, runtime: Runtime, reference: Runtime, manifest: dict
             ref, cand = ref_out, runtime.run(feeds)["output"]
         row.diff = compare_uint8(ref, cand) if kind == "uint8" else compare_float(ref, cand)
     except (GanDeployError, ValueError, KeyError, RuntimeError, OSError) as exc:
-        row.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        row.error = f"{type(exc).__name__}: {one_line(str(exc))}"
         log.warning("%-17s %s: %s", key, case.label(), row.error)
         return row
     finally:
