@@ -69,9 +69,11 @@ class ExportResult:
 
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *, fp16: bool = False,
                trt: bool | None = None, max_batch: int = 64, min_size: HW | None = None, opt_size: HW | None = None,
-               max_size: HW | None = None, opset: int | None = None, generator: str | None = None) -> ExportResult:
+               max_size: HW | None = None, opset: int | None = None, generator: str | None = None,
+               force: bool = False) -> ExportResult:
     """Export a run dir's generator. ``trt``: None builds a plan with ``fp16`` where TensorRT can run,
-    True requires it (and implies the FP16 ONNX), False never builds one."""
+    True requires it (and implies the FP16 ONNX), False never builds one. ``force`` overwrites an export dir
+    that holds another run's (or generator's) export."""
     start = time.perf_counter()
     run_dir = Path(run_dir)
     if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
@@ -89,6 +91,8 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     fp16 = fp16 or bool(trt)
     module, key = load_for_export(run_dir, generator)
     out_dir = Path(out) if out is not None else default_export_dir(run_dir, spec.generator_keys, key)
+    if not force:
+        check_not_foreign(out_dir, run_dir, key)
     prepare_out_dir(out_dir)
 
     num_classes = spec.num_classes(run.arch)
@@ -212,6 +216,25 @@ def load_for_export(run_dir: Path, generator: str | None) -> tuple[nn.Module, st
 
     module, _, key = load_generator_and_key(run_dir, generator)
     return module, key
+
+
+def check_not_foreign(out_dir: Path, run_dir: Path, key: str) -> None:
+    """Refuse to overwrite an export of another run dir or generator (re-exporting the same one is fine)."""
+    import json
+
+    try:
+        old = json.loads((out_dir / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return  # no (readable) manifest: nothing finished lives there
+    source = old.get("source_run") if isinstance(old, dict) else None
+    if not source:
+        return
+    same_run = Path(source).resolve() == run_dir.resolve()
+    if same_run and old.get("generator") in (None, key):
+        return
+    what = f"{old.get('model', '?')} generator {old.get('generator', '?')} from {source}"
+    raise UserInputError(f"'{out_dir}' already holds the export of {what}: pass --out DIR for this one, or "
+                         "--force to replace it.")
 
 
 def prepare_out_dir(out_dir: Path) -> None:
