@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gandeploy import __version__
-from gandeploy.errors import ExportError
+from gandeploy.errors import ExportError, UserInputError
 from gandeploy.utils.io import atomic_write_json, sha256_file
 
 MANIFEST_FILE = "manifest.json"
@@ -70,6 +70,9 @@ def load_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
     path = export_dir / MANIFEST_FILE
     if not export_dir.is_dir():
         raise ExportError(f"export dir '{export_dir}' does not exist: run 'gandeploy export RUN_DIR' first.")
+    if not path.is_file() and (export_dir / "checkpoints").is_dir():
+        raise UserInputError(f"'{export_dir}' is a training run dir, not an export dir: run 'gandeploy export "
+                             f"{export_dir} --fp16' first, then pass the export dir it prints.")
     if not path.is_file():
         raise ExportError(f"'{export_dir}' has no {MANIFEST_FILE}: the export is incomplete or failed; "
                           "run 'gandeploy export' again.")
