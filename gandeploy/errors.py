@@ -33,6 +33,12 @@ class ServingError(GanDeployError):
     """The Triton repository, server or client failed."""
 
 
+class Interrupted(GanDeployError):
+    """The user stopped a command (Ctrl-C) after it saved its state; the CLI exits 130 like a shell does."""
+
+    exit_code = 130
+
+
 class BackendUnavailable(GanDeployError):
     """An optional runtime (TensorRT, a GPU, tritonserver) is not present here; the message says why."""
 

@@ -47,9 +47,12 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GanDeployError as exc:
-            raise click.ClickException(str(exc)) from None
+            error = click.ClickException(str(exc))
+            error.exit_code = getattr(exc, "exit_code", 1)  # Interrupted: 130
+            raise error from None
         except KeyboardInterrupt:
-            raise click.Abort() from None
+            click.echo("Aborted (interrupted).", err=True)
+            ctx.exit(130)
 
 
 def _module_exists(target: str) -> bool:

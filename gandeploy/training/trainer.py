@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from gandeploy.errors import CheckpointError, DataError
+from gandeploy.errors import CheckpointError, DataError, Interrupted, UserInputError
 from gandeploy.training import distributed
 from gandeploy.training.checkpoint import (CKPT_DIR, LATEST, latest_checkpoint, load_checkpoint, load_state_into,
                                            save_checkpoint)
@@ -183,7 +183,7 @@ class Trainer:
                      sched.total_steps, sched.steps_per_epoch, sched.global_batch, sched.n_critic, start,
                      task.device)
         rank_off = RANK_STRIDE * self.ctx.rank
-        last_saved, t0 = start, time.perf_counter()
+        last_saved, t0, interrupted = start, time.perf_counter(), None
         bar = tqdm(total=sched.total_steps, initial=start, disable=not main, unit="step", dynamic_ncols=True,
                    desc=self.run_dir.name, mininterval=0.5)
         old_handler = self._install_sigint()
@@ -205,7 +205,7 @@ class Trainer:
                     self._checkpoint(done, keep)
                     last_saved = done
                 if self._stop_requested:
-                    log.warning("stopped after step %d; checkpoint saved. Continue with --resume.", done)
+                    interrupted = done
                     break
         finally:
             bar.close()
@@ -226,6 +226,10 @@ class Trainer:
             else:
                 log.warning("DDP: parameters differ between ranks; only rank 0's were saved")
         distributed.barrier(self.ctx)
+        if interrupted is not None:  # a half-trained run must not look finished to 'train && export'
+            raise Interrupted(f"training interrupted after step {interrupted} of {sched.total_steps}; checkpoint "
+                              f"saved in {self.run_dir / CKPT_DIR / LATEST}. Continue it with the same command "
+                              "and --resume.")
         return self.run_dir
 
     def _one_step(self, step: int, seed: int, rank_off: int) -> dict[str, float]:
