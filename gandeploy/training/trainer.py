@@ -167,6 +167,15 @@ class Trainer:
         if self.ctx.enabled:
             self._enable_ddp()
 
+    def check_length(self) -> None:
+        """On resume: a schedule shorter than what ``latest.pt`` already holds is a ``UserInputError``."""
+        done = int(load_checkpoint(latest_checkpoint(self.run_dir)).get("step", 0))
+        if done > self.sched.total_steps:
+            epochs = done / self.sched.steps_per_epoch
+            raise UserInputError(f"--resume: '{self.run_dir}' already holds {done} steps ({epochs:g} epochs), more "
+                                 f"than the {self.sched.total_steps} that --epochs/--steps now give; pass a larger "
+                                 "--epochs or --steps (config.json is unchanged).")
+
     # ------------------------------------------------------------------ the loop
     def fit(self) -> Path:
         """Train to the end of the schedule; returns the run dir."""
