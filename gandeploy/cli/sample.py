@@ -18,13 +18,14 @@ from gandeploy.errors import UserInputError
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed (seeds are 0 .. 2**63-1).")
 @click.option("--label", type=int, default=None,
               help="Class index for conditional models (without it: one row per class, same seeds in each row).")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("grid.png"), show_default=True,
-              help="PNG grid (2D-point models: a scatter plot); a .npy suffix saves the raw array instead.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="PNG grid (2D-point models: a scatter plot); a .npy suffix saves the raw array instead  "
+                   "[default: samples/NAME.png].")
 @click.option("--url", default=None, help="Triton address (default 127.0.0.1:8001 for grpc, :8000 for http).")
 @click.option("--protocol", type=click.Choice(["grpc", "http"]), default="grpc", show_default=True)
 @click.option("--batch-size", type=int, default=None, help="Seeds per request (default: the model's max batch).")
 @click.option("--concurrency", type=int, default=2, show_default=True, help="Requests in flight at once.")
-def sample(name: str, n: int, seed: int, label: int | None, out: Path, url: str | None, protocol: str,
+def sample(name: str, n: int, seed: int, label: int | None, out: Path | None, url: str | None, protocol: str,
            batch_size: int | None, concurrency: int) -> None:
     """Ask the served model NAME for the pictures of seeds seed .. seed+n-1 and save them as one grid."""
     from gandeploy.serving import client as tc
@@ -37,6 +38,7 @@ def sample(name: str, n: int, seed: int, label: int | None, out: Path, url: str 
         raise UserInputError(f"--seed must keep every seed in [0, 2**63 - 1], got {seed} with --n {n}.")
     if batch_size is not None and batch_size < 1 or concurrency < 1:
         raise UserInputError("--batch-size and --concurrency must be >= 1.")
+    out = out or Path("samples") / f"{name}.png"  # git-ignored, like translate's default translated/
     seeds = np.arange(seed, seed + n, dtype=np.int64)
     labels: np.ndarray | None = None
     cols = None
@@ -62,7 +64,14 @@ def sample(name: str, n: int, seed: int, label: int | None, out: Path, url: str 
         save_points_plot(out, result, title=f"{name}: {len(result)} samples")
     click.echo(f"Sampled {len(seeds)} from '{name}' over {protocol} in {seconds:.2f} s "
                f"({len(seeds) / seconds:.1f} samples/s).")
-    report_outputs([out], f"gandeploy sample {name} --n {n} --seed {seed + n} --out {out}")
+    report_outputs([out], next_sample_command(name, n, seed, label, out))
+
+
+def next_sample_command(name: str, n: int, seed: int, label: int | None, out: Path) -> str:
+    """The same request for the next seeds, into a new file (``sevens.png`` → ``sevens-64.png``)."""
+    following = out.with_name(f"{out.stem}-{seed + n}{out.suffix}")
+    flags = f" --label {label}" if label is not None else ""
+    return f"gandeploy sample {name} --n {n} --seed {seed + n}{flags} --out {following}"
 
 
 def _num_classes(name: str, url: str | None, protocol: str) -> int:

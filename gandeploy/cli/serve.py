@@ -76,5 +76,5 @@ def next_command(records: dict, server: object) -> str:
     for name, record in sorted(records.items()):
         if record.get("task") == "translation":
             return f"gandeploy translate {name} IMAGE.jpg --out translated/{port}"
-        return f"gandeploy sample {name} --n 64 --seed 0 --out grid.png{port}"
-    return f"gandeploy sample NAME --n 64 --out grid.png{port}"
+        return f"gandeploy sample {name} --n 64 --seed 0{port}"
+    return f"gandeploy sample NAME --n 64{port}"
