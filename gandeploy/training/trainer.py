@@ -37,6 +37,7 @@ from gandeploy.training.checkpoint import (CKPT_DIR, LATEST, latest_checkpoint, 
                                            save_checkpoint)
 from gandeploy.training.distributed import DistContext
 from gandeploy.training.task import GANTask
+from gandeploy.training.tensorboard import add_grid, open_writer
 from gandeploy.utils.device import step_generator
 from gandeploy.utils.io import atomic_write_text
 from gandeploy.utils.logging import get_logger
@@ -196,19 +197,25 @@ class Trainer:
         bar = tqdm(total=sched.total_steps, initial=start, disable=not main, unit="step", dynamic_ncols=True,
                    desc=self.run_dir.name, mininterval=0.5)
         old_handler = self._install_sigint()
+        board = open_writer(self.run_dir) if main else None  # None unless TensorBoard is installed
         try:
             for step in range(start, sched.total_steps):
                 losses = self._one_step(step, seed, rank_off)
                 done, epoch = step + 1, sched.epoch_of_step(step)
                 if main:
                     self.losses.append(done, epoch + 1, losses)
+                if board is not None:
+                    for name, value in losses.items():
+                        board.add_scalar(f"loss/{name}", value, done)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
                 bar.update(1)
                 epoch_end = done % sched.steps_per_epoch == 0 or done == sched.total_steps
                 if epoch_end:
                     task.on_epoch_end(epoch)
                     if main:
-                        task.save_samples(self.run_dir / SAMPLES_DIR / f"epoch_{epoch + 1:03d}.png", done)
+                        grid = task.save_samples(self.run_dir / SAMPLES_DIR / f"epoch_{epoch + 1:03d}.png", done)
+                        if board is not None:
+                            add_grid(board, grid, done)
                 keep = self.train.keep_every > 0 and done % self.train.keep_every == 0
                 if epoch_end or keep or done % self.train.checkpoint_every == 0 or self._stop_requested:
                     self._checkpoint(done, keep)
@@ -220,6 +227,8 @@ class Trainer:
             bar.close()
             self._restore_sigint(old_handler)
             self.losses.close()
+            if board is not None:
+                board.close()
         trained = max(last_saved - start, 0)
         if trained:
             dt = time.perf_counter() - t0
