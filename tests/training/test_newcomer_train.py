@@ -52,3 +52,36 @@ def test_ctrl_c_exits_130_without_export_hint(runs: Path) -> None:
     assert proc.returncode == 130, stderr
     assert "interrupted after step" in stderr and "--resume" in stderr and latest.is_file()
     assert "Next: gandeploy export" not in stdout + stderr
+
+
+def test_train_ends_with_a_quality_line_and_logs_tensorboard(runs: Path) -> None:
+    """Item 2: 'train' said nothing about quality; now it ends with modes/HQ for a mixture (and TensorBoard)."""
+    import importlib.util
+
+    out = runs / "ring"
+    result = cli("train", "mlp", "ring8", "--steps", "20", "--out", str(out), *TINY_MLP)
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("Quality: "))
+    saved = json.loads((out / "quality.json").read_text())
+    assert saved["measure"] == "modes" and saved["n_modes"] == 8 and f"/8 modes" in line
+    assert line == f"Quality: {saved['line']}"
+    assert result.output.index("Quality: ") < result.output.index("Next: gandeploy export")
+    if importlib.util.find_spec("tensorboard") is not None:  # optional extra: on when installed
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0}).Reload()
+        tags = events.Tags()
+        assert {"loss/loss_D", "loss/loss_G", "quality/modes"} <= set(tags["scalars"]), tags
+        assert len(events.Scalars("loss/loss_G")) == 20 and "samples" in tags["images"]
+
+
+def test_cgan_quality_line_is_label_agreement(runs: Path) -> None:
+    """Item 2: for class data the line is the held-out classifier's label agreement."""
+    out = runs / "cgan"
+    result = cli("train", "cgan", "digits", "--steps", "2", "--out", str(out), "--device", "cpu",
+                 *[f"--arch={k}={v}" for k, v in {"ngf": 8, "ndf": 8, "nz": 8, "embed_dim": 4}.items()])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "quality.json").read_text())
+    assert saved["measure"] == "label agreement" and saved["n"] == 1000 and 0.0 <= saved["value"] <= 1.0
+    assert saved["classifier_accuracy"] > 0.9
+    assert f"Quality: label agreement {saved['value']:.1%}" in result.output
