@@ -22,14 +22,12 @@ from typing import Any
 
 import torch
 
+from gandeploy.config import QUALITY_FILE
 from gandeploy.models.io import CLASS_LABEL, LATENT
 from gandeploy.utils.io import atomic_write_json
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("evaluation.quality")
-
-QUALITY_FILE = "quality.json"
-
 
 def quality_line(run_dir: str | os.PathLike[str]) -> str:
     """Measure a finished run dir, record it in ``quality.json`` and return one line for the terminal."""

@@ -18,6 +18,7 @@ from torch import nn
 from gandeploy.config import CONFIG_FILE, RunConfig, load_run_config
 from gandeploy.errors import BackendUnavailable, ExportError, UserInputError
 from gandeploy.export import validate
+from gandeploy.export.card import write_model_card
 from gandeploy.export.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
 from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
 from gandeploy.export.onnx2trt import build_engine
@@ -157,8 +158,9 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     if sizes:
         manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
     write_manifest(out_dir, manifest)
+    write_model_card(out_dir)  # README.md: generated from the manifest, config.json and the run's quality.json
     seconds = time.perf_counter() - start
-    log.info("export of %s (%s) finished in %.1f s", run_dir, key, seconds)
+    log.debug("export of %s (%s) finished in %.1f s", run_dir, key, seconds)  # the CLI prints the result
     return ExportResult(out_dir, manifest, tuple(artifact_rows(out_dir, manifest)), seconds, onnx_info.exporter,
                         None if tensorrt["built"] else tensorrt.get("reason"))
 
