@@ -66,25 +66,26 @@ class Stage:
 
 @dataclass
 class DemoPaths:
-    """Where the demo writes: the workspace areas of the design card, and one folder of pictures."""
+    """Where the demo writes: everything under ``demo/`` (runs, exports, its repository, pictures), so the README
+    tour that follows it (training/runs/, export/, model_repository/) starts from a clean workspace."""
 
     root: Path
 
     @property
+    def pictures(self) -> Path:
+        return self.root / "demo"
+
+    @property
     def runs(self) -> Path:
-        return self.root / "training" / "runs"
+        return self.pictures / "runs"
 
     @property
     def exports(self) -> Path:
-        return self.root / "export"
+        return self.pictures / "export"
 
     @property
     def repository(self) -> Path:
-        return self.root / "model_repository"
-
-    @property
-    def pictures(self) -> Path:
-        return self.root / "demo"
+        return self.pictures / "model_repository"
 
 
 def run_demo(root: str | Path = ".", *, retrain: bool = False) -> list[Stage]:
