@@ -55,3 +55,26 @@ def save_points_plot(path: str | os.PathLike[str], points: np.ndarray, title: st
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def labelled_grid(images: np.ndarray, rows: int, row_labels: list[str], col_labels: list[str], *,
+                  scale: int = 3, pad: int = 4, fill: int = 255) -> np.ndarray:
+    """uint8 [rows*cols, H, W, C] (row by row) → an RGB grid with gutters, a label left of each row and
+    above each column: uint8 [top + rows*(sH+pad)+pad, left + cols*(sW+pad)+pad, 3]."""
+    from PIL import Image, ImageDraw
+
+    n, h, w, c = images.shape
+    cols = n // rows
+    pix = images.repeat(scale, axis=1).repeat(scale, axis=2)  # [N, sH, sW, C]
+    pix = np.repeat(pix, 3, axis=3) if c == 1 else pix[..., :3]
+    body = image_grid(pix, cols=cols, pad=pad, fill=fill)  # [rows*(sH+pad)+pad, cols*(sW+pad)+pad, 3]
+    left = 8 + 7 * max((len(s) for s in row_labels), default=1)
+    top = 16
+    canvas = Image.new("RGB", (left + body.shape[1], top + body.shape[0]), (fill, fill, fill))
+    canvas.paste(Image.fromarray(body), (left, top))
+    draw = ImageDraw.Draw(canvas)
+    for r, label in enumerate(row_labels[:rows]):
+        draw.text((4, top + pad + r * (h * scale + pad) + h * scale // 2 - 5), label, fill=(0, 0, 0))
+    for k, label in enumerate(col_labels[:cols]):
+        draw.text((left + pad + k * (w * scale + pad) + 2, 2), label, fill=(90, 90, 90))
+    return np.asarray(canvas)
