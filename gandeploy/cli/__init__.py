@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "export": "gandeploy.cli.export:export",
     "repo": "gandeploy.cli.repo:repo",
     "serve": "gandeploy.cli.serve:serve",
+    "models": "gandeploy.cli.models:models",
     "sample": "gandeploy.cli.sample:sample",
     "translate": "gandeploy.cli.translate:translate",
     "parity": "gandeploy.cli.parity:parity",
