@@ -94,17 +94,25 @@ def verify_export(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """
     export_dir = Path(export_dir)
     manifest = load_manifest(export_dir)
+    problems = file_problems(export_dir, manifest)
+    if problems:
+        raise ExportError(problems[0])
+    return manifest
+
+
+def file_problems(export_dir: Path, manifest: dict[str, Any]) -> list[str]:
+    """One message per file the manifest lists that is missing, outside the dir, or changed (size, SHA-256)."""
+    problems = []
     for name, entry in sorted(manifest["files"].items()):
         path = export_dir / name
         if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise ExportError(f"{export_dir / MANIFEST_FILE} lists a file outside the export dir: '{name}'.")
-        if not path.is_file():
-            raise ExportError(f"{path} is missing (listed in {MANIFEST_FILE}); run 'gandeploy export' again.")
-        size = path.stat().st_size
-        if size != entry.get("bytes"):
-            raise ExportError(f"{path} was modified after export: {size} bytes, manifest says "
-                              f"{entry.get('bytes')}; run 'gandeploy export' again.")
-        if sha256_file(path) != entry.get("sha256"):
-            raise ExportError(f"{path} was modified after export: its SHA-256 differs from {MANIFEST_FILE}; "
-                              "run 'gandeploy export' again.")
-    return manifest
+            problems.append(f"{export_dir / MANIFEST_FILE} lists a file outside the export dir: '{name}'.")
+        elif not path.is_file():
+            problems.append(f"{path} is missing (listed in {MANIFEST_FILE}); run 'gandeploy export' again.")
+        elif path.stat().st_size != entry.get("bytes"):
+            problems.append(f"{path} was modified after export: {path.stat().st_size} bytes, manifest says "
+                            f"{entry.get('bytes')}; run 'gandeploy export' again.")
+        elif sha256_file(path) != entry.get("sha256"):
+            problems.append(f"{path} was modified after export: its SHA-256 differs from {MANIFEST_FILE}; "
+                            "run 'gandeploy export' again.")
+    return problems

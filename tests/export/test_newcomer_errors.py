@@ -95,3 +95,19 @@ def test_repo_on_a_run_dir_says_so(run_factory, tmp_path: Path) -> None:
     run = run_factory("dcgan")
     text = _clean(_invoke("repo", run, "--out", tmp_path / "repo"))
     assert "training run dir" in text and f"gandeploy export {run}" in text and "failed" not in text
+
+
+def test_parity_checks_the_manifest_hashes(run_factory, tmp_path: Path) -> None:
+    """Smaller: 'parity' did not check the manifest hashes ('repo' does): an altered model.onnx that still
+    computes the same numbers passed."""
+    import onnx
+
+    out = tmp_path / "export" / "dcgan-tiny"
+    assert _invoke("export", run_factory("dcgan"), "--out", out, "--max-batch", "2").exit_code == 0
+    model = onnx.load(str(out / "model.onnx"))
+    model.doc_string = "edited after export"  # same weights, same outputs, other bytes
+    onnx.save(model, str(out / "model.onnx"))
+    result = CliRunner().invoke(main, ["parity", str(out), "--backends", "onnxruntime", "--report",
+                                       str(tmp_path / "rep")])
+    assert result.exit_code == 1, result.output
+    assert "does not match its manifest" in result.output and "model.onnx was modified after export" in result.output
