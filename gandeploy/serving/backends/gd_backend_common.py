@@ -1,4 +1,4 @@
-"""Helpers shared by gandeploy's Triton python-backend models. SELF-CONTAINED: numpy, PIL and json only.
+"""Helpers shared by gandeploy's Triton python-backend models. SELF-CONTAINED: numpy, PIL and the stdlib only.
 
 ``gandeploy repo`` copies this file beside every ``<model>/1/model.py``; the NGC container runs it without
 gandeploy installed, so nothing here may import gandeploy. ``latent_from_seed``, ``to_uint8`` and
