@@ -85,3 +85,20 @@ def test_cgan_quality_line_is_label_agreement(runs: Path) -> None:
     assert saved["measure"] == "label agreement" and saved["n"] == 1000 and 0.0 <= saved["value"] <= 1.0
     assert saved["classifier_accuracy"] > 0.9
     assert f"Quality: label agreement {saved['value']:.1%}" in result.output
+
+
+def test_known_map_and_unconditional_quality_lines(runs: Path) -> None:
+    """Item 2: MAE against the true map for the known-map pair; digit coverage for an unconditional DCGAN."""
+    out = runs / "cyc"
+    result = cli("train", "cyclegan", "digits2inverted", "--steps", "2", "--batch-size", "4", "--out", str(out),
+                 "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "quality.json").read_text())
+    assert saved["measure"] == "MAE vs true map" and saved["identity_mae"] > 0.5 and saved["n"] > 0
+    assert "Quality: held-out MAE vs the true map" in result.output
+    out = runs / "dc"
+    result = cli("train", "dcgan", "digits", "--steps", "2", "--out", str(out), "--device", "cpu",
+                 "--arch", "ngf=8", "--arch", "ndf=8", "--arch", "nz=8")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "quality.json").read_text())
+    assert saved["measure"] == "digit coverage" and 0 <= saved["value"] <= 10 and sum(saved["counts"]) == 1000
