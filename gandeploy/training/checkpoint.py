@@ -61,13 +61,13 @@ def load_torch_file(path: Path, map_location: str | torch.device = "cpu") -> Any
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only load failed" in str(exc).lower():  # torch's text advises weights_only=False: unsafe
+        if "global" in str(exc).lower():  # a pickled class or function; torch's advice (weights_only=False) is unsafe
             raise CheckpointError(
                 f"cannot read '{path}': it holds Python objects besides tensors, and gandeploy loads weights only "
                 "(weights_only=True) for safety. Save a plain state_dict (torch.save(model.state_dict(), PATH))."
             ) from None
         raise CheckpointError(f"cannot read '{path}': it is corrupt, truncated or not a PyTorch weights file "
-                              f"(UnpicklingError: {one_line(str(exc), 160)}).") from None
+                              "(it does not unpickle).") from None
     except Exception as exc:  # noqa: BLE001 - torch's loader raises KeyError, EOFError, RuntimeError, ...
         detail = one_line(str(exc), 160) if str(exc).strip() else ""
         raise CheckpointError(
