@@ -306,7 +306,7 @@ def summary_text(stages: list[Stage], width: int = 100) -> str:
     listed after it and in demo/summary.md)."""
     import textwrap
 
-    name_w = min(30, max(len(s.name) for s in stages)) if stages else 10
+    name_w = min(36, max(len(s.name) for s in stages)) if stages else 10
     result_w = width - name_w - 12
     lines = [f"{'stage':<{name_w}}  {'time':>8}  result", "-" * width]
     for s in stages:
