@@ -61,7 +61,8 @@ def test_train_ends_with_a_quality_line_and_logs_tensorboard(runs: Path) -> None
     out = runs / "ring"
     result = cli("train", "mlp", "ring8", "--steps", "20", "--out", str(out), *TINY_MLP)
     assert result.exit_code == 0, result.output
-    line = next(x for x in result.output.splitlines() if x.startswith("Quality: "))
+    assert "Quality: " in result.output, result.output  # (stderr's progress bar may share the line)
+    line = result.output[result.output.index("Quality: "):].splitlines()[0]
     saved = json.loads((out / "quality.json").read_text())
     assert saved["measure"] == "modes" and saved["n_modes"] == 8 and f"/8 modes" in line
     assert line == f"Quality: {saved['line']}"
