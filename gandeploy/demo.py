@@ -1,8 +1,8 @@
 """The end-to-end main job on the embedded default (``make demo`` / ``gandeploy demo``).
 
-train CGAN on digits + tiny CycleGAN on digits2inverted → export both (FP32 + FP16 ONNX) →
+train CGAN and InfoGAN on digits + tiny CycleGAN on digits2inverted → export all (FP32 + FP16 ONNX) →
 ``model_repository/`` → real tritonserver on free local ports → tritonclient calls (a sample grid per class,
-a translated image set) → parity against the server → one summary table. Every picture lands in one folder.
+an InfoGAN traversal, a translated image set) → parity against the server → one summary table. Every picture lands in one folder.
 
 A second run reuses what is built: finished training runs are kept, exports are redone only when their run's
 checkpoint is newer than the manifest.
@@ -51,7 +51,11 @@ CYCLEGAN_JOB = DemoJob("cyclegan", "digits2inverted", "cyclegan-digits2inverted"
                        # served at its own size: padding 16x16 inputs up to a larger minimum would change
                        # InstanceNorm's statistics
                        {"min_size": (16, 16), "opt_size": (16, 16), "max_size": (256, 256)})
-JOBS = (CGAN_JOB, CYCLEGAN_JOB)
+# A narrower cousin of training/recipes/infogan-digits.toml: unsupervised, the categorical code learns the digits.
+INFOGAN_JOB = DemoJob("infogan", "digits", "infogan-digits",
+                      {"epochs": 40, "batch_size": 64, "lr_g": 1e-3, "lr_d": 2e-4, "checkpoint_every": 440},
+                      {"ngf": 16, "ndf": 16, "nz": 16, "q_hidden": 64})
+JOBS = (CGAN_JOB, INFOGAN_JOB, CYCLEGAN_JOB)
 
 
 @dataclass
@@ -104,9 +108,10 @@ def run_demo(root: str | Path = ".", *, retrain: bool = False) -> list[Stage]:
 
 # --------------------------------------------------------------------------------------------- training
 def _train(job: DemoJob, paths: DemoPaths, stages: list[Stage], retrain: bool) -> Path:
-    from gandeploy.training.api import train_run
+    from gandeploy.registry import get_model
+    from gandeploy.training.api import task_class, train_run
     from gandeploy.training.checkpoint import CKPT_DIR, LATEST
-    from gandeploy.training.task import TrainConfig
+    from gandeploy.training.recipes import make_train_config
 
     run_dir = paths.runs / job.name
     if retrain and run_dir.exists():
@@ -117,8 +122,8 @@ def _train(job: DemoJob, paths: DemoPaths, stages: list[Stage], retrain: bool) -
     resume = latest.is_file()
     before = latest.stat().st_mtime_ns if resume else None
     start = time.perf_counter()
-    train_run(job.model, job.dataset, TrainConfig(**job.train), run_dir, arch=dict(job.arch) or None,
-              resume=resume)
+    train = make_train_config(dict(job.train), f"the demo's {job.name} job", task_class(get_model(job.model)).Options)
+    train_run(job.model, job.dataset, train, run_dir, arch=dict(job.arch) or None, resume=resume)
     seconds = time.perf_counter() - start
     grids = sorted((run_dir / "samples").glob("*.png"))
     picture = paths.pictures / f"{job.name}-training-samples.png"
@@ -131,7 +136,7 @@ def _train(job: DemoJob, paths: DemoPaths, stages: list[Stage], retrain: bool) -
 
 
 def _export(run_dir: Path, out: Path, job: DemoJob, stages: list[Stage]) -> Path:
-    from gandeploy.export.manifest import MANIFEST_FILE, verify_export
+    from gandeploy.manifest import MANIFEST_FILE, verify_export
     from gandeploy.export.pipeline import export_run
     from gandeploy.training.checkpoint import latest_checkpoint
 
@@ -156,17 +161,23 @@ def _export(run_dir: Path, out: Path, job: DemoJob, stages: list[Stage]) -> Path
 
 def _quality(run_dirs: dict[str, Path], stages: list[Stage]) -> None:
     from gandeploy.evaluation.classifier import label_agreement
+    from gandeploy.evaluation.codes import code_mapping, continuous_effects, describe_effects
     from gandeploy.evaluation.translation import evaluate_run
+    from gandeploy.registry import get_model
     from gandeploy.training.checkpoint import load_generator
 
     start = time.perf_counter()
     generator, _ = load_generator(run_dirs[CGAN_JOB.name])
     agree = label_agreement(generator, n_per_class=50)
+    info, info_run = load_generator(run_dirs[INFOGAN_JOB.name])
+    info_io = get_model(INFOGAN_JOB.model).io(info_run.arch)
+    mapping = code_mapping(info, info_io, n_per_code=100)
+    effects = describe_effects(continuous_effects(info, info_io, n_seeds=20))
     score = evaluate_run(run_dirs[CYCLEGAN_JOB.name])
     stages.append(Stage("measure quality", time.perf_counter() - start,
                         f"CGAN label agreement {agree.overall:.1%} (classifier held-out accuracy "
-                        f"{agree.classifier_accuracy:.1%}); CycleGAN MAE {score.model_mae:.3f} vs identity "
-                        f"{score.identity_mae:.3f}"))
+                        f"{agree.classifier_accuracy:.1%}); InfoGAN code-to-digit mapping {mapping.accuracy:.1%} "
+                        f"({effects}); CycleGAN MAE {score.model_mae:.3f} vs identity {score.identity_mae:.3f}"))
 
 
 def _build_repository(export_dirs: list[Path], out: Path) -> Stage:
@@ -189,6 +200,7 @@ def _serve_and_call(paths: DemoPaths, export_dirs: dict[str, Path], stages: list
                             f"ready at http {server.http_url}, grpc {server.grpc_url}", [log_file]))
         stages.append(_sample_grid(server.grpc_url, paths.pictures / "cgan-digits-served-grid.png",
                                    export_dirs[CGAN_JOB.name]))
+        stages.append(_traversal(server.grpc_url, paths.pictures / "infogan-digits-served-traversal.png"))
         stages.append(_translate_set(server.grpc_url, paths.pictures / "cyclegan-translations.png"))
         for name, export_dir in export_dirs.items():
             stages.append(_parity(export_dir, server.http_url, paths.pictures / f"parity-{name}"))
@@ -196,22 +208,51 @@ def _serve_and_call(paths: DemoPaths, export_dirs: dict[str, Path], stages: list
 
 def _sample_grid(url: str, out: Path, export_dir: Path) -> Stage:
     """One row per class (labelled with its class name), ten seeds per row, through the served ensemble (gRPC)."""
-    from gandeploy.serving.client import sample
-
     from gandeploy.config import load_run_config
-    from gandeploy.serving.pictures import labelled_grid
+    from gandeploy.serving.client import sample
 
     start = time.perf_counter()
     rows = [sample(CGAN_JOB.name, range(10), labels=label, url=url, protocol="grpc") for label in range(10)]
     seconds = time.perf_counter() - start
     names = load_run_config(export_dir).class_names or tuple(map(str, range(10)))
-    grid = labelled_grid(np.concatenate(rows), 10, [f"{i}: {names[i]}" if names[i] != str(i) else str(i)
-                                                    for i in range(10)], [f"seed {k}" for k in range(10)])
-    _save_png(Image.fromarray(grid), out)
+    grid = class_grid(np.concatenate(rows), [f"{i}: {names[i]}" if names[i] != str(i) else str(i)
+                                             for i in range(10)], [f"seed {k}" for k in range(10)])
+    _save_png(Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid), out)
     latencies = _latencies(lambda: sample(CGAN_JOB.name, [0], labels=0, url=url, protocol="grpc"))
     return Stage("sample grid (served)", seconds,
                  f"10 requests x 10 seeds; single-seed request p50 {latencies[0]:.1f} ms, p90 {latencies[1]:.1f} ms",
                  [out])
+
+
+def class_grid(images: np.ndarray, row_names: list[str], col_names: list[str], scale: int = 3,
+               pad: int = 4) -> np.ndarray:
+    """uint8 [rows*cols, H, W, C] (row by row) → one picture, tiles enlarged ``scale`` times with white gutters,
+    a name left of each row and above each column."""
+    from gandeploy.serving.pictures import image_grid, labelled_grid
+
+    tiles = images.repeat(scale, axis=1).repeat(scale, axis=2)  # [N, sH, sW, C]
+    grid = image_grid(tiles, cols=len(col_names), pad=pad)  # [rows*(sH+pad)+pad, cols*(sW+pad)+pad, C]
+    return labelled_grid(grid, tiles.shape[1:3], row_names, col_names, pad=pad)
+
+
+def _traversal(url: str, out: Path) -> Stage:
+    """The classic InfoGAN figure through the served model: one row per category, continuous code 0 from -2 to 2."""
+    from gandeploy.serving.client import sample
+
+    sweep = np.linspace(-2.0, 2.0, 9)
+    start = time.perf_counter()
+    rows = []
+    for category in range(10):
+        continuous = np.zeros((len(sweep), 2), dtype=np.float32)
+        continuous[:, 0] = sweep
+        rows.append(sample(INFOGAN_JOB.name, [0] * len(sweep), code=category, continuous=continuous, url=url,
+                           protocol="grpc"))
+    seconds = time.perf_counter() - start
+    grid = np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)  # [10 H, 9 W, C]
+    picture = Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).resize(
+        (grid.shape[1] * 3, grid.shape[0] * 3), Image.NEAREST)
+    _save_png(picture, out)
+    return Stage("InfoGAN traversal (served)", seconds, "10 categories x continuous code 0 from -2 to 2", [out])
 
 
 def _translate_set(url: str, out: Path) -> Stage:

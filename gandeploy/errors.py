@@ -61,3 +61,16 @@ def one_line(text: str, limit: int = 400) -> str:
         return line
     cut = line[:limit].rsplit(" ", 1)[0].rstrip(" ,;:")
     return (cut or line[:limit]) + " …"
+
+
+class RequestRejected(ServingError):
+    """The server answered a request with an error (bad input, unknown model, model failure)."""
+
+    def __init__(self, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status or ""
+
+    @property
+    def invalid_argument(self) -> bool:
+        """True for Triton's INVALID_ARG class: HTTP 400 or gRPC INVALID_ARGUMENT."""
+        return self.status in ("400", "StatusCode.INVALID_ARGUMENT")

@@ -22,9 +22,12 @@ def _cuda_reason() -> str | None:
 
 
 def _tensorrt_reason() -> str | None:
+    """TensorRT importable and a GPU the CUDA driver reports (not torch.cuda: the Makefile's torch is CPU-only)."""
     if importlib.util.find_spec("tensorrt") is None:
         return "TensorRT is not installed (pip extra 'tensorrt'; needs an NVIDIA GPU)"
-    return _cuda_reason()
+    from gandeploy.runtimes.tensorrt_rt import unavailable_reason
+
+    return unavailable_reason()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -49,7 +49,7 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
     from gandeploy.evaluation.parity import SERVED
     from gandeploy.evaluation.perf_analyzer import sweep_export
     from gandeploy.evaluation.report import bench_text, write_bench_report
-    from gandeploy.export.manifest import load_manifest
+    from gandeploy.manifest import load_manifest
     from gandeploy.utils.io import atomic_write_json
 
     keys = split_list(backends) or list(DEFAULT_BACKENDS)
@@ -69,7 +69,7 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
             single = report.point("triton-ensemble", 1) or report.point("triton", 1)
             report.served = sweep_export(manifest, url, protocol=protocol, hw=report.hw, concurrency=levels,
                                          expected_ms=single.p50_ms if single else None)
-    out = report_dir or Path("reports") / str(manifest.get("name", export_dir.name))
+    out = report_dir or Path("reports") / manifest.name
     paths = write_bench_report([report], out)
     if json_file == "-":  # machine-readable stdout: everything else goes to stderr
         click.echo(json.dumps(report.to_json(), indent=2))

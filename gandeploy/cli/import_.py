@@ -28,7 +28,7 @@ def import_cmd(kind: str, path: Path, out: Path | None, image_size: int, force: 
     KIND dcgan-example:      pytorch/examples DCGAN generator (netG_epoch_N.pth)
     Hyperparameters (ngf, blocks, channels, nz, image size) are read from the tensor shapes.
     """
-    from gandeploy.models.pretrained import IMPORTERS  # local: keeps 'gandeploy --help' fast
+    from gandeploy.training.pretrained import IMPORTERS  # local: keeps 'gandeploy --help' fast
 
     out = out if out is not None else Path("training/runs") / path.stem
     if (out / "checkpoints").exists() and not force:

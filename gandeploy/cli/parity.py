@@ -62,11 +62,11 @@ def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protoco
     \b
     Fixed seeds (sampling) or fixed test pictures (image-to-image), several batch sizes and sizes.
     Per backend: max / mean abs error, PSNR and uint8 level difference, against one tolerance table
-    (gandeploy/evaluation/tolerances.py). Backends that cannot run here are listed as skipped, with why.
+    (gandeploy/tolerances.py). Backends that cannot run here are listed as skipped, with why.
     """
     from gandeploy.evaluation.parity import DEFAULT_BACKENDS, SERVED, run_parity
     from gandeploy.evaluation.report import parity_table, write_parity_report
-    from gandeploy.export.manifest import file_problems, load_manifest
+    from gandeploy.manifest import file_problems, load_manifest
 
     keys = split_list(backends) or list(DEFAULT_BACKENDS)
     hws = [parse_hw(s, "--sizes", multiple=4) for s in split_list(sizes)] or None
@@ -80,7 +80,7 @@ def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protoco
         report = run_parity(export_dir, keys, url=url, **kwargs)  # type: ignore[arg-type]
     else:
         report = _with_own_server(export_dir, keys, kwargs)
-    out = report_dir or Path("reports") / str(manifest.get("name", export_dir.name))
+    out = report_dir or Path("reports") / manifest.name
     paths = write_parity_report(report, out)
     click.echo(parity_table(report))
     for key, reason in report.skipped.items():
@@ -113,7 +113,7 @@ def _with_own_server(export_dir: Path, keys: list[str], kwargs: dict[str, Any]) 
     from gandeploy.errors import BackendUnavailable, GanDeployError
     from gandeploy.evaluation.parity import SERVED, Case, Row, run_parity
     from gandeploy.evaluation.served import local_server
-    from gandeploy.evaluation.tolerances import tolerance_for
+    from gandeploy.tolerances import tolerance_for
 
     served = [k for k in keys if k in SERVED]
     with contextlib.ExitStack() as stack:

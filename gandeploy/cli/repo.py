@@ -37,9 +37,14 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
 @click.option("--max-pixels", type=int, default=4096 * 4096, show_default=True,
               help="Image-to-image: pictures with more pixels are refused before decoding.")
 @click.option("--max-side", type=int, default=None,
-              help="Image-to-image: longer sides are scaled down to this and back (default: the export's max size).")
+              help="Image-to-image: longer sides are scaled down to this and back (default and upper bound: the "
+                   "export's max size per axis, i.e. its TensorRT profile).")
+@click.option("--triton-release", default=None, metavar="YY.MM",
+              help="ngc: the NGC Triton release to target (default: the one serving/ pins). model.plan is served "
+                   "only if that release's TensorRT built it; otherwise model.onnx, with a warning.")
 def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int, max_queue_delay_us: int,
-         preferred_batch_sizes: str | None, threads: int, max_pixels: int, max_side: int | None) -> None:
+         preferred_batch_sizes: str | None, threads: int, max_pixels: int, max_side: int | None,
+         triton_release: str | None) -> None:
     """Build a Triton model repository from export dirs (each re-hashed against its manifest first).
 
     \b
@@ -51,9 +56,21 @@ def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int,
     result = build_repository(export_dirs, out, flavour=flavour, instances=instances,
                               max_queue_delay_us=max_queue_delay_us,
                               preferred_batch_sizes=_sizes(preferred_batch_sizes), threads=threads,
-                              max_pixels=max_pixels, max_side=max_side)
+                              max_pixels=max_pixels, max_side=max_side, triton_release=triton_release)
     click.echo(f"Built {len(result.models)} Triton models for {', '.join(result.exports)} ({flavour} flavour) "
                f"in {result.seconds:.1f} s.")
     nxt = f"gandeploy serve --model-repository {out}" if flavour == "local" else \
         "docker compose -f serving/docker-compose.yml up --build"
+    if flavour == "ngc":
+        click.echo(_shm_note(export_dirs, instances))
     report_outputs([out / m for m in result.models], nxt)
+
+
+def _shm_note(export_dirs: tuple[Path, ...], instances: int) -> str:
+    """How much /dev/shm the python-backend models need for the largest batch (compose shm_size, k8s emptyDir)."""
+    from gandeploy.manifest import load_manifest
+    from gandeploy.serving.ngc import shm_bytes
+
+    need = max(shm_bytes(load_manifest(d).data, instances) for d in export_dirs)
+    return (f"/dev/shm needed for the largest batch: {need / 2**20:.0f} MiB (serving/docker-compose.yml shm_size and "
+            "the dshm emptyDir sizeLimit in serving/k8s/ must be at least this).")

@@ -1,4 +1,12 @@
-"""``gandeploy sample NAME --n 64 --seed 0 [--label K] --out grid.png``: pictures from a served sampling model."""
+"""``gandeploy sample NAME``: pictures from a served sampling model, every input from its served contract.
+
+    gandeploy sample NAME --n 64 --seed 0 [--label K | --code K] [--continuous 0.5,-1] [--truncation 0.7]
+    gandeploy sample NAME --traverse I        # InfoGAN: one row per category, continuous code I from -2 to 2
+
+Default fill (``gandeploy/contract.py``): without ``--label`` / ``--code`` the grid has one row per class /
+category with the same seeds in every row; without ``--continuous`` the continuous codes are 0; without
+``--truncation`` the latents are untruncated. A flag the model does not take is an error naming it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,18 @@ import numpy as np
 
 from gandeploy.cli.options import report_outputs
 from gandeploy.errors import UserInputError
+from gandeploy.models.io import CLASS_LABEL, CONTINUOUS_CODE
+
+TRAVERSE_VALUES = np.linspace(-2.0, 2.0, 9)  # --traverse: the sweep of the chosen continuous code
+
+
+def parse_floats(text: str | None, flag: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserInputError(f"{flag} takes comma-separated numbers such as 0.5,-1; got '{text}'.") from None
 
 
 @click.command("sample")
@@ -18,6 +38,13 @@ from gandeploy.errors import UserInputError
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed (seeds are 0 .. 2**63-1).")
 @click.option("--label", type=int, default=None,
               help="Class index for conditional models (without it: one row per class, same seeds in each row).")
+@click.option("--code", type=int, default=None,
+              help="InfoGAN categorical code (without it: one row per category, same seeds in each row).")
+@click.option("--continuous", default=None, help="InfoGAN continuous codes, comma-separated (default: all 0).")
+@click.option("--truncation", type=float, default=None,
+              help="Truncation t > 0: latent components with |z| > t are redrawn from the seed (default: none).")
+@click.option("--traverse", type=int, default=None,
+              help="InfoGAN figure: one row per category, columns sweep continuous code I from -2 to 2 (seed fixed).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="PNG grid (2D-point models: a scatter plot); a .npy suffix saves the raw array instead  "
                    "[default: samples/NAME.png].")
@@ -25,63 +52,70 @@ from gandeploy.errors import UserInputError
 @click.option("--protocol", type=click.Choice(["grpc", "http"]), default="grpc", show_default=True)
 @click.option("--batch-size", type=int, default=None, help="Seeds per request (default: the model's max batch).")
 @click.option("--concurrency", type=int, default=2, show_default=True, help="Requests in flight at once.")
-def sample(name: str, n: int, seed: int, label: int | None, out: Path | None, url: str | None, protocol: str,
+def sample(name: str, n: int, seed: int, label: int | None, code: int | None, continuous: str | None,
+           truncation: float | None, traverse: int | None, out: Path | None, url: str | None, protocol: str,
            batch_size: int | None, concurrency: int) -> None:
     """Ask the served model NAME for the pictures of seeds seed .. seed+n-1 and save them as one grid."""
     from gandeploy.serving import client as tc
-    from gandeploy.serving.pictures import image_grid, save_png, save_points_plot
+    from gandeploy.serving.pictures import image_grid, labelled_grid, save_png, save_points_plot
     from gandeploy.utils.io import atomic_path
 
+    out = out or Path("samples") / f"{name}.png"  # git-ignored, like translate's default translated/
     if n < 1:
         raise UserInputError(f"--n must be >= 1, got {n}.")
     if seed < 0 or seed + n - 1 > 2**63 - 1:
         raise UserInputError(f"--seed must keep every seed in [0, 2**63 - 1], got {seed} with --n {n}.")
     if batch_size is not None and batch_size < 1 or concurrency < 1:
         raise UserInputError("--batch-size and --concurrency must be >= 1.")
-    out = out or Path("samples") / f"{name}.png"  # git-ignored, like translate's default translated/
+    contract = tc.served_contract(name, url=url, protocol=protocol)
+    if contract.translation:
+        raise UserInputError(f"'{name}' is an image-to-image model: use 'gandeploy translate {name} IMAGE'.")
+    given = {"label": label, "code": code, "continuous": parse_floats(continuous, "--continuous"),
+             "truncation": truncation}
+    contract.values([seed], **given)  # a flag the model does not take, or a bad value: error before any request
     seeds = np.arange(seed, seed + n, dtype=np.int64)
-    labels: np.ndarray | None = None
-    cols = None
-    num_classes = _num_classes(name, url, protocol)
-    if num_classes and label is None:  # one row per class, the same seeds in every row
-        labels = np.repeat(np.arange(num_classes, dtype=np.int64), n)
-        seeds = np.tile(seeds, num_classes)
-        cols = n
-    elif label is not None:
-        if num_classes and not 0 <= label < num_classes:
-            raise UserInputError(f"--label must be in 0..{num_classes - 1} for '{name}', got {label}.")
-        labels = np.full(n, label, dtype=np.int64)
+    rows_input = next((t for t in contract.inputs if t.classes and given.get(t.name) is None), None)
+    cols, row_names, col_names = None, None, None
+    if traverse is not None:
+        cont = next((t for t in contract.inputs if t.role == CONTINUOUS_CODE), None)
+        if cont is None:
+            raise UserInputError(f"--traverse needs continuous codes; '{name}' takes none (its inputs: "
+                                 f"{[t.name for t in contract.inputs]}).")
+        width = int(cont.dims[0])
+        if not 0 <= traverse < width:
+            raise UserInputError(f"--traverse must be in 0..{width - 1} ('{name}' has {width} continuous codes).")
+        base = np.asarray(contract.values([seed], **given)[cont.name], dtype=np.float32)[0]  # [M]
+        rows = rows_input.classes if rows_input is not None else 1
+        cols = len(TRAVERSE_VALUES)
+        codes = np.tile(base, (rows * cols, 1))  # [rows*cols, M]
+        codes[:, traverse] = np.tile(TRAVERSE_VALUES, rows)
+        given[cont.name] = codes
+        seeds = np.full(rows * cols, seed, dtype=np.int64)
+        col_names = [f"{v:+.1f}" for v in TRAVERSE_VALUES]  # the value of continuous code I
+    else:
+        rows = rows_input.classes if rows_input is not None else 0
+        if rows:
+            seeds, cols = np.tile(seeds, rows), n
+    if rows_input is not None and rows:
+        given[rows_input.name] = np.repeat(np.arange(rows, dtype=np.int64), cols)
+        names = contract.class_names if rows_input.role == CLASS_LABEL and contract.class_names else None
+        row_names = [f"{rows_input.name} {k}" + (f" ({names[k]})" if names else "") for k in range(rows)]
     start = time.perf_counter()
-    result = tc.sample(name, seeds, labels, url=url, protocol=protocol, batch_size=batch_size,
-                       concurrency=concurrency)
+    result = tc.sample(name, seeds, url=url, protocol=protocol, batch_size=batch_size, concurrency=concurrency,
+                       **given)
     seconds = time.perf_counter() - start
     if out.suffix.lower() == ".npy":
         with atomic_path(out) as tmp, open(tmp, "wb") as fh:
             np.save(fh, result)
     elif result.dtype == np.uint8:
-        save_png(out, image_grid(result, cols=cols))
+        grid = image_grid(result, cols=cols)
+        save_png(out, labelled_grid(grid, result.shape[1:3], row_names, col_names) if traverse is not None else grid)
     else:
         save_points_plot(out, result, title=f"{name}: {len(result)} samples")
     click.echo(f"Sampled {len(seeds)} from '{name}' over {protocol} in {seconds:.2f} s "
                f"({len(seeds) / seconds:.1f} samples/s).")
-    report_outputs([out], next_sample_command(name, n, seed, label, out))
-
-
-def next_sample_command(name: str, n: int, seed: int, label: int | None, out: Path) -> str:
-    """The same request for the next seeds, into a new file (``sevens.png`` → ``sevens-64.png``)."""
-    following = out.with_name(f"{out.stem}-{seed + n}{out.suffix}")
-    flags = f" --label {label}" if label is not None else ""
-    return f"gandeploy sample {name} --n {n} --seed {seed + n}{flags} --out {following}"
-
-
-def _num_classes(name: str, url: str | None, protocol: str) -> int:
-    """Classes of a conditional served model (its config's ``num_classes`` parameter), 0 when unconditional."""
-    from gandeploy.serving.client import TritonClient
-
-    with TritonClient(url, protocol) as client:
-        meta = client.metadata(name)
-        if "label" not in [t["name"] for t in meta.get("inputs", [])]:
-            return 0
-        params = client.config(name).get("parameters", {})
-    value = params.get("num_classes", {}).get("string_value", "0")
-    return int(value) if str(value).isdigit() else 0
+    again = f"--traverse {traverse} --seed {seed + 1}" if traverse is not None else f"--n {n} --seed {seed + n}"
+    kept = {"--label": label, "--code": code, "--continuous": continuous, "--truncation": truncation}
+    flags = "".join(f" {flag} {value}" for flag, value in kept.items() if value is not None)
+    following = out.with_name(f"{out.stem}-{seed + (1 if traverse is not None else n)}{out.suffix}")
+    report_outputs([out], f"gandeploy sample {name} {again}{flags} --out {following}")  # same flags, new file

@@ -90,8 +90,15 @@ def next_command(records: dict, server: object) -> str:
     """The client command that fits the first served export."""
     url = getattr(server, "grpc_url", "127.0.0.1:8001")
     port = "" if url.endswith(":8001") and url.startswith("127.0.0.1") else f" --url {url}"
+    from gandeploy.contract import ServedContract
+    from gandeploy.errors import ExportError
+
     for name, record in sorted(records.items()):
-        if record.get("task") == "translation":
+        try:
+            translation = ServedContract.from_json(record.get("contract") or {}).translation
+        except ExportError:  # a repository built before the served contract: tell by its served inputs
+            translation = [t.get("dtype") for t in record.get("served", {}).get("inputs", [])] == ["bytes"]
+        if translation:
             return f"gandeploy translate {name} IMAGE.jpg --out translated/{port}"
         return f"gandeploy sample {name} --n 64 --seed 0{port}"
     return f"gandeploy sample NAME --n 64{port}"

@@ -14,7 +14,7 @@ from gandeploy.config import CONFIG_FILE
 from gandeploy.data import DATASETS, FOLDER_PREFIX, dataset_names
 from gandeploy.errors import UserInputError, unknown_choice
 from gandeploy.registry import MODELS, get_model
-from gandeploy.training.task import LOSSES, TrainConfig
+from gandeploy.training.task import LOSSES, TrainConfig, option_fields
 
 _D = TrainConfig()
 
@@ -61,6 +61,37 @@ def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+OPTION_PREFIX = "family__"  # click parameter names of the families' own flags
+
+
+def _family_flags() -> dict[str, tuple[dataclasses.Field, tuple[str, ...]]]:
+    """Every family's own training fields (its task's ``Options``): name → (field, models it applies to)."""
+    from gandeploy.training.api import task_class
+    from gandeploy.training.task import option_fields
+
+    found: dict[str, tuple[dataclasses.Field, tuple[str, ...]]] = {}
+    for name, spec in MODELS.items():
+        for key, f in option_fields(task_class(spec).Options).items():
+            models = found[key][1] if key in found else ()
+            found[key] = (f, (*models, name))
+    return found
+
+
+def _add_family_flags(command: click.Command) -> click.Command:
+    """``--lambda-cycle`` etc.: one flag per family option, documented with the models it applies to."""
+    for key, (f, models) in _family_flags().items():
+        flag = "--" + key.replace("_", "-")
+        help_text = f"{f.metadata.get('help', key)} ({'/'.join(models)} only)"
+        if isinstance(f.default, bool):
+            decl = [f"{flag}/--no-{key.replace('_', '-')}", OPTION_PREFIX + key]
+            command.params.append(click.Option(decl, default=None, help=help_text))
+        else:
+            kind = type(f.default) if f.default is not None and f.default is not dataclasses.MISSING else float
+            command.params.append(click.Option([flag, OPTION_PREFIX + key], type=kind, default=None, help=help_text))
+    return command
+
+
+@_add_family_flags
 @click.command("train", epilog=_epilog(), context_settings={"max_content_width": 110})
 @click.argument("model", required=False, callback=_check_model)
 @click.argument("dataset", required=False, callback=_check_dataset)
@@ -70,6 +101,8 @@ def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--steps", type=click.IntRange(min=1), help="Generator updates in total (overrides --epochs).")
 @click.option("--batch-size", type=click.IntRange(min=1), help=f"Per process  [default: {_D.batch_size}]")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate  [default: per loss]")
+@click.option("--lr-g", type=click.FloatRange(min=0, min_open=True), help="G's learning rate (TTUR)  [default: --lr]")
+@click.option("--lr-d", type=click.FloatRange(min=0, min_open=True), help="D's learning rate (TTUR)  [default: --lr]")
 @click.option("--loss", type=click.Choice(LOSSES), help=f"GAN objective  [default: {_D.loss}]")
 @click.option("--n-critic", type=click.IntRange(min=1), help="D updates per G update  [default: per loss]")
 @click.option("--seed", type=int, help=f"All randomness derives from it  [default: {_D.seed}]")
@@ -91,7 +124,7 @@ def train(model: str | None, dataset: str | None, recipe: Path | None, arch_pair
     """Train MODEL on DATASET; writes a run dir with config.json, checkpoints, losses and sample grids."""
     from gandeploy.cli.options import report_outputs
     from gandeploy.evaluation.quality import quality_line
-    from gandeploy.training.api import FAMILY_TRAIN_DEFAULTS, coerce_arch, default_run_dir, train_run
+    from gandeploy.training.api import coerce_arch, default_run_dir, task_class, train_run
     from gandeploy.training.recipes import load_recipe, make_train_config, merge_train
 
     rec = load_recipe(recipe) if recipe is not None else None
@@ -104,13 +137,21 @@ def train(model: str | None, dataset: str | None, recipe: Path | None, arch_pair
     _check_dataset(click.get_current_context(), None, dataset)  # type: ignore[arg-type]
     spec = get_model(model)
 
+    task_cls = task_class(spec)
     run_dir = out or default_run_dir(spec.name, dataset)
     saved_train = _saved_train(run_dir) if resume else {}
-    cli_train = {k: v for k, v in flags.items() if v is not None}
-    values = merge_train(dataclasses.asdict(_D), FAMILY_TRAIN_DEFAULTS.get(spec.family, {}), saved_train,
-                         rec.train if rec else {}, cli_train)
+    cli_train = {k: v for k, v in flags.items() if v is not None and not k.startswith(OPTION_PREFIX)}
+    own = {k[len(OPTION_PREFIX):]: v for k, v in flags.items() if k.startswith(OPTION_PREFIX) and v is not None}
+    foreign = sorted(set(own) - set(option_fields(task_cls.Options)))
+    if foreign:
+        flag = "--" + foreign[0].replace("_", "-")
+        raise click.UsageError(f"{flag} does not apply to {spec.name} (it is an option of "
+                               f"{'/'.join(_family_flags()[foreign[0]][1])}).")
+    shared = {k: v for k, v in dataclasses.asdict(_D).items() if k != "options"}
+    values = merge_train(shared, dict(task_cls.train_defaults), saved_train, rec.train if rec else {},
+                         {**cli_train, **own})
     source = "the flags" + (f" and {rec.path}" if rec else "")
-    train_cfg = make_train_config(values, source)
+    train_cfg = make_train_config(values, source, task_cls.Options)
 
     arch = dict(rec.arch) if rec else {}
     arch.update(coerce_arch(spec.name, _parse_pairs(arch_pairs)))
@@ -137,5 +178,6 @@ def _saved_train(run_dir: Path) -> dict[str, Any]:
         saved = json.loads(file.read_text()).get("train") or {}
     except (OSError, ValueError, AttributeError):
         return {}
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return {k: v for k, v in saved.items() if k in fields}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"options"}
+    options = saved.get("options") if isinstance(saved.get("options"), dict) else {}
+    return {**{k: v for k, v in saved.items() if k in fields}, **options}

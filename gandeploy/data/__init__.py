@@ -21,6 +21,7 @@ from typing import Any
 from gandeploy.errors import DataError, unknown_choice
 
 FOLDER_PREFIX = "folder:"
+KIND_IMAGES, KIND_POINTS = "image", "points"  # ``Dataset.kind``: what its batches hold
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def open_dataset(name: str, family: str, **kwargs: Any) -> Any:
     """Open dataset ``name`` for a model ``family``; keyword arguments go to its opener.
 
     Openers take ``name`` (the registry name, or the folder path for ``folder:``) plus keyword-only
-    ``image_size``, ``channels``, ``split`` ("train" | "test"), ``data_root`` and ``train`` (TrainConfig).
+    ``image_size``, ``channels``, ``split`` ("train" | "test"), ``data_root`` and ``augment`` (the task's data options, a plain dict).
     """
     if name.startswith(FOLDER_PREFIX):
         path = Path(name[len(FOLDER_PREFIX):]).expanduser()

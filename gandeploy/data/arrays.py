@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from gandeploy.data import KIND_IMAGES
+
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
     return x.float() / 127.5 - 1.0 if x.dtype == torch.uint8 else x.float()
@@ -16,7 +18,7 @@ def _as_float(x: torch.Tensor) -> torch.Tensor:
 class ImageArrayDataset:
     """Images + optional labels in memory; ``test_*`` is the held-out part used for grids and evaluation."""
 
-    kind = "image"
+    kind = KIND_IMAGES
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, class_names: tuple[str, ...] | None,
                  test_images: torch.Tensor | None = None, test_labels: torch.Tensor | None = None) -> None:

@@ -58,7 +58,7 @@ def load_split(split: str, image_size: int, channels: int = 1) -> tuple[torch.Te
 
 
 def open_digits(name: str = "digits", *, image_size: int | None = None, channels: int | None = None,
-                split: str = "train", data_root: Path | None = None, train: Any = None) -> ImageArrayDataset:
+                split: str = "train", data_root: Path | None = None, augment: Any = None) -> ImageArrayDataset:
     """The digits dataset at ``image_size`` (default 32); ``split`` "train" (~1,437) or "test" (~360)."""
     size = int(image_size or DEFAULT_SIZE)
     nc = int(channels or 1)

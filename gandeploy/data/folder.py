@@ -82,7 +82,7 @@ def _all_grey(files: list[Path]) -> bool:
 
 
 def open_image_folder(name: str, *, image_size: int | None = None, channels: int | None = None,
-                      split: str = "train", data_root: Path | None = None, train: Any = None) -> ImageArrayDataset:
+                      split: str = "train", data_root: Path | None = None, augment: Any = None) -> ImageArrayDataset:
     """Load every image under folder ``name`` (see the module docstring); all of it trains (no held-out part)."""
     root = Path(name).expanduser()
     files, labels, class_names = scan_folder(root)

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from gandeploy.data import KIND_POINTS
+
 RING8_RADIUS, RING8_STD = 2.0, 0.02
 GRID25_STEP, GRID25_STD = 2.0, 0.05
 EPOCH_SIZE = 51_200
@@ -37,7 +39,7 @@ def grid25_centres() -> torch.Tensor:
 class MixtureDataset:
     """An equal-weight mixture of isotropic Gaussians in 2D."""
 
-    kind = "points"
+    kind = KIND_POINTS
     data_dim = 2
     class_names = None
 
@@ -64,10 +66,10 @@ class MixtureDataset:
 
 
 def open_ring8(name: str = "ring8", *, image_size: Any = None, channels: Any = None, split: str = "train",
-               data_root: Path | None = None, train: Any = None) -> MixtureDataset:
+               data_root: Path | None = None, augment: Any = None) -> MixtureDataset:
     return MixtureDataset("ring8", ring8_centres(), RING8_STD)
 
 
 def open_grid25(name: str = "grid25", *, image_size: Any = None, channels: Any = None, split: str = "train",
-                data_root: Path | None = None, train: Any = None) -> MixtureDataset:
+                data_root: Path | None = None, augment: Any = None) -> MixtureDataset:
     return MixtureDataset("grid25", grid25_centres(), GRID25_STD)

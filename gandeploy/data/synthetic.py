@@ -9,13 +9,13 @@ A held-out split (digits in neither training domain) measures ``G_A(x)`` against
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from gandeploy.errors import DataError
-from gandeploy.training.task import TrainConfig
 
 PAPER = (1.0, 0.78, 0.40)  # B's background colour (RGB in [0, 1]): warm paper
 INK = (0.10, 0.10, 0.50)  # B's ink colour: dark blue. Neither lies on A's grey axis, so a B pixel never
@@ -94,6 +94,6 @@ class DigitsPair:
 
 def open_digits_pair(name: str = "digits2inverted", *, image_size: int | None = 32, channels: int | None = 3,
                      split: str = "train", data_root: str | os.PathLike[str] | None = None,
-                     train: TrainConfig | None = None) -> DigitsPair:
-    """Open ``digits2inverted`` (ships with scikit-learn; ``data_root`` and ``train`` are not used)."""
+                     augment: Any = None) -> DigitsPair:
+    """Open ``digits2inverted`` (ships with scikit-learn; ``data_root`` and ``augment`` are not used)."""
     return DigitsPair(int(image_size or 32), int(channels or 3), split)

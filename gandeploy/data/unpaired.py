@@ -8,15 +8,20 @@ random; all of it from the ``torch.Generator`` the trainer passes, so a resumed 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from gandeploy.data.download import DEFAULT_DATA_ROOT, DOMAIN_DIRS, download_cyclegan_set
+from gandeploy.data.download import (
+    DEFAULT_DATA_ROOT,
+    DOMAIN_DIRS,
+    download_cyclegan_set,
+)
 from gandeploy.errors import DataError
-from gandeploy.training.task import TrainConfig
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("data.unpaired")
@@ -24,7 +29,7 @@ log = get_logger("data.unpaired")
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp"})
 SPLITS = ("train", "test")
 LAYOUT = "<root>/{trainA,trainB,testA,testB}"
-DEFAULT_LOAD_SIZE, PAPER_CROP = TrainConfig.load_size, 256
+DEFAULT_LOAD_SIZE, PAPER_CROP = 286, 256  # the paper's resize before random 256x256 crops
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -129,31 +134,32 @@ class UnpairedImages:
         return self._test[0][:n], self._test[1][:n]
 
 
-def _augmentation(train: TrainConfig | None, image_size: int) -> tuple[int, bool]:
-    """(load_size, flip). The default load_size (286, the paper's for 256 crops) scales with other crop sizes."""
-    train = train or TrainConfig()
-    load_size = train.load_size
+def _augmentation(augment: Mapping[str, Any] | None, image_size: int) -> tuple[int, bool]:
+    """(load_size, flip) from ``augment`` (the task's data options). The default load_size (286, the paper's for
+    256 crops) scales with other crop sizes."""
+    augment = augment or {}
+    load_size = int(augment.get("load_size", DEFAULT_LOAD_SIZE))
     if load_size == DEFAULT_LOAD_SIZE and image_size != PAPER_CROP:
         load_size = round(image_size * DEFAULT_LOAD_SIZE / PAPER_CROP)
         log.info("resize to %d before random %d crops (the paper's 286/256 ratio)", load_size, image_size)
-    return load_size, train.flip
+    return load_size, bool(augment.get("flip", True))
 
 
 def open_unpaired_folder(path: str | os.PathLike[str], *, image_size: int = 256, channels: int | None = 3,
                          split: str = "train", data_root: str | os.PathLike[str] | None = None,
-                         train: TrainConfig | None = None) -> UnpairedImages:
+                         augment: Mapping[str, Any] | None = None) -> UnpairedImages:
     """``folder:PATH``: any folder with the CycleGAN layout (``data_root`` is not used)."""
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"DATASET folder '{root}' does not exist.")
-    load_size, flip = _augmentation(train, image_size)
+    load_size, flip = _augmentation(augment, image_size)
     return UnpairedImages(root, image_size=image_size, channels=channels or 3, split=split, load_size=load_size,
                           flip=flip)
 
 
 def open_cyclegan_set(name: str, *, image_size: int = 256, channels: int | None = 3, split: str = "train",
                       data_root: str | os.PathLike[str] | None = None,
-                      train: TrainConfig | None = None) -> UnpairedImages:
+                      augment: Mapping[str, Any] | None = None) -> UnpairedImages:
     """One of the CycleGAN authors' sets at ``<data_root>/<name>``; downloaded there first when missing."""
     root = Path(data_root).expanduser() if data_root is not None else DEFAULT_DATA_ROOT
     folder = root / name
@@ -163,6 +169,6 @@ def open_cyclegan_set(name: str, *, image_size: int = 256, channels: int | None 
     elif not any((folder / d).is_dir() for d in DOMAIN_DIRS):
         raise DataError(f"'{folder}' exists but holds no trainA/trainB/testA/testB folders; fix or remove it "
                         f"(or pass another --data-root).")
-    load_size, flip = _augmentation(train, image_size)
+    load_size, flip = _augmentation(augment, image_size)
     return UnpairedImages(folder, image_size=image_size, channels=channels or 3, split=split, load_size=load_size,
                           flip=flip)

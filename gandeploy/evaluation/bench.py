@@ -9,24 +9,27 @@ this client, one request per batch; ``perf_analyzer`` sweeps concurrency on top 
 
 from __future__ import annotations
 
-import io
 import os
 import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gandeploy.contract import ServedContract
 from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
 from gandeploy.evaluation.parity import SERVED, test_image
 from gandeploy.evaluation.roofline import Roofline, flops_per_image, measure_sgemm, torch_threads
 from gandeploy.formats import FORMATS, get_format
-from gandeploy.models.io import HW, from_uint8, latents_from_seeds
+from gandeploy.models.io import HW
 from gandeploy.runtimes.base import Runtime, open_runtime
 from gandeploy.utils.logging import get_logger
+
+if TYPE_CHECKING:
+    from gandeploy.manifest import Manifest
 
 log = get_logger("bench")
 
@@ -142,45 +145,22 @@ def time_calls(fn: Callable[[], Any], *, warmup: int = 2, reps: int = 10) -> lis
     return out
 
 
-def bench_feeds(manifest: dict[str, Any], batch: int, hw: HW | None, nz: int, num_classes: int,
-                ) -> dict[str, np.ndarray]:
-    """Generator inputs for one batch: latents of seeds 0..batch-1 (+ labels) or test pictures at ``hw``."""
-    names = [t["name"] for t in manifest["inputs"]]
-    if manifest["task"] == "translation":
-        channels = int(manifest["inputs"][0]["shape"][1])
-        return {names[0]: from_uint8(np.stack([test_image(i, hw, channels) for i in range(batch)]))}  # type: ignore[arg-type]
+def bench_inputs(contract: ServedContract, batch: int, hw: HW | None) -> tuple[dict[str, np.ndarray],
+                                                                             dict[str, np.ndarray]]:
+    """(generator feeds, served request) of one batch: seeds 0..batch-1 with the contract's case values, or
+    test pictures at ``hw`` (``ServedContract.case``)."""
     seeds = np.arange(batch, dtype=np.int64)
-    feeds = {"z": latents_from_seeds(seeds, nz)}
-    if "label" in names:
-        feeds["label"] = seeds % max(num_classes, 1)
-    return feeds
+    images = None
+    if contract.translation:
+        images = np.stack([test_image(i, hw, contract.in_channels) for i in range(batch)])  # type: ignore[arg-type]
+    return contract.case(seeds, images)
 
 
-def ensemble_request(manifest: dict[str, Any], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The served ``<name>`` request equivalent to ``feeds``: seeds (+ labels) [N, 1], or PNG bytes [N, 1]."""
-    if manifest["task"] == "translation":
-        from PIL import Image
-
-        from gandeploy.models.io import to_uint8
-
-        blobs = []
-        for image in to_uint8(next(iter(feeds.values()))):  # [H, W, C]
-            buf = io.BytesIO()
-            Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(buf, format="PNG")
-            blobs.append(buf.getvalue())
-        return {"image_bytes": np.array(blobs, dtype=np.object_).reshape(-1, 1)}
-    n = next(iter(feeds.values())).shape[0]
-    request = {"seed": np.arange(n, dtype=np.int64).reshape(-1, 1)}
-    if "label" in feeds:
-        request["label"] = feeds["label"].reshape(-1, 1)
-    return request
-
-
-def _open(key: str, export_dir: Path, manifest: dict[str, Any], threads: int, url: str | None,
+def _open(key: str, export_dir: Path, manifest: Manifest, threads: int, url: str | None,
           protocol: str) -> Runtime:
     fmt = get_format(key)
-    if key == "tensorrt" and not (manifest.get("tensorrt") or {}).get("built"):
-        raise BackendUnavailable(f"not built at export: {(manifest.get('tensorrt') or {}).get('reason', 'no plan')}")
+    if key == "tensorrt" and not manifest.tensorrt.get("built"):
+        raise BackendUnavailable(f"not built at export: {manifest.tensorrt.get('reason', 'no plan')}")
     if fmt.file and not (export_dir / fmt.file).is_file():
         raise BackendUnavailable(f"{fmt.file} is not in the export" + (" (re-export with --fp16)"
                                                                      if fmt.precision == "fp16" else ""))
@@ -193,9 +173,9 @@ def _open(key: str, export_dir: Path, manifest: dict[str, Any], threads: int, ur
     return open_runtime(key, export_dir)
 
 
-def plan_batches(manifest: dict[str, Any], batch_sizes: Sequence[int] | None) -> list[int]:
-    max_batch = int(manifest.get("max_batch") or 64)
-    batches = list(batch_sizes or (TRANSLATION_BATCHES if manifest["task"] == "translation" else SAMPLING_BATCHES))
+def plan_batches(contract: ServedContract, batch_sizes: Sequence[int] | None) -> list[int]:
+    max_batch = contract.max_batch
+    batches = list(batch_sizes or (TRANSLATION_BATCHES if contract.translation else SAMPLING_BATCHES))
     if any(b < 1 for b in batches):
         raise UserInputError(f"--batch-sizes must be positive, got {batches}.")
     if batch_sizes is None:
@@ -211,7 +191,7 @@ def run_bench(export_dir: str | os.PathLike[str], backends: Sequence[str] | None
               roofline: Roofline | bool = True) -> BenchReport:
     """Time every requested backend at every batch size on ``threads`` threads (see module docstring)."""
     from gandeploy.config import load_run_config
-    from gandeploy.export.manifest import load_manifest
+    from gandeploy.manifest import load_manifest
     from gandeploy.registry import get_model
 
     export_dir = Path(export_dir)
@@ -224,23 +204,22 @@ def run_bench(export_dir: str | os.PathLike[str], backends: Sequence[str] | None
     threads = int(threads or default_threads())
     run = load_run_config(export_dir)
     spec = get_model(run.model)
-    nz, num_classes = int(getattr(run.arch, "nz", 0)), spec.num_classes(run.arch) if spec.conditional else 0
-    if manifest["task"] == "translation":
-        opt = (manifest.get("image_sizes") or {}).get("opt") or [run.arch.image_size] * 2
+    contract = manifest.contract
+    if contract.translation:
+        opt = manifest.image_sizes.get("opt") or [run.arch.image_size] * 2
         hw = hw or (int(opt[0]), int(opt[1]))
         if hw[0] % 4 or hw[1] % 4:
             raise UserInputError(f"--size must be a multiple of 4 in H and W, got {hw[0]}x{hw[1]}.")
     else:
         hw = None
-    batches = plan_batches(manifest, batch_sizes)
+    batches = plan_batches(contract, batch_sizes)
 
     # FLOPs do not depend on weights: count them on a freshly built generator of the same architecture.
     module = spec.build_generator(run.arch).eval()
     with torch_threads(threads):
-        gflop = flops_per_image(module, bench_feeds(manifest, 1, hw, nz, num_classes)) / 1e9
+        gflop = flops_per_image(module, bench_inputs(contract, 1, hw)[0]) / 1e9
     roof = roofline if isinstance(roofline, Roofline) else (measure_sgemm(threads) if roofline else None)
-    report = BenchReport(str(export_dir), str(manifest.get("name", export_dir.name)), run.model,
-                         str(manifest["task"]), hw, threads, roof, gflop)
+    report = BenchReport(str(export_dir), manifest.name, run.model, manifest.task, hw, threads, roof, gflop)
     if roof:
         log.info("roofline: SGEMM %.1f GFLOP/s on %d threads; %s: %.3f GFLOP per item", roof.gflops, threads,
                  run.model, gflop)
@@ -253,8 +232,8 @@ def run_bench(export_dir: str | os.PathLike[str], backends: Sequence[str] | None
             continue
         with runtime:
             for batch in batches:
-                feeds = bench_feeds(manifest, batch, hw, nz, num_classes)
-                request = ensemble_request(manifest, feeds) if key == "triton-ensemble" else feeds
+                feeds, served = bench_inputs(contract, batch, hw)
+                request = served if key == "triton-ensemble" else feeds
                 def call(runtime: Runtime = runtime, request: dict[str, np.ndarray] = request) -> None:
                     runtime.run(request)
 

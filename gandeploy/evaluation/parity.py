@@ -1,6 +1,7 @@
 """Parity: every backend against the PyTorch FP32 reference on fixed seeds and fixed test images.
 
-Sampling models get the latents of seeds ``first, first+1, ...`` (``latents_from_seeds``, the served map) at
+Sampling models get seeds ``first, first+1, ...`` with the served contract's case values for every other input
+(``ServedContract.case``: the same request goes to the ensemble, its generator feeds to every raw backend) at
 several batch sizes; image-to-image models get deterministic synthetic pictures at several H×W (square and
 not). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, triton) are compared in float against
 ``torch``; the served ensemble (``triton-ensemble``) in uint8 against ``to_uint8(torch(...))`` of the same
@@ -16,18 +17,22 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gandeploy.contract import ServedContract
+from gandeploy.diffs import Diff, compare_float, compare_uint8
 from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError, one_line
-from gandeploy.evaluation.metrics import Diff, compare_float, compare_uint8
-from gandeploy.evaluation.tolerances import Tolerance, tolerance_for
 from gandeploy.export.validate import Case  # the same fixed-input case the export checks use
 from gandeploy.formats import FORMATS, get_format
-from gandeploy.models.io import HW, from_uint8, latents_from_seeds, to_uint8
+from gandeploy.models.io import HW, to_uint8
 from gandeploy.runtimes.base import Runtime, open_runtime
+from gandeploy.tolerances import Tolerance, tolerance_for
 from gandeploy.utils.logging import get_logger
+
+if TYPE_CHECKING:
+    from gandeploy.manifest import Manifest
 
 log = get_logger("parity")
 
@@ -123,33 +128,29 @@ def test_image(seed: int, hw: HW, channels: int = 3) -> np.ndarray:
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
 
 
-def case_inputs(manifest: dict[str, Any], case: Case, nz: int, num_classes: int) -> dict[str, np.ndarray]:
-    """The generator feeds of ``case`` (names from the manifest's inputs)."""
-    names = [t["name"] for t in manifest["inputs"]]
+def case_inputs(contract: ServedContract, case: Case) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(generator feeds, served request) of ``case``: seeds ``case.seed ..`` with the contract's case values
+    (``ServedContract.case_values``), or deterministic test pictures at ``case.hw`` for image inputs."""
     seeds = np.arange(case.seed, case.seed + case.batch, dtype=np.int64)
-    if manifest["task"] == "translation":
-        channels = int(manifest["inputs"][0]["shape"][1])
-        images = np.stack([test_image(int(s), case.hw, channels) for s in seeds])  # type: ignore[arg-type]
-        return {names[0]: from_uint8(images)}  # [N, C, H, W]
-    feeds = {"z": latents_from_seeds(seeds, nz)}  # [N, nz]
-    if "label" in names:
-        feeds["label"] = seeds % max(num_classes, 1)  # [N] int64
-    return feeds
+    images = None
+    if contract.translation:
+        images = np.stack([test_image(int(s), case.hw, contract.in_channels) for s in seeds])  # type: ignore[arg-type]
+    return contract.case(seeds, images)  # [N, ...] each
 
 
-def default_sizes(manifest: dict[str, Any]) -> list[HW]:
+def default_sizes(contract: ServedContract) -> list[HW]:
     """Translation sizes: the export's opt size and a non-square one inside [min, max] (multiples of 4)."""
-    sizes = manifest.get("image_sizes") or {}
+    sizes = contract.image_sizes or {}
     lo, opt, hi = (tuple(int(v) for v in sizes.get(k, (64, 64))) for k in ("min", "opt", "max"))
     h2 = max(lo[0], (opt[0] * 3 // 4) // 4 * 4)
     second = (h2, opt[1]) if h2 != opt[0] else (opt[0], min(hi[1], opt[1] + 8))
     return list(dict.fromkeys([(opt[0], opt[1]), second]))
 
 
-def plan_cases(manifest: dict[str, Any], batch_sizes: Sequence[int] | None, sizes: Sequence[HW] | None) -> list[Case]:
+def plan_cases(contract: ServedContract, batch_sizes: Sequence[int] | None, sizes: Sequence[HW] | None) -> list[Case]:
     """Cases for every batch size (× every size for image-to-image), within the export's ``max_batch``."""
-    max_batch = int(manifest.get("max_batch") or 64)
-    translation = manifest["task"] == "translation"
+    max_batch = contract.max_batch
+    translation = contract.translation
     if batch_sizes is None:  # the defaults, capped at the export's max batch
         batch_sizes = sorted({min(b, max_batch) for b in (TRANSLATION_BATCHES if translation else SAMPLING_BATCHES)})
     batches = list(batch_sizes)
@@ -158,7 +159,7 @@ def plan_cases(manifest: dict[str, Any], batch_sizes: Sequence[int] | None, size
         raise UserInputError(f"--batch-sizes must lie in 1..{max_batch} (the export's max batch), got {too_big}.")
     if not translation:
         return [Case(b, None, 1000 * i) for i, b in enumerate(batches)]
-    hws = list(sizes or default_sizes(manifest))
+    hws = list(sizes or default_sizes(contract))
     for hw in hws:
         if hw[0] % 4 or hw[1] % 4:
             raise UserInputError(f"--sizes must be multiples of 4 (got {hw[0]}x{hw[1]}).")
@@ -168,49 +169,44 @@ def plan_cases(manifest: dict[str, Any], batch_sizes: Sequence[int] | None, size
 # --- the served ensemble -----------------------------------------------------------------------------------
 
 
-def _server_rules(manifest: dict[str, Any]) -> tuple[int, int | None]:
+def _server_rules(contract: ServedContract) -> tuple[int, int | None]:
     """min_side / max_side the translation pipeline applies (see serving/repository.py)."""
-    sizes = manifest.get("image_sizes") or {}
+    sizes = contract.image_sizes or {}
     min_side = max(8, min(sizes["min"])) if sizes.get("min") else 8
     max_side = max(sizes["max"]) if sizes.get("max") else None
     return min_side, max_side
 
 
-def _ensemble_translation(runtime: Runtime, reference: Runtime, manifest: dict[str, Any], case: Case,
+def _ensemble_translation(runtime: Runtime, reference: Runtime, contract: ServedContract, case: Case,
                           ) -> tuple[np.ndarray, np.ndarray]:
     """PNG of each test image through the served pipeline, and the reference through the same pad/crop rules."""
     from PIL import Image
 
     from gandeploy.serving.backends import gd_backend_common as rules  # the server's own pre/post-processing
 
-    channels = int(manifest["inputs"][0]["shape"][1])
-    min_side, max_side = _server_rules(manifest)
+    channels = contract.in_channels
+    min_side, max_side = _server_rules(contract)
+    gen_in, gen_out = contract.io.input_names[0], contract.io.output_names[0]
     refs, outs = [], []
     for s in range(case.seed, case.seed + case.batch):
         image = test_image(s, case.hw, channels)  # type: ignore[arg-type]  # [H, W, C]
-        buf = io.BytesIO()
-        Image.fromarray(image[:, :, 0] if channels == 1 else image).save(buf, format="PNG")
-        served = runtime.run({"image_bytes": np.array([[buf.getvalue()]], dtype=np.object_)})
+        served = runtime.run(contract.request(images=image[None]))
         blob = np.asarray(next(iter(served.values()))).reshape(-1)[0]
         decoded = np.asarray(Image.open(io.BytesIO(bytes(blob))))
         outs.append(decoded[:, :, None] if decoded.ndim == 2 else decoded)
         fit = rules.fit_size(image.shape[0], image.shape[1], min_side, max_side)
         prepared = rules.prepare_image(image, fit)[None]  # [1, C, PH, PW]
-        out = reference.run({manifest["inputs"][0]["name"]: prepared})["output"][0]  # [C', PH, PW]
+        out = reference.run({gen_in: prepared})[gen_out][0]  # [C', PH, PW]
         refs.append(rules.finish_image(out, fit, image.shape[0], image.shape[1]))  # [H, W, C']
     return np.stack(refs), np.stack(outs)
 
 
-def _ensemble_sampling(runtime: Runtime, reference_out: np.ndarray, feeds: dict[str, np.ndarray], case: Case,
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Seeds (and labels) through the served ensemble; the reference is ``to_uint8`` of torch on their latents."""
-    seeds = np.arange(case.seed, case.seed + case.batch, dtype=np.int64).reshape(-1, 1)  # [N, 1]
-    request = {"seed": seeds}
-    if "label" in feeds:
-        request["label"] = feeds["label"].reshape(-1, 1)
-    served = runtime.run(request)
-    out = served.get("image", next(iter(served.values())))
-    if reference_out.ndim != 4:  # 2D points: the ensemble returns float samples
+def _ensemble_sampling(runtime: Runtime, reference_out: np.ndarray, request: dict[str, np.ndarray],
+                       contract: ServedContract) -> tuple[np.ndarray, np.ndarray]:
+    """The case's served request (seeds and every other input) through the ensemble; the reference is
+    ``to_uint8`` of torch on the generator feeds of the same request."""
+    out = runtime.run(request)[contract.output_name]
+    if contract.points:  # 2D points: the ensemble returns float samples
         return reference_out.astype(np.float32), np.asarray(out, dtype=np.float32)
     return to_uint8(reference_out), np.asarray(out, dtype=np.uint8)  # [N, H, W, C]
 
@@ -218,11 +214,11 @@ def _ensemble_sampling(runtime: Runtime, reference_out: np.ndarray, feeds: dict[
 # --- the run -------------------------------------------------------------------------------------------------
 
 
-def _open(key: str, export_dir: Path, manifest: dict[str, Any], options: dict[str, Any]) -> Runtime:
+def _open(key: str, export_dir: Path, manifest: Manifest, options: dict[str, Any]) -> Runtime:
     """Open a backend; a missing artifact or library becomes ``BackendUnavailable`` (listed as skipped)."""
     fmt = get_format(key)
-    if key == "tensorrt" and not (manifest.get("tensorrt") or {}).get("built"):
-        reason = (manifest.get("tensorrt") or {}).get("reason") or "no model.plan in the export"
+    if key == "tensorrt" and not manifest.tensorrt.get("built"):
+        reason = manifest.tensorrt.get("reason") or "no model.plan in the export"
         raise BackendUnavailable(f"not built at export: {reason}")
     if fmt.file and not (export_dir / fmt.file).is_file():
         hint = " (re-export with --fp16)" if fmt.precision == "fp16" else ""
@@ -238,7 +234,7 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
                url: str | None = None, protocol: str = "http", run_dir: str | os.PathLike[str] | None = None,
                ) -> ParityReport:
     """Compare every requested backend with the PyTorch reference on the fixed cases (see module docstring)."""
-    from gandeploy.export.manifest import load_manifest
+    from gandeploy.manifest import load_manifest
 
     export_dir = Path(export_dir)
     manifest = load_manifest(export_dir)
@@ -246,14 +242,13 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
     for key in keys:
         get_format(key)  # unknown names: a 'did you mean' error before any work
     keys = [k for k in keys if k != REFERENCE]
-    cases = plan_cases(manifest, batch_sizes, sizes)
+    contract = manifest.contract
+    cases = plan_cases(contract, batch_sizes, sizes)
     reference = open_runtime(REFERENCE, export_dir, **({"run_dir": run_dir} if run_dir else {}))
-    arch = reference.run_config.arch  # type: ignore[attr-defined]
-    nz, num_classes = int(getattr(arch, "nz", 0)), int(getattr(arch, "num_classes", 0))
-    report = ParityReport(str(export_dir), str(manifest.get("name", export_dir.name)), str(manifest["model"]),
-                          str(manifest["task"]), reference.describe())
-    feeds = {case: case_inputs(manifest, case, nz, num_classes) for case in cases}
-    ref_out = {case: reference.run(f)["output"] for case, f in feeds.items()}
+    report = ParityReport(str(export_dir), manifest.name, manifest.model, manifest.task, reference.describe())
+    inputs = {case: case_inputs(contract, case) for case in cases}  # (generator feeds, served request)
+    out_name = contract.io.output_names[0]
+    ref_out = {case: reference.run(f)[out_name] for case, (f, _) in inputs.items()}
     options = {"url": url, "protocol": protocol}
     for key in keys:
         try:
@@ -268,14 +263,15 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
             continue
         with runtime:
             for case in cases:
-                report.rows.append(_compare_case(key, runtime, reference, manifest, case, feeds[case],
+                report.rows.append(_compare_case(key, runtime, reference, contract, case, inputs[case],
                                                  ref_out[case], report))
     reference.close()
     return report
 
 
-def _compare_case(key: str, runtime: Runtime, reference: Runtime, manifest: dict[str, Any], case: Case,
-                  feeds: dict[str, np.ndarray], ref_out: np.ndarray, report: ParityReport) -> Row:
+def _compare_case(key: str, runtime: Runtime, reference: Runtime, contract: ServedContract, case: Case,
+                  inputs: tuple[dict[str, np.ndarray], dict[str, np.ndarray]], ref_out: np.ndarray,
+                  report: ParityReport) -> Row:
     precision = get_format(key).precision
     ensemble = key == "triton-ensemble"
     images = ref_out.ndim == 4
@@ -283,12 +279,13 @@ def _compare_case(key: str, runtime: Runtime, reference: Runtime, manifest: dict
     row = Row(key, precision, kind, case, tolerance_for(precision, kind))
     start = time.perf_counter()
     try:
-        if ensemble and manifest["task"] == "translation":
-            ref, cand = _ensemble_translation(runtime, reference, manifest, case)
+        feeds, request = inputs
+        if ensemble and contract.translation:
+            ref, cand = _ensemble_translation(runtime, reference, contract, case)
         elif ensemble:
-            ref, cand = _ensemble_sampling(runtime, ref_out, feeds, case)
+            ref, cand = _ensemble_sampling(runtime, ref_out, request, contract)
         else:
-            ref, cand = ref_out, runtime.run(feeds)["output"]
+            ref, cand = ref_out, runtime.run(feeds)[contract.io.output_names[0]]
         row.diff = compare_uint8(ref, cand) if kind == "uint8" else compare_float(ref, cand)
     except (GanDeployError, ValueError, KeyError, RuntimeError, OSError) as exc:
         row.error = f"{type(exc).__name__}: {one_line(str(exc))}"

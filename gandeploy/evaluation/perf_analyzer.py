@@ -22,12 +22,16 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gandeploy.contract import ServedContract
 from gandeploy.errors import BackendUnavailable
 from gandeploy.utils.logging import get_logger
+
+if TYPE_CHECKING:
+    from gandeploy.manifest import Manifest
 
 log = get_logger("perf_analyzer")
 
@@ -206,41 +210,20 @@ def batching_gain(points: Sequence[SweepPoint]) -> dict[str, float]:
     return {str(p.concurrency): round(p.throughput / base, 3) for p in points}
 
 
-def export_samples(manifest: Mapping[str, Any], hw: tuple[int, int] | None, count: int = 8,
+def export_samples(name: str, contract: ServedContract, hw: tuple[int, int] | None, count: int = 8,
                    ) -> dict[str, list[dict[str, np.ndarray | bytes]]]:
-    """Batch-1 request bodies for ``<name>_generator`` and ``<name>``: fixed latents / seeds / test PNGs."""
-    import io
-
-    from PIL import Image
-
+    """Batch-1 request bodies (no batch axis) for ``<name>_generator`` and ``<name>``: the served contract's
+    case inputs of seeds 0..count-1 (``ServedContract.perf_inputs``), or test PNGs at ``hw``."""
     from gandeploy.evaluation.parity import test_image
-    from gandeploy.models.io import from_uint8, latent_from_seed
 
-    names = [t["name"] for t in manifest["inputs"]]
-    raw: list[dict[str, np.ndarray | bytes]] = []
-    served: list[dict[str, np.ndarray | bytes]] = []
-    for i in range(count):
-        if manifest["task"] == "translation":
-            channels = int(manifest["inputs"][0]["shape"][1])
-            image = test_image(i, hw or (256, 256), channels)  # [H, W, C]
-            raw.append({names[0]: from_uint8(image[None])[0]})  # [C, H, W]
-            buf = io.BytesIO()
-            Image.fromarray(image[:, :, 0] if channels == 1 else image).save(buf, format="PNG")
-            served.append({"image_bytes": buf.getvalue()})
-            continue
-        nz = int(manifest["inputs"][0]["shape"][1])
-        sample: dict[str, np.ndarray | bytes] = {"z": latent_from_seed(i, nz)}  # [nz]
-        request: dict[str, np.ndarray | bytes] = {"seed": np.array([i], dtype=np.int64)}
-        if "label" in names:
-            sample["label"] = np.array([i % 2], dtype=np.int64)
-            request["label"] = np.array([i % 2], dtype=np.int64)
-        raw.append(sample)
-        served.append(request)
-    name = str(manifest["name"])
+    images = None
+    if contract.translation:
+        images = np.stack([test_image(i, hw or (256, 256), contract.in_channels) for i in range(count)])
+    raw, served = contract.perf_inputs(list(range(count)), images)
     return {f"{name}_generator": raw, name: served}
 
 
-def sweep_export(manifest: Mapping[str, Any], url: str, *, protocol: str = "http", hw: tuple[int, int] | None = None,
+def sweep_export(manifest: Manifest, url: str, *, protocol: str = "http", hw: tuple[int, int] | None = None,
                  concurrency: Sequence[int] = (1, 2, 4, 8), measurement_ms: int = 3000,
                  expected_ms: float | None = None) -> dict[str, Any]:
     """perf_analyzer sweeps on the raw generator and the user-facing model of one served export.
@@ -257,7 +240,7 @@ def sweep_export(manifest: Mapping[str, Any], url: str, *, protocol: str = "http
         return {"skipped": str(exc)}
     out: dict[str, Any] = {}
     count = 6 if expected_ms and expected_ms * 10 > measurement_ms else None
-    for model, samples in export_samples(manifest, hw).items():
+    for model, samples in export_samples(manifest.name, manifest.contract, hw).items():
         try:
             points = run_sweep(model, url, samples, concurrency=concurrency, protocol=protocol,
                                measurement_ms=measurement_ms, request_count=count, pa=pa)
@@ -275,13 +258,15 @@ def python_sweep(export_dir: str | os.PathLike[str], url: str, *, protocol: str 
 
     A stand-in where perf_analyzer cannot run; client overhead is included, so it under-reports the server.
     """
-    from gandeploy.export.manifest import load_manifest
+    from gandeploy.manifest import load_manifest
 
     manifest = load_manifest(export_dir)
-    name = str(manifest["name"])
+    name, contract = manifest.name, manifest.contract
+    samples = export_samples(name, contract, hw)
     out: dict[str, Any] = {}
     for key, model in (("triton", f"{name}_generator"), ("triton-ensemble", name)):
-        bodies = [_as_request(s) for s in export_samples(manifest, hw)[model]]
+        scalars = {t.name for t in contract.generator_inputs if t.reshape is not None} if key == "triton" else set()
+        bodies = [_as_request(s, scalars) for s in samples[model]]
         points = []
         for level in concurrency:
             point = _closed_loop(Path(export_dir), key, url, protocol, bodies, level, seconds)
@@ -345,13 +330,13 @@ def _closed_loop(export_dir: Path, key: str, url: str, protocol: str, bodies: Se
     return SweepPoint(level, len(latencies) / elapsed, *(float(np.percentile(ms, q)) for q in (50, 90, 95, 99)))
 
 
-def _as_request(sample: Mapping[str, np.ndarray | bytes]) -> dict[str, np.ndarray]:
-    """A perf_analyzer sample (no batch axis) as a batch-1 runtime request."""
+def _as_request(sample: Mapping[str, np.ndarray | bytes], scalars: set[str]) -> dict[str, np.ndarray]:
+    """A perf_analyzer sample (no batch axis) as a batch-1 runtime request; ``scalars``: [N] inputs."""
     out: dict[str, np.ndarray] = {}
     for name, value in sample.items():
         if isinstance(value, bytes):
             out[name] = np.array([value], dtype=np.object_)
-        elif name in ("seed", "label"):
+        elif name in scalars:
             out[name] = np.asarray(value).reshape(1)
         else:
             out[name] = np.asarray(value)[None]

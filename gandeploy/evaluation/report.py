@@ -65,14 +65,14 @@ def parity_table(report: ParityReport) -> str:
 
 
 def parity_markdown(report: ParityReport) -> str:
-    from gandeploy.evaluation.tolerances import TOLERANCES
+    from gandeploy.tolerances import TOLERANCES
 
     lines = [f"# Parity: {report.name} ({report.model}, {report.task})", "",
              f"Reference: PyTorch FP32 eager ({report.reference.get('torch', '')}). "
              f"Result: **{'PASS' if report.passed else 'FAIL'}**.", "", parity_table(report), ""]
     if report.skipped:
         lines += ["Skipped backends:", ""] + [f"- `{k}`: {v}" for k, v in report.skipped.items()] + [""]
-    lines += ["Tolerances (`gandeploy/evaluation/tolerances.py`):", "",
+    lines += ["Tolerances (`gandeploy/tolerances.py`):", "",
               _table(["precision", "kind", "max abs", "mean abs", "u8 max", "u8 mean"],
                      [[p, k, _fmt(t.max_abs, "g"), _fmt(t.mean_abs, "g"), _fmt(t.uint8_max, "d"),
                        _fmt(t.uint8_mean, "g")] for (p, k), t in TOLERANCES.items()]), ""]
@@ -131,11 +131,16 @@ def parity_figure(report: ParityReport) -> bytes:
 
 
 def write_parity_report(report: ParityReport, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """``parity.json``, ``parity.md`` and ``parity_<name>.png`` in ``out_dir``; returns the paths."""
+    """``parity.json``, ``parity.md`` and ``parity_<name>.png`` in ``out_dir`` (+ Polygraphy inputs for each
+    TensorRT comparison, whose ``polygraphy run`` commands ``parity.md`` lists); returns the paths."""
+    from gandeploy.evaluation.polygraphy_repro import write_reproduction
+
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    repro_md, repro_files = write_reproduction(report, out)
     return [atomic_write_json(out / "parity.json", report.to_json()),
-            atomic_write_text(out / "parity.md", parity_markdown(report) + "\n"),
-            atomic_write_bytes(out / f"parity_{report.name}.png", parity_figure(report))]
+            atomic_write_text(out / "parity.md", parity_markdown(report) + repro_md + "\n"),
+            atomic_write_bytes(out / f"parity_{report.name}.png", parity_figure(report)), *repro_files]
 
 
 # --- bench --------------------------------------------------------------------------------------------------

@@ -220,7 +220,7 @@ def run_suite(work_dir: str | os.PathLike[str] = "reports/bench-suite", *, threa
 def _sweeps(report: BenchReport, export: Path, url: str, translation: bool) -> dict[str, Any]:
     """perf_analyzer sweeps; when perf_analyzer cannot run, a Python closed-loop client stands in."""
     from gandeploy.evaluation.perf_analyzer import python_sweep, sweep_export
-    from gandeploy.export.manifest import load_manifest
+    from gandeploy.manifest import load_manifest
 
     manifest = load_manifest(export)
     levels = (1, 2) if translation else (1, 2, 4, 8)

@@ -73,7 +73,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], dataset: str = "digits2inverte
 
     generator, run = load_generator(run_dir, "G_A", map_location=device)
     ds = open_dataset(dataset, "cyclegan", image_size=run.arch.image_size, channels=run.arch.input_nc,
-                      split="test", data_root=None, train=None)
+                      split="test", data_root=None)
     if not hasattr(ds, "true_map") or not hasattr(ds, "heldout_a"):
         raise UserInputError(f"dataset '{dataset}' has no known A->B map; translation error needs "
                              "digits2inverted.")

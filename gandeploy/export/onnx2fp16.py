@@ -22,13 +22,13 @@ from pathlib import Path
 import onnx
 
 from gandeploy.errors import ExportError
-from gandeploy.evaluation.tolerances import TOLERANCES
+from gandeploy.tolerances import TOLERANCES
 from gandeploy.export.onnx_io import check_model, save_model, set_metadata
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("export.fp16")
 
-# The FP16 row of the one tolerance table (gandeploy/evaluation/tolerances.py, where the figures are justified).
+# The FP16 row of the one tolerance table (gandeploy/tolerances.py, where the figures are justified).
 FP16_MAX_ABS = float(TOLERANCES[("fp16", "float")].max_abs)  # type: ignore[arg-type]  # tanh space, [-1, 1]
 FP16_MAX_LEVELS = int(TOLERANCES[("fp16", "float")].uint8_max)  # type: ignore[arg-type]  # 1 level = 1/127.5
 

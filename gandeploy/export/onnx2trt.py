@@ -1,35 +1,41 @@
-"""Step ONNX FP16 → TensorRT plan: a strongly typed network, one optimization profile, a reused timing cache.
+"""Step ONNX FP16 → TensorRT plan, built with NVIDIA Polygraphy's loaders (TensorRT 10.x and 11.x).
 
-Written against the TensorRT 10.x / 11.x Python API:
+- ``NetworkFromOnnxPath(path, strongly_typed=True)``: precision comes from the FP16 ONNX itself (InstanceNorm
+  and IO kept FP32 by ``onnx2fp16``); no ``BuilderFlag.FP16`` (removed in TensorRT 11.0).
+- ``CreateConfig(profiles=[Profile().add(name, min, opt, max)], memory_pool_limits={WORKSPACE: bytes},
+  load_timing_cache=shared)``: one profile covering every dynamic input.
+- ``EngineFromNetwork(..., save_timing_cache=shared)``: after the build Polygraphy *merges* the new timings
+  into the file (``ITimingCache.combine(ignore_mismatch=True)``), so caches of several GPUs accumulate.
+- ``SaveEngine`` writes ``model.plan`` (to a temporary name, then renamed into place).
 
-- ``builder.create_network(flags)`` with ``1 << NetworkDefinitionCreationFlag.STRONGLY_TYPED`` on 10.x; on 11.x
-  networks are always strongly typed (the flag is deprecated and ignored), so no flag is passed. Precision
-  comes from the FP16 ONNX itself: no ``BuilderFlag.FP16`` (removed in 11.0).
-- ``OnnxParser.parse_from_file``; ``create_optimization_profile`` + ``set_shape(name, min, opt, max)``.
-- ``config.set_memory_pool_limit(MemoryPoolType.WORKSPACE, bytes)``.
-- ``config.create_timing_cache(bytes)`` / ``set_timing_cache(cache, ignore_mismatch=False)``; after the build
-  ``get_timing_cache().serialize()`` is written back so the next build (any model) reuses it.
-- ``builder.build_serialized_network(network, config)``.
+Before the build every cache file is checked by deserialising it: a corrupt one is moved aside to
+``<file>.corrupt`` with a warning and the build starts from an empty cache; the export dir's own copy is merged
+into the shared one. After the build the engine must give an execution context for its largest profile shape
+(TensorRT returns None when that activation memory does not fit the GPU): otherwise an ``ExportError`` names
+``--max-batch`` / ``--max-size``. ``engine.device_memory_size`` goes into the manifest.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gandeploy.errors import BackendUnavailable, ExportError
-from gandeploy.runtimes.tensorrt_rt import gpu_name, unavailable_reason
+from gandeploy.runtimes.tensorrt_rt import device_memory_bytes, gpu_name, unavailable_reason
 from gandeploy.utils.io import atomic_write_bytes
-from gandeploy.utils.logging import get_logger
+from gandeploy.utils.logging import get_logger, quiet_polygraphy
 
 log = get_logger("export.tensorrt")
 
 DEFAULT_WORKSPACE = 4 << 30  # 4 GiB
 
 Shape = tuple[int, ...]
+ShapeProfile = Mapping[str, tuple[Shape, Shape, Shape]]  # input name -> (min, opt, max)
 
 
 @dataclass(frozen=True)
@@ -44,79 +50,122 @@ class TrtBuild:
     timing_cache_reused: bool
     profile: dict[str, tuple[Shape, Shape, Shape]] = field(default_factory=dict)
     workspace_bytes: int = DEFAULT_WORKSPACE
+    device_memory_bytes: int = 0
 
 
-def trt_major(version: str) -> int:
+def polygraphy_profile(profile: ShapeProfile) -> Any:
+    """One Polygraphy ``Profile`` holding min/opt/max for every input (pure Python, no TensorRT needed)."""
+    from polygraphy.backend.trt import Profile
+
+    out = Profile()
+    for name, (lo, opt, hi) in profile.items():
+        if not (len(lo) == len(opt) == len(hi)) or any(not a <= b <= c for a, b, c in zip(lo, opt, hi, strict=True)):
+            raise ExportError(f"optimization profile for '{name}' needs min <= opt <= max per axis, got "
+                              f"{list(lo)} / {list(opt)} / {list(hi)}.")
+        out.add(name, min=tuple(lo), opt=tuple(opt), max=tuple(hi))
+    return out
+
+
+def engine_loader(onnx_path: Path, profile: ShapeProfile, *, timing_cache: Path, load_cache: bool,
+                  workspace_bytes: int, pool_key: Any) -> Any:
+    """The Polygraphy loader chain (lazy: nothing runs until it is called). ``pool_key`` is
+    ``trt.MemoryPoolType.WORKSPACE``."""
+    from polygraphy.backend.trt import CreateConfig, EngineFromNetwork, NetworkFromOnnxPath
+
+    quiet_polygraphy()
+    network = NetworkFromOnnxPath(str(onnx_path), strongly_typed=True)
+    config = CreateConfig(profiles=[polygraphy_profile(profile)], memory_pool_limits={pool_key: int(workspace_bytes)},
+                          load_timing_cache=str(timing_cache) if load_cache else None)
+    return EngineFromNetwork(network, config=config, save_timing_cache=str(timing_cache))
+
+
+def vet_timing_cache(path: Path, loads: Callable[[bytes], bool]) -> bool:
+    """True when ``path`` holds a cache ``loads`` accepts; a corrupt file is moved to ``<path>.corrupt``."""
+    if not path.is_file():
+        return False
     try:
-        return int(version.split(".")[0])
-    except ValueError:
-        return 0
+        ok = bool(loads(path.read_bytes()))
+    except Exception as exc:  # noqa: BLE001 - TensorRT raises RuntimeError/TypeError on garbage
+        log.debug("timing cache %s: %s", path, exc)
+        ok = False
+    if not ok:
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        log.warning("timing cache %s is corrupt or unreadable; moved it to %s and starting a new one", path, aside)
+    return ok
 
 
-def network_flags(trt: Any) -> int:
-    """``STRONGLY_TYPED`` on TensorRT 10.x; 0 on 11.x, where every network is strongly typed."""
-    if trt_major(trt.__version__) >= 11:
-        return 0
-    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    if flag is None:
-        raise BackendUnavailable(f"TensorRT {trt.__version__} has no strongly typed networks; use TensorRT >= 10.")
-    return 1 << int(flag)
+def _trt_cache_tools(trt: Any) -> tuple[Callable[[bytes], bool], Callable[[Path, Path], None]]:
+    """(loads, merge) over a throwaway builder config: deserialise a cache; merge source into target."""
+    builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
+    config = builder.create_builder_config()
+
+    def loads(data: bytes) -> bool:
+        return bool(data) and config.create_timing_cache(data) is not None
+
+    def merge(target: Path, source: Path) -> None:
+        cache = config.create_timing_cache(target.read_bytes())
+        if not cache.combine(config.create_timing_cache(source.read_bytes()), True):  # ignore_mismatch
+            log.warning("could not merge timing cache %s into %s", source, target)
+            return
+        atomic_write_bytes(target, bytes(memoryview(cache.serialize())))
+
+    return loads, merge
 
 
-def build_engine(onnx_path: Path, plan_path: Path, profile: Mapping[str, tuple[Shape, Shape, Shape]], *,
-                 timing_cache: Path, extra_caches: tuple[Path, ...] = (),
-                 workspace_bytes: int = DEFAULT_WORKSPACE) -> TrtBuild:
+def build_engine(onnx_path: Path, plan_path: Path, profile: ShapeProfile, *, timing_cache: Path,
+                 extra_caches: tuple[Path, ...] = (), workspace_bytes: int = DEFAULT_WORKSPACE) -> TrtBuild:
     """Build ``plan_path`` from ``onnx_path`` with one optimization profile (input name → min/opt/max)."""
     reason = unavailable_reason()
     if reason:
         raise BackendUnavailable(reason)
     import tensorrt as trt
+    from polygraphy.backend.trt import SaveEngine
+    from polygraphy.exception import PolygraphyException
 
     start = time.perf_counter()
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(network_flags(trt))
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ExportError(f"TensorRT {trt.__version__} cannot parse {onnx_path.name}: {errors[:500]}")
-
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_bytes))
-    reused = False
-    cache = None
-    for source in (timing_cache, *extra_caches):  # the shared cache first, then the export dir's copy
-        if source.is_file():
-            cache = config.create_timing_cache(source.read_bytes())
-            if config.set_timing_cache(cache, False):  # ignore_mismatch=False: a foreign cache is refused
+    loads, merge = _trt_cache_tools(trt)
+    timing_cache.parent.mkdir(parents=True, exist_ok=True)
+    reused = vet_timing_cache(timing_cache, loads)
+    for extra in extra_caches:  # the export dir's copy (maybe from another GPU) joins the shared cache
+        if vet_timing_cache(extra, loads) and extra.resolve() != timing_cache.resolve():
+            if reused:
+                merge(timing_cache, extra)
+            else:
+                shutil.copyfile(extra, timing_cache)
                 reused = True
-                log.info("reusing TensorRT timing cache %s", source)
-                break
-            log.info("timing cache %s is from another TensorRT/GPU; starting a new one", source)
-    if not reused:
-        cache = config.create_timing_cache(b"")
-        config.set_timing_cache(cache, False)
-
-    opt_profile = builder.create_optimization_profile()
-    inputs = [network.get_input(i).name for i in range(network.num_inputs)]
-    for name in inputs:
-        if name not in profile:
-            raise ExportError(f"no optimization profile for TensorRT input '{name}'")
-        lo, opt, hi = profile[name]
-        opt_profile.set_shape(name, lo, opt, hi)
-    config.add_optimization_profile(opt_profile)
-
+    if reused:
+        log.info("reusing TensorRT timing cache %s", timing_cache)
     log.info("building TensorRT %s engine for %s (profile %s)", trt.__version__, onnx_path.name,
-             {n: [list(s) for s in profile[n]] for n in inputs})
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise ExportError(f"TensorRT {trt.__version__} failed to build an engine from {onnx_path.name} "
-                          "(see the TensorRT log above).")
-    atomic_write_bytes(plan_path, bytes(serialized))
-    cache_bytes = bytes(config.get_timing_cache().serialize())
-    for target in (timing_cache, *extra_caches):
-        atomic_write_bytes(target, cache_bytes)
+             {n: [list(s) for s in p] for n, p in profile.items()})
+    loader = engine_loader(onnx_path, profile, timing_cache=timing_cache, load_cache=reused,
+                           workspace_bytes=workspace_bytes, pool_key=trt.MemoryPoolType.WORKSPACE)
+    try:
+        engine = loader()
+    except PolygraphyException as exc:
+        raise ExportError(f"TensorRT {trt.__version__} could not build an engine from {onnx_path.name}: "
+                          f"{str(exc).strip()[:500]}") from None
+    check_context(engine, profile)
+    device_bytes = device_memory_bytes(engine)
+    tmp = plan_path.with_name(plan_path.name + ".tmp")
+    SaveEngine(engine, str(tmp))()
+    os.replace(tmp, plan_path)
+    for extra in extra_caches:
+        if timing_cache.is_file():
+            atomic_write_bytes(extra, timing_cache.read_bytes())
     seconds = time.perf_counter() - start
-    log.info("built %s in %.1f s", plan_path.name, seconds)
+    log.info("built %s in %.1f s (activation memory %.1f MiB)", plan_path.name, seconds, device_bytes / 2**20)
     return TrtBuild(plan_path, str(trt.__version__), gpu_name() or "unknown GPU", seconds, timing_cache, reused,
-                    {n: tuple(profile[n]) for n in inputs}, int(workspace_bytes))  # type: ignore[misc]
+                    {n: tuple(p) for n, p in profile.items()}, int(workspace_bytes), device_bytes)  # type: ignore[misc]
+
+
+def check_context(engine: Any, profile: ShapeProfile) -> None:
+    """An execution context must exist: TensorRT gives None when the largest profile shape's activation memory
+    does not fit on this GPU."""
+    context = engine.create_execution_context()
+    if context is None:
+        largest = {n: list(p[2]) for n, p in profile.items()}
+        raise ExportError(f"TensorRT built the engine but cannot create an execution context for its largest "
+                          f"profile shape {largest} (activation memory {device_memory_bytes(engine) / 2**30:.1f} "
+                          "GiB does not fit on this GPU): lower --max-batch or --max-size and export again.")
+    del context

@@ -16,16 +16,18 @@ from typing import Any
 from torch import nn
 
 from gandeploy.config import CONFIG_FILE, RunConfig, load_run_config
+from gandeploy.contract import ServedContract
 from gandeploy.errors import BackendUnavailable, ExportError, UserInputError
 from gandeploy.export import validate
 from gandeploy.export.card import write_model_card
-from gandeploy.export.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
+from gandeploy.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
 from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
 from gandeploy.export.onnx2trt import build_engine
 from gandeploy.export.torch2onnx import SIZE_MULTIPLE, export_onnx
 from gandeploy.formats import FORMATS
-from gandeploy.models.io import HW, GeneratorIO
+from gandeploy.models.io import HW, IMAGE, GeneratorIO
 from gandeploy.registry import get_model
+from gandeploy.training.checkpoint import GENERATOR_FILE, save_generator
 from gandeploy.runtimes.base import signature
 from gandeploy.runtimes.onnxruntime_rt import OnnxRuntimeRuntime
 from gandeploy.runtimes.tensorrt_rt import TensorRTRuntime, unavailable_reason
@@ -103,7 +105,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     onnx_info = export_onnx(module, io_spec, onnx_path, num_classes=num_classes, example_hw=example_hw,
                             opset=opset, metadata=meta)
 
-    cases = validate.check_cases(io_spec.task, max_batch, sizes)
+    cases = validate.check_cases(max_batch, sizes)
     torch_rt = TorchRuntime(module, run, generator_key=key)
     refs = validate.references(torch_rt, io_spec, cases, num_classes)
     parity: dict[str, Any] = {}
@@ -144,6 +146,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
 
     config_copy = atomic_write_bytes(out_dir / CONFIG_FILE, (run_dir / CONFIG_FILE).read_bytes())
     files[CONFIG_FILE] = file_entry(config_copy)
+    files[GENERATOR_FILE] = file_entry(save_generator(out_dir, module, key))  # the PyTorch reference, self-contained
     manifest = {
         "format": EXPORT_FORMAT, "name": out_dir.name, "model": run.model, "task": io_spec.task,
         "generator": key, "arch_hash": run.arch_hash, "source_run": str(run_dir),
@@ -157,6 +160,8 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         manifest["fp16"] = {"io": "float32", "kept_fp32": list(fp16_info.kept_fp32), "block_list": fp16_block_list()}
     if sizes:
         manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
+    manifest["contract"] = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,
+                                                  image_sizes=sizes).to_json()
     write_manifest(out_dir, manifest)
     write_model_card(out_dir)  # README.md: generated from the manifest, config.json and the run's quality.json
     seconds = time.perf_counter() - start
@@ -169,7 +174,7 @@ def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_si
                max_size: HW | None) -> dict[str, HW] | None:
     """min/opt/max image sizes for image-to-image models (None for sampling models); flags validated."""
     given = {"--min-size": min_size, "--opt-size": opt_size, "--max-size": max_size}
-    if io_spec.task != "translation":
+    if not io_spec.by_role(IMAGE):  # a fixed output size: no image sizes to plan
         used = [flag for flag, v in given.items() if v is not None]
         if used:
             verb = "applies" if len(used) == 1 else "apply"
@@ -281,7 +286,21 @@ def onnx_metadata(run: RunConfig, key: str, io_spec: GeneratorIO) -> dict[str, s
 
 def build_tensorrt(fp16_path: Path, out_dir: Path, io_spec: GeneratorIO, max_batch: int,
                    sizes: dict[str, HW] | None) -> dict[str, Any]:
-    """Build model.plan with one profile: batch 1..max_batch (opt: max_batch; translation: 1 at the opt size)."""
+    """Build model.plan with ``tensorrt_profile``; the manifest entry records version, GPU, profile, memory."""
+    profile = tensorrt_profile(io_spec, max_batch, sizes)
+    shared = out_dir.parent / SHARED_TIMING_CACHE
+    built = build_engine(fp16_path, out_dir / "model.plan", profile, timing_cache=shared,  # type: ignore[arg-type]
+                         extra_caches=(out_dir / TIMING_CACHE,))
+    return {"built": True, "version": built.version, "gpu": built.gpu, "seconds": round(built.seconds, 2),
+            "profile": {n: [list(s) for s in p] for n, p in built.profile.items()},
+            "workspace_bytes": built.workspace_bytes, "device_memory_bytes": built.device_memory_bytes,
+            "strongly_typed": True, "builder": "polygraphy",
+            "timing_cache": {"file": TIMING_CACHE, "shared": str(shared), "reused": built.timing_cache_reused}}
+
+
+def tensorrt_profile(io_spec: GeneratorIO, max_batch: int,
+                     sizes: dict[str, HW] | None) -> dict[str, tuple[tuple[int, ...], ...]]:
+    """One profile over every input: batch 1..max_batch (opt: max_batch; translation: 1 at the opt size)."""
     profile: dict[str, tuple[tuple[int, ...], ...]] = {}
     for spec in io_spec.inputs:
         if sizes:
@@ -290,13 +309,7 @@ def build_tensorrt(fp16_path: Path, out_dir: Path, io_spec: GeneratorIO, max_bat
         else:
             profile[spec.name] = (_shape(spec.shape, 1), _shape(spec.shape, max_batch),
                                   _shape(spec.shape, max_batch))
-    shared = out_dir.parent / SHARED_TIMING_CACHE
-    built = build_engine(fp16_path, out_dir / "model.plan", profile, timing_cache=shared,  # type: ignore[arg-type]
-                         extra_caches=(out_dir / TIMING_CACHE,))
-    return {"built": True, "version": built.version, "gpu": built.gpu, "seconds": round(built.seconds, 2),
-            "profile": {n: [list(s) for s in p] for n, p in built.profile.items()},
-            "workspace_bytes": built.workspace_bytes, "strongly_typed": True,
-            "timing_cache": {"file": TIMING_CACHE, "shared": str(shared), "reused": built.timing_cache_reused}}
+    return profile
 
 
 def _shape(dims: tuple[int | str, ...], batch: int, hw: HW | None = None) -> tuple[int, ...]:

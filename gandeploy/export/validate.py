@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gandeploy.errors import ExportError
-from gandeploy.evaluation.tolerances import TOLERANCES
+from gandeploy.tolerances import TOLERANCES
 from gandeploy.export.onnx2fp16 import FP16_MAX_ABS, FP16_MAX_LEVELS
 from gandeploy.models.io import HW, GeneratorIO, example_inputs, to_uint8
 from gandeploy.runtimes.base import Runtime
@@ -77,11 +77,10 @@ def nonsquare(sizes: dict[str, HW]) -> HW:
     return h, opt[1]
 
 
-def check_cases(task: str, max_batch: int, sizes: dict[str, HW] | None) -> list[Case]:
-    """The fixed batches every artifact is checked on."""
-    if task == "translation":
-        if sizes is None:
-            raise ExportError("image-to-image checks need min/opt/max image sizes")
+def check_cases(max_batch: int, sizes: dict[str, HW] | None) -> list[Case]:
+    """The fixed batches every artifact is checked on; ``sizes`` (min/opt/max, image inputs only) adds the
+    image sizes: the opt size, max batch at the min size, and a non-square size."""
+    if sizes is not None:
         cases = [Case(1, sizes["opt"], 0), Case(max_batch, sizes["min"], 1),
                  Case(min(2, max_batch), nonsquare(sizes), 2)]
     else:

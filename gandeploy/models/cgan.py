@@ -90,7 +90,6 @@ SPEC = ModelSpec(
     name="cgan",
     description="Conditional DCGAN: label embedding joined to z in G, projection discriminator",
     config_cls=CGANConfig,
-    task="sampling",
     family="gan",
     build_generator=build_generator,
     build_discriminator=build_discriminator,

@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from gandeploy.models.io import GeneratorIO
+from gandeploy.models.io import CLASS_LABEL, GeneratorIO
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -54,17 +54,24 @@ class ModelSpec:
     name: str
     description: str
     config_cls: type
-    task: str  # "sampling" | "translation"
-    family: str  # trainer family: "gan" | "cyclegan"
+    family: str  # the kind of data it trains on: "gan" (images/points, optional labels) | "cyclegan" (unpaired)
     build_generator: Callable[[Any], nn.Module]
     build_discriminator: Callable[[Any], nn.Module]
     io: Callable[[Any], GeneratorIO]
     generator_keys: tuple[str, ...] = ("G",)  # generator names inside a checkpoint
     conditional: bool = False
+    # The family's training task, "module:Class" (imported only by training; models never import training).
+    trainer: str = "gandeploy.training.gan:SamplingTask"
     # A seconds-scale architecture (arch overrides) and the built-in data set it trains on: registry-wide tests
     # and smoke runs use these, so a new family is covered without editing any test.
     tiny: Mapping[str, Any] = field(default_factory=dict)
     smoke_dataset: str = "digits"
 
     def num_classes(self, cfg: Any) -> int:
-        return int(getattr(cfg, "num_classes", 0))
+        """Classes of the generator's class-label input (0 when it has none)."""
+        labels = self.io(cfg).by_role(CLASS_LABEL)
+        return labels[0].classes if labels else 0
+
+    def task(self, cfg: Any | None = None) -> str:
+        """'translation' or 'sampling', from the generator's declared IO (default config when none is given)."""
+        return self.io(cfg if cfg is not None else self.config_cls()).task

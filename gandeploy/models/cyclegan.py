@@ -124,7 +124,6 @@ SPEC = ModelSpec(
     name="cyclegan",
     description="CycleGAN: ResNet generator (reference key layout) and 70x70 PatchGAN, unpaired A<->B",
     config_cls=CycleGANConfig,
-    task="translation",
     family="cyclegan",
     build_generator=build_generator,
     build_discriminator=build_discriminator,
@@ -132,4 +131,5 @@ SPEC = ModelSpec(
     tiny={"ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_d": 2, "image_size": 16},
     smoke_dataset="digits2inverted",
     generator_keys=("G_A", "G_B"),
+    trainer="gandeploy.training.cyclegan:CycleGANTask",
 )

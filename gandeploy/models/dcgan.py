@@ -120,7 +120,6 @@ SPEC = ModelSpec(
     name="dcgan",
     description="DCGAN: transposed-conv generator, strided-conv discriminator (32/64/128 px)",
     config_cls=DCGANConfig,
-    task="sampling",
     family="gan",
     build_generator=build_generator,
     build_discriminator=build_discriminator,

@@ -14,6 +14,7 @@ information loss trains Q and the trunk in the D step and G in the G step (``tra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -65,7 +66,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """image [N, C, S, S] → logit [N]; ``with_q`` also returns Q's (cat logits [N, K], cont means [N, M])."""
+    """image [N, C, S, S] → logit [N], and on request Q's categorical logits and continuous means."""
 
     def __init__(self, cfg: InfoGANConfig) -> None:
         super().__init__()
@@ -80,14 +81,15 @@ class Discriminator(nn.Module):
             nn.Linear(cfg.q_hidden, cfg.n_cat + cfg.n_cont),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.main(x)).flatten()
-
-    def with_q(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One trunk pass: (logit [N], categorical logits [N, n_cat], continuous means [N, n_cont])."""
+    def forward(self, x: torch.Tensor, with_q: bool = False) -> Any:
+        """logit [N]; ``with_q``: (logit [N], categorical logits [N, n_cat], continuous means [N, n_cont]) from one
+        trunk pass (a keyword of ``forward``, so DDP wrappers see it)."""
         h = self.main(x)  # [N, width, 4, 4]
+        logit = self.head(h).flatten()
+        if not with_q:
+            return logit
         q = self.q(h)  # [N, n_cat + n_cont]
-        return self.head(h).flatten(), q[:, : self.cfg.n_cat], q[:, self.cfg.n_cat:]
+        return logit, q[:, : self.cfg.n_cat], q[:, self.cfg.n_cat:]
 
 
 def build_generator(cfg: InfoGANConfig) -> Generator:
@@ -111,11 +113,11 @@ SPEC = ModelSpec(
     name="infogan",
     description="InfoGAN: DCGAN body with a categorical and continuous codes, Q head sharing D's trunk",
     config_cls=InfoGANConfig,
-    task="sampling",
-    family="infogan",
+    family="gan",
     build_generator=build_generator,
     build_discriminator=build_discriminator,
     io=generator_io,
     tiny={"nz": 8, "n_cat": 10, "n_cont": 2, "ngf": 4, "ndf": 4, "q_hidden": 8, "channels": 1, "image_size": 32},
     smoke_dataset="digits",
+    trainer="gandeploy.training.infogan:InfoGANTask",
 )

@@ -96,7 +96,6 @@ SPEC = ModelSpec(
     name="mlp",
     description="Fully connected GAN for 2D points (ring8, grid25) and small images",
     config_cls=MLPConfig,
-    task="sampling",
     family="gan",
     build_generator=build_generator,
     build_discriminator=build_discriminator,

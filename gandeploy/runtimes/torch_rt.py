@@ -1,12 +1,12 @@
 """PyTorch eager: the FP32 reference every other runtime is compared with.
 
-``open_runtime("torch", path)`` accepts an export dir (the generator is rebuilt from its manifest's
-``source_run``, or from ``run_dir=``) or a run dir directly; ``module=`` wraps an in-memory generator.
+``open_runtime("torch", path)`` accepts an export dir (the generator is rebuilt from the dir's own
+``config.json`` + ``generator.pt``; ``run_dir=`` rebuilds it from a run dir instead) or a run dir directly;
+``module=`` wraps an in-memory generator.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from torch import nn
 
 from gandeploy.config import RunConfig, load_run_config
 from gandeploy.errors import ExportError, UserInputError
+from gandeploy.manifest import MANIFEST_FILE, load_manifest
 from gandeploy.registry import get_model
 from gandeploy.runtimes.base import Runtime, check_inputs
 from gandeploy.utils.device import resolve_device
@@ -54,36 +55,31 @@ class TorchRuntime(Runtime):
 def open_runtime(key: str, export_dir: Path, *, module: nn.Module | None = None, run_dir: str | Path | None = None,
                  generator: str | None = None, device: str = "cpu", **_: Any) -> TorchRuntime:
     """The PyTorch reference for an export dir (via its source run) or a run dir."""
-    from gandeploy.training.checkpoint import load_generator  # local: keeps runtime imports light
+    from gandeploy.training.checkpoint import (  # local: keeps runtime imports light
+        GENERATOR_FILE, load_exported_generator, load_generator)
 
     path = Path(export_dir)
-    manifest = _read_manifest(path)
+    manifest = load_manifest(path) if (path / MANIFEST_FILE).is_file() else None
     if module is not None:
         run = load_run_config(path)
         return TorchRuntime(module, run, key=key, device=device, generator_key=generator or "G")
-    if manifest is not None:
-        source = Path(run_dir) if run_dir is not None else Path(str(manifest.get("source_run", "")))
-        key_g = generator or manifest.get("generator")
+    if manifest is None:  # a run dir
+        gen, run = load_generator(path, key=generator)
+        chosen = generator or get_model(run.model).generator_keys[0]
+        return TorchRuntime(gen, run, key=key, device=device, generator_key=chosen)
+    if run_dir is None and (path / GENERATOR_FILE).is_file():
+        gen, run, key_g = load_exported_generator(path)  # self-contained: config.json + generator.pt
+        where = f"{path / 'config.json'}"
+    else:  # an export without generator.pt (or run_dir= given): rebuild from the run dir
+        source = Path(run_dir) if run_dir is not None else Path(str(manifest.data.get("source_run", "")))
+        key_g = generator or manifest.generator
         if not (source / "config.json").is_file():
             raise UserInputError(
                 f"the PyTorch reference for '{path}' needs its run dir '{source}' (from manifest.json "
                 "'source_run'), which is not there: pass run_dir=... or export from the run dir again.")
         gen, run = load_generator(source, key=key_g)
-        if manifest.get("arch_hash") and run.arch_hash != manifest["arch_hash"]:
-            raise ExportError(f"run dir '{source}' (arch {run.arch_hash}) is not the source of '{path}' "
-                              f"(arch {manifest['arch_hash']}).")
-        return TorchRuntime(gen, run, key=key, device=device, generator_key=str(key_g))
-    gen, run = load_generator(path, key=generator)
-    spec = get_model(run.model)
-    chosen = generator or spec.generator_keys[0]
-    return TorchRuntime(gen, run, key=key, device=device, generator_key=chosen)
-
-
-def _read_manifest(path: Path) -> dict[str, Any] | None:
-    file = path / "manifest.json"
-    if not file.is_file():
-        return None
-    try:
-        return json.loads(file.read_text())
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"{file} is damaged ({exc}); re-run 'gandeploy export'.") from None
+        where = f"run dir '{source}'"
+    if manifest.arch_hash and run.arch_hash != manifest.arch_hash:
+        raise ExportError(f"{where} (arch {run.arch_hash}) does not match {manifest.path} (arch "
+                          f"{manifest.arch_hash}); run 'gandeploy export' again.")
+    return TorchRuntime(gen, run, key=key, device=device, generator_key=str(key_g))

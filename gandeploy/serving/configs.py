@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gandeploy.contract import ServedTensor
 from gandeploy.errors import ServingError
 from gandeploy.utils.io import atomic_write_text
 
@@ -29,14 +30,7 @@ def pb() -> Any:
     return model_config_pb2
 
 
-@dataclass(frozen=True)
-class Tensor:
-    """One model input/output: name, contract dtype, dims without the batch axis (-1: dynamic)."""
-
-    name: str
-    dtype: str
-    dims: tuple[int, ...]
-    reshape: tuple[int, ...] | None = None  # e.g. () to feed [N, 1] as [N]
+Tensor = ServedTensor  # one model input/output: name, dtype, dims without the batch axis, reshape, optional
 
 
 @dataclass(frozen=True)
@@ -73,6 +67,8 @@ def _add_tensors(field: Any, tensors: Iterable[Tensor]) -> None:
         entry = field.add(name=t.name, data_type=getattr(m, TRITON_DTYPES[t.dtype]), dims=list(t.dims))
         if t.reshape is not None:
             entry.reshape.shape.extend(list(t.reshape))
+        if t.optional:  # inputs only: an absent optional input reaches a python model as None
+            entry.optional = True
 
 
 def _set_params(cfg: Any, params: Mapping[str, Any]) -> None:

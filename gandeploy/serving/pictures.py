@@ -25,6 +25,27 @@ def image_grid(images: np.ndarray, cols: int | None = None, pad: int = 2, fill: 
     return grid
 
 
+def labelled_grid(grid: np.ndarray, cell: tuple[int, int], rows: list[str] | None, cols: list[str] | None,
+                  pad: int = 2) -> np.ndarray:
+    """``grid`` (from ``image_grid``, cells of ``cell`` = (H, W)) with row names on the left and column names on
+    top, in black on white (PIL's default font). Returns uint8 [H', W', C] with the grid's channels."""
+    from PIL import Image, ImageDraw
+
+    left = 8 + 6 * max((len(r) for r in rows or []), default=0)
+    top = 14 if cols else 0
+    h, w, c = grid.shape
+    canvas = Image.new("L" if c == 1 else "RGB", (w + left, h + top), 255 if c == 1 else (255, 255, 255))
+    canvas.paste(Image.fromarray(grid[:, :, 0] if c == 1 else grid), (left, top))
+    draw = ImageDraw.Draw(canvas)
+    ink = 0 if c == 1 else (0, 0, 0)
+    for i, text in enumerate(rows or []):
+        draw.text((2, top + pad + i * (cell[0] + pad) + cell[0] // 2 - 5), text, fill=ink)
+    for k, text in enumerate(cols or []):
+        draw.text((left + pad + k * (cell[1] + pad), 1), text[: max(1, (cell[1] + pad) // 6)], fill=ink)
+    arr = np.asarray(canvas, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     """uint8 [H, W, C] (C = 1, 3 or 4) → PNG bytes."""
     from PIL import Image
@@ -56,25 +77,3 @@ def save_points_plot(path: str | os.PathLike[str], points: np.ndarray, title: st
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
 
-
-def labelled_grid(images: np.ndarray, rows: int, row_labels: list[str], col_labels: list[str], *,
-                  scale: int = 3, pad: int = 4, fill: int = 255) -> np.ndarray:
-    """uint8 [rows*cols, H, W, C] (row by row) → an RGB grid with gutters, a label left of each row and
-    above each column: uint8 [top + rows*(sH+pad)+pad, left + cols*(sW+pad)+pad, 3]."""
-    from PIL import Image, ImageDraw
-
-    n, h, w, c = images.shape
-    cols = n // rows
-    pix = images.repeat(scale, axis=1).repeat(scale, axis=2)  # [N, sH, sW, C]
-    pix = np.repeat(pix, 3, axis=3) if c == 1 else pix[..., :3]
-    body = image_grid(pix, cols=cols, pad=pad, fill=fill)  # [rows*(sH+pad)+pad, cols*(sW+pad)+pad, 3]
-    left = 8 + 7 * max((len(s) for s in row_labels), default=1)
-    top = 16
-    canvas = Image.new("RGB", (left + body.shape[1], top + body.shape[0]), (fill, fill, fill))
-    canvas.paste(Image.fromarray(body), (left, top))
-    draw = ImageDraw.Draw(canvas)
-    for r, label in enumerate(row_labels[:rows]):
-        draw.text((4, top + pad + r * (h * scale + pad) + h * scale // 2 - 5), label, fill=(0, 0, 0))
-    for k, label in enumerate(col_labels[:cols]):
-        draw.text((left + pad + k * (w * scale + pad) + 2, 2), label, fill=(90, 90, 90))
-    return np.asarray(canvas)

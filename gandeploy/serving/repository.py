@@ -1,15 +1,19 @@
 """``gandeploy repo``: a Triton model repository built from verified exports, swapped in atomically.
 
-Per export ``<name>`` (see ``contract.py`` for the tensors)::
+Per export ``<name>`` (``gandeploy/contract.py`` decides every tensor)::
 
     <name>_generator/   raw generator, the ONNX IO. local: python backend running model.onnx on ONNX Runtime
-                        CPU; ngc: platform onnxruntime_onnx (+ <name>_generator_trt, tensorrt_plan, when
-                        the export has model.plan)
-    <name>_seed/        sampling: seed (+ label) → z (python)
+                        CPU; ngc: platform tensorrt_plan when the export's model.plan was built by the
+                        target release's TensorRT (``ngc.py``), else onnxruntime_onnx
+    <name>_seed/        sampling: the served inputs (seed, optional truncation, label / code / continuous)
+                        checked and turned into the generator's inputs ``gen_<input>`` (python)
     <name>_postprocess/ sampling images: output → uint8 image (python)
     <name>/             sampling: platform ensemble <name>_seed → generator → <name>_postprocess;
                         translation: python pipeline (decode → generator via BLS → PNG)
     <name>/gandeploy.json  provenance: the export's manifest SHA-256, every file's SHA-256, options
+
+Every model's config carries the served contract as the parameter ``gandeploy_contract`` (JSON): the
+self-contained backends and clients build and check requests from it.
 
 Every export is re-hashed against its manifest first (a tampered export fails the build) and every copied
 file is hashed again after the copy. Models are written to a staging dir beside ``out`` and renamed into place
@@ -30,10 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from gandeploy import __version__
+from gandeploy.contract import CONFIG_PARAMETER
 from gandeploy.errors import ExportError, ServingError, UserInputError
 from gandeploy.export.card import CARD_FILE, write_model_card
 from gandeploy.serving import configs as C
-from gandeploy.serving.contract import ServedExport, load_export
+from gandeploy.serving import ngc
+from gandeploy.serving.exports import ServedExport, load_export
 from gandeploy.utils.io import atomic_write_json, sha256_file
 from gandeploy.utils.logging import get_logger
 
@@ -58,12 +64,14 @@ class RepositoryOptions:
     threads: int = 0  # ONNX Runtime intra-op threads per local generator instance (0: its default)
     max_pixels: int = DEFAULT_MAX_PIXELS  # translation: larger pictures are refused before decoding
     max_side: int | None = None  # translation: larger sides are scaled down (None: the export's max size)
+    triton_release: str | None = None  # ngc: the target NGC release (None: ngc.DEFAULT_RELEASE)
 
     def __post_init__(self) -> None:
         if self.flavour not in FLAVOURS:
             raise UserInputError(f"--flavour must be one of {', '.join(FLAVOURS)}, got '{self.flavour}'.")
         if self.threads < 0 or self.max_pixels < 1 or (self.max_side is not None and self.max_side < 8):
             raise UserInputError("--threads must be >= 0, --max-pixels >= 1 and --max-side >= 8.")
+        ngc.get_release(self.triton_release)  # an unknown release fails before anything is written
 
 
 @dataclass
@@ -90,12 +98,13 @@ class RepositoryResult:
 def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str] = "model_repository",
                      *, flavour: str = "local", instances: int = 1, max_queue_delay_us: int = 0,
                      preferred_batch_sizes: Sequence[int] | None = None, threads: int = 0,
-                     max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> RepositoryResult:
+                     max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None,
+                     triton_release: str | None = None) -> RepositoryResult:
     """Verify each export and write its Triton models into ``out`` (see the module docstring)."""
     start = time.perf_counter()
     options = RepositoryOptions(flavour, instances, max_queue_delay_us,
                                 tuple(preferred_batch_sizes) if preferred_batch_sizes else None, threads,
-                                max_pixels, max_side)
+                                max_pixels, max_side, triton_release)
     dirs = [Path(d) for d in export_dirs]
     if not dirs:
         raise UserInputError("give at least one EXPORT_DIR (made by 'gandeploy export').")
@@ -115,9 +124,9 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
         for model in planned:
             _write_model(staging / model.name, model)
         for export in exports:
-            served_in, served_out = export.served_tensors()  # the generated model card, with the served tensors
-            write_model_card(export.export_dir, staging / export.name / CARD_FILE,
-                             {"inputs": [_sig(t) for t in served_in], "outputs": [_sig(t) for t in served_out]})
+            served = {"inputs": [t.signature() for t in export.contract.inputs],  # the generated model card
+                      "outputs": [t.signature() for t in export.contract.outputs]}
+            write_model_card(export.export_dir, staging / export.name / CARD_FILE, served)
             mine = [m for m in planned if _owner(m, export)]
             atomic_write_json(staging / export.name / RECORD_FILE, _record(export, mine, options, staging))
         _swap_in(root, staging, exports, planned)
@@ -142,8 +151,8 @@ def plan_models(export: ServedExport, options: RepositoryOptions) -> list[Planne
     batching = C.Batching(export.max_batch, tuple(preferred), options.max_queue_delay_us, options.instances)
     meta = _metadata(export)
     models = _generators(export, options, batching, meta)
-    generator = models[-1].name  # the TensorRT variant when there is one (ngc), else <name>_generator
-    if export.task == "translation":
+    generator = models[-1].name  # <name>_generator (ngc: the TensorRT plan when the target can load it)
+    if export.contract.translation:
         models.append(_pipeline(export, options, batching, meta, generator))
     else:
         models.extend(_sampling(export, batching, meta, generator))
@@ -152,10 +161,11 @@ def plan_models(export: ServedExport, options: RepositoryOptions) -> list[Planne
 
 def _metadata(export: ServedExport) -> dict[str, Any]:
     arch = export.run.arch
-    return {"gandeploy_export": export.name, "gandeploy_model": export.model, "gandeploy_task": export.task,
+    contract = export.contract
+    return {"gandeploy_export": export.name, "gandeploy_model": export.model, "gandeploy_task": contract.io.task,
             "gandeploy_version": __version__, "arch_hash": export.run.arch_hash,
-            "export_manifest_sha256": export.manifest_sha256, "nz": export.nz, "num_classes": export.num_classes,
-            "image_size": getattr(arch, "image_size", 0)}
+            "export_manifest_sha256": export.manifest_sha256, "nz": contract.nz, "num_classes": contract.num_classes,
+            "image_size": getattr(arch, "image_size", 0), CONFIG_PARAMETER: contract.parameter()}
 
 
 def _python_files(source: str) -> dict[str, Path]:
@@ -163,7 +173,7 @@ def _python_files(source: str) -> dict[str, Path]:
 
 
 def _export_file(export: ServedExport, name: str) -> tuple[dict[str, Path], dict[str, str]]:
-    entry = export.manifest["files"].get(name)
+    entry = export.manifest.files.get(name)
     if not entry:
         raise ExportError(f"'{export.export_dir}' has no {name} in its manifest; run 'gandeploy export' again.")
     return {f"1/{name}": export.export_dir / name}, {f"1/{name}": str(entry["sha256"])}
@@ -171,47 +181,43 @@ def _export_file(export: ServedExport, name: str) -> tuple[dict[str, Path], dict
 
 def _generators(export: ServedExport, options: RepositoryOptions, batching: C.Batching,
                 meta: dict[str, Any]) -> list[PlannedModel]:
-    inputs, outputs = export.generator_tensors()
+    inputs, outputs = export.contract.generator_inputs, export.contract.generator_outputs
     name = export.generator_model
     onnx_files, onnx_sha = _export_file(export, "model.onnx")
     if options.flavour == "local":
         params = {**meta, "onnx_file": "model.onnx", "intra_op_threads": options.threads, "size_multiple": 4}
         cfg = C.python_model(name, inputs, outputs, batching, params)
         return [PlannedModel(name, "generator", cfg, {**_python_files("generator_onnx.py"), **onnx_files}, onnx_sha)]
-    models = [PlannedModel(name, "generator", C.native_model(name, "onnxruntime_onnx", "model.onnx", inputs,
-                                                               outputs, batching, meta), onnx_files, onnx_sha)]
-    if "model.plan" in export.manifest["files"]:
+    choice = ngc.plan_choice(export.manifest.data, ngc.get_release(options.triton_release))
+    ngc.warn_fallback(export.name, choice)
+    if choice.use_plan:  # the plan alone: an ONNX Runtime twin would take GPU memory and never run
         plan_files, plan_sha = _export_file(export, "model.plan")
-        trt = f"{name}_trt"
-        models.append(PlannedModel(trt, "generator_trt", C.native_model(trt, "tensorrt_plan", "model.plan", inputs,
-                                                                         outputs, batching, meta),
-                                   plan_files, plan_sha))
-    return models
+        return [PlannedModel(name, "generator_trt", C.native_model(name, "tensorrt_plan", "model.plan", inputs,
+                                                                    outputs, batching, meta), plan_files, plan_sha)]
+    return [PlannedModel(name, "generator", C.native_model(name, "onnxruntime_onnx", "model.onnx", inputs,
+                                                            outputs, batching, meta), onnx_files, onnx_sha)]
 
 
 def _sampling(export: ServedExport, batching: C.Batching, meta: dict[str, Any],
               generator: str) -> list[PlannedModel]:
-    name = export.name
-    served_in, served_out = export.served_tensors()
-    nz = int(export.inputs[0].shape[1])
-    seed_out = [C.Tensor("z", "float32", (nz,))]
-    gen_inputs = {"z": "z"}
-    if export.num_classes:
-        seed_out.append(C.Tensor("label_checked", "int64", (1,)))
-        gen_inputs["label"] = "label_checked"
-    seed_cfg = C.python_model(f"{name}_seed", served_in, seed_out, batching, {**meta, "nz": nz})
+    """``<name>_seed`` → generator (→ ``<name>_postprocess`` for pictures), chained by the ``<name>`` ensemble."""
+    name, contract = export.name, export.contract
+    served_in, served_out = contract.inputs, contract.outputs
+    step_out = contract.step_outputs
+    seed_cfg = C.python_model(f"{name}_seed", served_in, step_out, batching, meta)
     models = [PlannedModel(f"{name}_seed", "seed", seed_cfg, _python_files("seed_to_latent.py"))]
-    steps = [C.Step(f"{name}_seed", {t.name: t.name for t in served_in},
-                    {t.name: t.name for t in seed_out})]
-    if export.points:
-        steps.append(C.Step(generator, gen_inputs, {"output": "sample"}))
+    steps = [C.Step(f"{name}_seed", {t.name: t.name for t in served_in}, {t.name: t.name for t in step_out})]
+    gen_inputs = {t.feeds: t.name for t in step_out}
+    gen_output = contract.generator_outputs[0].name
+    if contract.points:
+        steps.append(C.Step(generator, gen_inputs, {gen_output: contract.output_name}))
     else:
-        _, gen_out = export.generator_tensors()
-        post_cfg = C.python_model(f"{name}_postprocess", gen_out, served_out, batching, meta)
+        post_cfg = C.python_model(f"{name}_postprocess", contract.generator_outputs, served_out, batching, meta)
         models.append(PlannedModel(f"{name}_postprocess", "postprocess", post_cfg,
                                    _python_files("image_postprocess.py")))
-        steps.append(C.Step(generator, gen_inputs, {"output": "generated"}))
-        steps.append(C.Step(f"{name}_postprocess", {"output": "generated"}, {"image": "image"}))
+        steps.append(C.Step(generator, gen_inputs, {gen_output: "generated"}))
+        steps.append(C.Step(f"{name}_postprocess", {gen_output: "generated"},
+                            {contract.output_name: contract.output_name}))
     ensemble = C.ensemble_model(name, served_in, served_out, export.max_batch, steps, meta)
     models.append(PlannedModel(name, "ensemble", ensemble, {}))
     return models
@@ -219,14 +225,12 @@ def _sampling(export: ServedExport, batching: C.Batching, meta: dict[str, Any],
 
 def _pipeline(export: ServedExport, options: RepositoryOptions, batching: C.Batching, meta: dict[str, Any],
               generator: str) -> PlannedModel:
-    served_in, served_out = export.served_tensors()
-    sizes = export.image_sizes
-    max_side = options.max_side or (max(sizes["max"]) if sizes.get("max") else 0)
-    min_side = max(8, min(sizes["min"]) if sizes.get("min") else 8)
-    params = {**meta, "generator_model": generator, "input_channels": export.in_channels,
-              "output_channels": export.out_channels, "max_pixels": options.max_pixels, "max_side": max_side,
-              "min_side": min_side, "max_batch": export.max_batch}
-    cfg = C.python_model(export.name, served_in, served_out, batching, params)
+    contract = export.contract
+    limits = ngc.pipeline_limits(export.manifest.data, contract.io.inputs, options.max_side)  # per axis, in the profile
+    params = {**meta, "generator_model": generator, "input_channels": contract.in_channels,
+              "output_channels": contract.out_channels, "max_pixels": options.max_pixels, **limits.params(),
+              "max_batch": export.max_batch}
+    cfg = C.python_model(export.name, contract.inputs, contract.outputs, batching, params)
     return PlannedModel(export.name, "pipeline", cfg, _python_files("translate_pipeline.py"))
 
 
@@ -247,19 +251,22 @@ def _write_model(model_dir: Path, model: PlannedModel) -> None:
 
 def _record(export: ServedExport, models: list[PlannedModel], options: RepositoryOptions,
             staging: Path) -> dict[str, Any]:
-    served_in, served_out = export.served_tensors()
+    contract = export.contract
     return {
         "format": REPO_FORMAT,
         "name": export.name,
-        "task": export.task,
+        "task": contract.io.task,
         "model": export.model,
         "flavour": options.flavour,
+        "triton_release": ngc.get_release(options.triton_release).release if options.flavour == "ngc" else None,
         "export_dir": str(export.export_dir.resolve()),
         "export_manifest_sha256": export.manifest_sha256,
-        "export_files": {k: v["sha256"] for k, v in sorted(export.manifest["files"].items())},
+        "export_files": {k: v["sha256"] for k, v in sorted(export.manifest.files.items())},
         "arch_hash": export.run.arch_hash,
         "class_names": list(export.run.class_names or []),
-        "served": {"inputs": [_sig(t) for t in served_in], "outputs": [_sig(t) for t in served_out]},
+        "served": {"inputs": [t.signature() for t in contract.inputs],
+                   "outputs": [t.signature() for t in contract.outputs]},
+        "contract": contract.to_json(),
         "models": {m.name: {"role": m.role, "files": _hashes(staging / m.name)} for m in models},
         "options": {"instances": options.instances, "max_queue_delay_us": options.max_queue_delay_us,
                     "preferred_batch_sizes": list(models[0].config.dynamic_batching.preferred_batch_size),
@@ -268,10 +275,6 @@ def _record(export: ServedExport, models: list[PlannedModel], options: Repositor
         "gandeploy_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-
-
-def _sig(t: C.Tensor) -> dict[str, Any]:
-    return {"name": t.name, "dtype": t.dtype, "dims": list(t.dims)}
 
 
 def _hashes(model_dir: Path) -> dict[str, str]:

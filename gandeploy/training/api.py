@@ -1,7 +1,8 @@
 """``train_run``: the typed Python API behind ``gandeploy train``.
 
 It builds the architecture config (registry defaults < dataset defaults < dataset facts < ``arch``
-overrides), opens the dataset, picks the family's task, writes ``config.json`` and runs the ``Trainer``.
+overrides), opens the dataset, picks the family's task (``ModelSpec.trainer``), writes ``config.json`` and runs
+the ``Trainer``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ from typing import Any
 
 import torch
 
-from gandeploy.config import CONFIG_FILE, RunConfig, config_hash, load_run_config, save_run_config, to_dict
-from gandeploy.data import FOLDER_PREFIX, open_dataset
+from gandeploy.config import (
+    CONFIG_FILE,
+    RunConfig,
+    config_hash,
+    load_run_config,
+    save_run_config,
+    to_dict,
+)
+from gandeploy.data import FOLDER_PREFIX, KIND_IMAGES, KIND_POINTS, open_dataset
 from gandeploy.errors import DataError, UserInputError
 from gandeploy.models.common import ModelSpec
 from gandeploy.registry import get_model
@@ -39,19 +47,6 @@ DATASET_ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     # the built-in synthetic pair: training/recipes/cyclegan-digits2inverted.toml's tiny 16x16 network
     "digits2inverted": {"image_size": 16, "ngf": 8, "ndf": 8, "n_blocks": 2, "n_layers_d": 2},
 }
-
-# Training defaults a model family implies (under recipes and flags). CycleGAN: the paper's recipe — LSGAN,
-# batch 1, 100 epochs at the full learning rate then 100 of linear decay.
-FAMILY_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cyclegan": {"loss": "lsgan", "batch_size": 1, "epochs": 100, "epochs_decay": 100},
-}
-
-# Task class per model family ("module:Class"); constructors take (run, train, device, dataset).
-FAMILY_TASKS: dict[str, str] = {
-    "gan": "gandeploy.training.gan:SamplingTask",
-    "cyclegan": "gandeploy.training.cyclegan:CycleGANTask",
-}
-
 
 def default_run_dir(model: str, dataset: str) -> Path:
     """``training/runs/<model>-<dataset>`` (a folder dataset uses the folder's name)."""
@@ -110,12 +105,12 @@ def _dataset_facts(spec: ModelSpec, name: str, ds: Any, fields: set[str],
                    overrides: dict[str, Any]) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     kind = getattr(ds, "kind", None)
-    if kind == "points":
+    if kind == KIND_POINTS:
         if "data_dim" not in fields:
             raise DataError(f"dataset '{name}' holds {getattr(ds, 'data_dim', 2)}D points: train it with MODEL "
                             f"mlp, not {spec.name}.")
         facts.update(image_size=0, data_dim=int(ds.data_dim))
-    elif kind == "image":
+    elif kind == KIND_IMAGES:
         if "channels" in fields:
             facts["channels"] = int(ds.channels)
         if "image_size" in fields and "image_size" not in overrides:
@@ -160,8 +155,10 @@ def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLi
         if image_size is None and "image_size" in {f.name for f in dataclasses.fields(spec.config_cls)}:
             image_size = spec.config_cls().image_size or 32
         channels = _requested(spec, dataset, overrides, "channels")
+        task_cls = task_class(spec)
         ds = open_dataset(dataset, spec.family, image_size=image_size, channels=channels, split="train",
-                          data_root=Path(data_root) if data_root is not None else None, train=train)
+                          data_root=Path(data_root) if data_root is not None else None,
+                          augment=task_cls.data_options(task_cls.parse_options(train.options)))
         arch_cfg = build_arch(spec, dataset, overrides, ds, loss=train.loss)
         if saved is not None:
             _check_same_arch(run_dir, saved, arch_cfg)
@@ -172,7 +169,7 @@ def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLi
         seed_everything(train.seed)  # model initialisation (the trainer's draws are counter-based)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        task = make_task(spec, run, train, device, ds)
+        task = task_cls(run, train, device, ds)
         trainer = Trainer(task, run_dir, ctx=ctx, resume=saved is not None or resume)
         if saved is not None:
             trainer.check_length()  # a shorter --epochs/--steps than the checkpoint: error, config.json kept
@@ -186,10 +183,10 @@ def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLi
         distributed.cleanup(ctx)
 
 
-def make_task(spec: ModelSpec, run: RunConfig, train: TrainConfig, device: torch.device, dataset: Any) -> GANTask:
-    """Instantiate the task class registered for ``spec.family``."""
-    module, attr = FAMILY_TASKS[spec.family].split(":")
-    return getattr(importlib.import_module(module), attr)(run, train, device, dataset)
+def task_class(spec: ModelSpec) -> type[GANTask]:
+    """The ``GANTask`` subclass the registry names for ``spec`` (``ModelSpec.trainer``, "module:Class")."""
+    module, attr = spec.trainer.split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def _check_run_dir(run_dir: Path, model: str, dataset: str, resume: bool) -> RunConfig | None:

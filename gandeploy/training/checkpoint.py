@@ -138,3 +138,31 @@ def load_generator_and_key(run_dir: str | os.PathLike[str], key: str | None = No
     generator = spec.build_generator(run.arch)
     load_state_into(generator, models[key], f"generator '{key}' in {run_dir}")
     return generator.eval(), run, key
+
+
+# --- the generator weights inside an export dir (self-contained: config.json + generator.pt) -----------------
+
+GENERATOR_FILE = "generator.pt"
+
+
+def save_generator(export_dir: str | os.PathLike[str], module: nn.Module, key: str) -> Path:
+    """``generator.pt`` beside the export's ``config.json``: the exported generator's weights (checkpoint key
+    ``key``), so the PyTorch reference is rebuilt from the export dir alone."""
+    state = {"models": {key: {k: v.detach().cpu() for k, v in module.state_dict().items()}}, "generator": key}
+    return save_checkpoint(Path(export_dir) / GENERATOR_FILE, state)
+
+
+def load_exported_generator(export_dir: str | os.PathLike[str],
+                            map_location: str | torch.device = "cpu") -> tuple[nn.Module, RunConfig, str]:
+    """Rebuild an export dir's generator from its ``config.json`` + ``generator.pt``, in eval mode."""
+    export_dir = Path(export_dir)
+    run = load_run_config(export_dir)
+    state = load_checkpoint(export_dir / GENERATOR_FILE, map_location)
+    key = str(state.get("generator", ""))
+    weights = (state.get("models") or {}).get(key)
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"{export_dir / GENERATOR_FILE} holds no generator weights; run 'gandeploy export' "
+                              "again.")
+    generator = get_model(run.model).build_generator(run.arch)
+    load_state_into(generator, weights, f"generator '{key}' in {export_dir / GENERATOR_FILE}")
+    return generator.eval(), run, key

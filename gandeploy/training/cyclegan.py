@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,7 @@ from gandeploy.models.common import dcgan_init
 from gandeploy.models.cyclegan import CycleGANConfig, Discriminator, Generator
 from gandeploy.training.losses import resolve
 from gandeploy.training.plots import save_image_grid
-from gandeploy.training.distributed import env_world_size
 from gandeploy.training.task import GANTask, TrainConfig
-from gandeploy.training.trainer import make_schedule
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("cyclegan")
@@ -77,22 +76,41 @@ def mse_to(pred: torch.Tensor, target: float) -> torch.Tensor:
     return ((pred.float() - target) ** 2).mean()
 
 
-def lr_factor(epochs_done: int, constant: int, decay: int) -> float:
-    """The reference ``lambda_rule``: 1 for ``constant`` epochs, then linearly towards 0 over ``decay`` epochs."""
-    if decay <= 0:
-        return 1.0
-    return max(0.0, 1.0 - max(0, epochs_done + 1 - constant) / float(decay + 1))
+def _opt(default: Any, text: str) -> Any:
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass(frozen=True)
+class CycleGANOptions:
+    """CycleGAN's own training fields (the paper's values); each is a ``gandeploy train`` flag."""
+
+    lambda_cycle: float = _opt(10.0, "Cycle-consistency weight λ  [default: 10]")
+    lambda_identity: float = _opt(0.5, "Identity-loss weight, times λ  [default: 0.5]")
+    pool_size: int = _opt(50, "Past fakes kept for the discriminators  [default: 50]")
+    load_size: int = _opt(286, "Resize before the random crop to image_size  [default: 286]")
+    flip: bool = _opt(True, "Random horizontal flips  [default: true]")
+
+    def __post_init__(self) -> None:
+        if self.lambda_cycle < 0 or self.lambda_identity < 0 or self.pool_size < 0 or self.load_size < 1:
+            raise ValueError("lambda_cycle, lambda_identity and pool_size must be >= 0, load_size >= 1")
 
 
 class CycleGANTask(GANTask):
     """Models ``G_A``, ``G_B``, ``D_A``, ``D_B``; optimizers ``G`` (both generators) and ``D`` (both critics)."""
 
     loss_names = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
+    Options = CycleGANOptions
+    # the paper's recipe: LSGAN, batch 1, 100 epochs at the full learning rate then 100 of linear decay
+    train_defaults = {"loss": "lsgan", "batch_size": 1, "epochs": 100, "epochs_decay": 100}
+    amp_dtypes = (torch.bfloat16,)  # bf16 autocast only: no scaler
+
+    @classmethod
+    def data_options(cls, options: Any) -> dict[str, Any]:
+        """Augmentation settings the unpaired data sets read."""
+        return {"load_size": options.load_size, "flip": options.flip}
 
     def __init__(self, run: RunConfig, train: TrainConfig, device: torch.device, dataset: Any) -> None:
-        # The generic trainer runs ``train.epochs`` epochs: CycleGAN's run is the constant *and* the decay part.
-        self.constant_epochs, self.decay_epochs = train.epochs, train.epochs_decay
-        super().__init__(run, train.replace(epochs=train.epochs + train.epochs_decay), device, dataset)
+        super().__init__(run, train, device, dataset)
         cfg: CycleGANConfig = run.arch
         self._check_data(cfg)
         reverse = dataclasses.replace(cfg, input_nc=cfg.output_nc, output_nc=cfg.input_nc)
@@ -101,30 +119,31 @@ class CycleGANTask(GANTask):
             "D_A": Discriminator(cfg, in_channels=cfg.output_nc),  # judges B images
             "D_B": Discriminator(cfg, in_channels=cfg.input_nc),  # judges A images
         }
-        self.memory_format = (torch.channels_last if device.type == "cuda" and train.channels_last
-                              else torch.contiguous_format)
         for m in self.models.values():
             m.apply(dcgan_init)  # the reference's 'normal' init, gain 0.02
             m.to(device=device, memory_format=self.memory_format).train()
         opt = resolve(train.replace(loss="lsgan"))  # Adam 2e-4, betas (0.5, 0.999) unless set
         if train.loss not in ("lsgan", TrainConfig.loss):
             log.warning("cyclegan trains with the LSGAN loss (the paper's); --loss %s is not used", train.loss)
-        self.base_lr = opt.lr
         g_params = itertools.chain(self.models["G_A"].parameters(), self.models["G_B"].parameters())
         d_params = itertools.chain(self.models["D_A"].parameters(), self.models["D_B"].parameters())
-        self.optimizers = {"G": torch.optim.Adam(g_params, lr=opt.lr, betas=opt.betas),
-                           "D": torch.optim.Adam(d_params, lr=opt.lr, betas=opt.betas)}
-        self.pools = {"A": ImagePool(train.pool_size), "B": ImagePool(train.pool_size)}  # past fake_A / fake_B
-        self.lambda_cycle = train.lambda_cycle
-        self.lambda_idt = train.lambda_identity if cfg.input_nc == cfg.output_nc else 0.0
-        self.use_amp = bool(train.amp and device.type == "cuda")
-        # The LR follows completed epochs = generator steps // steps per epoch (the trainer's schedule); the
-        # step count travels in extra_state, so a run stopped mid-epoch resumes with the right LR.
-        self.steps_per_epoch = make_schedule(len(dataset), self.train.batch_size, env_world_size(), self.n_critic,
-                                             self.train.epochs, self.train.steps).steps_per_epoch
-        self.step = 0
+        lr_g, lr_d = (train.lr_g or opt.lr), (train.lr_d or opt.lr)
+        self.setup_optimizers({"G": torch.optim.Adam(g_params, lr=lr_g, betas=opt.betas),
+                               "D": torch.optim.Adam(d_params, lr=lr_d, betas=opt.betas)})
+        o: CycleGANOptions = self.options
+        self.pools = {"A": ImagePool(o.pool_size), "B": ImagePool(o.pool_size)}  # past fake_A / fake_B
+        self.lambda_cycle = o.lambda_cycle
+        self.lambda_idt = o.lambda_identity if cfg.input_nc == cfg.output_nc else 0.0
         self._cache: tuple[Any, dict[str, torch.Tensor]] | None = None  # (batch, tensors of this step)
         self._fixed: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def enable_ddp(self, ctx: Any) -> None:
+        """The four modules run directly (D frozen in the G update): gradients are averaged across ranks before
+        each optimizer step instead of through DDP wrappers."""
+        from gandeploy.training import distributed
+
+        for opt in self.optimizers.values():
+            distributed.average_gradients_before_step(opt, ctx)
 
     def _check_data(self, cfg: CycleGANConfig) -> None:
         """Image size vs discriminator depth, and the data set's channels vs the model's."""
@@ -140,9 +159,6 @@ class CycleGANTask(GANTask):
                             f"expects input_nc={cfg.input_nc}, output_nc={cfg.output_nc}; fix --arch.")
 
     # ------------------------------------------------------------------ steps
-    def _autocast(self) -> Any:
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp)  # bf16: no scaler
-
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
 
@@ -151,7 +167,7 @@ class CycleGANTask(GANTask):
         if self._cache is not None and self._cache[0] is batch:
             return self._cache[1]
         real_a, real_b = (self._to_device(t) for t in batch)  # [B, in_nc, S, S], [B, out_nc, S, S]
-        with self._autocast():
+        with self.autocast():
             t = {"real_A": real_a, "real_B": real_b,
                  "fake_B": self.models["G_A"](real_a), "fake_A": self.models["G_B"](real_b)}
         self._cache = (batch, t)
@@ -163,13 +179,12 @@ class CycleGANTask(GANTask):
 
     def d_step(self, batch: Any, gen: torch.Generator) -> dict[str, float]:
         """Update D_A (real B vs pooled fake B) and D_B (real A vs pooled fake A), each ½ (real + fake) LSGAN."""
-        self._sync_lr()
         t = self._forward(batch)
         self._set_d_grad(True)
         fake_b = self.pools["B"].query(t["fake_B"], gen)  # [B, out_nc, S, S], detached
         fake_a = self.pools["A"].query(t["fake_A"], gen)  # [B, in_nc, S, S], detached
         d_a, d_b = self.models["D_A"], self.models["D_B"]
-        with self._autocast():
+        with self.autocast():
             loss_d_a = 0.5 * (mse_to(d_a(t["real_B"]), 1.0) + mse_to(d_a(fake_b), 0.0))
             loss_d_b = 0.5 * (mse_to(d_b(t["real_A"]), 1.0) + mse_to(d_b(fake_a), 0.0))
         opt = self.optimizers["D"]
@@ -185,7 +200,7 @@ class CycleGANTask(GANTask):
         g_a, g_b = self.models["G_A"], self.models["G_B"]
         self._set_d_grad(False)  # D's parameters need no gradients here
         lam, lam_idt = self.lambda_cycle, self.lambda_cycle * self.lambda_idt
-        with self._autocast():
+        with self.autocast():
             rec_a = g_b(t["fake_B"])  # [B, in_nc, S, S]
             rec_b = g_a(t["fake_A"])  # [B, out_nc, S, S]
             loss_g_a = mse_to(self.models["D_A"](t["fake_B"]), 1.0)
@@ -205,30 +220,16 @@ class CycleGANTask(GANTask):
         return {"G_A": loss_g_a.item(), "G_B": loss_g_b.item(), "cycle_A": loss_cyc_a.item(),
                 "cycle_B": loss_cyc_b.item(), "idt_A": loss_idt_a.item(), "idt_B": loss_idt_b.item()}
 
-    # ------------------------------------------------------------------ schedule, state, pictures
-    def _sync_lr(self) -> None:
-        """LR = base · lr_factor(completed epochs), a function of the step count alone."""
-        factor = lr_factor(self.step // self.steps_per_epoch, self.constant_epochs, self.decay_epochs)
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = self.base_lr * factor
-
-    def on_epoch_end(self, epoch: int) -> None:
-        """Linear LR decay. Also called after a run's last step mid-epoch: the LR then stays as it was."""
-        self._sync_lr()
-        if self.decay_epochs > 0:
-            log.debug("after step %d: learning rate %.3g", self.step, self.optimizers["G"].param_groups[0]["lr"])
-
+    # ------------------------------------------------------------------ state, pictures
     def extra_state(self) -> dict[str, Any]:
-        return {"pool_fake_A": self.pools["A"].state(), "pool_fake_B": self.pools["B"].state(), "step": self.step}
+        return {**super().extra_state(), "pool_fake_A": self.pools["A"].state(), "pool_fake_B": self.pools["B"].state()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.step = int(state.get("step", 0))
+        super().load_extra_state(state)
         for side in ("A", "B"):
             images = state.get(f"pool_fake_{side}")
             if isinstance(images, torch.Tensor):
                 self.pools[side].load(images, self.device)
-        self._sync_lr()
 
     @torch.no_grad()
     def translate_fixed(self) -> list[torch.Tensor]:

@@ -69,12 +69,15 @@ def resolve(train: TrainConfig) -> OptimSettings:
     )
 
 
-def make_optimizer(params: Iterable[nn.Parameter], train: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer for ``train.loss`` (RMSprop for WGAN, Adam otherwise)."""
+def make_optimizer(params: Iterable[nn.Parameter], train: TrainConfig, net: str = "") -> torch.optim.Optimizer:
+    """The optimizer for ``train.loss`` (RMSprop for WGAN, Adam otherwise) of network ``net`` ("G" or "D"):
+    ``train.lr_g`` / ``train.lr_d`` (TTUR) override the shared learning rate for that network."""
     s = resolve(train)
+    own = {"G": train.lr_g, "D": train.lr_d}.get(net)
+    lr = own if own is not None else s.lr
     if s.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=s.lr)
-    return torch.optim.Adam(params, lr=s.lr, betas=s.betas)
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, betas=s.betas)
 
 
 def d_loss(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -70,7 +70,7 @@ def _save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
 
 def plot_losses(csv_path: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path | None:
     """``losses.png``: every loss column of ``losses.csv`` against the step, raw (faint) and smoothed."""
-    from gandeploy.training.trainer import read_losses
+    from gandeploy.training.losslog import read_losses
 
     header, rows = read_losses(csv_path)
     if not rows:

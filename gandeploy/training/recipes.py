@@ -7,7 +7,7 @@
     [arch]      # fields of the model's config (models/<name>.py)
     ngf = 32
 
-    [train]     # fields of TrainConfig (training/task.py)
+    [train]     # fields of TrainConfig (training/task.py) and of the family's own Options (its task file)
     epochs = 30
 
 Flags given on the command line override the recipe; an unknown key is an error naming the key and file.
@@ -62,7 +62,13 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         if key in data and not isinstance(data[key], dict):
             raise UserInputError(f"--recipe {path}: '{key}' must be a table ([{key}]).")
     train = dict(data.get("train", {}))
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"options"}
+    if "model" in data:  # the family's own training fields are allowed too
+        from gandeploy.registry import get_model
+        from gandeploy.training.api import task_class
+        from gandeploy.training.task import option_fields
+
+        train_fields |= set(option_fields(task_class(get_model(data["model"])).Options))
     for key in train:
         if key not in train_fields:
             raise UserInputError(f"--recipe {path}: unknown key '{key}' in [train]; allowed: "
@@ -90,10 +96,15 @@ def merge_train(*layers: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def make_train_config(values: dict[str, Any], source: str) -> TrainConfig:
-    """``TrainConfig(**values)`` whose failure names ``source`` (the flags or the recipe)."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+def make_train_config(values: dict[str, Any], source: str, options_cls: type | None = None) -> TrainConfig:
+    """``TrainConfig`` from flat ``values``: shared fields, and the fields of the family's ``options_cls`` into
+    ``options`` (validated by it); a failure names ``source`` (the flags or the recipe)."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"options"}
+    own = {f.name for f in dataclasses.fields(options_cls)} if options_cls is not None else set()
+    options = {k: v for k, v in values.items() if k in own}
     try:
-        return TrainConfig(**{k: v for k, v in values.items() if k in fields})
+        if options_cls is not None:
+            options_cls(**options)  # values checked here, with the source named
+        return TrainConfig(**{k: v for k, v in values.items() if k in fields}, options=options)
     except (TypeError, ValueError) as exc:
         raise UserInputError(f"invalid training settings from {source}: {exc}.") from None

@@ -10,33 +10,42 @@ run would have drawn, and only models, optimizers and ``extra_state`` need savin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from gandeploy.config import RunConfig
+from gandeploy.errors import UserInputError
 
 LOSSES = ("minimax", "nonsat", "lsgan", "wgan", "wgan-gp", "hinge")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a run trains (not what the model is). Saved under ``"train"`` in ``config.json``.
+    """How a run trains (not what the model is), shared by every family. Saved under ``"train"`` in ``config.json``.
 
-    ``epochs`` or ``steps`` (generator updates) bounds the run; ``steps`` wins when both are set.
-    ``lr``/``beta1``/``beta2``/``n_critic`` left at ``None`` take the loss's defaults (losses.py).
+    ``epochs`` or ``steps`` (generator updates) bounds the run; ``steps`` wins when both are set; ``epochs_decay``
+    more epochs follow with the learning rate falling linearly towards 0. ``lr``/``beta1``/``beta2``/``n_critic``
+    left at ``None`` take the loss's defaults (losses.py); ``lr_g``/``lr_d`` (two time-scale updates, TTUR) override
+    ``lr`` for one network. ``options`` holds the family's own fields (its task's ``Options``, e.g. CycleGAN's
+    λ and pool), validated by that task.
     """
 
     loss: str = "nonsat"
     epochs: int = 5
     steps: int | None = None
+    epochs_decay: int = 0  # epochs of linear LR decay to zero after `epochs` constant ones
     batch_size: int = 64
     lr: float | None = None
+    lr_g: float | None = None
+    lr_d: float | None = None
     beta1: float | None = None
     beta2: float | None = None
     n_critic: int | None = None
@@ -48,64 +57,174 @@ class TrainConfig:
     channels_last: bool = True  # on CUDA
     checkpoint_every: int = 500  # steps between checkpoints (and always at the end of an epoch)
     keep_every: int = 0  # > 0: also keep checkpoints/step_XXXXXX.pt every this many steps
-    # CycleGAN (the paper's recipe)
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5  # times lambda_cycle
-    pool_size: int = 50
-    epochs_decay: int = 0  # epochs of linear LR decay to zero after `epochs` constant ones
-    load_size: int = 286  # resize before the random crop to image_size
-    flip: bool = True
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}")
-        if self.batch_size < 1 or self.epochs < 0 or (self.steps is not None and self.steps < 1):
-            raise ValueError("batch_size must be >= 1, epochs >= 0 and steps >= 1")
+        if self.batch_size < 1 or self.epochs < 0 or self.epochs_decay < 0 or (self.steps is not None and self.steps < 1):
+            raise ValueError("batch_size must be >= 1, epochs and epochs_decay >= 0 and steps >= 1")
+        for name in ("lr", "lr_g", "lr_d"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        object.__setattr__(self, "options", dict(self.options))
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
 
-class GANTask(ABC):
-    """One GAN family's learning rule over named models and optimizers.
+@dataclass(frozen=True)
+class NoOptions:
+    """A family without training fields of its own."""
 
-    Subclasses set ``loss_names`` (the columns of ``losses.csv``) and fill ``models`` / ``optimizers``
-    (dicts keyed like the checkpoint: ``G``, ``D``; CycleGAN ``G_A``, ``G_B``, ``D_A``, ``D_B``).
+
+def option_fields(options_cls: type) -> dict[str, dataclasses.Field]:
+    """The fields of a family's ``Options`` dataclass, by name."""
+    return {f.name: f for f in dataclasses.fields(options_cls)}
+
+
+class GANTask(ABC):
+    """One GAN family's learning rule over named models and optimizers, on top of the shared plumbing.
+
+    Subclasses set ``loss_names`` (the columns of ``losses.csv``), may declare ``Options`` (a frozen dataclass of
+    their own training fields; each field's ``metadata["help"]`` becomes a ``gandeploy train`` flag) and
+    ``train_defaults`` (TrainConfig values the family implies, under recipes and flags), and fill ``models`` /
+    ``optimizers`` (dicts keyed like the checkpoint: ``G``, ``D``; CycleGAN ``G_A``, ``G_B``, ``D_A``, ``D_B``),
+    then call ``setup_optimizers``.
+
+    The base class owns what every family shares: the LR schedule (``epochs`` constant, ``epochs_decay`` linear
+    decay, a function of the generator-step count alone so a resumed run gets the right LR), autocast and
+    GradScalers on CUDA, channels-last, DDP wrappers, and the optimizer step.
     """
 
     loss_names: tuple[str, ...] = ()
+    Options: ClassVar[type] = NoOptions
+    train_defaults: ClassVar[Mapping[str, Any]] = {}
+    amp_dtypes: ClassVar[tuple[torch.dtype, ...]] = (torch.bfloat16, torch.float16)  # preferred first
 
     def __init__(self, run: RunConfig, train: TrainConfig, device: torch.device, dataset: Any) -> None:
+        from gandeploy.training.distributed import env_world_size
+        from gandeploy.training.schedule import make_schedule
+
         self.run = run
-        self.train = train
+        # The generic trainer runs ``train.epochs`` epochs: the constant part *and* the decay part.
+        self.constant_epochs, self.decay_epochs = train.epochs, train.epochs_decay
+        self.train = train.replace(epochs=train.epochs + train.epochs_decay)
+        self.options = self.parse_options(train.options)
         self.device = device
         self.dataset = dataset
         self.models: dict[str, nn.Module] = {}
+        self.forward_models: dict[str, nn.Module] = {}  # DDP wrappers under torchrun, else the models
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
+        self.base_lrs: dict[str, float] = {}
+        self.step = 0  # generator updates so far (the LR schedule's clock; travels in extra_state)
+        cuda = device.type == "cuda"
+        self.memory_format = torch.channels_last if cuda and train.channels_last else torch.contiguous_format
+        self.amp_dtype: torch.dtype | None = None
+        if cuda and train.amp:
+            bf16 = torch.cuda.is_bf16_supported()
+            self.amp_dtype = next((d for d in self.amp_dtypes if d is not torch.bfloat16 or bf16), None)
+        self._schedule = lambda n_critic: make_schedule(len(dataset), self.train.batch_size, env_world_size(),
+                                                        n_critic, self.train.epochs, self.train.steps)
 
+    @classmethod
+    def data_options(cls, options: Any) -> dict[str, Any]:
+        """Settings the family's data sets read (augmentation); none by default."""
+        return {}
+
+    @classmethod
+    def parse_options(cls, values: Mapping[str, Any]) -> Any:
+        """The family's ``Options`` from raw values; an unknown field or bad value names the flag."""
+        fields = option_fields(cls.Options)
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            allowed = ", ".join(f"--{f.replace('_', '-')}" for f in fields) or "none"
+            raise UserInputError(f"training option(s) {', '.join(unknown)} do not apply to this model family "
+                                 f"(its own options: {allowed}).")
+        try:
+            return cls.Options(**values)
+        except (TypeError, ValueError) as exc:
+            raise UserInputError(f"invalid training option: {exc}.") from None
+
+    # ------------------------------------------------------------------ shared plumbing
     @property
     def n_critic(self) -> int:
         """Discriminator updates per generator update."""
         return 1
 
+    @property
+    def steps_per_epoch(self) -> int:
+        return self._schedule(self.n_critic).steps_per_epoch
+
+    def setup_optimizers(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        """Register the optimizers (their current LRs are the schedule's base) and, for float16 autocast, scalers."""
+        self.optimizers = optimizers
+        self.base_lrs = {k: float(o.param_groups[0]["lr"]) for k, o in optimizers.items()}
+        if self.amp_dtype is torch.float16:
+            self.scalers = {k: torch.amp.GradScaler("cuda") for k in optimizers}
+        if not self.forward_models:
+            self.forward_models = dict(self.models)
+        self.sync_lr()
+
+    def enable_ddp(self, ctx: Any) -> None:
+        """Under ``torchrun``: DDP wrappers in ``forward_models`` for the updates (checkpoints keep the plain
+        modules in ``models``). A family that runs its modules directly overrides this (CycleGAN averages
+        gradients before each optimizer step instead)."""
+        from gandeploy.training import distributed
+
+        self.forward_models = {k: distributed.wrap(m, ctx, self.device) for k, m in self.models.items()}
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def update(self, key: str, loss: torch.Tensor) -> None:
+        """zero_grad, backward (scaled under float16 autocast) and step of optimizer ``key``."""
+        opt = self.optimizers[key]
+        opt.zero_grad(set_to_none=True)
+        scaler = self.scalers.get(key)
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+
+    def sync_lr(self) -> None:
+        """LR = base · lr_factor(completed epochs), a function of the step count alone."""
+        from gandeploy.training.schedule import lr_factor
+
+        factor = lr_factor(self.step // self.steps_per_epoch, self.constant_epochs, self.decay_epochs)
+        for key, opt in self.optimizers.items():
+            for group in opt.param_groups:
+                group["lr"] = self.base_lrs[key] * factor
+
+    # ------------------------------------------------------------------ the contract
     @abstractmethod
     def d_step(self, batch: Any, gen: torch.Generator) -> dict[str, float]:
         """One discriminator update on ``batch``; returns named losses (a subset of ``loss_names``)."""
 
     @abstractmethod
     def g_step(self, batch: Any, gen: torch.Generator) -> dict[str, float]:
-        """One generator update; returns named losses."""
+        """One generator update; returns named losses. Must advance ``self.step`` by one."""
 
     @abstractmethod
     def save_samples(self, path: Path, step: int) -> Path:
         """Write a sample grid PNG (fixed latents / fixed test images) to ``path``."""
 
     def on_epoch_end(self, epoch: int) -> None:
-        """Hook for LR schedules and the like (epoch counts from 0)."""
+        """Linear LR decay. Also called after a run's last step mid-epoch (the LR then stays as it was)."""
+        self.sync_lr()
 
     def extra_state(self) -> dict[str, Any]:
-        """Extra state to checkpoint (image pools, schedulers); tensors and plain values only."""
-        return {}
+        """Extra state to checkpoint (image pools and the like); tensors and plain values only."""
+        return {"step": self.step}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what ``extra_state`` returned."""
+        self.step = int(state.get("step", state.get("steps_done", 0)))
+        self.sync_lr()

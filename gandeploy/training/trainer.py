@@ -17,29 +17,26 @@ steps, at every epoch end and at the end (``step_XXXXXX.pt`` copies every ``keep
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from gandeploy.errors import CheckpointError, DataError, Interrupted, UserInputError
+from gandeploy.errors import CheckpointError, Interrupted, UserInputError
 from gandeploy.training import distributed
 from gandeploy.training.checkpoint import (CKPT_DIR, LATEST, latest_checkpoint, load_checkpoint, load_state_into,
                                            save_checkpoint)
 from gandeploy.training.distributed import DistContext
+from gandeploy.training.losslog import LossLog
+from gandeploy.training.schedule import Schedule, make_schedule
 from gandeploy.training.task import GANTask
 from gandeploy.training.tensorboard import add_grid, open_writer
 from gandeploy.utils.device import step_generator
-from gandeploy.utils.io import atomic_write_text
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("trainer")
@@ -47,36 +44,6 @@ log = get_logger("trainer")
 STREAM_PERM, STREAM_DATA, STREAM_D, STREAM_G = 1, 2, 3, 4
 RANK_STRIDE = 16  # stream offset per rank: ranks draw different noise, the same batch order
 LOSSES_CSV, LOSSES_PNG, SAMPLES_DIR = "losses.csv", "losses.png", "samples"
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """How many items, draws and steps make an epoch and the run."""
-
-    items: int
-    global_batch: int  # batch_size * world_size
-    draws_per_epoch: int
-    n_critic: int
-    steps_per_epoch: int
-    total_steps: int
-
-    def epoch_of_step(self, step: int) -> int:
-        """Epoch (from 0) that generator step ``step`` (from 0) belongs to."""
-        return step // self.steps_per_epoch
-
-
-def make_schedule(items: int, batch_size: int, world_size: int, n_critic: int, epochs: int,
-                  steps: int | None) -> Schedule:
-    """Epoch = one pass over the data in discriminator batches; ``steps`` (if set) overrides ``epochs``."""
-    global_batch = batch_size * world_size
-    if items < global_batch:
-        per_rank = f" x {world_size} processes" if world_size > 1 else ""
-        raise DataError(f"--batch-size {batch_size}{per_rank} is larger than the data set ({items} items); "
-                        "pass a smaller --batch-size.")
-    draws = items // global_batch
-    spe = max(1, draws // n_critic)
-    total = steps if steps is not None else epochs * spe
-    return Schedule(items, global_batch, draws, n_critic, spe, total)
 
 
 class BatchSampler:
@@ -97,59 +64,6 @@ class BatchSampler:
     def batch(self, draw: int) -> Any:
         gen = step_generator(self.seed, draw, STREAM_DATA + RANK_STRIDE * self.ctx.rank)
         return self.dataset.get_batch(self.indices(draw), gen)
-
-
-class LossLog:
-    """``losses.csv``: header ``step,epoch,<loss names>``; appended per step, fsynced at checkpoints."""
-
-    def __init__(self, path: Path, loss_names: tuple[str, ...]) -> None:
-        self.path, self.columns = path, ("step", "epoch", *loss_names)
-        self._fh: io.TextIOWrapper | None = None
-
-    def open(self, keep_until: int) -> None:
-        """Keep rows with ``step <= keep_until`` (what the checkpoint covers), then append after them."""
-        rows: list[str] = []
-        if keep_until > 0 and self.path.is_file():
-            lines = self.path.read_text(errors="replace").splitlines()
-            if lines and lines[0] == ",".join(self.columns):
-                for line in lines[1:]:
-                    head = line.split(",", 1)[0]
-                    if head.isdigit() and int(head) <= keep_until and line.count(",") == len(self.columns) - 1:
-                        rows.append(line)
-            else:
-                log.warning("%s has other columns than this run; starting it afresh", self.path)
-        atomic_write_text(self.path, "\n".join([",".join(self.columns), *rows]) + "\n")
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
-
-    def append(self, step: int, epoch: int, losses: dict[str, float]) -> None:
-        if self._fh is None:
-            return
-        values = [str(step), str(epoch)] + [_fmt(losses.get(k)) for k in self.columns[2:]]
-        self._fh.write(",".join(values) + "\n")
-        self._fh.flush()  # survives SIGKILL (page cache); fsync() at checkpoints survives power loss
-
-    def sync(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
-def _fmt(value: float | None) -> str:
-    return "" if value is None else repr(float(value))
-
-
-def read_losses(path: str | os.PathLike[str]) -> tuple[list[str], list[list[float]]]:
-    """Columns and rows of a ``losses.csv`` (empty cells → NaN)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, [])
-        rows = [[float(v) if v else math.nan for v in row] for row in reader if len(row) == len(header)]
-    return header, rows
 
 
 class Trainer:
@@ -274,7 +188,7 @@ class Trainer:
             "loss_names": list(self.task.loss_names),
             "models": {k: distributed.unwrap(m).state_dict() for k, m in self.task.models.items()},
             "optimizers": {k: o.state_dict() for k, o in self.task.optimizers.items()},
-            "scalers": {k: s.state_dict() for k, s in getattr(self.task, "scalers", {}).items()},
+            "scalers": {k: s.state_dict() for k, s in self.task.scalers.items()},
             "extra": self.task.extra_state(),
         }
 
@@ -307,7 +221,7 @@ class Trainer:
             except (KeyError, ValueError, RuntimeError) as exc:
                 raise CheckpointError(f"optimizer '{key}' in {path} does not fit this run ({exc}); was --loss "
                                       "changed? Resume with the original settings or pass another --out.") from None
-        for key, scaler in getattr(self.task, "scalers", {}).items():
+        for key, scaler in self.task.scalers.items():
             if key in state.get("scalers", {}):
                 scaler.load_state_dict(state["scalers"][key])
         self.task.load_extra_state(state.get("extra", {}))
@@ -317,13 +231,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ DDP and Ctrl-C
     def _enable_ddp(self) -> None:
-        device = self.task.device
-        wrap_models = getattr(self.task, "wrap_models", None)
-        if callable(wrap_models):
-            wrap_models(lambda m: distributed.wrap(m, self.ctx, device))
-        else:  # a task without DDP wrappers still gets averaged gradients
-            for opt in self.task.optimizers.values():
-                distributed.average_gradients_before_step(opt, self.ctx)
+        self.task.enable_ddp(self.ctx)
 
     def _install_sigint(self) -> Any:
         """Single process: the first Ctrl-C stops after the current step with a checkpoint; the second aborts."""

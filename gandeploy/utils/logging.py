@@ -22,3 +22,11 @@ def setup_logging(verbose: int = 0) -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.propagate = False
+
+
+def quiet_polygraphy() -> None:
+    """Polygraphy logs to stdout; keep only its warnings and errors, without colour (no 'colored' hint)."""
+    from polygraphy.logger import G_LOGGER
+
+    G_LOGGER.colors = False
+    G_LOGGER.module_severity = G_LOGGER.WARNING

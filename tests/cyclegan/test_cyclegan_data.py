@@ -12,7 +12,6 @@ from gandeploy.data.download import download_cyclegan_set
 from gandeploy.data.synthetic import open_digits_pair, true_map
 from gandeploy.data.unpaired import open_cyclegan_set, open_unpaired_folder
 from gandeploy.errors import DataError
-from gandeploy.training.task import TrainConfig
 from cyclegan_helpers import corrupt_member, make_dataset_zip, make_unpaired_folder, serve_files
 
 
@@ -23,7 +22,7 @@ def _gen(seed: int) -> torch.Generator:
 def test_unpaired_folder_batches(tmp_path):
     root = make_unpaired_folder(tmp_path / "pair")
     ds = open_dataset(f"folder:{root}", "cyclegan", image_size=32, channels=3, split="train", data_root=None,
-                      train=TrainConfig(load_size=36))
+                      augment={"load_size": 36})
     assert len(ds) == 5 and ds.class_names is None and ds.channels == 3
     a, b = ds.get_batch(torch.tensor([0, 1, 4]), _gen(1))
     assert a.shape == b.shape == (3, 3, 32, 32) and a.dtype == torch.float32
@@ -97,7 +96,7 @@ def test_download_failures_leave_nothing(tmp_path, kind, match):
     routes = {"truncated": (body, len(body) // 2), "corrupt": (corrupt_member(body), None),
               "notzip": (b"<html>maintenance</html>" * 40, None)}
     root = tmp_path / "data"
-    with serve_files({f"/apple2orange.zip": routes[kind]} if kind in routes else {}) as url:
+    with serve_files({"/apple2orange.zip": routes[kind]} if kind in routes else {}) as url:
         with pytest.raises(DataError, match=match):
             download_cyclegan_set("apple2orange", root, base_url=url)
     assert _leftovers(root) == []  # a partial download never looks like a data set

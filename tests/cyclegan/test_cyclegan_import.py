@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from gandeploy.cli import main
 from gandeploy.errors import CheckpointError, UserInputError
-from gandeploy.models.pretrained import import_cyclegan_reference, import_dcgan_example
+from gandeploy.training.pretrained import import_cyclegan_reference, import_dcgan_example
 from gandeploy.training.checkpoint import load_generator, save_checkpoint
 from cyclegan_reference_nets import reference_dcgan_generator, reference_resnet_generator
 

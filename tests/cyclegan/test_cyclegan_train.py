@@ -7,16 +7,22 @@ import torch
 from gandeploy.evaluation.translation import evaluate_run
 from gandeploy.training.api import train_run
 from gandeploy.training.checkpoint import load_checkpoint
-from gandeploy.training.cyclegan import ImagePool, lr_factor
+from gandeploy.training.cyclegan import CycleGANOptions, ImagePool
+from gandeploy.training.schedule import lr_factor
 from gandeploy.training.task import TrainConfig
 from cyclegan_helpers import make_unpaired_folder
 
 TINY = {"image_size": 16, "ngf": 4, "ndf": 4, "n_blocks": 2, "n_layers_d": 2}
 
 
+OPTION_KEYS = {"lambda_cycle", "lambda_identity", "pool_size", "load_size", "flip"}  # CycleGAN's own options
+
+
 def _train(**kw) -> TrainConfig:
     base = dict(loss="lsgan", batch_size=2, device="cpu", checkpoint_every=10**6, load_size=18)
-    return TrainConfig(**{**base, **kw})
+    values = {**base, **kw}
+    options = {k: values.pop(k) for k in list(values) if k in OPTION_KEYS}
+    return TrainConfig(**values, options=options)
 
 
 def test_image_pool_is_deterministic_and_bounded():
@@ -117,9 +123,9 @@ def test_recipes_parse():
 
     root = Path(__file__).resolve().parents[2] / "training" / "recipes"
     h2z = load_recipe(root / "cyclegan-horse2zebra.toml")
-    cfg = make_train_config(h2z.train, "recipe")
+    cfg = make_train_config(h2z.train, "recipe", CycleGANOptions)
     assert (h2z.model, h2z.dataset, cfg.epochs, cfg.epochs_decay, cfg.batch_size) == ("cyclegan", "horse2zebra",
                                                                                       100, 100, 1)
-    assert (h2z.arch["n_blocks"], h2z.arch["ngf"], h2z.arch["image_size"], cfg.pool_size) == (9, 64, 256, 50)
+    assert (h2z.arch["n_blocks"], h2z.arch["ngf"], h2z.arch["image_size"], cfg.options["pool_size"]) == (9, 64, 256, 50)
     digits = load_recipe(root / "cyclegan-digits2inverted.toml")
-    assert digits.dataset == "digits2inverted" and make_train_config(digits.train, "recipe").loss == "lsgan"
+    assert digits.dataset == "digits2inverted" and make_train_config(digits.train, "recipe", CycleGANOptions).loss == "lsgan"

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from gandeploy.evaluation.metrics import compare_float, compare_uint8, level_diff, psnr
-from gandeploy.evaluation.tolerances import KINDS, PRECISIONS, TOLERANCES, tolerance_for
+from gandeploy.diffs import compare_float, compare_uint8, level_diff, psnr
+from gandeploy.tolerances import KINDS, PRECISIONS, TOLERANCES, tolerance_for
 from gandeploy.models.io import to_uint8
 
 LEVEL = 1 / 127.5

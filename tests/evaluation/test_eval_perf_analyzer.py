@@ -54,12 +54,17 @@ def test_missing_libraries_become_a_reason(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_export_samples_shapes() -> None:
-    sampling = {"name": "m", "task": "sampling", "inputs": [{"name": "z", "dtype": "float32", "shape": ["N", 5]},
-                                                            {"name": "label", "dtype": "int64", "shape": ["N"]}]}
-    s = pa.export_samples(sampling, None, count=2)
+    from gandeploy.contract import ServedContract
+    from gandeploy.models import io as gio
+
+    infogan = gio.GeneratorIO((gio.latent(5), gio.categorical_code(4), gio.continuous_code(2)),
+                              (gio.image_output(1, 8, 8),))
+    s = pa.export_samples("m", ServedContract.from_io(infogan, max_batch=4), None, count=2)
     assert s["m_generator"][0]["z"].shape == (5,) and s["m"][1]["seed"].tolist() == [1]  # type: ignore[union-attr]
-    translation = {"name": "t", "task": "translation",
-                   "inputs": [{"name": "image", "dtype": "float32", "shape": ["N", 3, "H", "W"]}]}
-    t = pa.export_samples(translation, (8, 12), count=1)
+    assert s["m_generator"][1]["code"].tolist() == [1] == s["m"][1]["code"].tolist()  # type: ignore[union-attr]
+    np.testing.assert_array_equal(s["m_generator"][1]["continuous"], s["m"][1]["continuous"])  # type: ignore[arg-type]
+    assert "truncation" not in s["m"][0]  # optional: perf_analyzer sends the seed-only request
+    cyclegan = gio.GeneratorIO((gio.image_input(3),), (gio.image_output(3),))
+    t = pa.export_samples("t", ServedContract.from_io(cyclegan, max_batch=4), (8, 12), count=1)
     assert t["t_generator"][0]["image"].shape == (3, 8, 12)  # type: ignore[union-attr]
     assert t["t"][0]["image_bytes"][:4] == b"\x89PNG"  # type: ignore[index]

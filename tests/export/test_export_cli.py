@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from gandeploy.cli import main
-from gandeploy.export.onnx2trt import network_flags
 from gandeploy.runtimes.tensorrt_rt import unavailable_reason
 
 TRT_REASON = unavailable_reason()
@@ -106,13 +105,3 @@ def test_explicit_trt_without_tensorrt_fails_with_reason(run_factory, tmp_path: 
     out = tmp_path / "x"
     _clean_error(_invoke(run_factory("dcgan"), "--trt", "--out", out), "--trt", "TensorRT", TRT_REASON)
     assert not (out / "manifest.json").exists()
-
-
-class _FakeFlags:
-    STRONGLY_TYPED = 0
-
-
-@pytest.mark.parametrize(("version", "flags"), [("10.12.0", 1), ("11.0.0", 0), ("11.4.1", 0)])
-def test_network_flags_per_tensorrt_major(version: str, flags: int) -> None:
-    fake_trt = type("trt", (), {"__version__": version, "NetworkDefinitionCreationFlag": _FakeFlags})
-    assert network_flags(fake_trt) == flags

@@ -12,7 +12,7 @@ import pytest
 
 from gandeploy.errors import ExportError
 from gandeploy.export import validate
-from gandeploy.export.manifest import EXPORT_FORMAT, verify_export
+from gandeploy.manifest import EXPORT_FORMAT, verify_export
 from gandeploy.export.onnx2fp16 import FP16_MAX_ABS, FP16_MAX_LEVELS
 from gandeploy.export.pipeline import export_run
 from gandeploy.models.io import example_inputs, to_uint8
@@ -38,7 +38,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _inputs(model: str, batch: int, hw: tuple[int, int] | None = None, seed: int = 7) -> dict[str, np.ndarray]:
     spec = get_model(model)
     cfg = spec.config_cls(**TINY[model])
-    if spec.task == "translation" and hw is None:
+    if spec.task() == "translation" and hw is None:
         hw = (cfg.image_size, cfg.image_size)
     return example_inputs(spec.io(cfg), batch, image_hw=hw, seed=seed)
 
@@ -55,7 +55,7 @@ def test_export_writes_checked_artifacts_and_manifest(exports: dict[str, Path], 
     spec = get_model(model)
     cfg = spec.config_cls(**TINY[model])
     io_spec = spec.io(cfg)
-    assert manifest["format"] == EXPORT_FORMAT and manifest["model"] == model and manifest["task"] == spec.task
+    assert manifest["format"] == EXPORT_FORMAT and manifest["model"] == model and manifest["task"] == spec.task()
     assert manifest["generator"] == spec.generator_keys[0]
     assert [t["name"] for t in manifest["inputs"]] == list(io_spec.input_names)
     assert [t["shape"] for t in manifest["outputs"]] == [list(t.shape) for t in io_spec.outputs]
@@ -66,10 +66,10 @@ def test_export_writes_checked_artifacts_and_manifest(exports: dict[str, Path], 
         assert manifest["parity"][key]["passed"] is True
         assert {1, MAX_BATCH} <= set(manifest["parity"][key]["batch_sizes"])
     assert manifest["parity"]["onnxruntime"]["max_abs"] <= 1e-4
-    assert ("image_sizes" in manifest) == (spec.task == "translation")
+    assert ("image_sizes" in manifest) == (spec.task() == "translation")
     if not manifest["tensorrt"]["built"]:
         assert manifest["tensorrt"]["reason"]
-    assert verify_export(out)["name"] == model
+    assert verify_export(out).name == model
 
     graph = onnx.load(str(out / "model.onnx"))
     onnx.checker.check_model(graph, full_check=True)
@@ -136,7 +136,7 @@ def test_cyclegan_runs_at_non_square_200x320(exports: dict[str, Path]) -> None:
 
 def test_tampered_or_missing_files_are_detected(exports: dict[str, Path], tmp_path: Path) -> None:
     copy = Path(shutil.copytree(exports["dcgan"], tmp_path / "dcgan"))
-    assert verify_export(copy)["model"] == "dcgan"
+    assert verify_export(copy).model == "dcgan"
     data = bytearray((copy / "model.onnx").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (copy / "model.onnx").write_bytes(bytes(data))

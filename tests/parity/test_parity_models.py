@@ -81,7 +81,7 @@ def test_served_bench_and_sweeps(tiny_exports: dict[str, Path], server: object) 
     from gandeploy.evaluation.bench import run_bench
     from gandeploy.evaluation.perf_analyzer import python_sweep, sweep_export
     from gandeploy.evaluation.roofline import Roofline
-    from gandeploy.export.manifest import load_manifest
+    from gandeploy.manifest import load_manifest
 
     export = tiny_exports["cyclegan"]
     roof = Roofline(gflops=100.0, threads=2, sizes=(64,), per_size={"64": 100.0})

@@ -105,10 +105,15 @@ def test_missing_artifact_names_the_file(export_dir: Path, tmp_path: Path) -> No
         open_runtime("onnxruntime", tmp_path / "nowhere")
 
 
-def test_torch_runtime_without_its_source_run(export_dir: Path, tmp_path: Path) -> None:
+def test_torch_runtime_from_the_export_dir_alone(export_dir: Path, tmp_path: Path) -> None:
+    """The export dir is self-contained: config.json + generator.pt rebuild the reference without the run dir."""
     copy = Path(shutil.copytree(export_dir, tmp_path / "copy"))
     manifest = (copy / "manifest.json").read_text().replace('"source_run": "', '"source_run": "/gone/')
     (copy / "manifest.json").write_text(manifest)
+    feeds = _feeds(3)
+    with open_runtime("torch", copy) as moved, open_runtime("torch", export_dir) as original:
+        assert np.array_equal(moved.run(feeds)["output"], original.run(feeds)["output"])
+    (copy / "generator.pt").unlink()  # an export of an older release: the source run is needed and named
     with pytest.raises(UserInputError, match="run_dir"):
         open_runtime("torch", copy)
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import ast
 import io
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from gandeploy.contract import ServedContract
+from gandeploy.errors import UserInputError
 from gandeploy.models import io as gio
+from gandeploy.registry import MODELS
 from gandeploy.serving.backends import gd_backend_common as common
 
 BACKENDS = Path(common.__file__).parent
@@ -31,6 +35,57 @@ def test_latent_copy_equals_gandeploy(seed: int, nz: int) -> None:
     assert common.latent_from_seed(seed, nz).dtype == np.float32
 
 
+@pytest.mark.parametrize("truncation", [None, 0.25, 0.7, 1.0, 2.5])
+@pytest.mark.parametrize("seed", [0, 3, 2**40 + 1, 2**63 - 1])
+def test_truncated_latent_copy_equals_gandeploy(seed: int, truncation: float | None) -> None:
+    ours = common.latent_from_seed(seed, 64, truncation)
+    np.testing.assert_array_equal(ours, gio.latent_from_seed(seed, 64, truncation))
+    if truncation is not None:
+        assert float(np.abs(ours).max()) <= truncation
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="truncation"):
+            common.latent_from_seed(seed, 4, bad)
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_backend_step_equals_contract(model: str) -> None:
+    """The self-contained seed step (``check_served`` + ``step_feeds`` on the contract JSON) computes exactly
+    the generator feeds that ``ServedContract`` computes in-process, for every registered family."""
+    spec = MODELS[model]
+    contract = ServedContract.from_io(spec.io(spec.config_cls(**spec.tiny)), max_batch=8)
+    if contract.translation:
+        pytest.skip("image-to-image: no seed step")
+    data = json.loads(contract.parameter())
+    request = contract.request([5, 6, 7], truncation=[0.5, 1.0, 2.0], **{
+        k: v for k, v in contract.case([5, 6, 7])[1].items() if k != "seed"})  # every input, per-row t
+    values = {t["name"]: (common.check_served(request[t["name"]], t) if t["name"] in request else None)
+              for t in data["inputs"]}
+    served = common.step_feeds(data, values)
+    want = contract.feeds_from_values(request)
+    assert sorted(served) == sorted(t.name for t in contract.step_outputs)
+    for t in contract.step_outputs:
+        np.testing.assert_array_equal(served[t.name].reshape(want[t.feeds].shape), want[t.feeds])
+
+
+def test_backend_checks_name_the_input() -> None:
+    spec = MODELS["infogan"]
+    contract = ServedContract.from_io(spec.io(spec.config_cls(**spec.tiny)), max_batch=8)
+    inputs = {t["name"]: t for t in json.loads(contract.parameter())["inputs"]}
+    cases = [("code", np.array([[10]]), r"'code' must be in \[0, 9\]"),
+             ("code", np.array([[-1]]), "'code' must be in"),
+             ("continuous", np.array([[np.nan, 0]], np.float32), "'continuous' holds NaN"),
+             ("continuous", np.array([[np.inf, 0]], np.float32), "'continuous' holds NaN"),
+             ("continuous", np.zeros((1, 3), np.float32), r"'continuous' must have shape \[N, 2\]"),
+             ("truncation", np.array([[0.0]], np.float32), "'truncation' must be a finite number > 0"),
+             ("truncation", np.array([[np.nan]], np.float32), "'truncation' holds NaN"),
+             ("seed", np.array([[-5]]), "'seed' must be in")]
+    for name, value, match in cases:
+        with pytest.raises(common.RequestError, match=match):
+            common.check_served(value, inputs[name])
+        with pytest.raises(UserInputError, match=name):
+            contract.check({**contract.request([1]), name: value})
+
+
 def test_uint8_maps_equal_gandeploy() -> None:
     x = np.random.default_rng(0).uniform(-1.2, 1.2, size=(3, 3, 5, 7)).astype(np.float32)
     x[0, 0, 0, :3] = [-1.0, 1.0, 0.0]
@@ -43,10 +98,10 @@ def test_seed_and_label_checks() -> None:
     np.testing.assert_array_equal(common.check_seeds(np.array([[0], [2**63 - 1]], np.int64)), [0, 2**63 - 1])
     with pytest.raises(common.RequestError, match="'seed'.*-3"):
         common.check_seeds(np.array([[1], [-3]], np.int64))
-    np.testing.assert_array_equal(common.check_labels(np.array([[0], [2]]), 3), [0, 2])
+    np.testing.assert_array_equal(common.check_index(np.array([[0], [2]]), 3, "label"), [0, 2])
     for bad in (-1, 3):
         with pytest.raises(common.RequestError, match=r"'label' must be in \[0, 2\]"):
-            common.check_labels(np.array([[bad]]), 3)
+            common.check_index(np.array([[bad]]), 3, "label")
 
 
 def test_decode_accepts_png_and_jpeg_and_converts_channels() -> None:

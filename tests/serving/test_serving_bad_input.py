@@ -42,18 +42,39 @@ def images(*blobs: bytes) -> dict[str, np.ndarray]:
 
 
 SEEDS = {"seed": np.array([[1]], np.int64)}
+CONT = np.zeros((1, 2), np.float32)
 # (case id, model, inputs, the text the error must contain)
 CATALOG: list[tuple[str, str, Callable[[], dict[str, np.ndarray]], str]] = [
     ("wrong-dtype", "dcgan-tiny", lambda: {"seed": np.array([[1.0]], np.float32)}, "data-type"),
     ("wrong-shape", "dcgan-tiny", lambda: {"seed": np.array([[1, 2]], np.int64)}, "unexpected shape"),
     ("batch-above-max", "dcgan-tiny", lambda: {"seed": np.arange(17, dtype=np.int64)[:, None]}, "batch-size"),
-    ("empty-request", "dcgan-tiny", lambda: {}, "expected 1 inputs but got 0"),
+    ("empty-request", "dcgan-tiny", lambda: {}, "missing required input(s) ['seed']"),
     ("unknown-input", "dcgan-tiny", lambda: {**SEEDS, "noise": np.zeros((1, 1), np.float32)}, "noise"),
     ("negative-seed", "dcgan-tiny", lambda: {"seed": np.array([[4], [-1]], np.int64)}, "'seed' must be in"),
     ("missing-label", "cgan-tiny", lambda: SEEDS, "label"),
     ("label-too-big", "cgan-tiny", lambda: {**SEEDS, "label": np.array([[3]], np.int64)}, "'label' must be in [0, 2]"),
     ("label-negative", "cgan-tiny", lambda: {**SEEDS, "label": np.array([[-1]], np.int64)}, "'label' must be in"),
     ("label-wrong-dtype", "cgan-tiny", lambda: {**SEEDS, "label": np.array([[1]], np.int32)}, "data-type"),
+    ("truncation-zero", "dcgan-tiny", lambda: {**SEEDS, "truncation": np.array([[0.0]], np.float32)},
+     "'truncation' must be a finite number > 0"),
+    ("truncation-negative", "cgan-tiny", lambda: {**SEEDS, "label": np.array([[1]]),
+                                                  "truncation": np.array([[-0.5]], np.float32)}, "'truncation' must"),
+    ("truncation-nan", "dcgan-tiny", lambda: {**SEEDS, "truncation": np.array([[np.nan]], np.float32)},
+     "'truncation' holds NaN"),
+    ("truncation-wrong-dtype", "dcgan-tiny", lambda: {**SEEDS, "truncation": np.array([[1]], np.int64)}, "data-type"),
+    ("code-too-big", "infogan-tiny", lambda: {**SEEDS, "code": np.array([[10]]), "continuous": CONT},
+     "'code' must be in [0, 9]"),
+    ("code-missing", "infogan-tiny", lambda: {**SEEDS, "continuous": CONT}, "code"),
+    ("continuous-inf", "infogan-tiny", lambda: {**SEEDS, "code": np.array([[1]]),
+                                                "continuous": np.array([[np.inf, 0]], np.float32)},
+     "'continuous' holds NaN or infinite"),
+    ("continuous-wrong-shape", "infogan-tiny", lambda: {**SEEDS, "code": np.array([[1]]),
+                                                        "continuous": np.zeros((1, 3), np.float32)}, "unexpected shape"),
+    ("raw-code-out-of-range", "infogan-tiny_generator",
+     lambda: {"z": np.zeros((1, 8), np.float32), "code": np.array([[12]]), "continuous": CONT}, "'code' must be in"),
+    ("raw-continuous-nan", "infogan-tiny_generator",
+     lambda: {"z": np.zeros((1, 8), np.float32), "code": np.array([[1]]),
+              "continuous": np.array([[0, np.nan]], np.float32)}, "'continuous' holds NaN"),
     ("raw-label-out-of-range", "cgan-tiny_generator",
      lambda: {"z": np.zeros((1, 8), np.float32), "label": np.array([[7]], np.int64)}, "'label' must be in"),
     ("raw-nan-latent", "dcgan-tiny_generator", lambda: {"z": np.full((1, 8), np.nan, np.float32)}, "NaN"),
@@ -80,7 +101,8 @@ CATALOG: list[tuple[str, str, Callable[[], dict[str, np.ndarray]], str]] = [
 def test_bad_request_is_invalid_arg(server, protocol: str, case: str, model: str,
                                     make: Callable[[], dict[str, np.ndarray]], text: str) -> None:
     inputs = make()
-    outputs = {"cyclegan-tiny": ["image_bytes"], "dcgan-tiny": ["image"], "cgan-tiny": ["image"]}.get(model, ["output"])
+    outputs = {"cyclegan-tiny": ["image_bytes"], "dcgan-tiny": ["image"], "cgan-tiny": ["image"],
+               "infogan-tiny": ["image"]}.get(model, ["output"])
     with TritonClient(server.url(protocol), protocol) as client:
         with pytest.raises(RequestRejected) as info:
             client.infer(model, inputs, outputs)
@@ -117,6 +139,24 @@ def test_bad_requests_do_not_spoil_their_batch(server, protocol: str) -> None:
         results = list(pool.map(call, range(24)))
     assert results.count("ok") == sum(1 for i in range(24) if i % 2 == 0 and i % 3), results
     assert set(results) <= {"ok", "rejected"}, results
+
+
+def test_seed_only_and_truncated_requests_share_a_batch(server, protocol: str) -> None:
+    """Requests with and without the optional ``truncation`` arrive together; a bad t fails alone."""
+    def call(i: int) -> str:
+        body = {"seed": np.array([[i]], np.int64)}
+        if i % 3:
+            body["truncation"] = np.array([[0.5 if i % 3 == 1 else -1.0]], np.float32)
+        with TritonClient(server.url(protocol), protocol) as client:
+            try:
+                out = client.infer("dcgan-tiny", body, ["image"])["image"]
+                return "ok" if out.shape == (1, 32, 32, 3) and i % 3 != 2 else "unexpected success"
+            except RequestRejected as exc:
+                return "rejected" if exc.invalid_argument and i % 3 == 2 and "truncation" in str(exc) else str(exc)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(call, range(18)))
+    assert results == ["rejected" if i % 3 == 2 else "ok" for i in range(18)], results
 
 
 def test_server_still_ready_and_answering(server, protocol: str) -> None:

@@ -97,7 +97,7 @@ def test_raw_generator_runtime_matches_onnxruntime_fp32(server, exports, protoco
 
 def test_ensemble_runtime_gives_pictures(server, exports, protocol: str) -> None:
     with open_runtime("triton-ensemble", exports["cgan-tiny"], url=server.url(protocol), protocol=protocol) as rt:
-        assert rt.input_names == ("seed", "label")
+        assert rt.input_names == ("seed", "truncation", "label")  # truncation is optional
         out = rt.run({"seed": np.arange(20), "label": np.zeros(20, np.int64)})["image"]  # 2 requests of <= 16
     ref = to_uint8(ort_run(exports["cgan-tiny"], {"z": latents_from_seeds(range(20), 8),
                                                    "label": np.zeros(20, np.int64)}))
@@ -169,7 +169,9 @@ def test_metadata_reports_the_contract(server, protocol: str) -> None:
     meta = tc.model_metadata("cgan-tiny", url=server.url(protocol), protocol=protocol)
     assert meta["platform"] == "ensemble" and meta["max_batch_size"] == 16
     assert [(t["name"], t["datatype"], t["shape"]) for t in meta["inputs"]] == [
-        ("seed", "INT64", [-1, 1]), ("label", "INT64", [-1, 1])]
+        ("seed", "INT64", [-1, 1]), ("truncation", "FP32", [-1, 1]), ("label", "INT64", [-1, 1])]
+    contract = tc.served_contract("cgan-tiny", url=server.url(protocol), protocol=protocol)
+    assert [t.name for t in contract.inputs if t.optional] == ["truncation"] and contract.num_classes == 3
     assert [(t["name"], t["datatype"], t["shape"]) for t in meta["outputs"]] == [("image", "UINT8", [-1, 32, 32, 1])]
     meta = tc.model_metadata("cyclegan-tiny", url=server.url(protocol), protocol=protocol)
     assert [(t["name"], t["datatype"]) for t in meta["inputs"] + meta["outputs"]] == [
@@ -216,3 +218,43 @@ def test_cli_translate_writes_pngs_and_reports_failures(server, tmp_path: Path) 
     assert result.exit_code == 1
     assert "broken.png" in result.output and "1/2" in result.output
     assert (tmp_path / "out2" / "p0.png").is_file()
+
+
+def test_cli_sample_infogan_codes_truncation_and_traverse(server, exports, tmp_path: Path) -> None:
+    """--code / --continuous / --truncation reach the served model exactly; --traverse draws one row per
+    category with continuous code I swept from -2 to 2; flags a model does not take name themselves."""
+    from gandeploy.cli.sample import TRAVERSE_VALUES
+    from gandeploy.manifest import load_manifest
+
+    runner = CliRunner()
+    contract = load_manifest(exports["infogan-tiny"]).contract
+    out = tmp_path / "codes.npy"
+    result = runner.invoke(main, ["sample", "infogan-tiny", "--n", "3", "--seed", "4", "--code", "3",
+                                  "--continuous", "0.5,-1", "--truncation", "0.7", "--out", str(out),
+                                  "--url", server.grpc_url])
+    assert result.exit_code == 0, result.output
+    feeds = contract.generator_feeds([4, 5, 6], code=3, continuous=[0.5, -1], truncation=0.7)
+    assert_within_one_level(np.load(out), to_uint8(ort_run(exports["infogan-tiny"], feeds)))
+    traverse = tmp_path / "traverse.npy"
+    result = runner.invoke(main, ["sample", "infogan-tiny", "--traverse", "1", "--seed", "9", "--out", str(traverse),
+                                  "--url", server.grpc_url])
+    assert result.exit_code == 0, result.output
+    grid = np.load(traverse)  # [10 categories * 9 steps, 32, 32, 1], row by row
+    cols = len(TRAVERSE_VALUES)
+    codes = np.zeros((10 * cols, 2), np.float32)
+    codes[:, 1] = np.tile(TRAVERSE_VALUES, 10)
+    feeds = contract.generator_feeds([9] * 10 * cols, code=np.repeat(np.arange(10), cols), continuous=codes)
+    assert_within_one_level(grid, to_uint8(ort_run(exports["infogan-tiny"], feeds)))
+    png = tmp_path / "traverse.png"
+    result = runner.invoke(main, ["sample", "infogan-tiny", "--traverse", "0", "--out", str(png),
+                                  "--url", server.grpc_url])
+    assert result.exit_code == 0, result.output
+    h, w = np.asarray(Image.open(png)).shape[:2]
+    assert h > 10 * 34 and w > cols * 34  # the grid plus its row and column labels
+    for args, flag in ((["--label", "1"], "--label"), (["--traverse", "2"], "--traverse"),
+                       (["--code", "10"], "'code' must be in"), (["--continuous", "1"], "--continuous")):
+        result = runner.invoke(main, ["sample", "infogan-tiny", "--out", str(tmp_path / "x.png"), "--url",
+                                      server.grpc_url, *args])
+        assert result.exit_code == 1 and flag in result.output, result.output
+    result = runner.invoke(main, ["sample", "dcgan-tiny", "--code", "1", "--url", server.grpc_url])
+    assert result.exit_code == 1 and "--code does not apply" in result.output, result.output

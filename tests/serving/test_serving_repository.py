@@ -11,8 +11,9 @@ import yaml
 from click.testing import CliRunner
 
 from gandeploy.cli import main
+from gandeploy.contract import CONFIG_PARAMETER, ServedContract
 from gandeploy.errors import ExportError, ServingError, UserInputError
-from gandeploy.export.manifest import MANIFEST_FILE, file_entry
+from gandeploy.manifest import MANIFEST_FILE
 from gandeploy.serving import configs as C
 from gandeploy.serving.repository import build_repository, read_records, verify_repository
 from gandeploy.utils.io import sha256_file
@@ -75,7 +76,13 @@ def test_repository_records_its_exports(repository: Path, exports: dict[str, Pat
     assert rec["export_files"]["model.onnx"] == onnx_sha
     assert rec["models"]["cgan-tiny_generator"]["files"]["1/model.onnx"] == onnx_sha
     assert rec["served"]["inputs"] == [{"name": "seed", "dtype": "int64", "dims": [1]},
+                                       {"name": "truncation", "dtype": "float32", "dims": [1], "optional": True},
                                        {"name": "label", "dtype": "int64", "dims": [1]}]
+    ensemble = C.read_config(repository / "cgan-tiny")
+    assert [t.name for t in ensemble.input if t.optional] == ["truncation"]
+    assert [t.name for t in C.read_config(repository / "cgan-tiny_seed").input if t.optional] == ["truncation"]
+    contract = ServedContract.from_json(ensemble.parameters[CONFIG_PARAMETER].string_value)
+    assert rec["contract"] == contract.to_json() and contract.num_classes == 3
     gen = C.read_config(repository / "cgan-tiny_generator")
     assert gen.parameters["export_manifest_sha256"].string_value == rec["export_manifest_sha256"]
 
@@ -136,27 +143,6 @@ def test_bad_flags_are_user_errors(exports: dict[str, Path], tmp_path: Path) -> 
     assert result.exit_code == 1 and "does not exist" in result.output
 
 
-def test_ngc_flavour_uses_native_generators(exports: dict[str, Path], tmp_path: Path) -> None:
-    cyc = copy_export(exports, "cyclegan-tiny", tmp_path)
-    # a stand-in plan file, registered in the manifest the way export_run registers a built engine
-    (cyc / "model.plan").write_bytes(b"serialized-engine-bytes")
-    manifest = json.loads((cyc / MANIFEST_FILE).read_text())
-    manifest["files"]["model.plan"] = file_entry(cyc / "model.plan", "tensorrt")
-    (cyc / MANIFEST_FILE).write_text(json.dumps(manifest))
-    out = build_repository([exports["cgan-tiny"], cyc], tmp_path / "ngc", flavour="ngc").root
-    gen = C.read_config(out / "cgan-tiny_generator")
-    assert gen.platform == "onnxruntime_onnx" and gen.default_model_filename == "model.onnx"
-    assert sorted(p.name for p in (out / "cgan-tiny_generator" / "1").iterdir()) == ["model.onnx"]
-    assert list(gen.input[1].reshape.shape) == [] and gen.HasField("dynamic_batching")
-    trt = C.read_config(out / "cyclegan-tiny_generator_trt")
-    assert trt.platform == "tensorrt_plan" and (out / "cyclegan-tiny_generator_trt" / "1" / "model.plan").is_file()
-    assert list(trt.input[0].dims) == [3, -1, -1]
-    pipeline = C.read_config(out / "cyclegan-tiny")
-    assert pipeline.parameters["generator_model"].string_value == "cyclegan-tiny_generator_trt"
-    ens = C.read_config(out / "cgan-tiny")
-    assert [s.model_name for s in ens.ensemble_scheduling.step][1] == "cgan-tiny_generator"
-
-
 def test_export_without_manifest_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "half").mkdir()
     with pytest.raises(ExportError, match="no manifest.json"):
@@ -206,4 +192,4 @@ def test_kserve_inference_service_points_at_the_repository() -> None:
     assert model["runtime"] == runtime["metadata"]["name"] and model["modelFormat"]["name"] == "triton"
     assert model["storageUri"].rstrip("/").endswith("/model_repository")
     args = runtime["spec"]["containers"][0]["args"]
-    assert "--model-repository=/mnt/models" in args and "--http-port=8080" in args and "--grpc-port=9000" in args
+    assert args[0] == "tritonserver" and "--model-repository=/mnt/models" in args and "--http-port=8080" in args

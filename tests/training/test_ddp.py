@@ -9,7 +9,7 @@ import pytest
 from training_helpers import run_subprocess
 
 from gandeploy.training.checkpoint import load_checkpoint
-from gandeploy.training.trainer import read_losses
+from gandeploy.training.losslog import read_losses
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from torch import nn
 
 from gandeploy.training import losses as L
 from gandeploy.training.task import LOSSES, TrainConfig
-from gandeploy.training.trainer import read_losses
+from gandeploy.training.losslog import read_losses
 
 from training_helpers import TINY_MLP, cli
 

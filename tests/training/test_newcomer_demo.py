@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from training_helpers import TINY_CGAN, cli
 
-from gandeploy.demo import CGAN_JOB, DemoPaths, Stage, summary_table, summary_text
-from gandeploy.serving.pictures import labelled_grid
+from gandeploy.demo import CGAN_JOB, DemoPaths, Stage, class_grid, summary_table, summary_text
 
 
 def test_tour_after_demo_does_not_collide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,8 +52,8 @@ def test_summary_for_the_terminal_fits_100_columns() -> None:
 def test_served_grid_has_gutters_and_labels() -> None:
     """Item 9: the headline served grid had no gutters and no row labels."""
     tiles = np.zeros((10 * 10, 8, 8, 1), np.uint8)  # 10 classes x 10 seeds, all black
-    grid = labelled_grid(tiles, 10, [str(i) for i in range(10)], [f"seed {k}" for k in range(10)], scale=3, pad=4)
-    assert grid.ndim == 3 and grid.shape[2] == 3
+    grid = class_grid(tiles, [str(i) for i in range(10)], [f"seed {k}" for k in range(10)], scale=3, pad=4)
+    assert grid.ndim == 3
     assert grid.shape[0] > 10 * 24 + 11 * 4 and grid.shape[1] > 10 * 24 + 11 * 4  # room for the labels
     left = grid.shape[1] - (10 * 24 + 11 * 4)
     top = grid.shape[0] - (10 * 24 + 11 * 4)

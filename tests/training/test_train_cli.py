@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from gandeploy.registry import MODELS
 from training_helpers import TINY_MLP, assert_clean_error, cli
 
 from gandeploy.errors import UserInputError
@@ -24,7 +26,7 @@ def test_help_lists_models_datasets_and_losses() -> None:
 
 
 @pytest.mark.parametrize(("args", "needles"), [
-    (["train", "gan", "digits"], ["unknown model 'gan'", "Choices: cgan, cyclegan, dcgan, mlp"]),
+    (["train", "gan", "digits"], ["unknown model 'gan'", "Choices: " + ", ".join(sorted(MODELS))]),
     (["train", "cgan", "digitz"], ["Did you mean 'digits'", "folder:PATH"]),
     (["train", "cgan", "digits", "--loss", "wasserstein"], ["'wasserstein' is not one of"]),
     (["train", "cgan", "digits", "--device", "gpu"], ["--device"]),

@@ -15,7 +15,7 @@ import torch
 from training_helpers import TINY_CGAN, cli, run_subprocess
 
 from gandeploy.training.checkpoint import load_checkpoint, load_generator
-from gandeploy.training.trainer import read_losses
+from gandeploy.training.losslog import read_losses
 
 pytestmark = pytest.mark.gpu
 

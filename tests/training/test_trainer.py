@@ -17,7 +17,9 @@ from gandeploy.training.api import train_run
 from gandeploy.training.checkpoint import load_checkpoint, load_generator
 from gandeploy.training.distributed import DistContext
 from gandeploy.training.task import TrainConfig
-from gandeploy.training.trainer import BatchSampler, make_schedule, read_losses
+from gandeploy.training.losslog import read_losses
+from gandeploy.training.schedule import make_schedule
+from gandeploy.training.trainer import BatchSampler
 
 from training_helpers import TINY_CGAN, TINY_MLP, assert_clean_error, cli, gandeploy_cmd, run_subprocess, subprocess_env
 

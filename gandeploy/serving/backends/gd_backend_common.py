@@ -1,9 +1,9 @@
 """Helpers shared by gandeploy's Triton python-backend models. SELF-CONTAINED: numpy, PIL and the stdlib only.
 
 ``gandeploy repo`` copies this file beside every ``<model>/1/model.py``; the NGC container runs it without
-gandeploy installed, so nothing here may import gandeploy. ``latent_from_seed``, ``to_uint8`` and
-``from_uint8`` are copies of ``gandeploy.models.io``; ``tests/serving/test_serving_backends.py`` proves they
-are equal. Keep the syntax Python 3.8-compatible (the NGC container's interpreter may be older).
+gandeploy installed, so nothing here may import gandeploy. ``latent_from_seed`` (with truncation), ``to_uint8``
+and ``from_uint8`` are copies of ``gandeploy.models.io``, and ``check_served`` / ``step_feeds`` apply the rules
+of ``gandeploy.contract`` to the contract JSON; ``tests/serving/test_serving_backends.py`` proves they agree. Keep the syntax Python 3.8-compatible (the NGC container's interpreter may be older).
 """
 
 from __future__ import annotations
@@ -28,11 +28,25 @@ class RequestError(ValueError):
 # --- copies of gandeploy.models.io ---------------------------------------------------------------------------
 
 
-def latent_from_seed(seed: int, nz: int) -> np.ndarray:
-    """``nz`` standard normals from NumPy's PCG64 ``default_rng(seed)``, float64 draws cast to float32."""
+def latent_from_seed(seed: int, nz: int, truncation: float | None = None) -> np.ndarray:
+    """``nz`` standard normals from NumPy's PCG64 ``default_rng(seed)``, float64 draws cast to float32.
+
+    ``truncation`` t > 0: every component with |z| > t is redrawn from the same generator, in index order,
+    round after round, until all lie within [-t, t] (components already inside never change).
+    """
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    return np.random.default_rng(int(seed)).standard_normal(int(nz)).astype(np.float32)
+    rng = np.random.default_rng(int(seed))
+    z = rng.standard_normal(int(nz))  # float64 [nz]
+    if truncation is not None:
+        t = float(truncation)
+        if not np.isfinite(t) or t <= 0:
+            raise ValueError(f"truncation must be a finite number > 0, got {truncation}")
+        bad = np.flatnonzero(np.abs(z) > t)
+        while bad.size:
+            z[bad] = rng.standard_normal(bad.size)
+            bad = bad[np.abs(z[bad]) > t]
+    return z.astype(np.float32)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -75,16 +89,82 @@ def check_seeds(seeds: np.ndarray) -> np.ndarray:
     return flat.astype(np.int64)
 
 
-def check_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Labels [B, 1] or [B] int64 → [B]; each must lie in [0, num_classes)."""
-    flat = np.asarray(labels).reshape(-1)
+def check_index(values: np.ndarray, num_classes: int, name: str) -> np.ndarray:
+    """Indices [B, 1] or [B] int64 → [B]; each must lie in [0, num_classes)."""
+    flat = np.asarray(values).reshape(-1)
     if flat.dtype.kind not in "iu":
-        raise RequestError(f"input 'label' must be INT64, got {flat.dtype}")
+        raise RequestError(f"input '{name}' must be INT64, got {flat.dtype}")
     bad = flat[(flat < 0) | (flat >= num_classes)]
     if bad.size:
-        raise RequestError(f"input 'label' must be in [0, {num_classes - 1}] (the model has {num_classes} "
+        raise RequestError(f"input '{name}' must be in [0, {num_classes - 1}] (the model has {num_classes} "
                            f"classes), got {int(bad[0])}")
     return flat.astype(np.int64)
+
+
+def check_finite(values: np.ndarray, name: str) -> np.ndarray:
+    """Float values: NaN or infinity is a ``RequestError`` naming the input."""
+    arr = np.asarray(values)
+    if arr.dtype.kind != "f":
+        raise RequestError(f"input '{name}' must be FP32, got {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        raise RequestError(f"input '{name}' holds NaN or infinite values")
+    return arr.astype(np.float32)
+
+
+# --- the served contract (gandeploy.contract.ServedContract.to_json, config parameter gandeploy_contract) ------
+
+CONTRACT_PARAMETER = "gandeploy_contract"
+SEED_ROLE, TRUNCATION_ROLE, LATENT_ROLE = "seed", "truncation", "latent"
+
+
+def load_contract(params: dict[str, str]) -> dict[str, Any]:
+    """The served contract from a model's config parameters (a ValueError when it is missing)."""
+    text = params.get(CONTRACT_PARAMETER, "")
+    if not text.strip():
+        raise ValueError(f"config parameter '{CONTRACT_PARAMETER}' is missing: rebuild with 'gandeploy repo'")
+    return json.loads(text)
+
+
+def check_served(arr: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """One served input of one request, [B, *dims], checked by its declaration: seeds in [0, 2**63 - 1];
+    indices in [0, classes); floats finite; truncation > 0; the shape [B, *dims]. Returns it [B, *dims]."""
+    name, dims = spec["name"], [int(d) for d in spec["dims"]]
+    arr = np.asarray(arr)
+    if arr.ndim != len(dims) + 1 or any(d != -1 and d != g for d, g in zip(dims, arr.shape[1:])):  # noqa: B905
+        raise RequestError(f"input '{name}' must have shape [N, {', '.join(map(str, dims))}], got {list(arr.shape)}")
+    if spec.get("role") == SEED_ROLE:
+        return check_seeds(arr).reshape(-1, 1)
+    if spec.get("classes"):
+        return check_index(arr, int(spec["classes"]), name).reshape(-1, 1)
+    arr = check_finite(arr, name)
+    if spec.get("role") == TRUNCATION_ROLE and arr.size and float(arr.min()) <= 0:
+        raise RequestError(f"input '{name}' must be a finite number > 0, got {float(arr.min())}")
+    return arr
+
+
+def step_feeds(contract: dict[str, Any], values: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The generator's inputs (``step_outputs`` names) from checked served values (None: an absent optional).
+
+    A latent comes from its ``seed`` input (and its optional ``truncation``) by ``latent_from_seed``; every
+    other generator input is the served input that feeds it, as it came."""
+    served = contract["inputs"]
+    gen = {g["name"]: g for g in contract["generator"]["inputs"]}
+    out = {}
+    for step in contract["step_outputs"]:
+        target = gen[step["feeds"]]
+        mine = {s.get("role"): s for s in served if s.get("feeds") == target["name"]}
+        if target.get("role") == LATENT_ROLE:
+            seeds = values[mine[SEED_ROLE]["name"]].reshape(-1)
+            trunc_spec = mine.get(TRUNCATION_ROLE)
+            trunc = values.get(trunc_spec["name"]) if trunc_spec else None
+            ts = [None] * seeds.size if trunc is None else [float(t) for t in trunc.reshape(-1)]
+            nz = int(target["shape"][1])
+            out[step["name"]] = np.stack([latent_from_seed(int(s), nz, t)
+                                          for s, t in zip(seeds, ts)]).astype(np.float32)  # noqa: B905 - 3.8
+        else:
+            spec = mine[target.get("role")]
+            out[step["name"]] = np.ascontiguousarray(values[spec["name"]])
+    return out
 
 
 # --- image bytes -------------------------------------------------------------------------------------------------
@@ -168,21 +248,26 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def fit_size(height: int, width: int, min_side: int, max_side: int | None) -> tuple[int, int, int, int]:
+def fit_size(height: int, width: int, min_side: int, max_side: int | None, *,
+             min_hw: tuple[int, int] | None = None, max_hw: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
     """Where an HxW image runs through a multiple-of-4 generator.
 
-    Returns (resized_h, resized_w, padded_h, padded_w): the image is scaled down only when a side exceeds
-    ``max_side`` (aspect kept), then padded on the right/bottom up to multiples of 4 and at least ``min_side``.
+    Returns (resized_h, resized_w, padded_h, padded_w): the image is scaled down only when a side exceeds its
+    limit (aspect kept), then padded on the right/bottom up to multiples of 4 and at least the minimum.
+    ``max_side`` / ``min_side`` bound both axes; ``max_hw`` / ``min_hw`` bound H and W separately (the
+    TensorRT profile of a non-square export), so the padded size always lies inside them.
     """
-    scale = 1.0
-    if max_side and max(height, width) > max_side:
-        scale = max_side / float(max(height, width))
+    lim_h = min([v for v in (max_side, max_hw[0] if max_hw else 0) if v] or [0])
+    lim_w = min([v for v in (max_side, max_hw[1] if max_hw else 0) if v] or [0])
+    scale = min(1.0, lim_h / float(height) if lim_h else 1.0, lim_w / float(width) if lim_w else 1.0)
     rh, rw = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
-    if max_side:  # the padded size must stay within max_side too
-        rh = min(rh, max_side - max_side % SIZE_MULTIPLE)
-        rw = min(rw, max_side - max_side % SIZE_MULTIPLE)
-    ph = max(_round_up(rh, SIZE_MULTIPLE), _round_up(min_side, SIZE_MULTIPLE))
-    pw = max(_round_up(rw, SIZE_MULTIPLE), _round_up(min_side, SIZE_MULTIPLE))
+    if lim_h:  # the padded size must stay within the limit too
+        rh = min(rh, lim_h - lim_h % SIZE_MULTIPLE)
+    if lim_w:
+        rw = min(rw, lim_w - lim_w % SIZE_MULTIPLE)
+    lo_h, lo_w = min_hw if min_hw else (min_side, min_side)
+    ph = max(_round_up(rh, SIZE_MULTIPLE), _round_up(lo_h, SIZE_MULTIPLE))
+    pw = max(_round_up(rw, SIZE_MULTIPLE), _round_up(lo_w, SIZE_MULTIPLE))
     return rh, rw, ph, pw
 
 

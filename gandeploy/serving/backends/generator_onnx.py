@@ -1,11 +1,13 @@
 """Triton python-backend model ``<name>_generator`` (local flavour): runs ``model.onnx`` with ONNX Runtime CPU.
 
-Same tensors as the ONNX file: ``z`` FP32 [nz] (+ ``label`` INT64 [1], reshaped to [] for the graph) or
-``image`` FP32 [C, H, W] (H, W multiples of 4) → ``output`` FP32. Triton's dynamic batcher hands ``execute``
+Same tensors as the ONNX file (the ``generator_inputs`` of the served contract, config parameter
+``gandeploy_contract``): e.g. ``z`` FP32 [nz] (+ ``label`` / ``code`` INT64 [1], reshaped to [] for the graph,
++ ``continuous`` FP32 [M]) or ``image`` FP32 [C, H, W] (H, W multiples of 4) → ``output`` FP32. Each input is
+checked by its declaration: indices in [0, classes), floats finite, dynamic H/W multiples of 4. Triton's dynamic batcher hands ``execute``
 several requests; requests with equal shapes run as one ONNX Runtime batch. Each request is validated on its
 own: a bad one gets INVALID_ARG, the others still succeed.
 
-Config parameters: ``onnx_file``, ``intra_op_threads`` (0: ONNX Runtime's default), ``num_classes``,
+Config parameters: ``gandeploy_contract``, ``onnx_file``, ``intra_op_threads`` (0: ONNX Runtime's default),
 ``size_multiple``. SELF-CONTAINED (numpy, onnxruntime, json): the NGC container may run it without gandeploy.
 """
 
@@ -15,7 +17,15 @@ import os
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from gd_backend_common import RequestError, check_labels, group_indices, int_param, model_parameters
+from gd_backend_common import (
+    RequestError,
+    check_finite,
+    check_index,
+    group_indices,
+    int_param,
+    load_contract,
+    model_parameters,
+)
 
 
 class TritonPythonModel:
@@ -35,7 +45,8 @@ class TritonPythonModel:
         self.session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self.num_classes = int_param(params, "num_classes", 0)
+        contract = load_contract(params)
+        self.specs = {s["name"]: s for s in contract["generator"]["inputs"]}  # name -> TensorSpec JSON
         self.multiple = int_param(params, "size_multiple", 4)
 
     def execute(self, requests):
@@ -80,13 +91,18 @@ class TritonPythonModel:
             if tensor is None:
                 raise RequestError(f"missing input '{name}'")
             arr = tensor.as_numpy()
-            if name == "label":
-                arr = check_labels(arr, self.num_classes) if self.num_classes else arr.reshape(-1)
-            elif not np.all(np.isfinite(arr)):
-                raise RequestError(f"input '{name}' holds NaN or infinite values")
-            if name == "image" and (arr.shape[-1] % self.multiple or arr.shape[-2] % self.multiple):
-                raise RequestError(f"input 'image' height and width must be multiples of {self.multiple}, "
-                                   f"got {arr.shape[-2]}x{arr.shape[-1]}")
+            spec = self.specs.get(name, {})
+            if spec.get("classes"):
+                arr = check_index(arr, int(spec["classes"]), name)  # [B]
+            elif spec.get("dtype") == "int64":
+                arr = arr.reshape(-1)
+            else:
+                arr = check_finite(arr, name)
+            dynamic = [axis for axis, d in enumerate(spec.get("shape", [])) if d in ("H", "W")]
+            if any(arr.shape[axis] % self.multiple for axis in dynamic):
+                sizes = "x".join(str(arr.shape[axis]) for axis in dynamic)
+                raise RequestError(f"input '{name}' height and width must be multiples of {self.multiple}, "
+                                   f"got {sizes}")
             feed[name] = np.ascontiguousarray(arr)
         return feed
 

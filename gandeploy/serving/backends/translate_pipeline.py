@@ -8,8 +8,10 @@ in batches of equal shapes, then cropped, scaled back and encoded as a PNG of th
 This is a python model rather than ``platform: "ensemble"`` because an ensemble cannot expose an output with
 the same name as one of its inputs (Triton 2.51 accepts the config, then never answers the request).
 
-Config parameters: ``generator_model``, ``input_channels``, ``output_channels``, ``max_pixels``,
-``max_side`` (0: none), ``min_side``, ``max_batch``. SELF-CONTAINED (numpy, PIL, json).
+Config parameters: ``gandeploy_contract`` (tensor names), ``generator_model``, ``input_channels``,
+``output_channels``, ``max_pixels``, ``max_side`` (0: none), ``min_side``, ``max_batch``, and per axis
+``max_height`` / ``max_width`` / ``min_height`` / ``min_width`` (the TensorRT profile; 0 or absent: ``max_side`` /
+``min_side`` alone). SELF-CONTAINED (numpy, PIL, json).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from gd_backend_common import (
     fit_size,
     group_indices,
     int_param,
+    load_contract,
     model_parameters,
     prepare_image,
 )
@@ -41,7 +44,16 @@ class TritonPythonModel:
         self.max_pixels = int_param(params, "max_pixels", DEFAULT_MAX_PIXELS)
         self.max_side = int_param(params, "max_side", 0) or None
         self.min_side = int_param(params, "min_side", 8)
+        max_hw = (int_param(params, "max_height", 0), int_param(params, "max_width", 0))
+        self.max_hw = max_hw if all(max_hw) else None
+        min_hw = (int_param(params, "min_height", 0), int_param(params, "min_width", 0))
+        self.min_hw = min_hw if all(min_hw) else None
         self.max_batch = max(1, int_param(params, "max_batch", 8))
+        contract = load_contract(params)  # tensor names: the served contract's, never spelled out here
+        self.served_in = contract["inputs"][0]["name"]
+        self.served_out = contract["outputs"][0]["name"]
+        self.gen_in = contract["generator_inputs"][0]["name"]
+        self.gen_out = contract["generator_outputs"][0]["name"]
 
     def execute(self, requests):
         errors = {}
@@ -69,16 +81,16 @@ class TritonPythonModel:
             out = np.empty((counts[r], 1), dtype=np.object_)
             for pos in range(counts[r]):
                 out[pos, 0] = results[(r, pos)]
-            responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("image_bytes", out)]))
+            responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.served_out, out)]))
         return responses
 
     def _decode(self, request):
-        tensor = pb_utils.get_input_tensor_by_name(request, "image_bytes")
+        tensor = pb_utils.get_input_tensor_by_name(request, self.served_in)
         if tensor is None:
-            raise RequestError("missing input 'image_bytes'")
+            raise RequestError(f"missing input '{self.served_in}'")
         blobs = tensor.as_numpy().reshape(-1)
         if blobs.size == 0:
-            raise RequestError("input 'image_bytes' holds no pictures")
+            raise RequestError(f"input '{self.served_in}' holds no pictures")
         prepared = []
         for pos, blob in enumerate(blobs):
             try:
@@ -87,7 +99,7 @@ class TritonPythonModel:
                 where = f" (picture {pos} of {blobs.size})" if blobs.size > 1 else ""
                 raise RequestError(f"{exc}{where}") from None
             height, width = image.shape[:2]
-            fit = fit_size(height, width, self.min_side, self.max_side)
+            fit = fit_size(height, width, self.min_side, self.max_side, min_hw=self.min_hw, max_hw=self.max_hw)
             prepared.append((prepare_image(image, fit), fit, height, width))
         return prepared
 
@@ -99,15 +111,15 @@ class TritonPythonModel:
         kwargs = {}
         if hasattr(pb_utils, "PreferredMemory"):  # a GPU generator (NGC flavour) hands back host memory
             kwargs["preferred_memory"] = pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_CPU, 0)
-        request = pb_utils.InferenceRequest(model_name=self.generator, requested_output_names=["output"],
-                                            inputs=[pb_utils.Tensor("image", batch)], **kwargs)
+        request = pb_utils.InferenceRequest(model_name=self.generator, requested_output_names=[self.gen_out],
+                                            inputs=[pb_utils.Tensor(self.gen_in, batch)], **kwargs)
         response = request.exec()
         if response.has_error():
             for it in live:
                 errors[it[0]] = (f"{self.generator} failed: {response.error().message()}",
                                  pb_utils.TritonError.INTERNAL)
             return
-        output = pb_utils.get_output_tensor_by_name(response, "output").as_numpy()  # [B, C', PH, PW]
+        output = pb_utils.get_output_tensor_by_name(response, self.gen_out).as_numpy()  # [B, C', PH, PW]
         for it, out in zip(live, output):  # noqa: B905 - Python 3.8 in NGC
             r, pos, _, fit, height, width = it
             results[(r, pos)] = encode_png(finish_image(out, fit, height, width))

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gandeploy.evaluation.metrics import Diff
+from gandeploy.diffs import Diff
 
 PRECISIONS = ("fp32", "fp16")
 KINDS = ("float", "uint8")

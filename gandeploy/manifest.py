@@ -5,12 +5,15 @@ Written last and atomically, so a directory with a manifest is a complete export
     {"format": "gandeploy.export/1", "name", "model", "task", "generator", "arch_hash", "source_run",
      "inputs": [{"name", "dtype", "shape"}], "outputs": [...],      # 'N' / 'H' / 'W' for dynamic dims
      "max_batch": int, "image_sizes": {"min": [h, w], "opt": [h, w], "max": [h, w]},   # translation only
+     "contract": ServedContract.to_json(),                            # what is served (gandeploy/contract.py)
      "files": {"model.onnx": {"sha256", "bytes", "format": "onnxruntime"}, ...},
      "parity": {"onnxruntime": {"max_abs", "mean_abs", "batch_sizes", "tolerance", "passed", ...}, ...},
      "tensorrt": {"built": bool, "reason"?, "version"?, "gpu"?}, "exporter": {...},
      "versions": {...}, "created": ISO time}
 
-``verify_export`` re-hashes every listed file; serving calls it before loading anything.
+``load_manifest`` is the one loader: it returns a frozen ``Manifest`` (the served contract included) or raises
+``ExportError`` naming the file and saying to re-export. ``verify_export`` also re-hashes every listed file;
+serving calls it before loading anything.
 """
 
 from __future__ import annotations
@@ -19,11 +22,15 @@ import datetime as _dt
 import json
 import os
 import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gandeploy import __version__
+from gandeploy.contract import ServedContract
 from gandeploy.errors import ExportError, UserInputError
+from gandeploy.models.io import GeneratorIO
 from gandeploy.utils.io import atomic_write_json, sha256_file
 
 MANIFEST_FILE = "manifest.json"
@@ -64,8 +71,57 @@ def write_manifest(export_dir: Path, manifest: dict[str, Any]) -> Path:
     return atomic_write_json(Path(export_dir) / MANIFEST_FILE, manifest)
 
 
-def load_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and sanity-check ``export_dir/manifest.json``; errors name the file and what to do."""
+@dataclass(frozen=True)
+class Manifest:
+    """A loaded ``manifest.json``: the fields every consumer reads, typed; ``data`` keeps the whole record."""
+
+    export_dir: Path
+    name: str
+    model: str
+    generator: str
+    arch_hash: str
+    contract: ServedContract
+    files: Mapping[str, Mapping[str, Any]]
+    parity: Mapping[str, Any]
+    tensorrt: Mapping[str, Any]
+    data: Mapping[str, Any]
+
+    @property
+    def io(self) -> GeneratorIO:
+        return self.contract.io
+
+    @property
+    def task(self) -> str:
+        return self.contract.io.task
+
+    @property
+    def max_batch(self) -> int:
+        return self.contract.max_batch
+
+    @property
+    def image_sizes(self) -> Mapping[str, tuple[int, int]]:
+        return self.contract.image_sizes or {}
+
+    @property
+    def path(self) -> Path:
+        return self.export_dir / MANIFEST_FILE
+
+
+def load_manifest(export_dir: str | os.PathLike[str]) -> Manifest:
+    """Read and check ``export_dir/manifest.json``; every problem is an ``ExportError`` naming the file."""
+    export_dir = Path(export_dir)
+    data = _read(export_dir)
+    path = export_dir / MANIFEST_FILE
+    contract = ServedContract.from_manifest(data, str(path))
+    try:
+        return Manifest(export_dir, str(data.get("name") or export_dir.name), str(data["model"]),
+                        str(data.get("generator", "G")), str(data.get("arch_hash", "")), contract, data["files"],
+                        dict(data.get("parity") or {}), dict(data.get("tensorrt") or {"built": False}), data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExportError(f"{path} is damaged ({exc}); run 'gandeploy export' again.") from None
+
+
+def _read(export_dir: Path) -> dict[str, Any]:
     export_dir = Path(export_dir)
     path = export_dir / MANIFEST_FILE
     if not export_dir.is_dir():
@@ -87,7 +143,7 @@ def load_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def verify_export(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
+def verify_export(export_dir: str | os.PathLike[str]) -> Manifest:
     """Re-hash every file the manifest lists; raise ExportError naming a missing or altered file.
 
     Returns the manifest on success.
@@ -100,10 +156,10 @@ def verify_export(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
-def file_problems(export_dir: Path, manifest: dict[str, Any]) -> list[str]:
+def file_problems(export_dir: Path, manifest: Manifest) -> list[str]:
     """One message per file the manifest lists that is missing, outside the dir, or changed (size, SHA-256)."""
     problems = []
-    for name, entry in sorted(manifest["files"].items()):
+    for name, entry in sorted(manifest.files.items()):
         path = export_dir / name
         if Path(name).is_absolute() or ".." in Path(name).parts:
             problems.append(f"{export_dir / MANIFEST_FILE} lists a file outside the export dir: '{name}'.")

@@ -1,0 +1,441 @@
+"""The served contract: every served tensor, request check and feed, derived once from a generator's IO roles.
+
+This is the only place that maps generator input *roles* (``gandeploy.models.io``) to served tensors. Served
+names are promises to users; the derivation table:
+
+| generator role            | served input of ``NAME``                         | valid values                       |
+|---------------------------|--------------------------------------------------|------------------------------------|
+| ``latent`` [N, nz]        | ``seed`` INT64 [1]                               | 0 .. 2**63 - 1                     |
+|                           | ``truncation`` FP32 [1], OPTIONAL                | finite, > 0 (omitted: none)        |
+| ``class_label`` [N]       | ``label`` INT64 [1]                              | 0 .. classes - 1                   |
+| ``categorical_code`` [N]  | ``code`` INT64 [1]                               | 0 .. classes - 1                   |
+| ``continuous_code`` [N, M]| ``continuous`` FP32 [M]                          | finite (trained on U(low, high))   |
+| ``image`` [N, C, H, W]    | ``image_bytes`` BYTES [1] (PNG / JPEG)           | a picture within the pixel limit   |
+
+Outputs: ``image`` UINT8 [H, W, C] (sampling pictures), ``sample`` FP32 [D] (points), or ``image_bytes`` BYTES
+[1] (a PNG of the input's size) when a picture goes in. The raw model ``NAME_generator`` serves exactly the
+ONNX IO (an int64 [N] input as dims [1] reshaped to [] for the graph).
+
+A seed's latent is ``latent_from_seed(seed, nz, truncation)``. **Default fill** (CLI and Python API, for
+inputs not given): ``label`` / ``code`` = ``seed % classes``; ``continuous`` = zeros (the centre of its
+range); ``truncation`` = none. Parity and benchmark cases use ``case_values`` instead (continuous codes spread
+over their training range), so every input is exercised.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gandeploy.errors import ExportError, UserInputError
+from gandeploy.models import io as gio
+from gandeploy.models.io import GeneratorIO, TensorSpec
+
+CONTRACT_FORMAT = "gandeploy.contract/1"
+CONFIG_PARAMETER = "gandeploy_contract"  # the user-facing model's config parameter holding ``to_json()``
+SEED_MAX = 2**63 - 1
+STEP_PREFIX = "gen_"  # the seed step's outputs: ``gen_<generator input>``
+SEED, TRUNCATION = "seed", "truncation"  # served-only roles (the latent's two served inputs)
+# generator input role -> (served name, served dtype); the latent is served as a seed (+ optional truncation)
+SERVED_INPUTS = {gio.CLASS_LABEL: ("label", "int64"), gio.CATEGORICAL_CODE: ("code", "int64"),
+                 gio.CONTINUOUS_CODE: ("continuous", "float32")}
+BYTES_NAME, IMAGE_NAME, POINTS_NAME = "image_bytes", "image", "sample"
+CASE_SALT = 7_919  # case_values: continuous codes of seed s come from default_rng(CASE_SALT + s)
+
+
+@dataclass(frozen=True)
+class ServedTensor:
+    """One Triton tensor: name, dtype (float32 | int64 | uint8 | bytes), dims without the batch axis (-1:
+    dynamic), and what it means: ``role`` (a generator role, ``seed`` or ``truncation``), the generator input
+    it ``feeds``, its bounds (``classes`` for indices; ``low``/``high``: the training range) and ``optional``."""
+
+    name: str
+    dtype: str
+    dims: tuple[int, ...]
+    reshape: tuple[int, ...] | None = None  # () feeds a [N, 1] tensor to the graph as [N]
+    optional: bool = False
+    role: str = ""
+    feeds: str = ""
+    classes: int = 0
+    low: float | None = None
+    high: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "dtype": self.dtype, "dims": list(self.dims), "role": self.role,
+                                "feeds": self.feeds, "optional": self.optional}
+        if self.reshape is not None:
+            data["reshape"] = list(self.reshape)
+        if self.classes:
+            data["classes"] = self.classes
+        if self.low is not None:
+            data["low"], data["high"] = self.low, self.high
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ServedTensor:
+        reshape = data.get("reshape")
+        low, high = data.get("low"), data.get("high")
+        return cls(str(data["name"]), str(data["dtype"]), tuple(int(d) for d in data["dims"]),
+                   None if reshape is None else tuple(int(d) for d in reshape), bool(data.get("optional", False)),
+                   str(data.get("role", "")), str(data.get("feeds", "")), int(data.get("classes", 0)),
+                   None if low is None else float(low), None if high is None else float(high))
+
+    def signature(self) -> dict[str, Any]:
+        """``{"name", "dtype", "dims"}`` (+ ``"optional"``), as repository records list tensors."""
+        return {"name": self.name, "dtype": self.dtype, "dims": list(self.dims),
+                **({"optional": True} if self.optional else {})}
+
+
+def _dims(spec: TensorSpec) -> tuple[int, ...]:
+    return tuple(-1 if isinstance(d, str) else int(d) for d in spec.shape[1:])
+
+
+@dataclass(frozen=True)
+class ServedContract:
+    """Everything served for one generator (see the module docstring); build it with ``from_io``."""
+
+    io: GeneratorIO
+    max_batch: int = 64
+    class_names: tuple[str, ...] | None = None
+    image_sizes: Mapping[str, tuple[int, int]] | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_io(cls, io: GeneratorIO, *, max_batch: int, class_names: Sequence[str] | None = None,
+                image_sizes: Mapping[str, Sequence[int]] | None = None) -> ServedContract:
+        contract = cls(io, int(max_batch), tuple(class_names) if class_names else None,
+                       {k: (int(v[0]), int(v[1])) for k, v in image_sizes.items()} if image_sizes else None)
+        names = [t.name for t in contract.inputs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"generator inputs {list(io.input_names)} map to clashing served names {names}")
+        if contract.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        return contract
+
+    # --- what the generator is ---------------------------------------------------------------------------
+    @property
+    def latent(self) -> TensorSpec | None:
+        found = self.io.by_role(gio.LATENT)
+        return found[0] if found else None
+
+    @property
+    def image_input(self) -> TensorSpec | None:
+        """The picture input of an image-to-image generator (None for sampling generators)."""
+        found = self.io.by_role(gio.IMAGE)
+        return found[0] if found else None
+
+    @property
+    def translation(self) -> bool:
+        return self.image_input is not None
+
+    @property
+    def points(self) -> bool:
+        """A generator of vectors (2D mixtures) rather than pictures."""
+        return self.io.outputs[0].role == gio.POINTS
+
+    @property
+    def nz(self) -> int:
+        return int(self.latent.shape[1]) if self.latent is not None else 0
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.image_input.shape[1]) if self.image_input is not None else 0
+
+    @property
+    def out_channels(self) -> int:
+        return 0 if self.points else int(self.io.outputs[0].shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the class-label input (0 when the generator takes none)."""
+        found = self.io.by_role(gio.CLASS_LABEL)
+        return found[0].classes if found else 0
+
+    # --- Triton tensors ----------------------------------------------------------------------------------
+    @property
+    def generator_inputs(self) -> tuple[ServedTensor, ...]:
+        """``NAME_generator``'s inputs: the ONNX inputs without the batch axis (int64 [N] as dims [1] → [])."""
+        out = []
+        for s in self.io.inputs:
+            scalar = s.shape == (gio.BATCH,)
+            out.append(ServedTensor(s.name, s.dtype, (1,) if scalar else _dims(s), () if scalar else None,
+                                    role=s.role, feeds=s.name, classes=s.classes, low=s.low, high=s.high))
+        return tuple(out)
+
+    @property
+    def generator_outputs(self) -> tuple[ServedTensor, ...]:
+        return tuple(ServedTensor(s.name, "float32", _dims(s), role=s.role) for s in self.io.outputs)
+
+    @property
+    def inputs(self) -> tuple[ServedTensor, ...]:
+        """The user-facing ``NAME``'s inputs, in generator input order (a latent gives seed + truncation)."""
+        out: list[ServedTensor] = []
+        for s in self.io.inputs:
+            if s.role == gio.LATENT:
+                out.append(ServedTensor(SEED, "int64", (1,), role=SEED, feeds=s.name, low=0.0, high=float(SEED_MAX)))
+                if not self.translation:
+                    out.append(ServedTensor(TRUNCATION, "float32", (1,), optional=True, role=TRUNCATION,
+                                            feeds=s.name))
+            elif s.role == gio.IMAGE:
+                out.append(ServedTensor(BYTES_NAME, "bytes", (1,), role=s.role, feeds=s.name))
+            else:
+                name, dtype = SERVED_INPUTS[s.role]
+                dims = (1,) if s.shape == (gio.BATCH,) else _dims(s)
+                out.append(ServedTensor(name, dtype, dims, role=s.role, feeds=s.name, classes=s.classes,
+                                        low=s.low, high=s.high))
+        return tuple(out)
+
+    @property
+    def outputs(self) -> tuple[ServedTensor, ...]:
+        spec = self.io.outputs[0]
+        if self.translation:
+            return (ServedTensor(BYTES_NAME, "bytes", (1,), role=spec.role),)
+        if self.points:
+            return (ServedTensor(POINTS_NAME, "float32", _dims(spec), role=spec.role),)
+        _, c, h, w = spec.shape
+        return (ServedTensor(IMAGE_NAME, "uint8", (int(h), int(w), int(c)), role=spec.role),)
+
+    @property
+    def output_name(self) -> str:
+        return self.outputs[0].name
+
+    @property
+    def step_outputs(self) -> tuple[ServedTensor, ...]:
+        """The seed step's outputs (sampling): one ``gen_<name>`` tensor per generator input, its Triton dims."""
+        return tuple(ServedTensor(STEP_PREFIX + g.name, g.dtype, g.dims, role=g.role, feeds=g.name)
+                     for g in self.generator_inputs)
+
+    def has_input(self, name: str) -> bool:
+        return any(t.name == name for t in self.inputs)
+
+    # --- values: defaults, checks, requests, feeds -------------------------------------------------------
+    def values(self, seeds: Iterable[int], **given: Any) -> dict[str, np.ndarray | None]:
+        """Every served non-image input for ``seeds`` with the batch axis: ``given`` values (one per row or one
+        for all; None = not given) broadcast to N, the rest by the documented default fill. Flags that do not
+        apply to this model are a ``UserInputError`` naming the flag."""
+        seed_arr = np.asarray(list(seeds) if not isinstance(seeds, np.ndarray) else seeds, dtype=np.int64).reshape(-1)
+        names = {t.name for t in self.inputs}
+        for key, value in given.items():
+            if value is not None and key not in names:
+                have = ", ".join(f"--{t.name}" for t in self.inputs if t.name not in (SEED, BYTES_NAME)) or "none"
+                raise UserInputError(f"--{key} does not apply to this model (its options: {have}).")
+        n = seed_arr.size
+        out: dict[str, np.ndarray | None] = {}
+        for t in self.inputs:
+            if t.role == gio.IMAGE:
+                continue
+            value = seed_arr if t.role == SEED else given.get(t.name)
+            if value is None:
+                out[t.name] = self._default(t, seed_arr)
+                continue
+            arr = np.asarray(value)
+            width = int(np.prod(t.dims))
+            if arr.size == width:
+                arr = np.tile(arr.reshape(1, width), (n, 1))
+            elif arr.size == n * width:
+                arr = arr.reshape(n, width)
+            else:
+                raise UserInputError(f"--{t.name} needs {width} value(s) per sample (or one set for all), got "
+                                     f"{arr.size} value(s) for {n} seed(s).")
+            out[t.name] = arr.reshape(n, *t.dims)
+        checked = self.check(out)
+        return {name: checked.get(name) for name in out}
+
+    def _default(self, t: ServedTensor, seeds: np.ndarray) -> np.ndarray | None:
+        if t.optional:
+            return None
+        if t.classes:
+            return (seeds % t.classes).astype(np.int64).reshape(-1, 1)  # [N, 1]
+        return np.zeros((seeds.size, *t.dims), dtype=np.float32)  # continuous codes: the centre
+
+    def case_values(self, seeds: Iterable[int]) -> dict[str, np.ndarray | None]:
+        """Deterministic values exercising every input (parity, benchmarks, load tests): indices
+        ``seed % classes``; continuous codes ``default_rng(CASE_SALT + seed).uniform(low, high)``."""
+        seed_arr = np.asarray(list(seeds), dtype=np.int64).reshape(-1)
+        given: dict[str, Any] = {}
+        for t in self.inputs:
+            if t.role == gio.CONTINUOUS_CODE:
+                lo, hi = (t.low, t.high) if t.low is not None else (-1.0, 1.0)
+                given[t.name] = np.stack([np.random.default_rng(CASE_SALT + int(s)).uniform(lo, hi, t.dims)
+                                          for s in seed_arr]).astype(np.float32)
+        return self.values(seed_arr, **given)
+
+    def check(self, request: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Validate a served request (client side, the same rules the server applies): names, dtypes, shapes
+        [N, *dims], one batch size, ranges and finiteness. Returns the arrays (absent optionals dropped)."""
+        unknown = sorted(set(request) - {t.name for t in self.inputs})
+        if unknown:
+            raise UserInputError(f"unknown input(s) {unknown}; this model takes {[t.name for t in self.inputs]}.")
+        out: dict[str, np.ndarray] = {}
+        batch = None
+        for t in self.inputs:
+            value = request.get(t.name)
+            if value is None:
+                if t.optional:
+                    continue
+                raise UserInputError(f"missing input '{t.name}'.")
+            arr = np.asarray(value)
+            if t.dtype == "bytes":
+                arr = np.array([bytes(b) for b in arr.reshape(-1)], dtype=np.object_).reshape(-1, 1)
+            else:
+                arr = _check_values(t, arr)
+            if batch is not None and arr.shape[0] != batch:
+                raise UserInputError(f"input '{t.name}' has batch {arr.shape[0]}, the others {batch}.")
+            batch = arr.shape[0]
+            out[t.name] = arr
+        if not batch:
+            raise UserInputError("a request needs at least one sample.")
+        return out
+
+    def request(self, seeds: Iterable[int] | None = None, *, images: np.ndarray | Sequence[bytes] | None = None,
+                **given: Any) -> dict[str, np.ndarray]:
+        """The served ``NAME`` request, named arrays with the batch axis: seed/label/code [N, 1], continuous
+        [N, M], truncation [N, 1] when given; pictures (uint8 [N, H, W, C] or encoded bytes) as image_bytes
+        [N, 1]. Values not given are filled by the default fill (module docstring)."""
+        if self.translation:
+            if images is None:
+                raise UserInputError("this model translates pictures: pass images, not seeds.")
+            blobs = list(images) if not isinstance(images, np.ndarray) or images.dtype == np.object_ \
+                else [encode_png(im) for im in images]
+            return {BYTES_NAME: np.array([bytes(b) for b in blobs], dtype=np.object_).reshape(-1, 1)}
+        if seeds is None:
+            raise UserInputError("this model samples from seeds: pass seeds.")
+        vals = self.values(seeds, **given)
+        return {k: v for k, v in vals.items() if v is not None}
+
+    def generator_feeds(self, seeds: Iterable[int] | None = None, *, images: np.ndarray | None = None,
+                        **given: Any) -> dict[str, np.ndarray]:
+        """The generator's inputs for the same request: latents of ``seeds`` (with ``truncation``), labels /
+        codes [N] int64, continuous [N, M] float32; pictures uint8 [N, H, W, C] → float32 [N, C, H, W]."""
+        if self.translation:
+            if images is None:
+                raise UserInputError("this model translates pictures: pass images, not seeds.")
+            return {self.image_input.name: gio.from_uint8(np.asarray(images))}  # type: ignore[union-attr]
+        if seeds is None:
+            raise UserInputError("this model samples from seeds: pass seeds.")
+        vals = self.values(seeds, **given)
+        return self.feeds_from_values(vals)
+
+    def feeds_from_values(self, vals: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray]:
+        """Generator inputs from served values (what the ``NAME_seed`` step computes on the server)."""
+        feeds: dict[str, np.ndarray] = {}
+        by_feed = {(t.feeds, t.role): t for t in self.inputs}
+        for g in self.io.inputs:
+            if g.role == gio.LATENT:
+                seeds = np.asarray(vals[by_feed[(g.name, SEED)].name]).reshape(-1)
+                trunc_t = by_feed.get((g.name, TRUNCATION))
+                trunc = vals.get(trunc_t.name) if trunc_t is not None else None
+                ts = [None] * seeds.size if trunc is None else [float(t) for t in np.asarray(trunc).reshape(-1)]
+                feeds[g.name] = np.stack([gio.latent_from_seed(int(s), self.nz, t)
+                                          for s, t in zip(seeds, ts, strict=True)]).astype(np.float32)
+            else:
+                t = by_feed[(g.name, g.role)]
+                arr = np.asarray(vals[t.name])
+                feeds[g.name] = arr.reshape(-1) if g.shape == (gio.BATCH,) else arr.reshape(arr.shape[0], -1)
+        return feeds
+
+    def case(self, seeds: Iterable[int], images: np.ndarray | None = None,
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(generator feeds, served request) of one deterministic parity / bench case."""
+        if self.translation:
+            return self.generator_feeds(images=images), self.request(images=images)
+        vals = self.case_values(seeds)
+        return self.feeds_from_values(vals), {k: v for k, v in vals.items() if v is not None}
+
+    def perf_inputs(self, seeds: Sequence[int], images: np.ndarray | None = None,
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """perf_analyzer ``--input-data`` bodies, one per seed (no batch axis): (``NAME_generator``, ``NAME``)."""
+        raw, served = [], []
+        for i, s in enumerate(seeds):
+            feeds, request = self.case([s], None if images is None else images[i:i + 1])
+            by_name = {g.name: g for g in self.generator_inputs}
+            raw.append({k: v.reshape(by_name[k].dims) if by_name[k].reshape is not None else v[0]
+                        for k, v in feeds.items()})
+            served.append({k: bytes(v.reshape(-1)[0]) if v.dtype == np.object_ else v[0] for k, v in request.items()})
+        return raw, served
+
+    # --- travelling -------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The generator IO plus everything derived from it (self-contained backends read the derived part)."""
+        return {"format": CONTRACT_FORMAT, "generator": self.io.to_json(), "max_batch": self.max_batch,
+                "class_names": list(self.class_names) if self.class_names else None,
+                "image_sizes": {k: list(v) for k, v in self.image_sizes.items()} if self.image_sizes else None,
+                "inputs": [t.to_json() for t in self.inputs], "outputs": [t.to_json() for t in self.outputs],
+                "generator_inputs": [t.to_json() for t in self.generator_inputs],
+                "generator_outputs": [t.to_json() for t in self.generator_outputs],
+                "step_outputs": [t.to_json() for t in self.step_outputs]}
+
+    def parameter(self) -> str:
+        """``to_json()`` as the compact string stored in Triton config parameters (``CONFIG_PARAMETER``)."""
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | str, where: str = "the served contract") -> ServedContract:
+        """Inverse of ``to_json`` (or of ``parameter``); a malformed one is an ``ExportError`` naming ``where``."""
+        try:
+            if isinstance(data, str):
+                data = json.loads(data)
+            if data.get("format") != CONTRACT_FORMAT:  # type: ignore[union-attr]
+                raise ValueError(f"format is not {CONTRACT_FORMAT}")
+            return cls.from_io(GeneratorIO.from_json(data["generator"]), max_batch=int(data["max_batch"]),  # type: ignore[index]
+                               class_names=data.get("class_names"), image_sizes=data.get("image_sizes"))  # type: ignore[union-attr]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ExportError(f"{where} is damaged ({exc}); run 'gandeploy export' again.") from None
+
+    @classmethod
+    def from_manifest(cls, data: Mapping[str, Any], where: str = "manifest.json",
+                      class_names: Sequence[str] | None = None) -> ServedContract:
+        """From an export manifest: its ``contract`` entry, else derived from its role-carrying ``inputs``."""
+        if isinstance(data.get("contract"), Mapping):
+            return cls.from_json(data["contract"], where)
+        try:
+            io = GeneratorIO.from_json({"inputs": data["inputs"], "outputs": data["outputs"]})
+            return cls.from_io(io, max_batch=int(data.get("max_batch") or 64), class_names=class_names,
+                               image_sizes=data.get("image_sizes"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ExportError(f"{where} declares no tensor roles or is damaged ({exc}): it was written by an older "
+                              "gandeploy; re-export with 'gandeploy export RUN_DIR'.") from None
+
+
+def _check_values(t: ServedTensor, arr: np.ndarray) -> np.ndarray:
+    """One served non-bytes input: dtype kind, shape [N, *dims], range / finiteness (UserInputError)."""
+    if t.dtype == "int64":
+        if arr.dtype.kind not in "iu":
+            raise UserInputError(f"input '{t.name}' must hold integers (INT64), got {arr.dtype}.")
+        arr = arr.astype(np.int64)
+    else:
+        if arr.dtype.kind not in "fiu":
+            raise UserInputError(f"input '{t.name}' must hold numbers (FP32), got {arr.dtype}.")
+        arr = arr.astype(np.float32)
+    if arr.ndim == 1 and t.dims == (1,):
+        arr = arr[:, None]
+    if arr.ndim != len(t.dims) + 1 or tuple(arr.shape[1:]) != t.dims:
+        raise UserInputError(f"input '{t.name}' must have shape [N, {', '.join(map(str, t.dims))}], got "
+                             f"{list(arr.shape)}.")
+    if t.role == SEED and arr.size and int(arr.min()) < 0:
+        raise UserInputError(f"input 'seed' must be in [0, 2**63 - 1], got {int(arr.min())}.")
+    if t.classes:
+        bad = arr[(arr < 0) | (arr >= t.classes)]
+        if bad.size:
+            raise UserInputError(f"input '{t.name}' must be in [0, {t.classes - 1}] ({t.classes} classes), got "
+                                 f"{int(bad[0])}.")
+    if arr.dtype == np.float32 and not np.all(np.isfinite(arr)):
+        raise UserInputError(f"input '{t.name}' holds NaN or infinite values.")
+    if t.role == TRUNCATION and arr.size and float(arr.min()) <= 0:
+        raise UserInputError(f"input 'truncation' must be a finite number > 0, got {float(arr.min())}.")
+    return arr
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """uint8 [H, W, C] (C = 1 or 3) → PNG bytes."""
+    import io
+
+    from PIL import Image
+
+    arr = image[:, :, 0] if image.shape[2] == 1 else image
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG")
+    return buf.getvalue()

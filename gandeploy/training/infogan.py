@@ -1,0 +1,79 @@
+"""InfoGAN's learning rule (Chen et al., 2016): the GAN game plus a variational bound on the mutual information
+between the latent codes and the generated picture.
+
+L_I = λ_cat · CE(Q_cat(G(z, c, u)), c) + λ_cont · ½‖Q_μ(G(z, c, u)) − u‖² (Gaussian NLL with unit variance, up to a
+constant). Q is a head on D's trunk and belongs to D's parameters, so D's optimizer owns it (as in the reference
+implementation): L_I is added to D's loss in the D step (training Q and the shared trunk on fakes) and to G's loss
+in the G step (training G to keep its codes readable). Codes are drawn by role: the categorical code uniform over
+[0, n_cat), the continuous codes U(−1, 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gandeploy.config import RunConfig
+from gandeploy.models.io import CATEGORICAL_CODE, CONTINUOUS_CODE, LATENT
+from gandeploy.training.gan import SamplingTask
+from gandeploy.training.task import TrainConfig
+
+
+@dataclass(frozen=True)
+class InfoGANOptions:
+    """InfoGAN's own training fields; each is a ``gandeploy train`` flag."""
+
+    lambda_cat: float = field(default=1.0, metadata={"help": "Weight of the categorical-code information loss  "
+                                                             "[default: 1.0]"})
+    lambda_cont: float = field(default=0.1, metadata={"help": "Weight of the continuous-code information loss  "
+                                                              "[default: 0.1]"})
+
+    def __post_init__(self) -> None:
+        if self.lambda_cat < 0 or self.lambda_cont < 0:
+            raise ValueError("lambda_cat and lambda_cont must be >= 0")
+
+
+SWEEP = torch.linspace(-2.0, 2.0, 9)  # continuous-code values of the traversal figures
+
+
+class InfoGANTask(SamplingTask):
+    """``SamplingTask`` whose critic term on fakes adds the mutual-information loss through D's Q head."""
+
+    Options = InfoGANOptions
+
+    def __init__(self, run: RunConfig, train: TrainConfig, device: torch.device, dataset: Any) -> None:
+        super().__init__(run, train, device, dataset)
+        self.code_name = self.io.by_role(CATEGORICAL_CODE)[0].name
+        self.cont_name = self.io.by_role(CONTINUOUS_CODE)[0].name
+        info = ("info_cat", "info_cont")
+        self.loss_names = (*self.loss_names, *info, *(f"{k}_G" for k in info))
+
+    def save_samples(self, path: Path, step: int) -> Path:
+        """The sample grid (one row per category), and ``traversal_c<i>.png`` in the run dir for each continuous
+        code i: one row per category, columns sweeping code i over [-2, 2] with z and the other codes fixed."""
+        from gandeploy.training import plots
+
+        grid = super().save_samples(path, step)
+        cat, cont = self.io.by_role(CATEGORICAL_CODE)[0], self.io.by_role(CONTINUOUS_CODE)[0]
+        rows, m = min(cat.classes, 20), int(cont.shape[1])
+        z = self.fixed[self.io.by_role(LATENT)[0].name][:1].repeat(rows * len(SWEEP), 1)  # one z throughout
+        for i in range(m):
+            values = torch.zeros(rows * len(SWEEP), m)
+            values[:, i] = SWEEP.repeat(rows)
+            inputs = {self.io.by_role(LATENT)[0].name: z, cat.name: torch.arange(rows).repeat_interleave(len(SWEEP)),
+                      cont.name: values}
+            plots.save_image_grid(self.generate(inputs), path.parent.parent / f"traversal_c{i}.png", nrow=len(SWEEP))
+        return grid
+
+    def critic_fake(self, D: nn.Module, fake: torch.Tensor, inputs: dict[str, torch.Tensor],
+                    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        logits, cat_logits, cont_mean = D(fake, with_q=True)  # [N], [N, n_cat], [N, n_cont]
+        o: InfoGANOptions = self.options
+        cat = F.cross_entropy(cat_logits.float(), inputs[self.code_name])
+        cont = 0.5 * ((cont_mean.float() - inputs[self.cont_name]) ** 2).sum(dim=1).mean()
+        return logits, o.lambda_cat * cat + o.lambda_cont * cont, {"info_cat": cat.item(), "info_cont": cont.item()}
