@@ -13,8 +13,10 @@ Why these figures:
 * fp16 / float — max abs 2e-2, mean abs 2e-3, uint8 ≤ 2 levels. FP16 keeps a 10-bit mantissa (unit
   roundoff 2^-11 ≈ 4.9e-4); activations are rounded at every layer, so errors grow with depth
   (~sqrt(depth)·4.9e-4 relative, times activation magnitude) and tanh compresses them near ±1. Measured:
-  DCGAN ~1e-3..3e-3, CycleGAN (InstanceNorm kept in FP32) ~1e-3..5e-3. 2e-2 (about 2.5 levels) is the
-  export-time bound too; the separate 2-level bound on the uint8 picture is what users see.
+  DCGAN ~1e-3..3e-3, CycleGAN (InstanceNorm kept in FP32) ~1e-3..5e-3; attention generators (untrained,
+  γ = 1, batch 8-16): SAGAN 64x64 1.2e-3, BigGAN 64x64 (ngf 64) 8.7e-3, BigGAN 128x128 (ngf 64) 2.6e-2 —
+  above the bound (a deep residual G with conditional BN at 128 px: judge with trained weights). 2e-2
+  (about 2.5 levels) is the export-time bound too; the separate 2-level bound on the uint8 picture is what users see.
 * fp32 / uint8 — max 1 level, mean 0.05 levels. Rounding ``(x + 1)·127.5`` to the nearest level flips by one
   whenever the reference sits within the FP32 error of a .5 boundary; a few pixels in a thousand do. Any
   2-level move means the served path computes something else (wrong preprocessing, wrong seed → latent map).

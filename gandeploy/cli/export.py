@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from gandeploy.errors import UserInputError
+
 from gandeploy.cli.options import parse_hw, report_outputs
 from gandeploy.utils.io import human_size
 
@@ -29,10 +31,13 @@ SIZE_HELP = "HxW for image-to-image models (multiples of 4)"
 @click.option("--opset", type=click.IntRange(min=7, max=30), default=None,
               help="ONNX opset [default: the exporter's recommended one].")
 @click.option("--generator", default=None, help="Which generator: G, or for CycleGAN G_A (A→B, default) / G_B.")
+@click.option("--ema/--no-ema", default=None,
+              help="Export the moving average of G (G_ema, kept by 'train --ema') / the raw G  [default: G_ema "
+                   "when the run has one].")
 @click.option("--force", is_flag=True, help="Replace an export dir that holds another run's export.")
 def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_batch: int, min_size: str | None,
            opt_size: str | None, max_size: str | None, opset: int | None, generator: str | None,
-           force: bool) -> None:
+           ema: bool | None, force: bool) -> None:
     """Export RUN_DIR's generator to ONNX (dynamic batch; dynamic H/W for image-to-image models).
 
     \b
@@ -43,6 +48,10 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
     """
     from gandeploy.export.pipeline import export_run  # local: keeps 'gandeploy --help' fast
 
+    if ema is not None:
+        if generator is not None:
+            raise click.UsageError("pass either --generator or --ema/--no-ema, not both.")
+        generator = _ema_choice(run_dir, ema)
     sizes = {name: parse_hw(value, flag, multiple=4) for name, value, flag in (
         ("min_size", min_size, "--min-size"), ("opt_size", opt_size, "--opt-size"),
         ("max_size", max_size, "--max-size"))}
@@ -63,3 +72,18 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
     if (fp16 or trt) and result.tensorrt_reason:
         click.echo(f"{'model.plan':<17} {'tensorrt':<17} {'-':>9}  skipped: {result.tensorrt_reason}")
     report_outputs([result.out_dir], next_command=f"gandeploy repo {result.out_dir}")
+
+
+def _ema_choice(run_dir: Path, ema: bool) -> str:
+    """The checkpoint key --ema / --no-ema asks for; --ema on a run without a moving average is an error."""
+    from gandeploy.config import load_run_config
+    from gandeploy.registry import get_model
+    from gandeploy.training.checkpoint import EMA_SUFFIX, latest_checkpoint, load_checkpoint
+
+    first = get_model(load_run_config(run_dir).model).generator_keys[0]
+    if not ema:
+        return first
+    if first + EMA_SUFFIX not in load_checkpoint(latest_checkpoint(run_dir)).get("models", {}):
+        raise UserInputError(f"--ema: '{run_dir}' keeps no moving average of {first}; train it with --ema DECAY "
+                             "(or drop --ema).")
+    return first + EMA_SUFFIX

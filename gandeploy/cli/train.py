@@ -105,6 +105,11 @@ def _add_family_flags(command: click.Command) -> click.Command:
 @click.option("--lr-d", type=click.FloatRange(min=0, min_open=True), help="D's learning rate (TTUR)  [default: --lr]")
 @click.option("--loss", type=click.Choice(LOSSES), help=f"GAN objective  [default: {_D.loss}]")
 @click.option("--n-critic", type=click.IntRange(min=1), help="D updates per G update  [default: per loss]")
+@click.option("--ema", type=click.FloatRange(min=0, max=1, max_open=True),
+              help="Keep a moving average of G's weights with this decay (G_ema; export takes it)  [default: off]")
+@click.option("--ema-start", type=click.IntRange(min=0), help="Generator steps before the average starts.")
+@click.option("--ortho", type=click.FloatRange(min=0),
+              help="BigGAN's orthogonal regularisation of G with this beta (1e-4 in BigGAN)  [default: off]")
 @click.option("--seed", type=int, help=f"All randomness derives from it  [default: {_D.seed}]")
 @click.option("--device", callback=_check_device, metavar="auto|cpu|cuda", help="[default: auto]")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
@@ -148,8 +153,8 @@ def train(model: str | None, dataset: str | None, recipe: Path | None, arch_pair
         raise click.UsageError(f"{flag} does not apply to {spec.name} (it is an option of "
                                f"{'/'.join(_family_flags()[foreign[0]][1])}).")
     shared = {k: v for k, v in dataclasses.asdict(_D).items() if k != "options"}
-    values = merge_train(shared, dict(task_cls.train_defaults), saved_train, rec.train if rec else {},
-                         {**cli_train, **own})
+    values = merge_train(shared, dict(task_cls.train_defaults), dict(spec.train_defaults), saved_train,
+                         rec.train if rec else {}, {**cli_train, **own})
     source = "the flags" + (f" and {rec.path}" if rec else "")
     train_cfg = make_train_config(values, source, task_cls.Options)
 

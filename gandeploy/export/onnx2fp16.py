@@ -6,6 +6,15 @@ drift in FP16: InstanceNormalization (onnxruntime#10079, torch2trt#776: the vari
 overflows 65504), the other normalisations, reductions, powers, exponentials and softmax. Blocked nodes run in
 FP32 between inserted Casts.
 
+By structure, not by model: every MatMul whose two operands are both computed tensors (no weight among them —
+self-attention's unscaled QKᵀ and attention·V) is kept in FP32 too (``activation_matmul_nodes``). A weight
+product is bounded by its weight's norm (spectral norm makes it ≤ 1); a product of two activations is not,
+and QKᵀ past 65504 becomes inf and the softmax NaN. Measured on untrained SAGAN / BigGAN generators with
+γ = 1 (2026-12, ORT CPU): SAGAN 64x64 (attention at 32x32) max abs 1.2e-3, BigGAN 64x64 7.7e-3, with or
+without this rule — the rounding of the attention's FP16 *inputs*, amplified by the logits, dominates, so the
+rule is a guard against overflow (for engines that keep FP16 MatMul outputs in FP16), not a cure for drift.
+ORT CPU itself gave no NaN even with logits of 8.8e4 in the unguarded graph.
+
 Documented FP16 tolerance (checked at export against the FP32 PyTorch reference, outputs in tanh space):
 max abs error ≤ ``FP16_MAX_ABS`` (2e-2) and, for image outputs, uint8 pictures within ``FP16_MAX_LEVELS``
 (2) levels, one level being 1/127.5.
@@ -40,6 +49,22 @@ FP16_RISKY_OPS = (
 )
 
 
+def activation_matmul_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the MatMul nodes none of whose inputs is a weight (initializer or Constant output).
+
+    Unnamed nodes get a name first (``gd_matmul_<i>``) so the converter's ``node_block_list`` can hold them.
+    """
+    constants = {t.name for t in model.graph.initializer}
+    constants |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    names = []
+    for i, node in enumerate(model.graph.node):
+        if node.op_type == "MatMul" and not constants & set(node.input):
+            if not node.name:
+                node.name = f"gd_matmul_{i}"
+            names.append(node.name)
+    return names
+
+
 def fp16_block_list() -> list[str]:
     """The converter's default block list merged with ``FP16_RISKY_OPS`` (the argument replaces the default)."""
     from onnxconverter_common import float16
@@ -63,17 +88,18 @@ def convert_fp16(src: Path, dst: Path, *, metadata: Mapping[str, str] | None = N
     start = time.perf_counter()
     model = onnx.load(str(src))
     block = fp16_block_list()
+    keep_nodes = activation_matmul_nodes(model)
     try:
         with warnings.catch_warnings(record=True) as caught:  # one warning per clipped weight: summarise
             warnings.simplefilter("always")
             converted = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=block,
-                                                         disable_shape_infer=False)
+                                                         node_block_list=keep_nodes, disable_shape_infer=False)
     except Exception as exc:  # noqa: BLE001 - the converter raises assorted errors
         raise ExportError(f"FP16 conversion of {src.name} failed: {str(exc).splitlines()[0][:300]}") from None
     clipped = sum("truncated" in str(w.message) for w in caught)
     if clipped:
         log.info("FP16: %d weight values outside FP16's range were clipped (to ±1e-7 / ±1e4)", clipped)
-    kept = sorted({n.op_type for n in converted.graph.node if n.op_type in block})
+    kept = sorted({n.op_type for n in converted.graph.node if n.op_type in block or n.name in keep_nodes})
     set_metadata(converted, {**(metadata or {}), "gandeploy.precision": "fp16",
                              "gandeploy.fp16_fp32_ops": ",".join(kept)})
     check_model(converted, dst.name)

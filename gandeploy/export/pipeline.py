@@ -25,9 +25,10 @@ from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
 from gandeploy.export.onnx2trt import build_engine
 from gandeploy.export.torch2onnx import SIZE_MULTIPLE, export_onnx
 from gandeploy.formats import FORMATS
+from gandeploy.models.blocks import bake_for_export
 from gandeploy.models.io import HW, IMAGE, GeneratorIO
 from gandeploy.registry import get_model
-from gandeploy.training.checkpoint import GENERATOR_FILE, save_generator
+from gandeploy.training.checkpoint import EMA_SUFFIX, GENERATOR_FILE, save_generator
 from gandeploy.runtimes.base import signature
 from gandeploy.runtimes.onnxruntime_rt import OnnxRuntimeRuntime
 from gandeploy.runtimes.tensorrt_rt import TensorRTRuntime, unavailable_reason
@@ -214,15 +215,16 @@ def _clamp(hw: HW, lo: HW | None, hi: HW | None) -> HW:
 def default_export_dir(run_dir: Path, keys: tuple[str, ...], key: str) -> Path:
     """``export/<run name>``; a CycleGAN's second generator gets ``export/<run name>-G_B`` so both can coexist."""
     name = run_dir.resolve().name
-    return EXPORT_ROOT / (name if key == keys[0] else f"{name}-{key}")
+    return EXPORT_ROOT / (name if key in (keys[0], keys[0] + EMA_SUFFIX) else f"{name}-{key}")
 
 
 def load_for_export(run_dir: Path, generator: str | None) -> tuple[nn.Module, str]:
-    """The generator to export (eval mode) and its checkpoint key (``G``; CycleGAN ``G_A``/``G_B``)."""
+    """The generator to export (eval mode, parametrisations such as spectral norm baked into plain weights)
+    and its checkpoint key (``G``; CycleGAN ``G_A``/``G_B``)."""
     from gandeploy.training.checkpoint import load_generator_and_key
 
     module, _, key = load_generator_and_key(run_dir, generator)
-    return module, key
+    return bake_for_export(module), key
 
 
 def check_not_foreign(out_dir: Path, run_dir: Path, key: str) -> None:

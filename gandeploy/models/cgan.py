@@ -96,5 +96,4 @@ SPEC = ModelSpec(
     io=generator_io,
     tiny={"nz": 8, "ngf": 4, "ndf": 4, "channels": 1, "image_size": 32, "num_classes": 10, "embed_dim": 4},
     smoke_dataset="digits",
-    conditional=True,
 )

@@ -59,9 +59,10 @@ class ModelSpec:
     build_discriminator: Callable[[Any], nn.Module]
     io: Callable[[Any], GeneratorIO]
     generator_keys: tuple[str, ...] = ("G",)  # generator names inside a checkpoint
-    conditional: bool = False
     # The family's training task, "module:Class" (imported only by training; models never import training).
     trainer: str = "gandeploy.training.gan:SamplingTask"
+    # Training settings the family's paper prescribes (under recipes and flags), e.g. SAGAN's TTUR + hinge.
+    train_defaults: Mapping[str, Any] = field(default_factory=dict)
     # A seconds-scale architecture (arch overrides) and the built-in data set it trains on: registry-wide tests
     # and smoke runs use these, so a new family is covered without editing any test.
     tiny: Mapping[str, Any] = field(default_factory=dict)

@@ -91,7 +91,11 @@ def build_arch(spec: ModelSpec, dataset_name: str, overrides: dict[str, Any], da
         raise UserInputError(f"{source}: {', '.join(unknown)} not architecture field(s) of {spec.name}; "
                              f"fields: {', '.join(sorted(fields))}.")
     values = {k: v for k, v in DATASET_ARCH_DEFAULTS.get(dataset_name, {}).items() if k in fields}
-    values.update(_dataset_facts(spec, dataset_name, dataset, fields, overrides))
+    facts = _dataset_facts(spec, dataset_name, dataset, fields, overrides)
+    if overrides.get("num_classes") not in (None, facts.get("num_classes")):
+        raise UserInputError(f"{source}: num_classes={overrides['num_classes']} but '{dataset_name}' has "
+                             f"{facts.get('num_classes', 0)} classes; drop it or set it to the data set's count.")
+    values.update(facts)
     if loss == "wgan-gp" and "d_norm" in fields:
         values["d_norm"] = "layer"
     values.update(overrides)
@@ -117,7 +121,8 @@ def _dataset_facts(spec: ModelSpec, name: str, ds: Any, fields: set[str],
             facts["image_size"] = int(ds.image_size)
     if "input_nc" in fields and hasattr(ds, "channels"):  # translation models: both domains share channels
         facts.update(input_nc=int(ds.channels), output_nc=int(ds.channels))
-    if spec.conditional:
+    # conditional: the default architecture has a class-label input, or the user asked for classes (SAGAN)
+    if spec.num_classes(spec.config_cls()) or overrides.get("num_classes"):
         names = getattr(ds, "class_names", None)
         if not names or len(names) < 2:
             raise DataError(f"model '{spec.name}' is conditional and needs labelled data with >= 2 classes; "

@@ -27,10 +27,12 @@ from torch import nn
 
 from gandeploy.config import RunConfig, load_run_config
 from gandeploy.errors import CheckpointError, UserInputError, one_line
+from gandeploy.models.blocks import bake_for_export
 from gandeploy.registry import get_model
 from gandeploy.utils.io import atomic_write_bytes
 
 CKPT_FORMAT = "gandeploy.ckpt/1"
+EMA_SUFFIX = "_ema"  # checkpoint key of a generator's moving average (G_ema), kept with --ema
 CKPT_DIR = "checkpoints"
 LATEST = "latest.pt"
 
@@ -123,15 +125,16 @@ def load_generator_and_key(run_dir: str | os.PathLike[str], key: str | None = No
     """``load_generator`` that also returns the checkpoint key it resolved (the first present by default)."""
     run = load_run_config(run_dir)
     spec = get_model(run.model)
-    if key is not None and key not in spec.generator_keys:
-        raise UserInputError(f"--generator must be one of {', '.join(spec.generator_keys)} for {spec.name}, "
-                             f"got '{key}'.")
+    allowed = (*spec.generator_keys, *(k + EMA_SUFFIX for k in spec.generator_keys))
+    if key is not None and key not in allowed:
+        raise UserInputError(f"--generator must be one of {', '.join(allowed)} for {spec.name}, got '{key}'.")
     state = load_checkpoint(latest_checkpoint(run_dir), map_location)
     models = state.get("models")
     if not isinstance(models, dict):
         raise CheckpointError(f"checkpoint of '{run_dir}' holds no models; re-train or re-import it.")
-    if key is None:
-        key = next((k for k in spec.generator_keys if k in models), spec.generator_keys[0])
+    if key is None:  # the moving average of the first generator when the run kept one (--ema), else the first
+        key = next((k for k in (spec.generator_keys[0] + EMA_SUFFIX, *spec.generator_keys) if k in models),
+                   spec.generator_keys[0])
     if key not in models:
         raise CheckpointError(f"checkpoint of '{run_dir}' has no generator '{key}' (it has: "
                               f"{', '.join(sorted(models)) or 'none'}).")
@@ -147,7 +150,8 @@ GENERATOR_FILE = "generator.pt"
 
 def save_generator(export_dir: str | os.PathLike[str], module: nn.Module, key: str) -> Path:
     """``generator.pt`` beside the export's ``config.json``: the exported generator's weights (checkpoint key
-    ``key``), so the PyTorch reference is rebuilt from the export dir alone."""
+    ``key``; spectral norm baked, as in the ONNX graph), so the PyTorch reference is rebuilt from the export dir
+    alone."""
     state = {"models": {key: {k: v.detach().cpu() for k, v in module.state_dict().items()}}, "generator": key}
     return save_checkpoint(Path(export_dir) / GENERATOR_FILE, state)
 
@@ -163,6 +167,6 @@ def load_exported_generator(export_dir: str | os.PathLike[str],
     if not isinstance(weights, dict):
         raise CheckpointError(f"{export_dir / GENERATOR_FILE} holds no generator weights; run 'gandeploy export' "
                               "again.")
-    generator = get_model(run.model).build_generator(run.arch)
+    generator = bake_for_export(get_model(run.model).build_generator(run.arch))  # the exported (baked) layout
     load_state_into(generator, weights, f"generator '{key}' in {export_dir / GENERATOR_FILE}")
     return generator.eval(), run, key

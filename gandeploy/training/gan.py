@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from gandeploy.config import RunConfig
+from gandeploy.models.blocks import orthogonal_penalty, ortho_parameters
 from gandeploy.models.io import CLASS_LABEL, POINTS
 from gandeploy.registry import get_model
 from gandeploy.training import losses as L
@@ -89,6 +90,8 @@ class SamplingTask(GANTask):
             with self.autocast():
                 fake_logits, extra, logs = self.critic_fake(raw_d, G(*inputs.values()), inputs)  # [N]
             loss = L.g_loss(self.loss, fake_logits) + extra
+            if self.train.ortho > 0:  # BigGAN's orthogonal regularisation, in float32
+                loss = loss + orthogonal_penalty(ortho_parameters(self.models["G"]), self.train.ortho)
             self.update("G", loss)
         finally:
             raw_d.requires_grad_(True)

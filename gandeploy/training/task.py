@@ -55,6 +55,9 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     channels_last: bool = True  # on CUDA
+    ema: float = 0.0  # > 0: keep an exponential moving average of G's weights with this decay (G_ema)
+    ema_start: int = 0  # generator steps before the average starts (G_ema copies G until then)
+    ortho: float = 0.0  # > 0: BigGAN's off-diagonal orthogonal regularisation of G with this β (1e-4 in BigGAN)
     checkpoint_every: int = 500  # steps between checkpoints (and always at the end of an epoch)
     keep_every: int = 0  # > 0: also keep checkpoints/step_XXXXXX.pt every this many steps
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -64,6 +67,8 @@ class TrainConfig:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}")
         if self.batch_size < 1 or self.epochs < 0 or self.epochs_decay < 0 or (self.steps is not None and self.steps < 1):
             raise ValueError("batch_size must be >= 1, epochs and epochs_decay >= 0 and steps >= 1")
+        if not 0.0 <= self.ema < 1.0 or self.ema_start < 0 or self.ortho < 0:
+            raise ValueError("ema must be in [0, 1), ema_start >= 0 and ortho >= 0")
         for name in ("lr", "lr_g", "lr_d"):
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -120,6 +125,8 @@ class GANTask(ABC):
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.base_lrs: dict[str, float] = {}
         self.step = 0  # generator updates so far (the LR schedule's clock; travels in extra_state)
+        self.ema: Any = None  # GeneratorEMA of models["G"] when train.ema > 0 (checkpointed as models["G_ema"])
+        self.optional_models: set[str] = set()  # models an older checkpoint may lack (started afresh on resume)
         cuda = device.type == "cuda"
         self.memory_format = torch.channels_last if cuda and train.channels_last else torch.contiguous_format
         self.amp_dtype: torch.dtype | None = None
@@ -166,7 +173,18 @@ class GANTask(ABC):
             self.scalers = {k: torch.amp.GradScaler("cuda") for k in optimizers}
         if not self.forward_models:
             self.forward_models = dict(self.models)
+        if self.train.ema > 0 and "G" in self.models:
+            from gandeploy.training.ema import GeneratorEMA
+
+            self.ema = GeneratorEMA(self.models["G"], self.train.ema, self.train.ema_start)
+            self.models["G_ema"] = self.ema.module  # saved and restored with the other models
+            self.optional_models.add("G_ema")
         self.sync_lr()
+
+    def after_g_step(self) -> None:
+        """Called by the trainer after every generator update: folds G into its moving average."""
+        if self.ema is not None:
+            self.ema.update(self.models["G"], self.step)
 
     def enable_ddp(self, ctx: Any) -> None:
         """Under ``torchrun``: DDP wrappers in ``forward_models`` for the updates (checkpoints keep the plain
@@ -174,7 +192,8 @@ class GANTask(ABC):
         gradients before each optimizer step instead)."""
         from gandeploy.training import distributed
 
-        self.forward_models = {k: distributed.wrap(m, ctx, self.device) for k, m in self.models.items()}
+        self.forward_models = {k: distributed.wrap(m, ctx, self.device) if k in self.optimizers else m
+                               for k, m in self.models.items()}  # G_ema has no optimizer: not wrapped
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.amp_dtype is None:

@@ -176,6 +176,7 @@ class Trainer:
                 sums[name] = sums.get(name, 0.0) + float(value)
         losses = {name: value / n for name, value in sums.items()}
         losses.update(task.g_step(batch, step_generator(seed, step, STREAM_G + rank_off)))
+        task.after_g_step()
         return losses
 
     # ------------------------------------------------------------------ checkpoints
@@ -212,6 +213,9 @@ class Trainer:
         state = load_checkpoint(latest_checkpoint(self.run_dir), map_location=self.task.device)
         models, optims = state.get("models", {}), state.get("optimizers", {})
         for key, module in self.task.models.items():
+            if key not in models and key in self.task.optional_models:
+                log.warning("%s has no '%s' yet; it starts from the current weights", path, key)
+                continue
             if key not in models:
                 raise CheckpointError(f"{path} has no model '{key}'; it was not written by this kind of run.")
             load_state_into(distributed.unwrap(module), models[key], f"model '{key}' in {path}")

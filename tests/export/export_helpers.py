@@ -50,7 +50,7 @@ def make_run_dir(path: Path, model: str, seed: int = 0, **arch: Any) -> Path:
                 m.reset_parameters()
         calibrate_batchnorm(g, spec.io(cfg), spec.num_classes(cfg))
         models[key] = g.state_dict()
-    classes = tuple(f"class{i}" for i in range(cfg.num_classes)) if spec.conditional else None
+    classes = tuple(f"class{i}" for i in range(cfg.num_classes)) if spec.num_classes(cfg) else None
     path.mkdir(parents=True, exist_ok=True)
     save_run_config(path, RunConfig(model=model, arch=cfg, class_names=classes, source="imported:test"))
     save_checkpoint(path / "checkpoints" / "latest.pt", {"step": 0, "epoch": 0, "models": models, "optimizers": {}})

@@ -47,7 +47,7 @@ def make_run(root: Path, name: str) -> Path:
     save_checkpoint(run / "checkpoints" / "latest.pt",
                     {"step": 0, "epoch": 0, "models": {k: generator.state_dict() for k in spec.generator_keys},
                      "optimizers": {}, "extra": {}})
-    classes = tuple(f"class{i}" for i in range(arch.num_classes)) if spec.conditional else None
+    classes = tuple(f"class{i}" for i in range(arch.num_classes)) if spec.num_classes(arch) else None
     save_run_config(run, RunConfig(model=model, arch=arch, class_names=classes, source="imported:test"))
     return run
 
