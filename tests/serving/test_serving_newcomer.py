@@ -44,7 +44,8 @@ def readme_requests() -> list[tuple[str, str]]:
 
 
 def tiny_name(readme_name: str) -> str:
-    """The README's cgan-digits / dcgan-digits / mlp-ring8 / cyclegan-digits2inverted → this suite's tiny models."""
+    """The README's cgan-digits / dcgan-digits / mlp-ring8 / infogan-digits / cyclegan-digits2inverted → this suite's
+    tiny models."""
     return readme_name.split("-")[0] + "-tiny"
 
 
@@ -60,7 +61,8 @@ def post(url: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
 def test_readme_curl_bodies_work_over_http(server) -> None:
     """Item 3: the README had no curl example and a base64 picture was refused as 'not a PNG or JPEG'."""
     calls = readme_requests()
-    assert {tiny_name(n) for n, _ in calls} == {"cgan-tiny", "dcgan-tiny", "mlp-tiny", "cyclegan-tiny"}
+    assert {tiny_name(n) for n, _ in calls} == {"cgan-tiny", "dcgan-tiny", "mlp-tiny", "infogan-tiny",
+                                                "cyclegan-tiny"}
     for name, body in calls:
         request = json.loads(body)  # the README's body is valid JSON
         model = tiny_name(name)
