@@ -31,7 +31,7 @@ FORMATS: dict[str, Format] = {
                "ONNX FP16 (FP32 IO, InstanceNorm in FP32) on ONNX Runtime"),
         Format("tensorrt", "model.plan", "tensorrt", "cuda", "fp16", "TensorRT strongly typed FP16 engine"),
         Format("triton", None, "triton", "server", "fp32", "served raw generator <name>_generator"),
-        Format("triton-ensemble", None, "triton", "server", "fp32", "served user-facing ensemble <name>"),
+        Format("triton-ensemble", None, "triton", "server", "fp32", "served user-facing model <name>"),
     )
 }
 

@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "sample": "gandeploy.cli.sample:sample",
     "translate": "gandeploy.cli.translate:translate",
     "parity": "gandeploy.cli.parity:parity",
+    "evaluate": "gandeploy.cli.evaluate:evaluate",
+    "diagnose": "gandeploy.cli.diagnose:diagnose",
     "bench": "gandeploy.cli.bench:bench",
     "bench-suite": "gandeploy.cli.bench:bench_suite",
     "demo": "gandeploy.cli.demo:demo",

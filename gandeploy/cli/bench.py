@@ -106,24 +106,49 @@ def _start_server(stack: contextlib.ExitStack, export_dir: Path, threads: int | 
 @click.option("--reps", type=click.IntRange(min=1), default=10, show_default=True, help="Timed calls per point.")
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Also benchmark through tritonserver.")
 @click.option("--perf-analyzer/--no-perf-analyzer", "use_pa", default=True, show_default=True,
-              help="Concurrency sweeps of the served models.")
-def bench_suite(work_dir: Path, threads: int | None, reps: int, serve: bool, use_pa: bool) -> None:
+              help="Concurrency sweeps of the served models (and the serving knob sweep).")
+@click.option("--knob-instances", default="1,2", show_default=True, help="Knob sweep: instance counts.")
+@click.option("--knob-threads", default="1,2", show_default=True,
+              help="Knob sweep: ONNX Runtime intra-op threads per instance (0: its default).")
+@click.option("--knob-delays", default="0,500", show_default=True,
+              help="Knob sweep: dynamic batcher max queue delays (µs).")
+@click.option("--train/--no-train", default=True, show_default=True,
+              help="Time gandeploy's trainer (eager and --compile) against the pytorch/examples DCGAN loop.")
+@click.option("--train-steps", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Timed training steps per loop (batch 64 at 64x64).")
+def bench_suite(work_dir: Path, threads: int | None, reps: int, serve: bool, use_pa: bool, knob_instances: str,
+                knob_threads: str, knob_delays: str, train: bool, train_steps: int) -> None:
     """Benchmark default-size DCGAN 64x64 and CycleGAN 256x256 and check the speed goals (what 'make bench' runs).
 
     \b
     Builds random-init exports (speed does not depend on weight values), times torch, ONNX Runtime FP32/FP16
-    and the served models, sweeps concurrency with perf_analyzer, and prints each goal as PASS or MISS.
+    and the served models, sweeps concurrency with perf_analyzer, sweeps the serving knobs (instances x ONNX
+    Runtime threads x batcher delay) on a DCGAN ngf16 export, times the training loops, and prints each goal
+    as PASS or MISS with the figure it was judged on.
     """
     from gandeploy.evaluation.report import bench_text, write_bench_report
     from gandeploy.evaluation.suite import run_suite
 
-    result = run_suite(work_dir, threads=threads, reps=reps, serve=serve, perf_analyzer=use_pa)
+    grid = {}
+    for flag, text, low in (("--knob-instances", knob_instances, 1), ("--knob-threads", knob_threads, 0),
+                            ("--knob-delays", knob_delays, 0)):
+        values = parse_ints((text,), flag) or []
+        if not values or min(values) < low:
+            raise click.UsageError(f"{flag} needs comma-separated integers >= {low}, got '{text}'.")
+        grid[flag] = tuple(values)
+    result = run_suite(work_dir, threads=threads, reps=reps, serve=serve, perf_analyzer=use_pa,
+                       knob_instances=grid["--knob-instances"], knob_threads=grid["--knob-threads"],
+                       knob_delays=grid["--knob-delays"], train=train, train_steps=train_steps)
     extra = {"goals": [g.__dict__ for g in result.goals], "serve_ready_s": result.serve_ready_s,
-             "notes": result.notes}
+             "notes": result.notes, "speed": result.speed.to_json() if result.speed else None}
     goals = "\n".join(g.line() for g in result.goals)
-    paths = write_bench_report(result.reports, work_dir, extra=extra, footer="## Speed goals\n\n" + goals)
+    tables = "\n\n".join(result.tables)
+    paths = write_bench_report(result.reports, work_dir, extra=extra,
+                               footer=(tables + "\n\n" if tables else "") + "## Speed goals\n\n" + goals)
     for report in result.reports:
         click.echo(bench_text(report) + "\n")
+    for table in result.tables:
+        click.echo(table + "\n")
     click.echo("Speed goals (a MISS is reported, not an error):")
     click.echo(goals)
     for note in result.notes:

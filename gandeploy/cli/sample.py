@@ -17,6 +17,7 @@ import click
 import numpy as np
 
 from gandeploy.cli.options import report_outputs
+from gandeploy.contract import TRUNCATION
 from gandeploy.errors import UserInputError
 from gandeploy.models.io import CLASS_LABEL, CONTINUOUS_CODE
 
@@ -45,6 +46,9 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
               help="Truncation t > 0: latent components with |z| > t are redrawn from the seed (default: none).")
 @click.option("--traverse", type=int, default=None,
               help="InfoGAN figure: one row per category, columns sweep continuous code I from -2 to 2 (seed fixed).")
+@click.option("--truncation-sweep", default=None,
+              help="Figure of the truncation trade-off: one row per t (comma-separated, e.g. 0.25,0.5,1.0,2.0), "
+                   "the same seeds and labels in every row.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="PNG grid (2D-point models: a scatter plot); a .npy suffix saves the raw array instead  "
                    "[default: samples/NAME.png].")
@@ -53,8 +57,8 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
 @click.option("--batch-size", type=int, default=None, help="Seeds per request (default: the model's max batch).")
 @click.option("--concurrency", type=int, default=2, show_default=True, help="Requests in flight at once.")
 def sample(name: str, n: int, seed: int, label: int | None, code: int | None, continuous: str | None,
-           truncation: float | None, traverse: int | None, out: Path | None, url: str | None, protocol: str,
-           batch_size: int | None, concurrency: int) -> None:
+           truncation: float | None, traverse: int | None, truncation_sweep: str | None, out: Path | None,
+           url: str | None, protocol: str, batch_size: int | None, concurrency: int) -> None:
     """Ask the served model NAME for the pictures of seeds seed .. seed+n-1 and save them as one grid."""
     from gandeploy.serving import client as tc
     from gandeploy.serving.pictures import image_grid, labelled_grid, save_png, save_points_plot
@@ -76,7 +80,15 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
     seeds = np.arange(seed, seed + n, dtype=np.int64)
     rows_input = next((t for t in contract.inputs if t.classes and given.get(t.name) is None), None)
     cols, row_names, col_names = None, None, None
-    if traverse is not None:
+    if truncation_sweep is not None:
+        sweep = _truncation_values(truncation_sweep, truncation, traverse, contract)
+        if rows_input is not None:  # fixed labels: the contract's default fill, seed % classes, in every row
+            given[rows_input.name] = np.tile(seeds % rows_input.classes, len(sweep))
+            rows_input = None
+        seeds, cols = np.tile(seeds, len(sweep)), n
+        given[TRUNCATION] = np.repeat(np.asarray(sweep, dtype=np.float32), n)
+        row_names = [f"t = {t:g}" for t in sweep]
+    elif traverse is not None:
         cont = next((t for t in contract.inputs if t.role == CONTINUOUS_CODE), None)
         if cont is None:
             raise UserInputError(f"--traverse needs continuous codes; '{name}' takes none (its inputs: "
@@ -96,7 +108,7 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
         rows = rows_input.classes if rows_input is not None else 0
         if rows:
             seeds, cols = np.tile(seeds, rows), n
-    if rows_input is not None and rows:
+    if rows_input is not None and rows and truncation_sweep is None:
         given[rows_input.name] = np.repeat(np.arange(rows, dtype=np.int64), cols)
         names = contract.class_names if rows_input.role == CLASS_LABEL and contract.class_names else None
         row_names = [f"{rows_input.name} {k}" + (f" ({names[k]})" if names else "") for k in range(rows)]
@@ -109,7 +121,8 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
             np.save(fh, result)
     elif result.dtype == np.uint8:
         grid = image_grid(result, cols=cols)
-        save_png(out, labelled_grid(grid, result.shape[1:3], row_names, col_names) if traverse is not None else grid)
+        labelled = traverse is not None or truncation_sweep is not None
+        save_png(out, labelled_grid(grid, result.shape[1:3], row_names, col_names) if labelled else grid)
     else:
         save_points_plot(out, result, title=f"{name}: {len(result)} samples")
     click.echo(f"Sampled {len(seeds)} from '{name}' over {protocol} in {seconds:.2f} s "
@@ -119,3 +132,15 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
     flags = "".join(f" {flag} {value}" for flag, value in kept.items() if value is not None)
     following = out.with_name(f"{out.stem}-{seed + (1 if traverse is not None else n)}{out.suffix}")
     report_outputs([out], f"gandeploy sample {name} {again}{flags} --out {following}")  # same flags, new file
+
+
+def _truncation_values(text: str, truncation: float | None, traverse: int | None, contract: object) -> list[float]:
+    """The t values of --truncation-sweep: finite, > 0, on a model with a latent, without --truncation/--traverse."""
+    if truncation is not None or traverse is not None:
+        raise UserInputError("--truncation-sweep sets the truncation of every row: drop --truncation / --traverse.")
+    if contract.latent is None:  # type: ignore[attr-defined]
+        raise UserInputError("--truncation-sweep needs a model with a latent input (it takes no truncation).")
+    values = parse_floats(text, "--truncation-sweep") or []
+    if not values or any(not np.isfinite(v) or v <= 0 for v in values):
+        raise UserInputError(f"--truncation-sweep takes numbers > 0 such as 0.25,0.5,1.0,2.0; got '{text}'.")
+    return values

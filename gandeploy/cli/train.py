@@ -124,6 +124,9 @@ def _add_family_flags(command: click.Command) -> click.Command:
               help=f"Steps between checkpoints (also at each epoch end)  [default: {_D.checkpoint_every}]")
 @click.option("--keep-every", type=click.IntRange(min=0), help="Keep checkpoints/step_N.pt every N steps.")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision on CUDA  [default: on]")
+@click.option("--compile/--no-compile", "compile", default=None,
+              help="torch.compile G and D (CPU and CUDA; the first steps compile, checkpoints stay plain)  "
+                   "[default: off]")
 def train(model: str | None, dataset: str | None, recipe: Path | None, arch_pairs: tuple[str, ...],
           image_size: int | None, out: Path | None, resume: bool, data_root: Path | None, **flags: Any) -> None:
     """Train MODEL on DATASET; writes a run dir with config.json, checkpoints, losses and sample grids."""

@@ -47,6 +47,8 @@ DATASETS: dict[str, DatasetSpec] = {
                     ("gan",), "gandeploy.data.mixtures:open_ring8"),
         DatasetSpec("grid25", "2D mixture of 25 Gaussians on a 5x5 grid (mode-collapse benchmark)",
                     ("gan",), "gandeploy.data.mixtures:open_grid25"),
+        DatasetSpec("mix1d", "1D mixture of 2 Gaussians at -2 and +2, std 0.5 (the D* check of 'diagnose')",
+                    ("gan",), "gandeploy.data.mixtures:open_mix1d"),
         DatasetSpec("digits2inverted", "synthetic unpaired pair with a known A->B map: digits -> inverted, "
                     "tinted digits", ("cyclegan",), "gandeploy.data.synthetic:open_digits_pair"),
         *(DatasetSpec(name, f"CycleGAN authors' {name} (downloaded to --data-root when missing)",

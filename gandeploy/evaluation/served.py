@@ -22,12 +22,14 @@ log = get_logger("served")
 
 
 @contextlib.contextmanager
-def local_server(export_dirs: Sequence[str | os.PathLike[str]], *, threads: int = 0,
+def local_server(export_dirs: Sequence[str | os.PathLike[str]], *, threads: int = 0, instances: int = 1,
+                 max_queue_delay_us: int | None = None,
                  keep_log: str | os.PathLike[str] | None = None) -> Iterator[TritonServer]:
     """Yield a READY ``TritonServer`` serving ``export_dirs``; raises ``BackendUnavailable`` without tritonserver
     and ``ExportError`` for an export altered after export.
 
-    ``threads``: ONNX Runtime intra-op threads per generator instance (0: ONNX Runtime's default).
+    ``threads``: ONNX Runtime intra-op threads per generator instance (0: ONNX Runtime's default);
+    ``instances`` and ``max_queue_delay_us`` (None: the repository default) as ``gandeploy repo`` takes them.
     """
     from gandeploy.serving.repository import build_repository
     from gandeploy.serving.server import TritonServer, find_tritonserver, free_port
@@ -35,7 +37,9 @@ def local_server(export_dirs: Sequence[str | os.PathLike[str]], *, threads: int 
     with tempfile.TemporaryDirectory(prefix="gandeploy-served-") as tmp:
         repo = Path(tmp) / "model_repository"
         # first: a tampered export is an error even where no server can run
-        build_repository([Path(d) for d in export_dirs], repo, flavour="local", threads=threads)
+        delay = {} if max_queue_delay_us is None else {"max_queue_delay_us": int(max_queue_delay_us)}
+        build_repository([Path(d) for d in export_dirs], repo, flavour="local", threads=threads, instances=instances,
+                         **delay)
         find_tritonserver()  # BackendUnavailable with the reason
         ports: set[int] = set()
         while len(ports) < 3:

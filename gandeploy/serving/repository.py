@@ -5,11 +5,14 @@ Per export ``<name>`` (``gandeploy/contract.py`` decides every tensor)::
     <name>_generator/   raw generator, the ONNX IO. local: python backend running model.onnx on ONNX Runtime
                         CPU; ngc: platform tensorrt_plan when the export's model.plan was built by the
                         target release's TensorRT (``ngc.py``), else onnxruntime_onnx
-    <name>_seed/        sampling: the served inputs (seed, optional truncation, label / code / continuous)
-                        checked and turned into the generator's inputs ``gen_<input>`` (python)
-    <name>_postprocess/ sampling images: output → uint8 image (python)
-    <name>/             sampling: platform ensemble <name>_seed → generator → <name>_postprocess;
+    <name>/             sampling, local: ONE python step (served inputs checked → latents → model.onnx on
+                        ONNX Runtime → uint8 image), the same contract as the ngc ensemble below without two
+                        python-backend hops per request;
+                        sampling, ngc: platform ensemble <name>_seed → generator → <name>_postprocess;
                         translation: python pipeline (decode → generator via BLS → PNG)
+    <name>_seed/        ngc sampling: the served inputs (seed, optional truncation, label / code / continuous)
+                        checked and turned into the generator's inputs ``gen_<input>`` (python)
+    <name>_postprocess/ ngc sampling images: output → uint8 image (python)
     <name>/gandeploy.json  provenance: the export's manifest SHA-256, every file's SHA-256, options
 
 Every model's config carries the served contract as the parameter ``gandeploy_contract`` (JSON): the
@@ -79,7 +82,7 @@ class PlannedModel:
     """One model directory to write: its config and the files to place in it (relative path → source)."""
 
     name: str
-    role: str  # generator | generator_trt | seed | postprocess | ensemble | pipeline
+    role: str  # generator | generator_trt | sampling | seed | postprocess | ensemble | pipeline
     config: Any
     files: dict[str, Path] = field(default_factory=dict)
     expected: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 the copy must have
@@ -154,6 +157,8 @@ def plan_models(export: ServedExport, options: RepositoryOptions) -> list[Planne
     generator = models[-1].name  # <name>_generator (ngc: the TensorRT plan when the target can load it)
     if export.contract.translation:
         models.append(_pipeline(export, options, batching, meta, generator))
+    elif options.flavour == "local":
+        models.append(_sampling_one_step(export, options, batching, meta))
     else:
         models.extend(_sampling(export, batching, meta, generator))
     return models
@@ -198,9 +203,20 @@ def _generators(export: ServedExport, options: RepositoryOptions, batching: C.Ba
                                                             outputs, batching, meta), onnx_files, onnx_sha)]
 
 
+def _sampling_one_step(export: ServedExport, options: RepositoryOptions, batching: C.Batching,
+                       meta: dict[str, Any]) -> PlannedModel:
+    """Local sampling ``<name>``: checks, latents, ONNX Runtime and the uint8 map in one python step."""
+    contract = export.contract
+    onnx_files, onnx_sha = _export_file(export, "model.onnx")
+    params = {**meta, "onnx_file": "model.onnx", "intra_op_threads": options.threads}
+    cfg = C.python_model(export.name, contract.inputs, contract.outputs, batching, params)
+    return PlannedModel(export.name, "sampling", cfg, {**_python_files("sampling_onnx.py"), **onnx_files}, onnx_sha)
+
+
 def _sampling(export: ServedExport, batching: C.Batching, meta: dict[str, Any],
               generator: str) -> list[PlannedModel]:
-    """``<name>_seed`` → generator (→ ``<name>_postprocess`` for pictures), chained by the ``<name>`` ensemble."""
+    """NGC: ``<name>_seed`` → native generator (→ ``<name>_postprocess`` for pictures), chained by the ``<name>``
+    ensemble."""
     name, contract = export.name, export.contract
     served_in, served_out = contract.inputs, contract.outputs
     step_out = contract.step_outputs

@@ -27,7 +27,7 @@ from gandeploy.models.common import dcgan_init
 from gandeploy.models.cyclegan import CycleGANConfig, Discriminator, Generator
 from gandeploy.training.losses import resolve
 from gandeploy.training.plots import save_image_grid
-from gandeploy.training.task import GANTask, TrainConfig
+from gandeploy.training.task import GANTask, Losses, TrainConfig
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("cyclegan")
@@ -169,7 +169,7 @@ class CycleGANTask(GANTask):
         real_a, real_b = (self._to_device(t) for t in batch)  # [B, in_nc, S, S], [B, out_nc, S, S]
         with self.autocast():
             t = {"real_A": real_a, "real_B": real_b,
-                 "fake_B": self.models["G_A"](real_a), "fake_A": self.models["G_B"](real_b)}
+                 "fake_B": self.net("G_A")(real_a), "fake_A": self.net("G_B")(real_b)}
         self._cache = (batch, t)
         return t
 
@@ -177,13 +177,13 @@ class CycleGANTask(GANTask):
         for key in ("D_A", "D_B"):
             self.models[key].requires_grad_(flag)
 
-    def d_step(self, batch: Any, gen: torch.Generator) -> dict[str, float]:
+    def d_step(self, batch: Any, gen: torch.Generator) -> Losses:
         """Update D_A (real B vs pooled fake B) and D_B (real A vs pooled fake A), each ½ (real + fake) LSGAN."""
         t = self._forward(batch)
         self._set_d_grad(True)
         fake_b = self.pools["B"].query(t["fake_B"], gen)  # [B, out_nc, S, S], detached
         fake_a = self.pools["A"].query(t["fake_A"], gen)  # [B, in_nc, S, S], detached
-        d_a, d_b = self.models["D_A"], self.models["D_B"]
+        d_a, d_b = self.net("D_A"), self.net("D_B")
         with self.autocast():
             loss_d_a = 0.5 * (mse_to(d_a(t["real_B"]), 1.0) + mse_to(d_a(fake_b), 0.0))
             loss_d_b = 0.5 * (mse_to(d_b(t["real_A"]), 1.0) + mse_to(d_b(fake_a), 0.0))
@@ -191,20 +191,20 @@ class CycleGANTask(GANTask):
         opt.zero_grad(set_to_none=True)
         (loss_d_a + loss_d_b).backward()
         opt.step()
-        return {"D_A": loss_d_a.item(), "D_B": loss_d_b.item()}
+        return {"D_A": loss_d_a.detach(), "D_B": loss_d_b.detach()}  # tensors: no host sync per step
 
-    def g_step(self, batch: Any, gen: torch.Generator) -> dict[str, float]:
+    def g_step(self, batch: Any, gen: torch.Generator) -> Losses:
         """Update G_A and G_B: LSGAN vs D + λ·cycle L1 + λ·λ_idt·identity L1."""
         t = self._forward(batch)
         self._cache = None
-        g_a, g_b = self.models["G_A"], self.models["G_B"]
+        g_a, g_b = self.net("G_A"), self.net("G_B")
         self._set_d_grad(False)  # D's parameters need no gradients here
         lam, lam_idt = self.lambda_cycle, self.lambda_cycle * self.lambda_idt
         with self.autocast():
             rec_a = g_b(t["fake_B"])  # [B, in_nc, S, S]
             rec_b = g_a(t["fake_A"])  # [B, out_nc, S, S]
-            loss_g_a = mse_to(self.models["D_A"](t["fake_B"]), 1.0)
-            loss_g_b = mse_to(self.models["D_B"](t["fake_A"]), 1.0)
+            loss_g_a = mse_to(self.net("D_A")(t["fake_B"]), 1.0)
+            loss_g_b = mse_to(self.net("D_B")(t["fake_A"]), 1.0)
             loss_cyc_a = F.l1_loss(rec_a.float(), t["real_A"]) * lam
             loss_cyc_b = F.l1_loss(rec_b.float(), t["real_B"]) * lam
             zero = torch.zeros((), device=self.device)
@@ -217,8 +217,8 @@ class CycleGANTask(GANTask):
         opt.step()
         self._set_d_grad(True)
         self.step += 1
-        return {"G_A": loss_g_a.item(), "G_B": loss_g_b.item(), "cycle_A": loss_cyc_a.item(),
-                "cycle_B": loss_cyc_b.item(), "idt_A": loss_idt_a.item(), "idt_B": loss_idt_b.item()}
+        return {"G_A": loss_g_a.detach(), "G_B": loss_g_b.detach(), "cycle_A": loss_cyc_a.detach(),
+                "cycle_B": loss_cyc_b.detach(), "idt_A": loss_idt_a.detach(), "idt_B": loss_idt_b.detach()}
 
     # ------------------------------------------------------------------ state, pictures
     def extra_state(self) -> dict[str, Any]:

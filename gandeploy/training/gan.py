@@ -21,7 +21,7 @@ from gandeploy.models.io import CLASS_LABEL, POINTS
 from gandeploy.registry import get_model
 from gandeploy.training import losses as L
 from gandeploy.training.inputs import draw_inputs, fixed_inputs
-from gandeploy.training.task import GANTask, TrainConfig
+from gandeploy.training.task import GANTask, Losses, TrainConfig
 from gandeploy.utils.device import step_generator
 
 FIXED_STREAM = 15  # step_generator stream of the fixed sample latents (step 0)
@@ -57,7 +57,7 @@ class SamplingTask(GANTask):
     def n_critic(self) -> int:
         return self.settings.n_critic
 
-    def d_step(self, batch: Any, gen: torch.Generator) -> dict[str, float]:
+    def d_step(self, batch: Any, gen: torch.Generator) -> Losses:
         x, y = self._to_device(batch)
         n = x.shape[0]
         G, D = self.forward_models["G"], self.forward_models["D"]
@@ -73,22 +73,22 @@ class SamplingTask(GANTask):
             raw_d = self.models["D"]  # second-order gradients outside DDP's reducer
             gp = L.gradient_penalty(lambda t: self._critic(raw_d, t, inputs), x, fake, gen)
             loss = loss + self.train.gp_weight * gp
-            out["gp"] = gp.item()
+            out["gp"] = gp.detach()
         self.update("D", loss)
         if self.loss == "wgan":
             L.clip_weights(self.models["D"], self.train.clip)
-        out.update(loss_D=loss.item(), D_real=real_logits.float().mean().item(),
-                   D_fake=fake_logits.float().mean().item())
+        out.update(loss_D=loss.detach(), D_real=real_logits.detach().float().mean(),
+                   D_fake=fake_logits.detach().float().mean())  # tensors: no host sync per step
         return out
 
-    def g_step(self, batch: Any, gen: torch.Generator) -> dict[str, float]:
+    def g_step(self, batch: Any, gen: torch.Generator) -> Losses:
         n = batch[0].shape[0]
         G, raw_d = self.forward_models["G"], self.models["D"]
         inputs = self._inputs(n, gen)
-        raw_d.requires_grad_(False)  # no D gradients in the G update
+        raw_d.requires_grad_(False)  # no D gradients in the G update (D runs outside DDP: self.net)
         try:
             with self.autocast():
-                fake_logits, extra, logs = self.critic_fake(raw_d, G(*inputs.values()), inputs)  # [N]
+                fake_logits, extra, logs = self.critic_fake(self.net("D"), G(*inputs.values()), inputs)  # [N]
             loss = L.g_loss(self.loss, fake_logits) + extra
             if self.train.ortho > 0:  # BigGAN's orthogonal regularisation, in float32
                 loss = loss + orthogonal_penalty(ortho_parameters(self.models["G"]), self.train.ortho)
@@ -96,10 +96,10 @@ class SamplingTask(GANTask):
         finally:
             raw_d.requires_grad_(True)
         self.step += 1
-        return {"loss_G": loss.item(), **{f"{k}_G": v for k, v in logs.items()}}
+        return {"loss_G": loss.detach(), **{f"{k}_G": v for k, v in logs.items()}}
 
     def critic_fake(self, D: nn.Module, fake: torch.Tensor, inputs: dict[str, torch.Tensor],
-                    ) -> tuple[torch.Tensor, torch.Tensor | float, dict[str, float]]:
+                    ) -> tuple[torch.Tensor, torch.Tensor | float, Losses]:
         """D's logits on ``fake`` [N], plus an extra loss term for the step and its logged parts.
 
         The hook of families that add a term on generated samples (InfoGAN's mutual information)."""
@@ -130,6 +130,8 @@ class SamplingTask(GANTask):
 
     def _inputs(self, n: int, gen: torch.Generator, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         drawn = draw_inputs(self.io, n, gen, labels=None if labels is None else labels.cpu())
+        if self.device.type == "cuda":  # pinned: the copy does not wait for the GPU queue to drain
+            drawn = {k: v.pin_memory() for k, v in drawn.items()}
         return {k: v.to(self.device, non_blocking=True) for k, v in drawn.items()}
 
     def _critic(self, D: nn.Module, x: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -71,9 +71,9 @@ class InfoGANTask(SamplingTask):
         return grid
 
     def critic_fake(self, D: nn.Module, fake: torch.Tensor, inputs: dict[str, torch.Tensor],
-                    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+                    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         logits, cat_logits, cont_mean = D(fake, with_q=True)  # [N], [N, n_cat], [N, n_cont]
         o: InfoGANOptions = self.options
         cat = F.cross_entropy(cat_logits.float(), inputs[self.code_name])
         cont = 0.5 * ((cont_mean.float() - inputs[self.cont_name]) ** 2).sum(dim=1).mean()
-        return logits, o.lambda_cat * cat + o.lambda_cont * cont, {"info_cat": cat.item(), "info_cont": cont.item()}
+        return logits, o.lambda_cat * cat + o.lambda_cont * cont, {"info_cat": cat.detach(), "info_cont": cont.detach()}

@@ -1,4 +1,8 @@
-"""``losses.csv``: one row per generator step, appended and flushed, fsynced before every checkpoint."""
+"""``losses.csv``: one row per generator step, fsynced before every checkpoint.
+
+Loss values may be device tensors: rows wait in memory and are converted together (one ``tolist`` per
+device, a single host sync) every ``every`` steps, at ``sync`` and at ``close``; then written and flushed.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,11 @@ import csv
 import io
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from gandeploy.utils.io import atomic_write_text
 from gandeploy.utils.logging import get_logger
@@ -17,9 +25,12 @@ log = get_logger("trainer")
 class LossLog:
     """``losses.csv``: header ``step,epoch,<loss names>``; appended per step, fsynced at checkpoints."""
 
-    def __init__(self, path: Path, loss_names: tuple[str, ...]) -> None:
-        self.path, self.columns = path, ("step", "epoch", *loss_names)
+    def __init__(self, path: Path, loss_names: tuple[str, ...], every: int = 1) -> None:
+        self.path, self.columns, self.every = path, ("step", "epoch", *loss_names), max(1, int(every))
         self._fh: io.TextIOWrapper | None = None
+        self._pending: list[tuple[int, int, dict[str, Any]]] = []
+        self.on_flush: Callable[[dict[str, float]], None] | None = None  # gets the last row's losses
+        self.on_rows: Callable[[list[tuple[int, dict[str, float]]]], None] | None = None  # (step, losses) each
 
     def open(self, keep_until: int) -> None:
         """Keep rows with ``step <= keep_until`` (what the checkpoint covers), then append after them."""
@@ -36,22 +47,65 @@ class LossLog:
         atomic_write_text(self.path, "\n".join([",".join(self.columns), *rows]) + "\n")
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
 
-    def append(self, step: int, epoch: int, losses: dict[str, float]) -> None:
+    def append(self, step: int, epoch: int, losses: dict[str, Any]) -> None:
+        """One step's losses (floats or scalar tensors); written at the next conversion."""
         if self._fh is None:
             return
-        values = [str(step), str(epoch)] + [_fmt(losses.get(k)) for k in self.columns[2:]]
-        self._fh.write(",".join(values) + "\n")
+        self._pending.append((step, epoch, dict(losses)))
+        if len(self._pending) >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Convert the pending rows (one host sync), write them and flush the file."""
+        if self._fh is None or not self._pending:
+            return
+        rows = _to_floats([losses for _, _, losses in self._pending])
+        for (step, epoch, _), losses in zip(self._pending, rows, strict=True):
+            values = [str(step), str(epoch)] + [_fmt(losses.get(k)) for k in self.columns[2:]]
+            self._fh.write(",".join(values) + "\n")
         self._fh.flush()  # survives SIGKILL (page cache); fsync() at checkpoints survives power loss
+        if self.on_rows is not None:  # TensorBoard
+            self.on_rows([(step, losses) for (step, _, _), losses in zip(self._pending, rows, strict=True)])
+        self._pending.clear()
+        if self.on_flush is not None:
+            self.on_flush(rows[-1])
 
     def sync(self) -> None:
         if self._fh is not None:
-            self._fh.flush()
+            self.flush()
             os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         if self._fh is not None:
+            self.flush()
             self._fh.close()
             self._fh = None
+
+
+def scalar(value: Any) -> Any:
+    """A loss as a float64 value for averaging: a tensor stays on its device (float32 → float64 is exact, so
+    sums equal Python float sums), a number becomes a float."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().reshape(()).to(torch.float64)
+    return float(value)
+
+
+def _to_floats(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """Every tensor of ``rows`` as a float: stacked per device and converted with one ``tolist`` each."""
+    by_device: dict[torch.device, list[tuple[int, str, torch.Tensor]]] = {}
+    out: list[dict[str, float]] = []
+    for i, losses in enumerate(rows):
+        out.append({})
+        for name, value in losses.items():
+            if isinstance(value, torch.Tensor):
+                by_device.setdefault(value.device, []).append((i, name, value.detach().reshape(())))
+            else:
+                out[i][name] = float(value)
+    for items in by_device.values():
+        values = torch.stack([v.to(torch.float64) for _, _, v in items]).tolist()  # the one host sync
+        for (i, name, _), v in zip(items, values, strict=True):
+            out[i][name] = v
+    return out
 
 
 def _fmt(value: float | None) -> str:

@@ -105,9 +105,23 @@ def _ema(y: np.ndarray, span: int | None = None) -> np.ndarray:
 
 def scatter_points(real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.ndarray, path: str | os.PathLike[str],
                    centres: torch.Tensor | np.ndarray | None = None, title: str | None = None) -> Path:
-    """2D scatter of real vs generated points [N, 2] (first two coordinates), mode centres as crosses."""
+    """2D scatter of real vs generated points [N, 2] (first two coordinates), mode centres as crosses.
+
+    1D data [N, 1]: overlaid density histograms instead.
+    """
     real_np, fake_np = np.asarray(real)[:, :2], np.asarray(fake)[:, :2]
     plt = _pyplot()
+    if real_np.shape[1] == 1:
+        fig, ax = plt.subplots(figsize=(6.5, 3.5))
+        lim = max(np.abs(real_np).max(), 1.0) * 1.35
+        bins = np.linspace(-lim, lim, 121)
+        ax.hist(real_np[:, 0], bins=bins, density=True, alpha=0.5, label="real", color="tab:blue")
+        ax.hist(np.clip(fake_np[:, 0], -lim, lim), bins=bins, density=True, alpha=0.5, label="generated",
+                color="tab:orange")
+        ax.legend(loc="upper right")
+        if title:
+            ax.set_title(title)
+        return _save_figure(fig, path)
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     ax.scatter(real_np[:, 0], real_np[:, 1], s=4, alpha=0.35, label="real", color="tab:blue")
     ax.scatter(fake_np[:, 0], fake_np[:, 1], s=4, alpha=0.35, label="generated", color="tab:orange")

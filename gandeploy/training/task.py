@@ -25,6 +25,7 @@ from gandeploy.config import RunConfig
 from gandeploy.errors import UserInputError
 
 LOSSES = ("minimax", "nonsat", "lsgan", "wgan", "wgan-gp", "hinge")
+Losses = dict[str, "float | torch.Tensor"]  # named losses of one update: detached scalar tensors or floats
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     channels_last: bool = True  # on CUDA
+    compile: bool = False  # torch.compile of the forward modules (checkpoints keep the plain modules)
     ema: float = 0.0  # > 0: keep an exponential moving average of G's weights with this decay (G_ema)
     ema_start: int = 0  # generator steps before the average starts (G_ema copies G until then)
     ortho: float = 0.0  # > 0: BigGAN's off-diagonal orthogonal regularisation of G with this β (1e-4 in BigGAN)
@@ -100,7 +102,8 @@ class GANTask(ABC):
 
     The base class owns what every family shares: the LR schedule (``epochs`` constant, ``epochs_decay`` linear
     decay, a function of the generator-step count alone so a resumed run gets the right LR), autocast and
-    GradScalers on CUDA, channels-last, DDP wrappers, and the optimizer step.
+    GradScalers on CUDA, channels-last, DDP wrappers, ``torch.compile`` (``enable_compile``, ``net``), and the
+    optimizer step.
     """
 
     loss_names: tuple[str, ...] = ()
@@ -121,6 +124,7 @@ class GANTask(ABC):
         self.dataset = dataset
         self.models: dict[str, nn.Module] = {}
         self.forward_models: dict[str, nn.Module] = {}  # DDP wrappers under torchrun, else the models
+        self.compiled: dict[str, nn.Module] = {}  # --compile: torch.compile wrappers of the plain modules
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.base_lrs: dict[str, float] = {}
@@ -195,6 +199,18 @@ class GANTask(ABC):
         self.forward_models = {k: distributed.wrap(m, ctx, self.device) if k in self.optimizers else m
                                for k, m in self.models.items()}  # G_ema has no optimizer: not wrapped
 
+    def enable_compile(self) -> None:
+        """``--compile``: ``torch.compile`` wrappers around ``forward_models`` (DDP wrappers included) and the plain
+        modules (``net``). They share the plain modules' parameters, so ``models`` still holds what checkpoints
+        save (state dicts without ``_orig_mod.``), loadable without compile. Compilation happens at first use."""
+        self.compiled = {k: torch.compile(m) for k, m in self.models.items()}
+        self.forward_models = {k: self.compiled[k] if m is self.models.get(k) else torch.compile(m)
+                               for k, m in self.forward_models.items()}
+
+    def net(self, key: str) -> nn.Module:
+        """The module ``key`` to run outside DDP (e.g. D in the G update): compiled under ``--compile``."""
+        return self.compiled.get(key, self.models[key])
+
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.amp_dtype is None:
             return contextlib.nullcontext()
@@ -224,12 +240,13 @@ class GANTask(ABC):
 
     # ------------------------------------------------------------------ the contract
     @abstractmethod
-    def d_step(self, batch: Any, gen: torch.Generator) -> dict[str, float]:
-        """One discriminator update on ``batch``; returns named losses (a subset of ``loss_names``)."""
+    def d_step(self, batch: Any, gen: torch.Generator) -> Losses:
+        """One discriminator update on ``batch``; returns named losses (a subset of ``loss_names``): detached
+        scalar tensors (the trainer converts them in one batch at log time: no host sync per step) or floats."""
 
     @abstractmethod
-    def g_step(self, batch: Any, gen: torch.Generator) -> dict[str, float]:
-        """One generator update; returns named losses. Must advance ``self.step`` by one."""
+    def g_step(self, batch: Any, gen: torch.Generator) -> Losses:
+        """One generator update; returns named losses (as ``d_step``). Must advance ``self.step`` by one."""
 
     @abstractmethod
     def save_samples(self, path: Path, step: int) -> Path:

@@ -9,10 +9,15 @@ draw is a pure function of (seed, counter), so a resumed run repeats an uninterr
 * noise: ``d_step`` of draw ``d`` gets ``step_generator(seed, d, STREAM_D + 16 * rank)``, ``g_step`` of step
   ``s`` gets ``step_generator(seed, s, STREAM_G + 16 * rank)``, augmentation ``STREAM_DATA`` (CPU generators).
 
-Files (rank 0 only): ``losses.csv`` (one row per step, appended and flushed; fsynced before every checkpoint;
-rows after the checkpoint's step are dropped on resume), ``checkpoints/latest.pt`` every ``checkpoint_every``
-steps, at every epoch end and at the end (``step_XXXXXX.pt`` copies every ``keep_every`` steps),
-``samples/epoch_NNN.png`` at every epoch end, ``losses.png`` at the end.
+Losses stay tensors on the device; ``losses.csv`` gets one row per step, converted in one batch (a single host
+sync) every ``LOG_EVERY_CUDA`` steps on CUDA, every step on the CPU. On CUDA the next batches are prepared
+ahead on a background thread in pinned memory (``prefetch.py``; the same batches, so resume stays exact);
+``--compile`` wraps the forward modules in ``torch.compile`` (``GANTask.enable_compile``).
+
+Files (rank 0 only): ``losses.csv`` (one row per step, written and flushed at each conversion; fsynced before
+every checkpoint; rows after the checkpoint's step are dropped on resume), ``checkpoints/latest.pt`` every
+``checkpoint_every`` steps, at every epoch end and at the end (``step_XXXXXX.pt`` copies every ``keep_every``
+steps), ``samples/epoch_NNN.png`` at every epoch end, ``losses.png`` at the end.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from gandeploy.training import distributed
 from gandeploy.training.checkpoint import (CKPT_DIR, LATEST, latest_checkpoint, load_checkpoint, load_state_into,
                                            save_checkpoint)
 from gandeploy.training.distributed import DistContext
-from gandeploy.training.losslog import LossLog
+from gandeploy.training.losslog import LossLog, scalar
+from gandeploy.training.prefetch import Prefetcher
 from gandeploy.training.schedule import Schedule, make_schedule
 from gandeploy.training.task import GANTask
 from gandeploy.training.tensorboard import add_grid, open_writer
@@ -44,6 +50,8 @@ log = get_logger("trainer")
 STREAM_PERM, STREAM_DATA, STREAM_D, STREAM_G = 1, 2, 3, 4
 RANK_STRIDE = 16  # stream offset per rank: ranks draw different noise, the same batch order
 LOSSES_CSV, LOSSES_PNG, SAMPLES_DIR = "losses.csv", "losses.png", "samples"
+LOG_EVERY_CUDA = 25  # steps between loss conversions (host syncs) on CUDA
+PREFETCH_CUDA = 2  # batches prepared ahead on CUDA
 
 
 class BatchSampler:
@@ -77,10 +85,15 @@ class Trainer:
         self.sched = make_schedule(len(task.dataset), self.train.batch_size, self.ctx.world_size,
                                    task.n_critic, self.train.epochs, self.train.steps)
         self.sampler = BatchSampler(task.dataset, self.sched, self.train.seed, self.ctx)
-        self.losses = LossLog(self.run_dir / LOSSES_CSV, tuple(task.loss_names))
+        cuda = task.device.type == "cuda"
+        self.losses = LossLog(self.run_dir / LOSSES_CSV, tuple(task.loss_names),
+                              every=LOG_EVERY_CUDA if cuda else 1)
         self._stop_requested = False
         if self.ctx.enabled:
             self._enable_ddp()
+        if self.train.compile:
+            task.enable_compile()
+        self._prefetch = PREFETCH_CUDA if cuda else 0
 
     def check_length(self) -> None:
         """On resume: a schedule shorter than what ``latest.pt`` already holds is a ``UserInputError``."""
@@ -110,18 +123,19 @@ class Trainer:
         last_saved, t0, interrupted = start, time.perf_counter(), None
         bar = tqdm(total=sched.total_steps, initial=start, disable=not main, unit="step", dynamic_ncols=True,
                    desc=self.run_dir.name, mininterval=0.5)
+        self.losses.on_flush = lambda last: bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
+        batches = Prefetcher(self.sampler.batch, self._prefetch, last=sched.total_steps * sched.n_critic - 1)
         old_handler = self._install_sigint()
         board = open_writer(self.run_dir) if main else None  # None unless TensorBoard is installed
+        if board is not None:  # the losses of every step, as LossLog converts them (no extra host sync)
+            self.losses.on_rows = lambda rows: [board.add_scalar(f"loss/{k}", v, step) for step, losses in rows
+                                                for k, v in losses.items() if v is not None]
         try:
             for step in range(start, sched.total_steps):
-                losses = self._one_step(step, seed, rank_off)
+                losses = self._one_step(step, seed, rank_off, batches)
                 done, epoch = step + 1, sched.epoch_of_step(step)
                 if main:
                     self.losses.append(done, epoch + 1, losses)
-                if board is not None:
-                    for name, value in losses.items():
-                        board.add_scalar(f"loss/{name}", value, done)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
                 bar.update(1)
                 epoch_end = done % sched.steps_per_epoch == 0 or done == sched.total_steps
                 if epoch_end:
@@ -138,9 +152,10 @@ class Trainer:
                     interrupted = done
                     break
         finally:
+            batches.close()
+            self.losses.close()
             bar.close()
             self._restore_sigint(old_handler)
-            self.losses.close()
             if board is not None:
                 board.close()
         trained = max(last_saved - start, 0)
@@ -164,20 +179,33 @@ class Trainer:
                               "and --resume.")
         return self.run_dir
 
-    def _one_step(self, step: int, seed: int, rank_off: int) -> dict[str, float]:
-        """``n_critic`` discriminator updates (losses averaged), then one generator update."""
+    def _one_step(self, step: int, seed: int, rank_off: int, batches: Prefetcher) -> dict[str, Any]:
+        """``n_critic`` discriminator updates (losses averaged), then one generator update; losses stay tensors
+        (float64 sums: the same figures as Python floats) until ``LossLog`` converts them."""
         task, n = self.task, self.sched.n_critic
-        sums: dict[str, float] = {}
+        sums: dict[str, Any] = {}
         batch = None
         for k in range(n):
             draw = step * n + k
-            batch = self.sampler.batch(draw)
+            batch = batches.get(draw)
             for name, value in task.d_step(batch, step_generator(seed, draw, STREAM_D + rank_off)).items():
-                sums[name] = sums.get(name, 0.0) + float(value)
+                sums[name] = sums[name] + scalar(value) if name in sums else scalar(value)
         losses = {name: value / n for name, value in sums.items()}
         losses.update(task.g_step(batch, step_generator(seed, step, STREAM_G + rank_off)))
         task.after_g_step()
         return losses
+
+    def run_steps(self, first: int, count: int) -> dict[str, float]:
+        """``count`` steps from ``first`` and no files (benchmarks time this); the last step's losses as floats
+        (their conversion waits for the device, so the call's wall time covers the steps' compute)."""
+        batches = Prefetcher(self.sampler.batch, self._prefetch)
+        try:
+            losses: dict[str, Any] = {}
+            for step in range(first, first + count):
+                losses = self._one_step(step, self.train.seed, RANK_STRIDE * self.ctx.rank, batches)
+            return {k: float(v) for k, v in losses.items()}
+        finally:
+            batches.close()
 
     # ------------------------------------------------------------------ checkpoints
     def state(self, step: int) -> dict[str, Any]:

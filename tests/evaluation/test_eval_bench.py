@@ -113,6 +113,6 @@ def test_speed_goals_verdicts_and_their_ceilings() -> None:
     assert (conc.passed, conc.measured) == (False, "1.50x")
     assert "40/s at c=1, 60/s at c=8" in conc.detail and "caps any concurrency at 100/s = 2.5x c=1" in conc.detail
     served = goals["CycleGAN 256x256 served (PNG in -> PNG out), % of roofline"]
-    assert (served.passed, served.measured) == (True, "80.0 %")
+    assert (served.passed, served.measured) == (False, "80.0 %")  # the goal is 90 % now
     assert goals["serve ready"].passed is True and goals["serve ready"].line().startswith("[PASS] serve ready: 4.2 s")
     assert all(g.passed is None for g in check_goals(None, None, None))  # nothing measured: n/a, not MISS

@@ -67,6 +67,50 @@ def test_backend_step_equals_contract(model: str) -> None:
         np.testing.assert_array_equal(served[t.name].reshape(want[t.feeds].shape), want[t.feeds])
 
 
+def _infogan_contract() -> tuple[ServedContract, list[dict]]:
+    spec = MODELS["infogan"]
+    contract = ServedContract.from_io(spec.io(spec.config_cls(**spec.tiny)), max_batch=16)
+    return contract, json.loads(contract.parameter())["inputs"]
+
+
+def test_check_batch_is_one_pass_over_good_requests() -> None:
+    """Every request good: the batch-wide check equals the per-request checks, concatenated; the feeds equal
+    ``ServedContract``'s for the whole batch (mixed truncation presence included)."""
+    contract, inputs = _infogan_contract()
+    seeds = [[3, 4], [5], [6, 7, 8]]
+    truncs = [[0.5, 0.7], None, [1.0, 2.0, 3.0]]
+    raw = []
+    for s, t in zip(seeds, truncs, strict=True):
+        req = contract.request(s, truncation=t, **{k: v for k, v in contract.case(s)[1].items() if k != "seed"})
+        raw.append({i["name"]: req.get(i["name"]) for i in inputs})
+    values, good, rows, errors = common.check_batch(inputs, raw)
+    assert good == [0, 1, 2] and rows == [2, 1, 3] and not errors
+    np.testing.assert_array_equal(values["seed"].reshape(-1), [3, 4, 5, 6, 7, 8])
+    assert np.isnan(values["truncation"][2, 0]) and values["truncation"][3, 0] == 1.0
+    feeds = common.step_feeds(json.loads(contract.parameter()), values)
+    for s, t, start in ((seeds[0], truncs[0], 0), (seeds[1], None, 2), (seeds[2], truncs[2], 3)):
+        want = contract.feeds_from_values(contract.request(s, truncation=t, **{
+            k: v for k, v in contract.case(s)[1].items() if k != "seed"}))
+        np.testing.assert_array_equal(feeds["gen_z"][start:start + len(s)], want["z"])
+    none_given = common.check_batch(inputs, [{**r, "truncation": None} for r in raw])[0]
+    assert none_given["truncation"] is None
+
+
+def test_check_batch_fails_bad_requests_alone() -> None:
+    contract, inputs = _infogan_contract()
+    good = {i["name"]: v for i in inputs for k, v in contract.request([1]).items() if k == i["name"]}
+    bad_code = {**good, "code": np.array([[99]], np.int64)}
+    bad_t = {**good, "truncation": np.array([[-1.0]], np.float32)}
+    missing = {k: v for k, v in good.items() if k != "continuous"}
+    two_sizes = {**good, "seed": np.array([[1], [2]], np.int64)}
+    raw = [good, bad_code, good, bad_t, missing, two_sizes]
+    values, ok, rows, errors = common.check_batch(inputs, raw)
+    assert ok == [0, 2] and rows == [1, 1] and values["seed"].shape == (2, 1)
+    assert "'code' must be in" in errors[1] and "'truncation' must be a finite number > 0" in errors[3]
+    assert "missing input 'continuous'" in errors[4] and "share one batch size" in errors[5]
+    assert common.check_batch(inputs, [bad_code])[1] == []
+
+
 def test_backend_checks_name_the_input() -> None:
     spec = MODELS["infogan"]
     contract = ServedContract.from_io(spec.io(spec.config_cls(**spec.tiny)), max_batch=8)

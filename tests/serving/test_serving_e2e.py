@@ -167,7 +167,7 @@ def test_dynamic_batching_really_batches(server) -> None:
 
 def test_metadata_reports_the_contract(server, protocol: str) -> None:
     meta = tc.model_metadata("cgan-tiny", url=server.url(protocol), protocol=protocol)
-    assert meta["platform"] == "ensemble" and meta["max_batch_size"] == 16
+    assert meta["platform"] == "python" and meta["max_batch_size"] == 16  # local flavour: one python step
     assert [(t["name"], t["datatype"], t["shape"]) for t in meta["inputs"]] == [
         ("seed", "INT64", [-1, 1]), ("truncation", "FP32", [-1, 1]), ("label", "INT64", [-1, 1])]
     contract = tc.served_contract("cgan-tiny", url=server.url(protocol), protocol=protocol)
@@ -258,3 +258,33 @@ def test_cli_sample_infogan_codes_truncation_and_traverse(server, exports, tmp_p
         assert result.exit_code == 1 and flag in result.output, result.output
     result = runner.invoke(main, ["sample", "dcgan-tiny", "--code", "1", "--url", server.grpc_url])
     assert result.exit_code == 1 and "--code does not apply" in result.output, result.output
+
+
+def test_cli_sample_truncation_sweep(server, exports, tmp_path: Path) -> None:
+    """--truncation-sweep: one row per t, the same seeds and labels (seed % classes) in every row; each row equals
+    the in-process generator on the truncated latents; bad values and conflicting flags are errors."""
+    from gandeploy.manifest import load_manifest
+
+    runner = CliRunner()
+    contract = load_manifest(exports["cgan-tiny"]).contract
+    out = tmp_path / "sweep.npy"
+    result = runner.invoke(main, ["sample", "cgan-tiny", "--n", "4", "--seed", "2", "--truncation-sweep",
+                                  "0.25,1,2", "--out", str(out), "--url", server.grpc_url])
+    assert result.exit_code == 0, result.output
+    grid = np.load(out)  # [3 rows * 4 seeds, H, W, C]
+    assert grid.shape[0] == 12
+    for row, t in enumerate((0.25, 1.0, 2.0)):
+        seeds = [2, 3, 4, 5]
+        feeds = contract.generator_feeds(seeds, label=np.array(seeds) % 3, truncation=t)
+        assert_within_one_level(grid[4 * row:4 * row + 4], to_uint8(ort_run(exports["cgan-tiny"], feeds)))
+    png = tmp_path / "sweep.png"
+    assert runner.invoke(main, ["sample", "cgan-tiny", "--n", "4", "--truncation-sweep", "0.5,1", "--out", str(png),
+                                "--url", server.grpc_url]).exit_code == 0
+    assert np.asarray(Image.open(png)).shape[1] > 4 * 34  # the grid plus its row labels
+    for args, needle in ((["--truncation-sweep", "0,1"], "numbers > 0"), (["--truncation-sweep", "a"], "numbers"),
+                         (["--truncation-sweep", "1", "--truncation", "1"], "drop --truncation")):
+        result = runner.invoke(main, ["sample", "cgan-tiny", "--url", server.grpc_url, "--out",
+                                      str(tmp_path / "x.png"), *args])
+        assert result.exit_code == 1 and needle in result.output, result.output
+    result = runner.invoke(main, ["sample", "cyclegan-tiny", "--truncation-sweep", "1", "--url", server.grpc_url])
+    assert result.exit_code == 1 and "image-to-image" in result.output, result.output

@@ -76,6 +76,9 @@ def test_matching_plan_is_the_only_generator(exports: dict[str, Path], tmp_path:
     assert C.read_config(out / "cyclegan-tiny").parameters["generator_model"].string_value == "cyclegan-tiny_generator"
     cgan = C.read_config(out / "cgan-tiny_generator")  # no plan: native ONNX Runtime
     assert cgan.platform == "onnxruntime_onnx" and list(cgan.input[1].reshape.shape) == []
+    ens = C.read_config(out / "cgan-tiny")  # ngc sampling keeps the ensemble around the native generator
+    assert ens.platform == "ensemble" and [s.model_name for s in ens.ensemble_scheduling.step] == [
+        "cgan-tiny_seed", "cgan-tiny_generator", "cgan-tiny_postprocess"]
     record = json.loads((out / "cyclegan-tiny" / "gandeploy.json").read_text())
     assert record["triton_release"] == "24.10"
     assert record["models"]["cyclegan-tiny_generator"]["role"] == "generator_trt"

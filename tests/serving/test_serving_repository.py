@@ -53,13 +53,16 @@ def test_local_repository_layout(repository: Path, exports: dict[str, Path]) -> 
     assert (repository / "cgan-tiny_generator" / "1" / "model.onnx").is_file()
     assert (repository / "cgan-tiny_generator" / "1" / "model.py").is_file()
     assert (repository / "cgan-tiny_generator" / "1" / "gd_backend_common.py").is_file()
-    ens = C.read_config(repository / "cgan-tiny")
-    assert ens.platform == "ensemble" and [s.model_name for s in ens.ensemble_scheduling.step] == [
-        "cgan-tiny_seed", "cgan-tiny_generator", "cgan-tiny_postprocess"]
+    one = C.read_config(repository / "cgan-tiny")  # local sampling: one python step, its own model.onnx
+    assert one.backend == "python" and one.HasField("dynamic_batching") and one.max_batch_size == 16
+    assert [t.name for t in one.input] == ["seed", "truncation", "label"] and one.output[0].name == "image"
+    onnx = (exports["cgan-tiny"] / "model.onnx").read_bytes()
+    assert (repository / "cgan-tiny" / "1" / "model.onnx").read_bytes() == onnx
+    assert not (repository / "cgan-tiny_seed").exists() and not (repository / "cgan-tiny_postprocess").exists()
     gen = C.read_config(repository / "cgan-tiny_generator")
     assert gen.backend == "python" and gen.max_batch_size == 16 and gen.HasField("dynamic_batching")
     assert [t.name for t in gen.input] == ["z", "label"] and list(gen.input[1].reshape.shape) == []
-    for model in ("cgan-tiny_seed", "cgan-tiny_postprocess", "cyclegan-tiny", "mlp-tiny_seed"):
+    for model in ("cgan-tiny", "cyclegan-tiny", "mlp-tiny", "infogan-tiny"):
         assert C.read_config(repository / model).HasField("dynamic_batching"), model
     pipeline = C.read_config(repository / "cyclegan-tiny")
     assert pipeline.parameters["generator_model"].string_value == "cyclegan-tiny_generator"
@@ -80,7 +83,6 @@ def test_repository_records_its_exports(repository: Path, exports: dict[str, Pat
                                        {"name": "label", "dtype": "int64", "dims": [1]}]
     ensemble = C.read_config(repository / "cgan-tiny")
     assert [t.name for t in ensemble.input if t.optional] == ["truncation"]
-    assert [t.name for t in C.read_config(repository / "cgan-tiny_seed").input if t.optional] == ["truncation"]
     contract = ServedContract.from_json(ensemble.parameters[CONFIG_PARAMETER].string_value)
     assert rec["contract"] == contract.to_json() and contract.num_classes == 3
     gen = C.read_config(repository / "cgan-tiny_generator")
@@ -102,8 +104,8 @@ def test_tampered_export_is_rejected_by_repo(exports: dict[str, Path], tmp_path:
 def test_tampered_repository_fails_verification(exports: dict[str, Path], tmp_path: Path) -> None:
     out = build_repository([exports["mlp-tiny"]], tmp_path / "repo").root
     verify_repository(out)
-    (out / "mlp-tiny_seed" / "1" / "model.py").write_text("raise SystemExit\n")
-    with pytest.raises(ServingError, match="mlp-tiny_seed/1/model.py was modified"):
+    (out / "mlp-tiny" / "1" / "model.py").write_text("raise SystemExit\n")
+    with pytest.raises(ServingError, match="mlp-tiny/1/model.py was modified"):
         verify_repository(out)
     result = CliRunner().invoke(main, ["serve", "--model-repository", str(out)])
     assert result.exit_code == 1 and "was modified" in result.output
@@ -129,7 +131,7 @@ def test_rebuild_replaces_models_and_keeps_other_exports(exports: dict[str, Path
 
 def test_foreign_model_directory_is_not_overwritten(exports: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "repo"
-    (out / "mlp-tiny_seed").mkdir(parents=True)
+    (out / "mlp-tiny").mkdir(parents=True)
     with pytest.raises(UserInputError, match="belongs to something other than 'gandeploy repo'"):
         build_repository([exports["mlp-tiny"]], out)
 

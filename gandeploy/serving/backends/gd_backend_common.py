@@ -157,7 +157,8 @@ def step_feeds(contract: dict[str, Any], values: dict[str, Any]) -> dict[str, np
             seeds = values[mine[SEED_ROLE]["name"]].reshape(-1)
             trunc_spec = mine.get(TRUNCATION_ROLE)
             trunc = values.get(trunc_spec["name"]) if trunc_spec else None
-            ts = [None] * seeds.size if trunc is None else [float(t) for t in trunc.reshape(-1)]
+            # NaN marks a row whose request left the optional truncation out (check_batch); never a user value
+            ts = [None] * seeds.size if trunc is None else [None if t != t else float(t) for t in trunc.reshape(-1)]
             nz = int(target["shape"][1])
             out[step["name"]] = np.stack([latent_from_seed(int(s), nz, t)
                                           for s, t in zip(seeds, ts)]).astype(np.float32)  # noqa: B905 - 3.8
@@ -165,6 +166,80 @@ def step_feeds(contract: dict[str, Any], values: dict[str, Any]) -> dict[str, np
             spec = mine[target.get("role")]
             out[step["name"]] = np.ascontiguousarray(values[spec["name"]])
     return out
+
+
+def check_batch(specs: list[dict[str, Any]], raw: list[dict[str, Any]],
+                ) -> tuple[dict[str, np.ndarray | None], list[int], list[int], dict[int, str]]:
+    """Every request of one ``execute`` checked batch-wide: one ``check_served`` pass per input over all requests.
+
+    ``raw``: per request, served input name → its array (None: absent). Returns ``(values, good, rows, errors)``:
+    ``values`` name → [total, *dims] over the good requests in order (an optional input absent from some of them
+    has NaN rows there; absent from all: None), ``good`` the indices of good requests, ``rows`` their batch sizes,
+    ``errors`` request index → message. A batch with a bad request is re-checked request by request, so each
+    bad one fails alone, naming its input, and the rest are served."""
+    try:
+        values, rows = _check_together(specs, raw)
+        return values, list(range(len(raw))), rows, {}
+    except RequestError:
+        pass
+    errors, good = {}, []
+    for i, request in enumerate(raw):
+        try:
+            _check_together(specs, [request])
+            good.append(i)
+        except RequestError as exc:
+            errors[i] = str(exc)
+    values, rows = _check_together(specs, [raw[i] for i in good]) if good else ({}, [])
+    return values, good, rows, errors
+
+
+def _check_together(specs: list[dict[str, Any]], raw: list[dict[str, Any]],
+                    ) -> tuple[dict[str, np.ndarray | None], list[int]]:
+    rows = []
+    for request in raw:  # presence and one batch size per request: shapes only, no array work
+        sizes = {}
+        for spec in specs:
+            arr = request.get(spec["name"])
+            if arr is None:
+                if not spec.get("optional"):
+                    raise RequestError(f"missing input '{spec['name']}'")
+                continue
+            sizes[spec["name"]] = int(arr.shape[0]) if arr.ndim else -1
+        if len(set(sizes.values())) > 1:
+            raise RequestError(f"inputs must share one batch size, got {sizes}")
+        size = next(iter(sizes.values()), 0)
+        if size <= 0:
+            raise RequestError("a request needs at least one sample")
+        rows.append(size)
+    values: dict[str, np.ndarray | None] = {}
+    for spec in specs:
+        arrs = [request.get(spec["name"]) for request in raw]
+        present = [a for a in arrs if a is not None]
+        if not present:
+            values[spec["name"]] = None
+            continue
+        joined = present[0] if len(present) == 1 else _concat(present, spec)
+        checked = check_served(joined, spec)  # [total present, *dims]
+        if len(present) < len(arrs):  # an optional input some requests left out: NaN rows for them
+            full = np.full((sum(rows), *checked.shape[1:]), np.nan, dtype=checked.dtype)
+            start, taken = 0, 0
+            for arr, n in zip(arrs, rows):  # noqa: B905 - Python 3.8 in NGC
+                if arr is not None:
+                    full[start:start + n] = checked[taken:taken + n]
+                    taken += n
+                start += n
+            checked = full
+        values[spec["name"]] = checked
+    return values, rows
+
+
+def _concat(arrays: list[np.ndarray], spec: dict[str, Any]) -> np.ndarray:
+    try:
+        return np.concatenate(arrays)
+    except ValueError:  # shapes that differ past the batch axis: check_served names the bad one
+        for arr in arrays:
+            check_served(arr, spec)
+        raise RequestError(f"input '{spec['name']}' has mismatched shapes across requests") from None
 
 
 # --- image bytes -------------------------------------------------------------------------------------------------

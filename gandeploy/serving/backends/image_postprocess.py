@@ -12,20 +12,25 @@ from gd_backend_common import to_uint8
 
 
 class TritonPythonModel:
-    """Stateless float → uint8 conversion, one response per request."""
+    """Stateless float → uint8 conversion: one numpy pass per batch, one response per request."""
 
     def initialize(self, args):
         pass
 
     def execute(self, requests):
-        responses = []
-        for request in requests:
-            output = pb_utils.get_input_tensor_by_name(request, "output").as_numpy()  # [B, C, H, W]
-            if not np.all(np.isfinite(output)):
+        outputs = [pb_utils.get_input_tensor_by_name(r, "output").as_numpy() for r in requests]  # [B, C, H, W]
+        joined = outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+        images = to_uint8(joined)  # one pass over the whole batch: [total, H, W, C]
+        finite = np.isfinite(joined.reshape(joined.shape[0], -1)).all(axis=1)  # [total]
+        responses, start = [], 0
+        for output in outputs:
+            n = output.shape[0]
+            if not finite[start:start + n].all():
                 error = pb_utils.TritonError("the generator produced NaN or infinite values",
                                              pb_utils.TritonError.INTERNAL)
                 responses.append(pb_utils.InferenceResponse(error=error))
-                continue
-            image = to_uint8(output)  # [B, H, W, C]
-            responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("image", image)]))
+            else:
+                tensors = [pb_utils.Tensor("image", images[start:start + n])]
+                responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+            start += n
         return responses

@@ -5,14 +5,16 @@ Generic over the served contract (config parameter ``gandeploy_contract``, the J
 in 0 .. 2**63 - 1; optional ``truncation`` FP32 [1], finite and > 0; ``label`` / ``code`` INT64 [1] in
 [0, classes); ``continuous`` FP32 [M], finite) and each generator input comes out as ``gen_<input>``: a latent
 is ``latent_from_seed(seed, nz, truncation)`` (NumPy PCG64, identical to ``gandeploy.models.io``), the other
-inputs pass through checked. An absent optional input arrives as None. Bad requests get INVALID_ARG one by
-one, naming the input; the rest of the batch still succeeds. SELF-CONTAINED (numpy, json).
+inputs pass through checked. An absent optional input arrives as None. Checks run once per input over the
+whole batch (``check_batch``); bad requests get INVALID_ARG one by one, naming the input; the rest of the
+batch still succeeds. The local flavour serves the same steps in one model (``sampling_onnx.py``); this one
+feeds the NGC flavour's native generator. SELF-CONTAINED (numpy, json).
 """
 
 from __future__ import annotations
 
 import triton_python_backend_utils as pb_utils
-from gd_backend_common import RequestError, check_served, load_contract, model_parameters, step_feeds
+from gd_backend_common import check_batch, load_contract, model_parameters, step_feeds
 
 
 class TritonPythonModel:
@@ -24,23 +26,24 @@ class TritonPythonModel:
         self.outputs = [s["name"] for s in self.contract["step_outputs"]]
 
     def execute(self, requests):
-        return [self._answer(r) for r in requests]
-
-    def _answer(self, request):
-        try:
-            values, batch = {}, {}
+        raw = []
+        for request in requests:
+            tensors = {}
             for spec in self.inputs:
                 tensor = pb_utils.get_input_tensor_by_name(request, spec["name"])
-                if tensor is None:
-                    if spec.get("optional"):
-                        values[spec["name"]] = None
-                        continue
-                    raise RequestError(f"missing input '{spec['name']}'")
-                values[spec["name"]] = check_served(tensor.as_numpy(), spec)
-                batch[spec["name"]] = values[spec["name"]].shape[0]
-            if len(set(batch.values())) > 1:
-                raise RequestError(f"inputs must share one batch size, got {batch}")
-            feeds = step_feeds(self.contract, values)
-            return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(n, feeds[n]) for n in self.outputs])
-        except RequestError as exc:
-            return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG))
+                tensors[spec["name"]] = None if tensor is None else tensor.as_numpy()
+            raw.append(tensors)
+        values, good, rows, errors = check_batch(self.inputs, raw)  # one check per input over the batch
+        feeds = step_feeds(self.contract, values) if good else {}
+        parts, start = {}, 0
+        for i, n in zip(good, rows):  # noqa: B905 - Python 3.8 in NGC
+            parts[i] = [pb_utils.Tensor(name, feeds[name][start:start + n]) for name in self.outputs]
+            start += n
+        responses = []
+        for i in range(len(requests)):
+            if i in errors:
+                error = pb_utils.TritonError(errors[i], pb_utils.TritonError.INVALID_ARG)
+                responses.append(pb_utils.InferenceResponse(error=error))
+            else:
+                responses.append(pb_utils.InferenceResponse(output_tensors=parts[i]))
+        return responses

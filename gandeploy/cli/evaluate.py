@@ -1,0 +1,88 @@
+"""``gandeploy evaluate TARGET``: FID / KID / precision-recall / density-coverage of a run, an export on any
+backend, or a served model; ``--compare`` puts several backends' distributions side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gandeploy.cli.options import report_outputs
+from gandeploy.evaluation.features import FEATURES
+
+BACKEND_CHOICES = ["torch", "onnxruntime", "onnxruntime-fp16", "tensorrt", "triton"]
+
+
+@click.command("evaluate")
+@click.argument("target")
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default=None,
+              help="Backend for an export dir [default: onnxruntime; a run dir: torch].")
+@click.option("--url", default=None, help="HOST:PORT of the Triton server (a served model name as TARGET, or "
+                                          "--backend triton).")
+@click.option("--protocol", type=click.Choice(["http", "grpc"]), default="grpc", show_default=True)
+@click.option("--real", default=None, help="Real data set to compare with, held-out split [default: the run's].")
+@click.option("--n", "n", type=int, default=10_000, show_default=True, help="Generated samples (seeds seed..seed+n-1).")
+@click.option("--seed", type=int, default=0, show_default=True, help="First seed.")
+@click.option("--features", type=click.Choice(list(FEATURES)), default=None,
+              help="Feature space [default: pixels for point data, digits for digit images, else inception].")
+@click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
+              help="Path to the FID Inception weights (weights-inception-2015-12-05-6726825d.pth).")
+@click.option("--kid-subsets", type=int, default=100, show_default=True)
+@click.option("--kid-subset-size", type=int, default=1000, show_default=True)
+@click.option("--compare", "compare_backends", default=None,
+              help="Comma-separated backends of an export dir to compare on the same seeds, first = reference, "
+                   "e.g. onnxruntime,onnxruntime-fp16,tensorrt,triton.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the JSON result here.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for evaluate.{json,md,png} [default: reports/evaluate/<target name>].")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Data folder [default: training/data].")
+def evaluate(target: str, backend: str | None, url: str | None, protocol: str, real: str | None, n: int, seed: int,
+             features: str | None, inception_weights: str | None, kid_subsets: int, kid_subset_size: int,
+             compare_backends: str | None, json_file: Path | None, report_dir: Path | None,
+             data_root: str | None) -> None:
+    """Score TARGET's samples against held-out real data.
+
+    \b
+    TARGET is a run dir, an export dir (with --backend), or a served model name (with --url):
+      gandeploy evaluate training/runs/cgan-digits --n 2000
+      gandeploy evaluate export/cgan-digits --backend onnxruntime-fp16 --json fp16.json
+      gandeploy evaluate cgan-digits --url 127.0.0.1:8001 --real digits
+      gandeploy evaluate export/cgan-digits --compare onnxruntime,onnxruntime-fp16
+    """
+    from gandeploy.errors import UserInputError
+    from gandeploy.evaluation import eval_report
+    from gandeploy.evaluation.evaluate import EvalConfig, compare
+    from gandeploy.evaluation.evaluate import evaluate as run_evaluate
+
+    if kid_subsets < 1 or kid_subset_size < 2:
+        raise UserInputError("--kid-subsets must be >= 1 and --kid-subset-size >= 2.")
+    cfg = EvalConfig(n=n, seed=seed, real=real, features=features, kid_subsets=kid_subsets,
+                     kid_subset_size=kid_subset_size, inception_weights=inception_weights, data_root=data_root)
+    out = report_dir or Path("reports/evaluate") / (Path(target).name or "target")
+    if compare_backends:
+        if not Path(target).is_dir():
+            raise UserInputError(f"--compare needs an export dir as TARGET, got '{target}'.")
+        comp = compare(target, [b.strip() for b in compare_backends.split(",") if b.strip()], cfg=cfg, url=url,
+                       protocol=protocol)
+        for row in comp.rows:
+            v, r = row.get("vs_reference"), row["vs_real"]
+            extra = (f"; vs {comp.reference}: FID {v['fid']:.4g}, KID {v['kid_mean']:.3g} ± {v['kid_std']:.2g}, "
+                     f"max abs {row['max_abs_vs_reference']:.3g}") if v else " (reference)"
+            click.echo(f"{row['backend']:>18}: FID {r['fid']:.4g}, KID {r['kid_mean']:.3g} ± {r['kid_std']:.2g}"
+                       f"{extra}")
+        for key, why in comp.skipped.items():
+            click.echo(f"{key:>18}: skipped ({why})")
+        report_outputs(eval_report.write_compare(comp, out, json_file), f"gandeploy parity {target}")
+        return
+    result = run_evaluate(target, backend, cfg=cfg, url=url, protocol=protocol)
+    s = result.summary
+    click.echo(f"{s['backend']} · {s['features']} features · {s['n']} generated vs {s['n_real']} real: "
+               f"FID {s['fid']:.4g}, KID {s['kid_mean']:.4g} ± {s['kid_std']:.2g}, precision {s['precision']:.3f}, "
+               f"recall {s['recall']:.3f}, density {s['density']:.3f}, coverage {s['coverage']:.3f}")
+    for row in result.per_class:
+        click.echo(f"  class {row['name']:>4}: FID {row['fid']:.4g}, KID {row['kid_mean']:.3g}, "
+                   f"precision {row['precision']:.3f}, recall {row['recall']:.3f}")
+    next_cmd = f"gandeploy evaluate {target} --compare onnxruntime,onnxruntime-fp16" if (Path(target) / "manifest.json").is_file() \
+        else "gandeploy export " + target if Path(target).is_dir() else None
+    report_outputs(eval_report.write_eval(result, out, json_file), next_cmd)

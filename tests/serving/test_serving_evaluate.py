@@ -1,0 +1,47 @@
+"""``gandeploy evaluate`` on served models (real tritonserver): the served distribution is the exported one."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from gandeploy.evaluation.evaluate import EvalConfig, compare, evaluate
+
+pytestmark = pytest.mark.e2e
+
+CFG = EvalConfig(n=96, real="digits", kid_subsets=10, kid_subset_size=48)
+
+
+def test_served_name_gives_the_exported_samples(server, exports) -> None:
+    served = evaluate("cgan-tiny", cfg=CFG, url=server.grpc_url, protocol="grpc")
+    local = evaluate(exports["cgan-tiny"], "onnxruntime", cfg=CFG)
+    assert served.summary["backend"] == "served"
+    assert np.abs(served.fake - local.fake).max() <= 1 / 127.5 + 1e-6  # one uint8 level at most
+    assert [r["class"] for r in served.per_class] == [0, 1, 2]  # classes from the served config, seeds mod 3
+    assert served.summary["fid"] == pytest.approx(local.summary["fid"], rel=0.02)
+
+
+def test_compare_includes_the_served_raw_generator(server, exports, tmp_path) -> None:
+    comp = compare(exports["cgan-tiny"], ["onnxruntime", "onnxruntime-fp16", "triton"],  # no FP16 file here
+                   cfg=EvalConfig(n=96, real="digits", kid_subsets=10, kid_subset_size=48, per_class=False),
+                   url=server.grpc_url, protocol="grpc")
+    rows = {r["backend"]: r for r in comp.rows}
+    assert set(rows) == {"onnxruntime", "triton"}, comp.skipped
+    assert "fp16" in comp.skipped["onnxruntime-fp16"]  # listed with the reason
+    assert rows["triton"]["max_abs_vs_reference"] <= 1 / 127.5 + 1e-6
+    assert rows["triton"]["kid_within_std"]
+
+
+def test_cli_on_a_served_model(server, tmp_path) -> None:
+    from gandeploy.cli import main
+
+    out = tmp_path / "served.json"
+    res = CliRunner().invoke(main, ["evaluate", "mlp-tiny", "--url", server.http_url, "--protocol", "http",
+                                    "--real", "ring8", "--n", "200", "--kid-subsets", "5", "--json", str(out),
+                                    "--report", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert data["features"] == "pixels" and data["n"] == 200 and data["backend"] == "served"
