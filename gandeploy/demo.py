@@ -70,25 +70,26 @@ class Stage:
 
 @dataclass
 class DemoPaths:
-    """Where the demo writes: the workspace areas of the design card, and one folder of pictures."""
+    """Where the demo writes: everything under ``demo/`` (runs, exports, its repository, pictures), so the README
+    tour that follows it (training/runs/, export/, model_repository/) starts from a clean workspace."""
 
     root: Path
 
     @property
+    def pictures(self) -> Path:
+        return self.root / "demo"
+
+    @property
     def runs(self) -> Path:
-        return self.root / "training" / "runs"
+        return self.pictures / "runs"
 
     @property
     def exports(self) -> Path:
-        return self.root / "export"
+        return self.pictures / "export"
 
     @property
     def repository(self) -> Path:
-        return self.root / "model_repository"
-
-    @property
-    def pictures(self) -> Path:
-        return self.root / "demo"
+        return self.pictures / "model_repository"
 
 
 def run_demo(root: str | Path = ".", *, retrain: bool = False) -> list[Stage]:
@@ -153,8 +154,8 @@ def _export(run_dir: Path, out: Path, job: DemoJob, stages: list[Stage]) -> Path
     if not fresh:
         export_run(run_dir, out, fp16=True, max_batch=64, **job.export)
     data = json.loads(manifest.read_text())
-    errs = ", ".join(f"{k} max|Δ| {v.get('max_abs', float('nan')):.1e}" for k, v in data.get("parity", {}).items()
-                     if isinstance(v, dict) and "max_abs" in v)
+    errs = ", ".join(f"{k} max abs err {v.get('max_abs', float('nan')):.1e}"
+                     for k, v in data.get("parity", {}).items() if isinstance(v, dict) and "max_abs" in v)
     verb = "reused" if fresh else "exported"
     stages.append(Stage(f"export {out.name} (--fp16)", time.perf_counter() - start, f"{verb}; {errs}",
                         sorted(p for p in out.iterdir() if p.is_file())))
@@ -200,28 +201,41 @@ def _serve_and_call(paths: DemoPaths, export_dirs: dict[str, Path], stages: list
     with TritonServer(paths.repository, log_file=log_file, **ports) as server:
         stages.append(Stage("start tritonserver", time.perf_counter() - start,
                             f"ready at http {server.http_url}, grpc {server.grpc_url}", [log_file]))
-        stages.append(_sample_grid(server.grpc_url, paths.pictures / "cgan-digits-served-grid.png"))
+        stages.append(_sample_grid(server.grpc_url, paths.pictures / "cgan-digits-served-grid.png",
+                                   export_dirs[CGAN_JOB.name]))
         stages.append(_traversal(server.grpc_url, paths.pictures / "infogan-digits-served-traversal.png"))
         stages.append(_translate_set(server.grpc_url, paths.pictures / "cyclegan-translations.png"))
         for name, export_dir in export_dirs.items():
             stages.append(_parity(export_dir, server.http_url, paths.pictures / f"parity-{name}"))
 
 
-def _sample_grid(url: str, out: Path) -> Stage:
-    """One row per class, ten seeds per row, through the served ensemble (gRPC)."""
+def _sample_grid(url: str, out: Path, export_dir: Path) -> Stage:
+    """One row per class (labelled with its class name), ten seeds per row, through the served ensemble (gRPC)."""
+    from gandeploy.config import load_run_config
     from gandeploy.serving.client import sample
 
     start = time.perf_counter()
     rows = [sample(CGAN_JOB.name, range(10), labels=label, url=url, protocol="grpc") for label in range(10)]
     seconds = time.perf_counter() - start
-    grid = np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)  # [10 H, 10 W, C]
-    picture = Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).resize(
-        (grid.shape[1] * 3, grid.shape[0] * 3), Image.NEAREST)
-    _save_png(picture, out)
+    names = load_run_config(export_dir).class_names or tuple(map(str, range(10)))
+    grid = class_grid(np.concatenate(rows), [f"{i}: {names[i]}" if names[i] != str(i) else str(i)
+                                             for i in range(10)], [f"seed {k}" for k in range(10)])
+    _save_png(Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid), out)
     latencies = _latencies(lambda: sample(CGAN_JOB.name, [0], labels=0, url=url, protocol="grpc"))
     return Stage("sample grid (served)", seconds,
                  f"10 requests x 10 seeds; single-seed request p50 {latencies[0]:.1f} ms, p90 {latencies[1]:.1f} ms",
                  [out])
+
+
+def class_grid(images: np.ndarray, row_names: list[str], col_names: list[str], scale: int = 3,
+               pad: int = 4) -> np.ndarray:
+    """uint8 [rows*cols, H, W, C] (row by row) → one picture, tiles enlarged ``scale`` times with white gutters,
+    a name left of each row and above each column."""
+    from gandeploy.serving.pictures import image_grid, labelled_grid
+
+    tiles = images.repeat(scale, axis=1).repeat(scale, axis=2)  # [N, sH, sW, C]
+    grid = image_grid(tiles, cols=len(col_names), pad=pad)  # [rows*(sH+pad)+pad, cols*(sW+pad)+pad, C]
+    return labelled_grid(grid, tiles.shape[1:3], row_names, col_names, pad=pad)
 
 
 def _traversal(url: str, out: Path) -> Stage:
@@ -292,7 +306,7 @@ def _parity(export_dir: Path, url: str, report_dir: Path) -> Stage:
         raise ExportError(f"parity failed for {export_dir} (see {report_dir}): "
                           + "; ".join(str(r.backend) for r in report.failures))
     return Stage(f"parity {export_dir.name}", time.perf_counter() - start,
-                 f"passed, max|Δ| {detail}{skipped}", written)
+                 f"passed, max abs err {detail}{skipped}", written)
 
 
 def _latencies(call: Any, n: int = 20) -> tuple[float, float]:
@@ -318,12 +332,31 @@ def _save_png(image: Image.Image, path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------- summary
 def summary_table(stages: list[Stage]) -> str:
-    """The summary as Markdown: stage, seconds, what it measured, and the files it wrote."""
+    """The summary as Markdown: stage, seconds, what it measured, and the files it wrote ('|' escaped)."""
     lines = ["| stage | time | result | files |", "|---|---:|---|---|"]
     for s in stages:
         files = "<br>".join(f"`{p}`" + (f" ({human_size(p.stat().st_size)})" if p.is_file() else "")
                             for p in s.paths)
-        lines.append(f"| {s.name} | {s.seconds:.1f} s | {s.detail} | {files} |")
+        lines.append(f"| {_cell(s.name)} | {s.seconds:.1f} s | {_cell(s.detail)} | {_cell(files)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def summary_text(stages: list[Stage], width: int = 100) -> str:
+    """The summary for a terminal: stage, time and the result wrapped to fit ``width`` columns (files are
+    listed after it and in demo/summary.md)."""
+    import textwrap
+
+    name_w = min(36, max(len(s.name) for s in stages)) if stages else 10
+    result_w = width - name_w - 12
+    lines = [f"{'stage':<{name_w}}  {'time':>8}  result", "-" * width]
+    for s in stages:
+        wrapped = textwrap.wrap(s.detail, result_w) or [""]
+        lines.append(f"{s.name[:name_w]:<{name_w}}  {s.seconds:>6.1f} s  {wrapped[0]}")
+        lines += [f"{'':<{name_w}}  {'':>8}  {more}" for more in wrapped[1:]]
     return "\n".join(lines) + "\n"
 
 

@@ -37,6 +37,12 @@ class ServingError(GanDeployError):
     """The Triton repository, server or client failed."""
 
 
+class Interrupted(GanDeployError):
+    """The user stopped a command (Ctrl-C) after it saved its state; the CLI exits 130 like a shell does."""
+
+    exit_code = 130
+
+
 class BackendUnavailable(GanDeployError):
     """An optional runtime (TensorRT, a GPU, tritonserver) is not present here; the message says why."""
 
@@ -48,6 +54,17 @@ def unknown_choice(kind: str, name: str, choices: Iterable[str], flag: str | Non
     hint = f" Did you mean '{close[0]}'?" if close else ""
     where = f" (flag {flag})" if flag else ""
     return UserInputError(f"unknown {kind} '{name}'{where}.{hint} Choices: {', '.join(choices)}.")
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """The first line of ``text`` (ANSI codes removed), cut at a word boundary with '…' past ``limit``."""
+    import re
+
+    line = re.sub(r"\x1b\[[0-9;]*m", "", str(text)).strip().split("\n")[0].strip()
+    if len(line) <= limit:
+        return line
+    cut = line[:limit].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return (cut or line[:limit]) + " …"
 
 
 class RequestRejected(ServingError):

@@ -29,7 +29,7 @@ from typing import Any
 
 from gandeploy import __version__
 from gandeploy.contract import ServedContract
-from gandeploy.errors import ExportError
+from gandeploy.errors import ExportError, UserInputError
 from gandeploy.models.io import GeneratorIO
 from gandeploy.utils.io import atomic_write_json, sha256_file
 
@@ -126,6 +126,9 @@ def _read(export_dir: Path) -> dict[str, Any]:
     path = export_dir / MANIFEST_FILE
     if not export_dir.is_dir():
         raise ExportError(f"export dir '{export_dir}' does not exist: run 'gandeploy export RUN_DIR' first.")
+    if not path.is_file() and (export_dir / "checkpoints").is_dir():
+        raise UserInputError(f"'{export_dir}' is a training run dir, not an export dir: run 'gandeploy export "
+                             f"{export_dir} --fp16' first, then pass the export dir it prints.")
     if not path.is_file():
         raise ExportError(f"'{export_dir}' has no {MANIFEST_FILE}: the export is incomplete or failed; "
                           "run 'gandeploy export' again.")
@@ -147,17 +150,25 @@ def verify_export(export_dir: str | os.PathLike[str]) -> Manifest:
     """
     export_dir = Path(export_dir)
     manifest = load_manifest(export_dir)
+    problems = file_problems(export_dir, manifest)
+    if problems:
+        raise ExportError(problems[0])
+    return manifest
+
+
+def file_problems(export_dir: Path, manifest: Manifest) -> list[str]:
+    """One message per file the manifest lists that is missing, outside the dir, or changed (size, SHA-256)."""
+    problems = []
     for name, entry in sorted(manifest.files.items()):
         path = export_dir / name
         if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise ExportError(f"{export_dir / MANIFEST_FILE} lists a file outside the export dir: '{name}'.")
-        if not path.is_file():
-            raise ExportError(f"{path} is missing (listed in {MANIFEST_FILE}); run 'gandeploy export' again.")
-        size = path.stat().st_size
-        if size != entry.get("bytes"):
-            raise ExportError(f"{path} was modified after export: {size} bytes, manifest says "
-                              f"{entry.get('bytes')}; run 'gandeploy export' again.")
-        if sha256_file(path) != entry.get("sha256"):
-            raise ExportError(f"{path} was modified after export: its SHA-256 differs from {MANIFEST_FILE}; "
-                              "run 'gandeploy export' again.")
-    return manifest
+            problems.append(f"{export_dir / MANIFEST_FILE} lists a file outside the export dir: '{name}'.")
+        elif not path.is_file():
+            problems.append(f"{path} is missing (listed in {MANIFEST_FILE}); run 'gandeploy export' again.")
+        elif path.stat().st_size != entry.get("bytes"):
+            problems.append(f"{path} was modified after export: {path.stat().st_size} bytes, manifest says "
+                            f"{entry.get('bytes')}; run 'gandeploy export' again.")
+        elif sha256_file(path) != entry.get("sha256"):
+            problems.append(f"{path} was modified after export: its SHA-256 differs from {MANIFEST_FILE}; "
+                            "run 'gandeploy export' again.")
+    return problems

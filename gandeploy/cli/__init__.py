@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "export": "gandeploy.cli.export:export",
     "repo": "gandeploy.cli.repo:repo",
     "serve": "gandeploy.cli.serve:serve",
+    "models": "gandeploy.cli.models:models",
     "sample": "gandeploy.cli.sample:sample",
     "translate": "gandeploy.cli.translate:translate",
     "parity": "gandeploy.cli.parity:parity",
@@ -50,9 +51,12 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GanDeployError as exc:
-            raise click.ClickException(str(exc)) from None
+            error = click.ClickException(str(exc))
+            error.exit_code = getattr(exc, "exit_code", 1)  # Interrupted: 130
+            raise error from None
         except KeyboardInterrupt:
-            raise click.Abort() from None
+            click.echo("Aborted (interrupted).", err=True)
+            ctx.exit(130)
 
 
 def _module_exists(target: str) -> bool:

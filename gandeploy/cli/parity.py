@@ -66,12 +66,15 @@ def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protoco
     """
     from gandeploy.evaluation.parity import DEFAULT_BACKENDS, SERVED, run_parity
     from gandeploy.evaluation.report import parity_table, write_parity_report
-    from gandeploy.manifest import load_manifest
+    from gandeploy.manifest import file_problems, load_manifest
 
     keys = split_list(backends) or list(DEFAULT_BACKENDS)
     hws = [parse_hw(s, "--sizes", multiple=4) for s in split_list(sizes)] or None
     batches = parse_ints(batch_sizes, "--batch-sizes")
     manifest = load_manifest(export_dir)
+    tampered = file_problems(export_dir, manifest)  # like 'repo': artifacts must be what export measured
+    for problem in tampered:
+        click.echo(f"warning: {problem}", err=True)
     kwargs = dict(batch_sizes=batches, sizes=hws, protocol=url_protocol(url, protocol), run_dir=run_dir)
     if url or not any(k in SERVED for k in keys):
         report = run_parity(export_dir, keys, url=url, **kwargs)  # type: ignore[arg-type]
@@ -82,14 +85,25 @@ def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protoco
     click.echo(parity_table(report))
     for key, reason in report.skipped.items():
         click.echo(f"skipped {key}: {reason}")
-    report_outputs(paths, next_command=f"gandeploy bench {export_dir}" if report.passed else None)
+    report_outputs(paths, next_command=f"gandeploy bench {export_dir}" if report.passed and not tampered else None)
+    if tampered and report.passed:
+        raise click.ClickException(f"parity FAILED: the export does not match its manifest: {tampered[0]}"
+                                   + (f" (+{len(tampered) - 1} more)" if len(tampered) > 1 else ""))
     if not report.passed:
+        from gandeploy.errors import one_line
+
         bad = report.failures
-        what = "; ".join(sorted({f"{r.backend} ({r.error or ', '.join(r.breaches)})"[:160] for r in bad}))
+        reasons: dict[str, list[str]] = {}  # one reason, in full, with the backends it stopped
+        for r in bad:
+            backends = reasons.setdefault(one_line(r.error or ", ".join(r.breaches)).rstrip("."), [])
+            if r.backend not in backends:
+                backends.append(str(r.backend))
+        what = "; ".join(f"{', '.join(b)}: {reason}" for reason, b in reasons.items())
         if not report.rows:
             raise click.ClickException("parity compared no backend: every requested backend was skipped (see above).")
+        hashes = f" The export does not match its manifest: {tampered[0]}" if tampered else ""
         raise click.ClickException(f"parity FAILED for {len(bad)} of {len(report.rows)} checks: {what}. "
-                                   f"See {out / 'parity.md'}.")
+                                   f"See {out / 'parity.md'}.{hashes}")
     click.echo(f"parity passed: {len(report.rows)} checks on {', '.join(report.compared)}.")
 
 

@@ -49,20 +49,22 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
 @click.option("--truncation-sweep", default=None,
               help="Figure of the truncation trade-off: one row per t (comma-separated, e.g. 0.25,0.5,1.0,2.0), "
                    "the same seeds and labels in every row.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("grid.png"), show_default=True,
-              help="PNG grid (2D-point models: a scatter plot); a .npy suffix saves the raw array instead.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="PNG grid (2D-point models: a scatter plot); a .npy suffix saves the raw array instead  "
+                   "[default: samples/NAME.png].")
 @click.option("--url", default=None, help="Triton address (default 127.0.0.1:8001 for grpc, :8000 for http).")
 @click.option("--protocol", type=click.Choice(["grpc", "http"]), default="grpc", show_default=True)
 @click.option("--batch-size", type=int, default=None, help="Seeds per request (default: the model's max batch).")
 @click.option("--concurrency", type=int, default=2, show_default=True, help="Requests in flight at once.")
 def sample(name: str, n: int, seed: int, label: int | None, code: int | None, continuous: str | None,
-           truncation: float | None, traverse: int | None, truncation_sweep: str | None, out: Path,
+           truncation: float | None, traverse: int | None, truncation_sweep: str | None, out: Path | None,
            url: str | None, protocol: str, batch_size: int | None, concurrency: int) -> None:
     """Ask the served model NAME for the pictures of seeds seed .. seed+n-1 and save them as one grid."""
     from gandeploy.serving import client as tc
     from gandeploy.serving.pictures import image_grid, labelled_grid, save_png, save_points_plot
     from gandeploy.utils.io import atomic_path
 
+    out = out or Path("samples") / f"{name}.png"  # git-ignored, like translate's default translated/
     if n < 1:
         raise UserInputError(f"--n must be >= 1, got {n}.")
     if seed < 0 or seed + n - 1 > 2**63 - 1:
@@ -126,7 +128,10 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
     click.echo(f"Sampled {len(seeds)} from '{name}' over {protocol} in {seconds:.2f} s "
                f"({len(seeds) / seconds:.1f} samples/s).")
     again = f"--traverse {traverse} --seed {seed + 1}" if traverse is not None else f"--n {n} --seed {seed + n}"
-    report_outputs([out], f"gandeploy sample {name} {again} --out {out}")
+    kept = {"--label": label, "--code": code, "--continuous": continuous, "--truncation": truncation}
+    flags = "".join(f" {flag} {value}" for flag, value in kept.items() if value is not None)
+    following = out.with_name(f"{out.stem}-{seed + (1 if traverse is not None else n)}{out.suffix}")
+    report_outputs([out], f"gandeploy sample {name} {again}{flags} --out {following}")  # same flags, new file
 
 
 def _truncation_values(text: str, truncation: float | None, traverse: int | None, contract: object) -> list[float]:

@@ -137,6 +137,7 @@ def train(model: str | None, dataset: str | None, recipe: Path | None, arch_pair
           image_size: int | None, out: Path | None, resume: bool, data_root: Path | None, **flags: Any) -> None:
     """Train MODEL on DATASET; writes a run dir with config.json, checkpoints, losses and sample grids."""
     from gandeploy.cli.options import report_outputs
+    from gandeploy.evaluation.quality import quality_line
     from gandeploy.training.api import coerce_arch, default_run_dir, task_class, train_run
     from gandeploy.training.recipes import load_recipe, make_train_config, merge_train
 
@@ -178,6 +179,7 @@ def train(model: str | None, dataset: str | None, recipe: Path | None, arch_pair
     result = train_run(spec.name, dataset, train_cfg, run_dir, arch=arch or None, data_root=data_root,
                        resume=resume, signal=collapse_signal)
     if int(os.environ.get("RANK", "0")) == 0:
+        click.echo(quality_line(result))  # label agreement / modes / MAE: a useless run shows at once
         report_outputs(sorted(result.iterdir()), f"gandeploy export {result} --fp16", title=f"Run dir {result}")
 
 

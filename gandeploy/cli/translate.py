@@ -53,6 +53,11 @@ def translate(name: str, images: tuple[Path, ...], out: Path, url: str | None, p
         raise UserInputError(f"several IMAGEs share the name(s) {dupes}; their outputs would overwrite each other.")
     if out.exists() and not out.is_dir():
         raise UserInputError(f"--out '{out}' is a file; pass a directory.")
+    inputs = {f.resolve() for f in files}
+    clash = [f for f in files if (out / f"{f.stem}.png").resolve() in inputs]
+    if clash:
+        raise UserInputError(f"--out '{out}' would overwrite the input {clash[0]} with its translation; pass "
+                             "another --out directory.")
     blobs = [f.read_bytes() for f in files]
     start = time.perf_counter()
     with tqdm(total=len(files), desc=f"translate {name}", unit="img", disable=len(files) < 2) as bar:

@@ -23,7 +23,7 @@ import numpy as np
 
 from gandeploy.contract import ServedContract
 from gandeploy.diffs import Diff, compare_float, compare_uint8
-from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
+from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError, one_line
 from gandeploy.export.validate import Case  # the same fixed-input case the export checks use
 from gandeploy.formats import FORMATS, get_format
 from gandeploy.models.io import HW, to_uint8
@@ -288,7 +288,7 @@ def _compare_case(key: str, runtime: Runtime, reference: Runtime, contract: Serv
             ref, cand = ref_out, runtime.run(feeds)[contract.io.output_names[0]]
         row.diff = compare_uint8(ref, cand) if kind == "uint8" else compare_float(ref, cand)
     except (GanDeployError, ValueError, KeyError, RuntimeError, OSError) as exc:
-        row.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        row.error = f"{type(exc).__name__}: {one_line(str(exc))}"
         log.warning("%-17s %s: %s", key, case.label(), row.error)
         return row
     finally:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gandeploy.errors import one_line
 from gandeploy.models.io import to_uint8
 from gandeploy.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -56,7 +57,7 @@ def parity_table(report: ParityReport) -> str:
         if r.passed:
             verdict = "ok"
         else:
-            verdict = "ERROR " + (r.error or "")[:60] if r.error else "BREACH " + "; ".join(r.breaches)
+            verdict = "ERROR " + one_line(r.error or "", 60) if r.error else "BREACH " + "; ".join(r.breaches)
         rows.append([r.backend, r.precision, r.kind, str(r.case.batch), size, _fmt(d and d.max_abs),
                      _fmt(d and d.mean_abs), _fmt(d and d.psnr, ".1f"), _fmt(d and d.uint8_max, "d"),
                      _fmt(d and d.uint8_mean, ".3f"), verdict])

@@ -19,6 +19,7 @@ from gandeploy.config import CONFIG_FILE, RunConfig, load_run_config
 from gandeploy.contract import ServedContract
 from gandeploy.errors import BackendUnavailable, ExportError, UserInputError
 from gandeploy.export import validate
+from gandeploy.export.card import write_model_card
 from gandeploy.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
 from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
 from gandeploy.export.onnx2trt import build_engine
@@ -72,9 +73,11 @@ class ExportResult:
 
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *, fp16: bool = False,
                trt: bool | None = None, max_batch: int = 64, min_size: HW | None = None, opt_size: HW | None = None,
-               max_size: HW | None = None, opset: int | None = None, generator: str | None = None) -> ExportResult:
+               max_size: HW | None = None, opset: int | None = None, generator: str | None = None,
+               force: bool = False) -> ExportResult:
     """Export a run dir's generator. ``trt``: None builds a plan with ``fp16`` where TensorRT can run,
-    True requires it (and implies the FP16 ONNX), False never builds one."""
+    True requires it (and implies the FP16 ONNX), False never builds one. ``force`` overwrites an export dir
+    that holds another run's (or generator's) export."""
     start = time.perf_counter()
     run_dir = Path(run_dir)
     if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
@@ -92,6 +95,8 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     fp16 = fp16 or bool(trt)
     module, key = load_for_export(run_dir, generator)
     out_dir = Path(out) if out is not None else default_export_dir(run_dir, spec.generator_keys, key)
+    if not force:
+        check_not_foreign(out_dir, run_dir, key)
     prepare_out_dir(out_dir)
 
     num_classes = spec.num_classes(run.arch)
@@ -159,8 +164,9 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     manifest["contract"] = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,
                                                   image_sizes=sizes).to_json()
     write_manifest(out_dir, manifest)
+    write_model_card(out_dir)  # README.md: generated from the manifest, config.json and the run's quality.json
     seconds = time.perf_counter() - start
-    log.info("export of %s (%s) finished in %.1f s", run_dir, key, seconds)
+    log.debug("export of %s (%s) finished in %.1f s", run_dir, key, seconds)  # the CLI prints the result
     return ExportResult(out_dir, manifest, tuple(artifact_rows(out_dir, manifest)), seconds, onnx_info.exporter,
                         None if tensorrt["built"] else tensorrt.get("reason"))
 
@@ -219,6 +225,25 @@ def load_for_export(run_dir: Path, generator: str | None) -> tuple[nn.Module, st
 
     module, _, key = load_generator_and_key(run_dir, generator)
     return bake_for_export(module), key
+
+
+def check_not_foreign(out_dir: Path, run_dir: Path, key: str) -> None:
+    """Refuse to overwrite an export of another run dir or generator (re-exporting the same one is fine)."""
+    import json
+
+    try:
+        old = json.loads((out_dir / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return  # no (readable) manifest: nothing finished lives there
+    source = old.get("source_run") if isinstance(old, dict) else None
+    if not source:
+        return
+    same_run = Path(source).resolve() == run_dir.resolve()
+    if same_run and old.get("generator") in (None, key):
+        return
+    what = f"{old.get('model', '?')} generator {old.get('generator', '?')} from {source}"
+    raise UserInputError(f"'{out_dir}' already holds the export of {what}: pass --out DIR for this one, or "
+                         "--force to replace it.")
 
 
 def prepare_out_dir(out_dir: Path) -> None:

@@ -65,10 +65,21 @@ class TritonClient:
             status = str(exc.status() or "")
             if _unreachable(message):
                 return self._unreachable_error()
+            if "unknown model" in message.lower():
+                message += self._served_hint()
             return RequestRejected(f"{what}: {message}", status)
         if isinstance(exc, (ConnectionError, OSError, TimeoutError)) or _unreachable(str(exc)):
             return self._unreachable_error(str(exc))
         return ServingError(f"{what}: {type(exc).__name__}: {exc}")
+
+    def _served_hint(self) -> str:
+        """'; served here: a, b. ...' from the repository index (what an unknown-model error should list)."""
+        try:
+            ready = sorted(m["name"] for m in self.repository_index() if m.get("state") == "READY")
+        except ServingError:  # the hint is best effort
+            return ""
+        return (f"; served here: {', '.join(ready) or 'none'}. A model that 'gandeploy repo' just added loads "
+                "within seconds ('gandeploy models' lists them).")
 
     def _unreachable_error(self, detail: str = "") -> ServingError:
         more = f" ({detail})" if detail else ""
@@ -85,11 +96,16 @@ class TritonClient:
     def model_ready(self, name: str) -> bool:
         return bool(self._call(f"model '{name}'", lambda: self._client.is_model_ready(name)))
 
+    def repository_index(self) -> list[dict[str, str]]:
+        """``[{"name", "version", "state"}]`` of every model in the served repository."""
+        raw = self._call("repository index", self._client.get_model_repository_index)
+        models = raw if isinstance(raw, list) else _as_dict(raw).get("models", [])
+        return [{"name": str(m.get("name", "")), "version": str(m.get("version", "")),
+                 "state": str(m.get("state", ""))} for m in models]
+
     def model_names(self) -> list[str]:
         """Names of the models the server lists as READY (its repository index)."""
-        raw = self._call("the model repository index", lambda: self._client.get_model_repository_index())
-        rows = raw if isinstance(raw, list) else _as_dict(raw).get("models", [])
-        return sorted(str(r["name"]) for r in rows if str(r.get("state", "")) == "READY")
+        return sorted(m["name"] for m in self.repository_index() if m["state"] == "READY")
 
     def metadata(self, name: str) -> dict[str, Any]:
         """``{"name", "versions", "platform", "inputs": [{"name", "datatype", "shape"}], "outputs": [...]}``."""

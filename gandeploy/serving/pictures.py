@@ -76,3 +76,4 @@ def save_points_plot(path: str | os.PathLike[str], points: np.ndarray, title: st
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
+

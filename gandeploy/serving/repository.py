@@ -39,6 +39,7 @@ from typing import Any
 from gandeploy import __version__
 from gandeploy.contract import CONFIG_PARAMETER
 from gandeploy.errors import ExportError, ServingError, UserInputError
+from gandeploy.export.card import CARD_FILE, write_model_card
 from gandeploy.serving import configs as C
 from gandeploy.serving import ngc
 from gandeploy.serving.exports import ServedExport, load_export
@@ -126,13 +127,16 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
         for model in planned:
             _write_model(staging / model.name, model)
         for export in exports:
+            served = {"inputs": [t.signature() for t in export.contract.inputs],  # the generated model card
+                      "outputs": [t.signature() for t in export.contract.outputs]}
+            write_model_card(export.export_dir, staging / export.name / CARD_FILE, served)
             mine = [m for m in planned if _owner(m, export)]
             atomic_write_json(staging / export.name / RECORD_FILE, _record(export, mine, options, staging))
         _swap_in(root, staging, exports, planned)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     seconds = time.perf_counter() - start
-    log.info("repository %s: %d model(s) for %s (%s flavour) in %.1f s", root, len(planned), ", ".join(names),
+    log.debug("repository %s: %d model(s) for %s (%s flavour) in %.1f s", root, len(planned), ", ".join(names),
              options.flavour, seconds)
     return RepositoryResult(root, tuple(names), tuple(m.name for m in planned), seconds)
 

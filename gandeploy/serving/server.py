@@ -37,6 +37,7 @@ log = get_logger("serving.server")
 
 FAILED_LOAD = re.compile(r"failed to load '([^']+)' version \d+: (.*)")
 PORT_FLAGS = {"http": "--http-port", "grpc": "--grpc-port", "metrics": "--metrics-port"}
+POLL_SECONDS = 2  # how often a serving tritonserver looks for new or rebuilt models in its repository
 
 
 def find_tritonserver() -> Path:
@@ -129,7 +130,7 @@ class TritonServer:
                  http_port: int = 8000, grpc_port: int = 8001, metrics_port: int = 8002,
                  log_file: str | os.PathLike[str] | None = None, stream: IO[str] | None = None,
                  ready_timeout: float = 180.0, verbose: bool = False, exit_timeout: int = 10,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 poll_seconds: int = POLL_SECONDS, extra_args: tuple[str, ...] = ()) -> None:
         self.repository = Path(model_repository)
         self.host = host
         self.ports = {"http": int(http_port), "grpc": int(grpc_port), "metrics": int(metrics_port)}
@@ -138,6 +139,7 @@ class TritonServer:
         self.ready_timeout = ready_timeout
         self.verbose = verbose
         self.exit_timeout = exit_timeout
+        self.poll_seconds = int(poll_seconds)  # 0: load once at start (Triton's model control mode "none")
         self.extra_args = tuple(extra_args)
         self.process: subprocess.Popen[bytes] | None = None
         self.ready_seconds: float | None = None
@@ -179,7 +181,13 @@ class TritonServer:
                 f"--http-port={self.ports['http']}", f"--grpc-port={self.ports['grpc']}",
                 f"--metrics-port={self.ports['metrics']}", "--disable-auto-complete-config",
                 f"--exit-timeout-secs={self.exit_timeout}", f"--log-verbose={1 if self.verbose else 0}",
-                *self.extra_args]
+                *self.model_control_args(), *self.extra_args]
+
+    def model_control_args(self) -> list[str]:
+        """Poll the repository, so models that 'gandeploy repo' adds or rebuilds there load while serving."""
+        if self.poll_seconds <= 0:
+            return ["--model-control-mode=none"]
+        return ["--model-control-mode=poll", f"--repository-poll-secs={self.poll_seconds}"]
 
     def start(self) -> TritonServer:
         """Start the server and block until every model is READY (or raise ``ServingError``)."""

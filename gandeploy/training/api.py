@@ -174,18 +174,21 @@ def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLi
         class_names = getattr(ds, "class_names", None)
         run = RunConfig(model=spec.name, arch=arch_cfg, train=to_dict(train), dataset=dataset,
                         class_names=tuple(class_names) if class_names else None)
-        if ctx.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            save_run_config(run_dir, run)
-        distributed.barrier(ctx)
 
         seed_everything(train.seed)  # model initialisation (the trainer's draws are counter-based)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         task = task_cls(run, train, device, ds)
-        log.info("%s on %s: %s", spec.name, dataset, ", ".join(f"{k}={v}" for k, v in to_dict(arch_cfg).items()))
         health = signal(run, ds) if signal is not None else None  # the monitor's collapse signal, if any
-        return Trainer(task, run_dir, ctx=ctx, resume=saved is not None or resume, signal=health).fit()
+        trainer = Trainer(task, run_dir, ctx=ctx, resume=saved is not None or resume, signal=health)
+        if saved is not None:
+            trainer.check_length()  # a shorter --epochs/--steps than the checkpoint: error, config.json kept
+        if ctx.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_run_config(run_dir, run)
+        distributed.barrier(ctx)
+        log.info("%s on %s: %s", spec.name, dataset, ", ".join(f"{k}={v}" for k, v in to_dict(arch_cfg).items()))
+        return trainer.fit()
     finally:
         distributed.cleanup(ctx)
 
@@ -202,6 +205,9 @@ def _check_run_dir(run_dir: Path, model: str, dataset: str, resume: bool) -> Run
     if has_ckpt and not resume:
         raise UserInputError(f"'{run_dir}' already holds a trained run (checkpoints/{LATEST}): pass --resume to "
                              "continue it, or --out DIR for a new run.")
+    if resume and not has_ckpt:
+        raise UserInputError(f"--resume: '{run_dir}' holds no checkpoint ({run_dir / CKPT_DIR / LATEST} is "
+                             "missing); drop --resume to start a new run there, or pass the run's --out.")
     if not resume or not (run_dir / CONFIG_FILE).is_file():
         return None
     saved = load_run_config(run_dir)

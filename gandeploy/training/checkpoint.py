@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ import torch
 from torch import nn
 
 from gandeploy.config import RunConfig, load_run_config
-from gandeploy.errors import CheckpointError, UserInputError
+from gandeploy.errors import CheckpointError, UserInputError, one_line
 from gandeploy.models.blocks import bake_for_export
 from gandeploy.registry import get_model
 from gandeploy.utils.io import atomic_write_bytes
@@ -63,10 +62,19 @@ def load_torch_file(path: Path, map_location: str | torch.device = "cpu") -> Any
     """``torch.load(weights_only=True)`` with errors a user can act on."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except pickle.UnpicklingError as exc:
+        if "global" in str(exc).lower():  # a pickled class or function; torch's advice (weights_only=False) is unsafe
+            raise CheckpointError(
+                f"cannot read '{path}': it holds Python objects besides tensors, and gandeploy loads weights only "
+                "(weights_only=True) for safety. Save a plain state_dict (torch.save(model.state_dict(), PATH))."
+            ) from None
+        raise CheckpointError(f"cannot read '{path}': it is corrupt, truncated or not a PyTorch weights file "
+                              "(it does not unpickle).") from None
+    except Exception as exc:  # noqa: BLE001 - torch's loader raises KeyError, EOFError, RuntimeError, ...
+        detail = one_line(str(exc), 160) if str(exc).strip() else ""
         raise CheckpointError(
-            f"cannot read '{path}': it is corrupt, truncated or not a PyTorch weights file ({first[:200]})."
+            f"cannot read '{path}': it is corrupt, truncated or not a PyTorch weights file "
+            f"({type(exc).__name__}{': ' + detail if detail else ''})."
         ) from None
 
 

@@ -32,6 +32,7 @@ class LossLog:
         self.on_flush: Callable[[dict[str, float]], None] | None = None  # gets the last row's losses
         self.first_nonfinite: int | None = None  # the first step whose losses held NaN/inf (not written)
         self.last: dict[str, float] = {}  # the last converted row's losses
+        self.on_rows: Callable[[list[tuple[int, dict[str, float]]]], None] | None = None  # (step, losses) each
 
     def open(self, keep_until: int) -> None:
         """Keep rows with ``step <= keep_until`` (what the checkpoint covers), then append after them."""
@@ -71,6 +72,8 @@ class LossLog:
             self._fh.write(",".join(values) + "\n")
             self.last = losses
         self._fh.flush()  # survives SIGKILL (page cache); fsync() at checkpoints survives power loss
+        if self.on_rows is not None:  # TensorBoard
+            self.on_rows([(step, losses) for (step, _, _), losses in zip(self._pending, rows, strict=True)])
         self._pending.clear()
         if self.on_flush is not None:
             self.on_flush(rows[-1])

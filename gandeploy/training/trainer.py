@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from gandeploy.errors import CheckpointError, TrainingError
+from gandeploy.errors import CheckpointError, Interrupted, TrainingError, UserInputError
 from gandeploy.training import distributed
 from gandeploy.training.checkpoint import (CKPT_DIR, LATEST, latest_checkpoint, load_checkpoint, load_state_into,
                                            save_checkpoint)
@@ -42,6 +42,7 @@ from gandeploy.training.monitor import HealthMonitor, Signal
 from gandeploy.training.prefetch import Prefetcher
 from gandeploy.training.schedule import Schedule, make_schedule
 from gandeploy.training.task import GANTask
+from gandeploy.training.tensorboard import add_grid, open_writer
 from gandeploy.utils.device import step_generator
 from gandeploy.utils.logging import get_logger
 
@@ -98,6 +99,15 @@ class Trainer:
             task.enable_compile()
         self._prefetch = PREFETCH_CUDA if cuda else 0
 
+    def check_length(self) -> None:
+        """On resume: a schedule shorter than what ``latest.pt`` already holds is a ``UserInputError``."""
+        done = int(load_checkpoint(latest_checkpoint(self.run_dir)).get("step", 0))
+        if done > self.sched.total_steps:
+            epochs = done / self.sched.steps_per_epoch
+            raise UserInputError(f"--resume: '{self.run_dir}' already holds {done} steps ({epochs:g} epochs), more "
+                                 f"than the {self.sched.total_steps} that --epochs/--steps now give; pass a larger "
+                                 "--epochs or --steps (config.json is unchanged).")
+
     # ------------------------------------------------------------------ the loop
     def fit(self) -> Path:
         """Train to the end of the schedule; returns the run dir."""
@@ -115,12 +125,16 @@ class Trainer:
                      sched.total_steps, sched.steps_per_epoch, sched.global_batch, sched.n_critic, start,
                      task.device)
         rank_off = RANK_STRIDE * self.ctx.rank
-        last_saved, t0 = start, time.perf_counter()
+        last_saved, t0, interrupted = start, time.perf_counter(), None
         bar = tqdm(total=sched.total_steps, initial=start, disable=not main, unit="step", dynamic_ncols=True,
                    desc=self.run_dir.name, mininterval=0.5)
         self.losses.on_flush = lambda last: bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
         batches = Prefetcher(self.sampler.batch, self._prefetch, last=sched.total_steps * sched.n_critic - 1)
         old_handler = self._install_sigint()
+        board = open_writer(self.run_dir) if main else None  # None unless TensorBoard is installed
+        if board is not None:  # the losses of every step, as LossLog converts them (no extra host sync)
+            self.losses.on_rows = lambda rows: [board.add_scalar(f"loss/{k}", v, step) for step, losses in rows
+                                                for k, v in losses.items() if v is not None]
         try:
             for step in range(start, sched.total_steps):
                 check = self.monitor.due(step)
@@ -143,7 +157,9 @@ class Trainer:
                 if epoch_end:
                     task.on_epoch_end(epoch)
                     if main:
-                        task.save_samples(self.run_dir / SAMPLES_DIR / f"epoch_{epoch + 1:03d}.png", done)
+                        grid = task.save_samples(self.run_dir / SAMPLES_DIR / f"epoch_{epoch + 1:03d}.png", done)
+                        if board is not None:
+                            add_grid(board, grid, done)
                 keep = self.train.keep_every > 0 and done % self.train.keep_every == 0
                 if epoch_end or keep or done % self.train.checkpoint_every == 0 or self._stop_requested:
                     if self._checkpoint(done, keep):
@@ -151,13 +167,18 @@ class Trainer:
                     self._fail_on_nonfinite(last_saved)
                 if self._stop_requested:
                     self.stop_reason = self.stop_reason or "interrupted"
-                    log.warning("stopped after step %d; checkpoint saved. Continue with --resume.", done)
+                    if self.stop_reason == "interrupted":
+                        interrupted = done
+                    else:
+                        log.warning("stopped after step %d (%s); checkpoint saved.", done, self.stop_reason)
                     break
         finally:
             batches.close()
             self.losses.close()
             bar.close()
             self._restore_sigint(old_handler)
+            if board is not None:
+                board.close()
         trained = max(last_saved - start, 0)
         if trained:
             dt = time.perf_counter() - t0
@@ -174,6 +195,15 @@ class Trainer:
             else:
                 log.warning("DDP: parameters differ between ranks; only rank 0's were saved")
         distributed.barrier(self.ctx)
+        if self.stop_reason == "collapse":
+            raise TrainingError(f"stopped after step {last_saved} of {sched.total_steps}: the collapse signal dropped "
+                                f"(--stop-on-collapse; see {self.run_dir / 'monitor.csv'}); the checkpoint is saved. "
+                                "Try --pack, --loss wgan-gp or a lower --lr-d, or --resume without "
+                                "--stop-on-collapse.")
+        if interrupted is not None:  # a half-trained run must not look finished to 'train && export'
+            raise Interrupted(f"training interrupted after step {interrupted} of {sched.total_steps}; checkpoint "
+                              f"saved in {self.run_dir / CKPT_DIR / LATEST}. Continue it with the same command "
+                              "and --resume.")
         return self.run_dir
 
     def _one_step(self, step: int, seed: int, rank_off: int, batches: Prefetcher) -> dict[str, Any]:

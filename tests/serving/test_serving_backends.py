@@ -18,7 +18,7 @@ from gandeploy.registry import MODELS
 from gandeploy.serving.backends import gd_backend_common as common
 
 BACKENDS = Path(common.__file__).parent
-ALLOWED_IMPORTS = {"__future__", "io", "json", "os", "typing", "numpy", "PIL", "onnxruntime",
+ALLOWED_IMPORTS = {"__future__", "base64", "binascii", "io", "json", "os", "typing", "numpy", "PIL", "onnxruntime",
                    "triton_python_backend_utils", "gd_backend_common"}
 
 

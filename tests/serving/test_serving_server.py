@@ -84,7 +84,7 @@ def test_serve_command_runs_until_sigterm(small_repository: Path, tmp_path: Path
         output = "".join(lines)
         assert "Triton is ready" in output, output
         assert f"http://127.0.0.1:{ports[0]}" in output
-        assert f"Next: gandeploy sample mlp-tiny --n 64 --seed 0 --out grid.png --url 127.0.0.1:{ports[1]}" in output
+        assert f"Next: gandeploy sample mlp-tiny --n 64 --seed 0 --url 127.0.0.1:{ports[1]}" in output
         with TritonClient(f"127.0.0.1:{ports[1]}", "grpc") as client:
             out = client.infer("mlp-tiny", {"seed": np.array([[0], [1]], np.int64)}, ["sample"])["sample"]
         assert out.shape == (2, 2)

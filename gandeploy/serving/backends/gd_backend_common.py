@@ -1,4 +1,4 @@
-"""Helpers shared by gandeploy's Triton python-backend models. SELF-CONTAINED: numpy, PIL and json only.
+"""Helpers shared by gandeploy's Triton python-backend models. SELF-CONTAINED: numpy, PIL and the stdlib only.
 
 ``gandeploy repo`` copies this file beside every ``<model>/1/model.py``; the NGC container runs it without
 gandeploy installed, so nothing here may import gandeploy. ``latent_from_seed`` (with truncation), ``to_uint8``
@@ -269,10 +269,16 @@ def decode_image(data: bytes, channels: int, max_pixels: int) -> np.ndarray:
 
     if not isinstance(data, (bytes, bytearray)) or len(data) == 0:
         raise RequestError("input 'image_bytes' is empty: send the bytes of a PNG or JPEG file")
-    data = bytes(data)
+    data = from_base64(bytes(data))
     kind = "PNG" if data.startswith(PNG_MAGIC) else "JPEG" if data.startswith(JPEG_MAGIC) else None
+    header = png_size(data)
+    if header and header[0] * header[1] > max_pixels:
+        raise _too_large(header[0], header[1], max_pixels)
     try:
         img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise RequestError(f"input 'image_bytes' is too large: above the limit of {max_pixels} pixels "
+                           "(gandeploy repo --max-pixels)") from None
     except Exception as exc:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ...
         if kind:
             raise RequestError(f"input 'image_bytes' is a corrupt or truncated {kind} ({exc})") from None
@@ -283,8 +289,7 @@ def decode_image(data: bytes, channels: int, max_pixels: int) -> np.ndarray:
     if width < 1 or height < 1:
         raise RequestError(f"input 'image_bytes' has an empty size {width}x{height}")
     if width * height > max_pixels:
-        raise RequestError(f"input 'image_bytes' is {width}x{height} = {width * height} pixels, above the "
-                           f"limit of {max_pixels} pixels (decompression-bomb guard)")
+        raise _too_large(width, height, max_pixels)
     try:
         img.load()
         img = ImageOps.exif_transpose(img)
@@ -293,6 +298,36 @@ def decode_image(data: bytes, channels: int, max_pixels: int) -> np.ndarray:
         raise RequestError(f"input 'image_bytes' is a corrupt or truncated {img.format} ({exc})") from None
     arr = np.asarray(img, dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr  # [H, W, C]
+
+
+def from_base64(data: bytes) -> bytes:
+    """``data`` itself when it is binary; the decoded bytes when it is base64 text of a PNG or JPEG (JSON
+    bodies over HTTP, optionally as a ``data:image/...;base64,`` URL)."""
+    import base64
+    import binascii
+
+    if data.startswith(PNG_MAGIC) or data.startswith(JPEG_MAGIC):
+        return data
+    text = data.strip()
+    if text.startswith(b"data:") and b"," in text[:100]:
+        text = text.split(b",", 1)[1]
+    try:
+        decoded = base64.b64decode(b"".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return data
+    return decoded if decoded.startswith(PNG_MAGIC) or decoded.startswith(JPEG_MAGIC) else data
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, read without decoding; None for anything else."""
+    if len(data) < 24 or not data.startswith(PNG_MAGIC) or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _too_large(width: int, height: int, max_pixels: int) -> RequestError:
+    return RequestError(f"input 'image_bytes' is too large: {width}x{height} = {width * height} pixels, above "
+                        f"the limit of {max_pixels} pixels (gandeploy repo --max-pixels; decompression-bomb guard)")
 
 
 def encode_png(image: np.ndarray) -> bytes:
