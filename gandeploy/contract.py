@@ -439,3 +439,29 @@ def encode_png(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+RAW_SUFFIX = "_generator"  # NAME_generator: the raw generator model beside every user-facing NAME
+
+
+def raw_model(name: str) -> str:
+    """The served raw generator of the user-facing model ``name`` (the ONNX IO)."""
+    return name + RAW_SUFFIX
+
+
+def interpolation_feeds(contract: ServedContract, seed_a: int, seed_b: int, steps: int,
+                        given: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The raw ``NAME_generator`` request of a latent interpolation (``sample --interpolate``, the web page's
+    strip), computed on the client: ``steps`` slerped latents between the two seeds' latents
+    (with ``given``'s truncation), every other generator input at its ``given`` value; int64 [N] inputs as
+    [N, 1] (their Triton dims)."""
+    feeds_a = contract.generator_feeds([seed_a], **given)
+    feeds_b = contract.generator_feeds([seed_b], **given)
+    out: dict[str, np.ndarray] = {}
+    for g, served in zip(contract.io.inputs, contract.generator_inputs, strict=True):
+        if g.role == gio.LATENT:
+            value = gio.slerp(feeds_a[g.name][0], feeds_b[g.name][0], steps)  # [steps, nz]
+        else:
+            value = np.repeat(feeds_a[g.name][:1], steps, axis=0)  # [steps, ...]
+        out[served.name] = value.reshape(steps, *served.dims).astype(served.dtype)
+    return out

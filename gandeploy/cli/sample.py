@@ -17,7 +17,7 @@ import click
 import numpy as np
 
 from gandeploy.cli.options import report_outputs
-from gandeploy.contract import TRUNCATION
+from gandeploy.contract import TRUNCATION, ServedContract, interpolation_feeds, raw_model
 from gandeploy.errors import UserInputError
 from gandeploy.models.io import CLASS_LABEL, CONTINUOUS_CODE
 
@@ -49,16 +49,25 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
 @click.option("--truncation-sweep", default=None,
               help="Figure of the truncation trade-off: one row per t (comma-separated, e.g. 0.25,0.5,1.0,2.0), "
                    "the same seeds and labels in every row.")
+@click.option("--interpolate", default=None, metavar="SEED_A:SEED_B",
+              help="A latent interpolation strip: the two seeds' latents slerped in --steps frames, computed on the "
+                   "client and sent to the served raw NAME_generator (other inputs at their given or default values).")
+@click.option("--steps", type=click.IntRange(min=2), default=8, show_default=True, help="Frames of --interpolate.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="PNG grid (2D-point models: a scatter plot); a .npy suffix saves the raw array instead  "
                    "[default: samples/NAME.png].")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run in-process on this export dir instead of a server (the same contract; NAME names the output).")
+@click.option("--backend", default="onnxruntime", show_default=True,
+              help="With --export: torch | onnxruntime | onnxruntime-fp16 | tensorrt.")
 @click.option("--url", default=None, help="Triton address (default 127.0.0.1:8001 for grpc, :8000 for http).")
 @click.option("--protocol", type=click.Choice(["grpc", "http"]), default="grpc", show_default=True)
 @click.option("--batch-size", type=int, default=None, help="Seeds per request (default: the model's max batch).")
 @click.option("--concurrency", type=int, default=2, show_default=True, help="Requests in flight at once.")
 def sample(name: str, n: int, seed: int, label: int | None, code: int | None, continuous: str | None,
-           truncation: float | None, traverse: int | None, truncation_sweep: str | None, out: Path | None,
-           url: str | None, protocol: str, batch_size: int | None, concurrency: int) -> None:
+           truncation: float | None, traverse: int | None, truncation_sweep: str | None, interpolate: str | None,
+           steps: int, out: Path | None, export_dir: Path | None, backend: str, url: str | None, protocol: str,
+           batch_size: int | None, concurrency: int) -> None:
     """Ask the served model NAME for the pictures of seeds seed .. seed+n-1 and save them as one grid."""
     from gandeploy.serving import client as tc
     from gandeploy.serving.pictures import image_grid, labelled_grid, save_png, save_points_plot
@@ -71,7 +80,14 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
         raise UserInputError(f"--seed must keep every seed in [0, 2**63 - 1], got {seed} with --n {n}.")
     if batch_size is not None and batch_size < 1 or concurrency < 1:
         raise UserInputError("--batch-size and --concurrency must be >= 1.")
-    contract = tc.served_contract(name, url=url, protocol=protocol)
+    if export_dir is not None and interpolate is not None:
+        raise UserInputError("--interpolate calls the served raw generator: drop --export (or serve the export).")
+    if export_dir is not None:
+        from gandeploy.manifest import load_manifest
+
+        contract = load_manifest(export_dir).contract
+    else:
+        contract = tc.served_contract(name, url=url, protocol=protocol)
     if contract.translation:
         raise UserInputError(f"'{name}' is an image-to-image model: use 'gandeploy translate {name} IMAGE'.")
     given = {"label": label, "code": code, "continuous": parse_floats(continuous, "--continuous"),
@@ -80,7 +96,14 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
     seeds = np.arange(seed, seed + n, dtype=np.int64)
     rows_input = next((t for t in contract.inputs if t.classes and given.get(t.name) is None), None)
     cols, row_names, col_names = None, None, None
-    if truncation_sweep is not None:
+    if interpolate is not None:
+        if traverse is not None or truncation_sweep is not None:
+            raise UserInputError("--interpolate draws one strip: drop --traverse / --truncation-sweep.")
+        seed_a, seed_b = _seed_pair(interpolate)
+        given = {k: v for k, v in given.items() if v is not None}
+        seeds, cols, rows_input = np.array([seed_a, seed_b]), steps, None
+        col_names = [f"{t:.2f}" for t in np.linspace(0.0, 1.0, steps)]  # the slerp fraction of each frame
+    elif truncation_sweep is not None:
         sweep = _truncation_values(truncation_sweep, truncation, traverse, contract)
         if rows_input is not None:  # fixed labels: the contract's default fill, seed % classes, in every row
             given[rows_input.name] = np.tile(seeds % rows_input.classes, len(sweep))
@@ -113,21 +136,33 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
         names = contract.class_names if rows_input.role == CLASS_LABEL and contract.class_names else None
         row_names = [f"{rows_input.name} {k}" + (f" ({names[k]})" if names else "") for k in range(rows)]
     start = time.perf_counter()
-    result = tc.sample(name, seeds, url=url, protocol=protocol, batch_size=batch_size, concurrency=concurrency,
-                       **given)
+    if interpolate is not None:
+        result = _interpolation(name, contract, int(seeds[0]), int(seeds[1]), steps, given, url, protocol)
+        seeds = np.zeros(len(result))
+    elif export_dir is not None:
+        from gandeploy.serving.local import local_sample
+
+        result = local_sample(export_dir, backend, seeds, **given)
+    else:
+        result = tc.sample(name, seeds, url=url, protocol=protocol, batch_size=batch_size, concurrency=concurrency,
+                           **given)
     seconds = time.perf_counter() - start
     if out.suffix.lower() == ".npy":
         with atomic_path(out) as tmp, open(tmp, "wb") as fh:
             np.save(fh, result)
     elif result.dtype == np.uint8:
         grid = image_grid(result, cols=cols)
-        labelled = traverse is not None or truncation_sweep is not None
+        labelled = traverse is not None or truncation_sweep is not None or interpolate is not None
         save_png(out, labelled_grid(grid, result.shape[1:3], row_names, col_names) if labelled else grid)
     else:
         save_points_plot(out, result, title=f"{name}: {len(result)} samples")
-    click.echo(f"Sampled {len(seeds)} from '{name}' over {protocol} in {seconds:.2f} s "
+    where = f"in-process ({backend} on {export_dir})" if export_dir is not None else f"over {protocol}"
+    click.echo(f"Sampled {len(seeds)} from '{name}' {where} in {seconds:.2f} s "
                f"({len(seeds) / seconds:.1f} samples/s).")
     again = f"--traverse {traverse} --seed {seed + 1}" if traverse is not None else f"--n {n} --seed {seed + n}"
+    if interpolate is not None:
+        b = _seed_pair(interpolate)[1]
+        again = f"--interpolate {b}:{b + 1} --steps {steps}"
     kept = {"--label": label, "--code": code, "--continuous": continuous, "--truncation": truncation}
     flags = "".join(f" {flag} {value}" for flag, value in kept.items() if value is not None)
     following = out.with_name(f"{out.stem}-{seed + (1 if traverse is not None else n)}{out.suffix}")
@@ -144,3 +179,31 @@ def _truncation_values(text: str, truncation: float | None, traverse: int | None
     if not values or any(not np.isfinite(v) or v <= 0 for v in values):
         raise UserInputError(f"--truncation-sweep takes numbers > 0 such as 0.25,0.5,1.0,2.0; got '{text}'.")
     return values
+
+
+def _seed_pair(text: str) -> tuple[int, int]:
+    """``SEED_A:SEED_B`` of --interpolate, each in [0, 2**63 - 1]."""
+    a, sep, b = text.partition(":")
+    try:
+        pair = (int(a), int(b)) if sep else None
+    except ValueError:
+        pair = None
+    if pair is None or min(pair) < 0 or max(pair) > 2**63 - 1:
+        raise UserInputError(f"--interpolate takes SEED_A:SEED_B with seeds in [0, 2**63 - 1], got '{text}'.")
+    return pair
+
+
+def _interpolation(name: str, contract: ServedContract, seed_a: int, seed_b: int, steps: int,
+                   given: dict[str, object], url: str | None, protocol: str) -> np.ndarray:
+    """The strip: ``interpolation_feeds`` (slerp of the two seeds' latents, on the client) through the served raw
+    generator NAME_generator, mapped to pictures with the served uint8 map (points models: the raw points)."""
+    from gandeploy.models.io import IMAGE, to_uint8
+    from gandeploy.runtimes.triton_client import TritonClient
+
+    if contract.latent is None:
+        raise UserInputError(f"--interpolate needs a model with a latent input; '{name}' has none.")
+    feeds = interpolation_feeds(contract, seed_a, seed_b, steps, given)
+    output = contract.generator_outputs[0].name
+    with TritonClient(url, protocol) as client:
+        raw = client.infer(raw_model(name), feeds, [output])[output]
+    return to_uint8(raw) if contract.io.outputs[0].role == IMAGE else np.asarray(raw, dtype=np.float32)

@@ -33,11 +33,15 @@ def expand_images(paths: tuple[Path, ...]) -> list[Path]:
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("translated"), show_default=True,
               help="Directory for the translated PNGs (<stem>.png each).")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run in-process on this export dir instead of a server (the same pipeline rules).")
+@click.option("--backend", default="onnxruntime", show_default=True,
+              help="With --export: torch | onnxruntime | onnxruntime-fp16 | tensorrt.")
 @click.option("--url", default=None, help="Triton address (default 127.0.0.1:8001 for grpc, :8000 for http).")
 @click.option("--protocol", type=click.Choice(["grpc", "http"]), default="grpc", show_default=True)
 @click.option("--concurrency", type=int, default=4, show_default=True, help="Requests in flight at once.")
-def translate(name: str, images: tuple[Path, ...], out: Path, url: str | None, protocol: str,
-              concurrency: int) -> None:
+def translate(name: str, images: tuple[Path, ...], out: Path, export_dir: Path | None, backend: str,
+              url: str | None, protocol: str, concurrency: int) -> None:
     """Translate IMAGE files (PNG/JPEG; directories are expanded) with the served model NAME."""
     from tqdm import tqdm
 
@@ -60,9 +64,14 @@ def translate(name: str, images: tuple[Path, ...], out: Path, url: str | None, p
                              "another --out directory.")
     blobs = [f.read_bytes() for f in files]
     start = time.perf_counter()
-    with tqdm(total=len(files), desc=f"translate {name}", unit="img", disable=len(files) < 2) as bar:
-        results = translate_many(name, blobs, url=url, protocol=protocol, concurrency=concurrency,
-                                 on_done=lambda i: bar.update(1))
+    if export_dir is not None:
+        from gandeploy.serving.local import local_translate
+
+        results = local_translate(export_dir, backend, blobs)
+    else:
+        with tqdm(total=len(files), desc=f"translate {name}", unit="img", disable=len(files) < 2) as bar:
+            results = translate_many(name, blobs, url=url, protocol=protocol, concurrency=concurrency,
+                                     on_done=lambda i: bar.update(1))
     seconds = time.perf_counter() - start
     written, failed = [], []
     for path, result in zip(files, results, strict=True):
@@ -70,7 +79,8 @@ def translate(name: str, images: tuple[Path, ...], out: Path, url: str | None, p
             failed.append(f"  {path}: {result}")
             continue
         written.append(atomic_write_bytes(out / f"{path.stem}.png", result))
-    click.echo(f"Translated {len(written)}/{len(files)} picture(s) with '{name}' over {protocol} in {seconds:.2f} s.")
+    where = f"in-process ({backend} on {export_dir})" if export_dir is not None else f"over {protocol}"
+    click.echo(f"Translated {len(written)}/{len(files)} picture(s) with '{name}' {where} in {seconds:.2f} s.")
     if written:
         report_outputs(written, f"ls {out}" if not failed else None)
     if failed:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gandeploy.contract import ServedContract
+from gandeploy.contract import ServedContract, raw_model
 from gandeploy.errors import BackendUnavailable
 from gandeploy.utils.logging import get_logger
 
@@ -220,7 +220,7 @@ def export_samples(name: str, contract: ServedContract, hw: tuple[int, int] | No
     if contract.translation:
         images = np.stack([test_image(i, hw or (256, 256), contract.in_channels) for i in range(count)])
     raw, served = contract.perf_inputs(list(range(count)), images)
-    return {f"{name}_generator": raw, name: served}
+    return {raw_model(name): raw, name: served}
 
 
 def sweep_export(manifest: Manifest, url: str, *, protocol: str = "http", hw: tuple[int, int] | None = None,
@@ -264,7 +264,7 @@ def python_sweep(export_dir: str | os.PathLike[str], url: str, *, protocol: str 
     name, contract = manifest.name, manifest.contract
     samples = export_samples(name, contract, hw)
     out: dict[str, Any] = {}
-    for key, model in (("triton", f"{name}_generator"), ("triton-ensemble", name)):
+    for key, model in (("triton", raw_model(name)), ("triton-ensemble", name)):
         scalars = {t.name for t in contract.generator_inputs if t.reshape is not None} if key == "triton" else set()
         bodies = [_as_request(s, scalars) for s in samples[model]]
         points = []

@@ -184,6 +184,21 @@ def latents_from_seeds(seeds: np.ndarray | list[int], nz: int, truncation: float
     return np.stack([latent_from_seed(int(s), nz, truncation) for s in seeds]).astype(np.float32)
 
 
+def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """Spherical interpolation from ``a`` to ``b`` (float [D] each): float32 [steps, D], ends exact."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    cos = float(np.dot(a64, b64) / (np.linalg.norm(a64) * np.linalg.norm(b64) + 1e-12))
+    omega = float(np.arccos(np.clip(cos, -1.0, 1.0)))
+    ts = np.linspace(0.0, 1.0, steps)
+    if omega < 1e-6:  # (anti)parallel: plain linear interpolation
+        rows = [(1 - t) * a64 + t * b64 for t in ts]
+    else:
+        rows = [(np.sin((1 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega) for t in ts]
+    out = np.stack(rows).astype(np.float32)
+    out[0], out[-1] = a, b
+    return out
+
+
 def concrete_shape(spec: TensorSpec, batch: int, image_hw: HW | None = None) -> tuple[int, ...]:
     """``spec.shape`` with 'N' → ``batch`` and 'H'/'W' → ``image_hw``."""
     shape = []

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from gandeploy.contract import ServedTensor
+from gandeploy.contract import ServedTensor, raw_model
 from gandeploy.manifest import load_manifest
 from gandeploy.models.io import BATCH, TensorSpec
 from gandeploy.runtimes.base import Runtime, check_inputs
@@ -44,7 +44,7 @@ class TritonRuntime(Runtime):
         self.max_batch = self.contract.max_batch
         self.served_name = name or manifest.name
         self.raw = key == "triton"
-        self.model = f"{self.served_name}_generator" if self.raw else self.served_name
+        self.model = raw_model(self.served_name) if self.raw else self.served_name
         self.client = TritonClient(url, protocol, timeout=timeout)
         if self.raw:
             self.inputs, self.outputs = self.contract.io.inputs, self.contract.io.outputs

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gandeploy.config import RunConfig, load_run_config
-from gandeploy.contract import ServedContract
+from gandeploy.contract import ServedContract, raw_model
 from gandeploy.errors import ExportError, UserInputError
 from gandeploy.manifest import MANIFEST_FILE, Manifest, verify_export
 
@@ -34,7 +34,7 @@ class ServedExport:
 
     @property
     def generator_model(self) -> str:
-        return f"{self.name}_generator"
+        return raw_model(self.name)
 
     @property
     def max_batch(self) -> int:

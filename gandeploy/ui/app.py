@@ -16,12 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gandeploy.contract import CONFIG_PARAMETER, ServedContract
+from gandeploy.contract import (
+    CONFIG_PARAMETER,
+    ServedContract,
+    interpolation_feeds,
+    raw_model,
+)
 from gandeploy.errors import GanDeployError, RequestRejected, ServingError
 from gandeploy.models import io as gio
 from gandeploy.serving.client import served_contract
 from gandeploy.serving.pictures import image_grid
-from gandeploy.ui.widgets import Widget, given_values, interpolation_feeds, seed_of, widgets
+from gandeploy.ui.widgets import Widget, given_values, seed_of, widgets
 from gandeploy.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -51,7 +56,7 @@ class ServedModel:
     @property
     def generator(self) -> str:
         """The raw generator model of the repository layout (``NAME_generator``, the ONNX IO)."""
-        return f"{self.name}_generator"
+        return raw_model(self.name)
 
 
 class Backend:

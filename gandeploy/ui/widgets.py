@@ -19,7 +19,7 @@ spherically interpolates them here, and sends the latents with the other inputs'
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,35 +114,3 @@ def seed_of(controls: Sequence[Widget], values: Sequence[Any]) -> int:
         if w.kind == "integer":
             return int(value or 0)
     return 0
-
-
-def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
-    """Spherical interpolation from ``a`` to ``b`` (float [D] each): float32 [steps, D], ends exact."""
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    cos = float(np.dot(a64, b64) / (np.linalg.norm(a64) * np.linalg.norm(b64) + 1e-12))
-    omega = float(np.arccos(np.clip(cos, -1.0, 1.0)))
-    ts = np.linspace(0.0, 1.0, steps)
-    if omega < 1e-6:  # (anti)parallel: plain linear interpolation
-        rows = [(1 - t) * a64 + t * b64 for t in ts]
-    else:
-        rows = [(np.sin((1 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega) for t in ts]
-    out = np.stack(rows).astype(np.float32)
-    out[0], out[-1] = a, b
-    return out
-
-
-def interpolation_feeds(contract: ServedContract, seed_a: int, seed_b: int, steps: int,
-                        given: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """The raw ``NAME_generator`` request of the strip: ``steps`` slerped latents between the two seeds' latents
-    (with ``given``'s truncation), every other generator input at its ``given`` value; int64 [N] inputs as
-    [N, 1] (their Triton dims)."""
-    feeds_a = contract.generator_feeds([seed_a], **given)
-    feeds_b = contract.generator_feeds([seed_b], **given)
-    out: dict[str, np.ndarray] = {}
-    for g, served in zip(contract.io.inputs, contract.generator_inputs, strict=True):
-        if g.role == gio.LATENT:
-            value = slerp(feeds_a[g.name][0], feeds_b[g.name][0], steps)  # [steps, nz]
-        else:
-            value = np.repeat(feeds_a[g.name][:1], steps, axis=0)  # [steps, ...]
-        out[served.name] = value.reshape(steps, *served.dims).astype(served.dtype)
-    return out

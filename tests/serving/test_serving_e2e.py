@@ -288,3 +288,68 @@ def test_cli_sample_truncation_sweep(server, exports, tmp_path: Path) -> None:
         assert result.exit_code == 1 and needle in result.output, result.output
     result = runner.invoke(main, ["sample", "cyclegan-tiny", "--truncation-sweep", "1", "--url", server.grpc_url])
     assert result.exit_code == 1 and "image-to-image" in result.output, result.output
+
+
+def test_cli_sample_interpolate(server, exports, tmp_path: Path) -> None:
+    """--interpolate A:B --steps K: K frames through the served raw generator; the ends are the served pictures
+    of seeds A and B, every frame is ONNX Runtime on the slerped latents; bad pairs name the flag."""
+    from gandeploy.contract import interpolation_feeds
+    from gandeploy.manifest import load_manifest
+    from gandeploy.serving.client import sample
+
+    runner = CliRunner()
+    contract = load_manifest(exports["cgan-tiny"]).contract
+    out = tmp_path / "strip.npy"
+    result = runner.invoke(main, ["sample", "cgan-tiny", "--interpolate", "3:11", "--steps", "5", "--label", "2",
+                                  "--out", str(out), "--url", server.grpc_url])
+    assert result.exit_code == 0, result.output
+    strip = np.load(out)  # [5, H, W, C]
+    ends = sample("cgan-tiny", [3, 11], label=2, url=server.grpc_url)
+    assert_within_one_level(strip[[0, -1]], ends)
+    feeds = interpolation_feeds(contract, 3, 11, 5, {"label": 2})
+    raw = {k: (v.reshape(-1) if v.dtype == np.int64 else v) for k, v in feeds.items()}  # [N, 1] → [N] for ORT
+    assert_within_one_level(strip, to_uint8(ort_run(exports["cgan-tiny"], raw)))
+    for bad in ("3", "a:b", "-1:2"):
+        result = runner.invoke(main, ["sample", "cgan-tiny", "--interpolate", bad, "--url", server.grpc_url])
+        assert result.exit_code == 1 and "--interpolate" in result.output, result.output
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_local_inference_equals_the_served_model(server, exports, tmp_path: Path, backend: str) -> None:
+    """sample / translate --export DIR --backend KEY run the same contract in-process: the pictures equal the
+    served ones (within a level: torch is another runtime), bad pictures fail alone, flags name themselves."""
+    runner = CliRunner()
+    local = tmp_path / "local.npy"
+    args = ["--n", "4", "--seed", "7", "--label", "1", "--truncation", "0.8"]
+    result = runner.invoke(main, ["sample", "cgan-tiny", *args, "--export", str(exports["cgan-tiny"]),
+                                  "--backend", backend, "--out", str(local)])
+    assert result.exit_code == 0 and "in-process" in result.output, result.output
+    served = tc.sample("cgan-tiny", range(7, 11), label=1, truncation=0.8, url=server.grpc_url)
+    assert_within_one_level(np.load(local), served)
+
+    src = tmp_path / "in"
+    src.mkdir()
+    picture = (np.arange(40 * 36 * 3).reshape(40, 36, 3) % 251).astype(np.uint8)
+    Image.fromarray(picture).save(src / "p.png")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    result = runner.invoke(main, ["translate", "cyclegan-tiny", str(src / "p.png"), str(src / "broken.png"),
+                                  "--export", str(exports["cyclegan-tiny"]), "--backend", backend,
+                                  "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "broken.png" in result.output, result.output  # the bad one fails alone
+    mine = np.asarray(Image.open(tmp_path / "out" / "p.png"))
+    theirs = np.asarray(Image.open(io.BytesIO(tc.translate("cyclegan-tiny", [(src / "p.png").read_bytes()],
+                                                           url=server.grpc_url)[0])))
+    assert mine.shape == theirs.shape == picture.shape
+    assert_within_one_level(mine[None], theirs[None])
+
+
+def test_local_inference_errors(exports, tmp_path: Path) -> None:
+    runner = CliRunner()
+    for args, needle in ((["sample", "cgan-tiny", "--export", str(exports["cgan-tiny"]), "--backend", "triton"],
+                          "--backend must be one of"),
+                         (["sample", "x", "--export", str(exports["cyclegan-tiny"])], "image-to-image"),
+                         (["sample", "x", "--export", str(exports["cgan-tiny"]), "--backend", "onnxruntime-fp16"],
+                          "re-export with --fp16"),
+                         (["translate", "x", str(tmp_path), "--export", str(exports["cgan-tiny"])], "no PNG/JPEG")):
+        result = runner.invoke(main, [*args, "--out", str(tmp_path / "o.png")] if args[0] == "sample" else args)
+        assert result.exit_code in (1, 2) and needle in result.output, result.output

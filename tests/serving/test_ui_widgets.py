@@ -7,7 +7,9 @@ import pytest
 
 from gandeploy.contract import ServedContract
 from gandeploy.models import io as gio
-from gandeploy.ui.widgets import given_values, interpolation_feeds, slerp, widgets
+from gandeploy.contract import interpolation_feeds
+from gandeploy.models.io import slerp
+from gandeploy.ui.widgets import given_values, widgets
 
 
 def contract(*inputs: gio.TensorSpec, out: gio.TensorSpec | None = None, names=None) -> ServedContract:
