@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from gandeploy import __version__
 from gandeploy.errors import CheckpointError, UserInputError
-from gandeploy.utils.io import atomic_write_json
+from gandeploy.utils.io import atomic_write_json, read_tagged_json
 
 CONFIG_FILE = "config.json"
 QUALITY_FILE = "quality.json"  # a run dir's measured quality (evaluation/quality.py)
@@ -100,12 +100,7 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
         raise UserInputError(
             f"no {CONFIG_FILE} in '{path}'{hint}: pass a run dir made by 'gandeploy train' or 'gandeploy import'."
         )
-    try:
-        data = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{file} is not valid JSON ({exc}); the run dir is damaged.") from None
-    if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
-        raise CheckpointError(f"{file} is not a gandeploy run config (expected format '{RUN_FORMAT}').")
+    data = read_tagged_json(file, RUN_FORMAT, CheckpointError, "a gandeploy run config", "the run dir is damaged.")
     spec = get_model(str(data.get("model")))
     arch = from_dict(spec.config_cls, data.get("arch", {}), source=str(file))
     names = data.get("class_names")

@@ -19,7 +19,6 @@ serving calls it before loading anything.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import platform
 from collections.abc import Mapping
@@ -31,7 +30,7 @@ from gandeploy import __version__
 from gandeploy.contract import ServedContract
 from gandeploy.errors import ExportError, UserInputError
 from gandeploy.models.io import GeneratorIO
-from gandeploy.utils.io import atomic_write_json, sha256_file
+from gandeploy.utils.io import atomic_write_json, read_tagged_json, sha256_file
 
 MANIFEST_FILE = "manifest.json"
 EXPORT_FORMAT = "gandeploy.export/1"
@@ -132,12 +131,8 @@ def _read(export_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ExportError(f"'{export_dir}' has no {MANIFEST_FILE}: the export is incomplete or failed; "
                           "run 'gandeploy export' again.")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportError(f"{path} is not valid JSON ({exc}); run 'gandeploy export' again.") from None
-    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
-        raise ExportError(f"{path} is not a gandeploy export manifest (expected format '{EXPORT_FORMAT}').")
+    data = read_tagged_json(path, EXPORT_FORMAT, ExportError, "a gandeploy export manifest",
+                            "run 'gandeploy export' again.")
     if not isinstance(data.get("files"), dict):
         raise ExportError(f"{path} lists no files; run 'gandeploy export' again.")
     return data

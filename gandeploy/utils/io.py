@@ -69,6 +69,18 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def read_tagged_json(path: Path, fmt: str, error: type[Exception], what: str, fix: str) -> dict[str, Any]:
+    """A JSON object whose ``"format"`` is ``fmt``; unreadable, invalid or foreign files raise ``error`` naming
+    ``path``, what it should be (``what``) and how to get a good one (``fix``)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path} is not valid JSON ({exc}); {fix}") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise error(f"{path} is not {what} (expected format '{fmt}').")
+    return data
+
+
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
