@@ -28,6 +28,7 @@ from gandeploy.export.validate import Case  # the same fixed-input case the expo
 from gandeploy.formats import FORMATS, get_format
 from gandeploy.models.io import HW, to_uint8
 from gandeploy.runtimes.base import Runtime, open_runtime
+from gandeploy.serving.local import pipeline_sides
 from gandeploy.tolerances import Tolerance, tolerance_for
 from gandeploy.utils.logging import get_logger
 
@@ -169,14 +170,6 @@ def plan_cases(contract: ServedContract, batch_sizes: Sequence[int] | None, size
 # --- the served ensemble -----------------------------------------------------------------------------------
 
 
-def _server_rules(contract: ServedContract) -> tuple[int, int | None]:
-    """min_side / max_side the translation pipeline applies (see serving/repository.py)."""
-    sizes = contract.image_sizes or {}
-    min_side = max(8, min(sizes["min"])) if sizes.get("min") else 8
-    max_side = max(sizes["max"]) if sizes.get("max") else None
-    return min_side, max_side
-
-
 def _ensemble_translation(runtime: Runtime, reference: Runtime, contract: ServedContract, case: Case,
                           ) -> tuple[np.ndarray, np.ndarray]:
     """PNG of each test image through the served pipeline, and the reference through the same pad/crop rules."""
@@ -185,7 +178,7 @@ def _ensemble_translation(runtime: Runtime, reference: Runtime, contract: Served
     from gandeploy.serving.backends import gd_backend_common as rules  # the server's own pre/post-processing
 
     channels = contract.in_channels
-    min_side, max_side = _server_rules(contract)
+    min_side, max_side = pipeline_sides(contract)
     gen_in, gen_out = contract.io.input_names[0], contract.io.output_names[0]
     refs, outs = [], []
     for s in range(case.seed, case.seed + case.batch):

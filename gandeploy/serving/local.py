@@ -36,6 +36,15 @@ def local_runtime(export_dir: str | os.PathLike[str], backend: str) -> tuple[Ser
     return contract, open_runtime(backend, Path(export_dir))
 
 
+def pipeline_sides(contract: ServedContract) -> tuple[int, int | None]:
+    """min_side / max_side the served translation pipeline applies to an export with ONNX artifacts (from its
+    image sizes; the repository builder narrows them to a TensorRT profile per axis where there is one)."""
+    sizes = contract.image_sizes or {}
+    min_side = max(8, min(sizes["min"])) if sizes.get("min") else 8
+    max_side = max(sizes["max"]) if sizes.get("max") else None
+    return min_side, max_side
+
+
 def local_sample(export_dir: str | os.PathLike[str], backend: str, seeds: Sequence[int], **given: Any) -> np.ndarray:
     """What the served ``NAME`` answers for ``seeds`` and ``given`` (label, code, continuous, truncation): uint8
     [N, H, W, C] pictures (2D points: float32 [N, D]), computed in-process."""
@@ -54,9 +63,7 @@ def local_translate(export_dir: str | os.PathLike[str], backend: str, images: Se
     from gandeploy.serving.backends import gd_backend_common as rules  # the served pipeline's own rules
 
     contract, runtime = local_runtime(export_dir, backend)
-    sizes = contract.image_sizes or {}
-    min_side = max(8, min(sizes["min"])) if sizes.get("min") else 8
-    max_side = max(sizes["max"]) if sizes.get("max") else None
+    min_side, max_side = pipeline_sides(contract)
     gen_in, gen_out = contract.io.input_names[0], contract.io.output_names[0]
     results: list[bytes | GanDeployError] = []
     with runtime:
