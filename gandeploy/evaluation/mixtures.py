@@ -2,7 +2,10 @@
 
 Each generated point belongs to its nearest mode centre. It is *high quality* when it lies within
 ``n_sigma`` (3) standard deviations of that centre; a mode is *covered* when it has at least ``min_count``
-high-quality points (PacGAN: 20 of 2,500 samples).
+high-quality points (PacGAN: 20 of 2,500 samples). ``reverse_kl`` is KL(p̂_g ‖ uniform) of the
+high-quality points' mode histogram (PacGAN's "reverse KL"): 0 when every mode holds the same share, log K
+when all of them sit on one mode; modes with no points add nothing, so it punishes lopsided weights, and the
+mode count punishes dropped modes.
 """
 
 from __future__ import annotations
@@ -26,8 +29,23 @@ class ModeStats:
     high_quality: float  # fraction in [0, 1]
     counts: tuple[int, ...]  # high-quality points per mode
 
+    @property
+    def reverse_kl(self) -> float:
+        """KL(p̂_g ‖ uniform) in nats over the high-quality points' modes (inf when there are none)."""
+        total = float(sum(self.counts))
+        if total == 0:
+            return float("inf")
+        p = np.asarray(self.counts, dtype=np.float64) / total
+        p = p[p > 0]
+        return float((p * np.log(p * self.n_modes)).sum())
+
+    def to_json(self) -> dict[str, float | int | list[int]]:
+        return {"modes": self.modes_covered, "n_modes": self.n_modes, "high_quality": self.high_quality,
+                "reverse_kl": self.reverse_kl, "counts": list(self.counts)}
+
     def __str__(self) -> str:
-        return f"{self.modes_covered}/{self.n_modes} modes, {100 * self.high_quality:.1f} % high-quality"
+        return (f"{self.modes_covered}/{self.n_modes} modes, {100 * self.high_quality:.1f} % high-quality, "
+                f"reverse KL {self.reverse_kl:.3f}")
 
 
 def mode_stats(samples: torch.Tensor | np.ndarray, centres: torch.Tensor | np.ndarray, std: float,

@@ -43,3 +43,14 @@ def test_mode_stats_sees_collapse_and_off_mode_points() -> None:
     two = torch.cat([one_mode[:2490], ds.centres[5].expand(10, 2)])  # 10 points: below PacGAN's 20 / 2500
     assert mode_stats(two, ds.centres, ds.std).modes_covered == 1
     assert mode_stats(two, ds.centres, ds.std, min_count=10).modes_covered == 2
+
+
+def test_reverse_kl_is_zero_for_even_modes_and_log_k_for_one() -> None:
+    ds = open_dataset("ring8", "gan")
+    even = mode_stats(ds.centres.repeat(300, 1), ds.centres, ds.std)  # 300 exact centre points per mode
+    assert even.reverse_kl == pytest.approx(0.0, abs=1e-12)
+    one = mode_stats(ds.centres[2].expand(100, 2), ds.centres, ds.std)
+    assert one.reverse_kl == pytest.approx(math.log(8))
+    half = mode_stats(ds.centres[:4].repeat(50, 1), ds.centres, ds.std)  # 4 of 8 modes, evenly
+    assert half.reverse_kl == pytest.approx(math.log(2)) and half.to_json()["modes"] == 4
+    assert mode_stats(torch.full((10, 2), 50.0), ds.centres, ds.std).reverse_kl == math.inf  # no HQ points
