@@ -22,13 +22,15 @@ class MLPConfig:
     nz: int = 2
     hidden: int = 128
     layers: int = 3
+    d_hidden: int = 0  # the discriminator's width; 0: the same as ``hidden``
+    g_batchnorm: bool = False  # BatchNorm after each hidden Linear of G (as PacGAN's / VEEGAN's 2D generators)
     data_dim: int = 2  # used when image_size == 0
     channels: int = 1
     image_size: int = 0  # 0: vector data; > 0: square images
 
     def __post_init__(self) -> None:
-        if min(self.nz, self.hidden, self.layers, self.channels) < 1 or self.image_size < 0:
-            raise ValueError("nz, hidden, layers and channels must be positive, image_size >= 0")
+        if min(self.nz, self.hidden, self.layers, self.channels) < 1 or self.image_size < 0 or self.d_hidden < 0:
+            raise ValueError("nz, hidden, layers and channels must be positive, image_size and d_hidden >= 0")
         if self.image_size == 0 and self.data_dim < 1:
             raise ValueError("data_dim must be positive for vector data")
 
@@ -37,11 +39,11 @@ class MLPConfig:
         return self.channels * self.image_size**2 if self.image_size else self.data_dim
 
 
-def _mlp(n_in: int, hidden: int, layers: int, n_out: int, act: nn.Module) -> nn.Sequential:
+def _mlp(n_in: int, hidden: int, layers: int, n_out: int, act: nn.Module, batchnorm: bool = False) -> nn.Sequential:
     mods: list[nn.Module] = []
     width = n_in
     for _ in range(layers):
-        mods += [nn.Linear(width, hidden), act]
+        mods += [nn.Linear(width, hidden), *([nn.BatchNorm1d(hidden)] if batchnorm else []), act]
         width = hidden
     mods.append(nn.Linear(width, n_out))
     return nn.Sequential(*mods)
@@ -53,7 +55,7 @@ class Generator(nn.Module):
     def __init__(self, cfg: MLPConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.net = _mlp(cfg.nz, cfg.hidden, cfg.layers, cfg.out_features, nn.ReLU())
+        self.net = _mlp(cfg.nz, cfg.hidden, cfg.layers, cfg.out_features, nn.ReLU(), cfg.g_batchnorm)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         out = self.net(z.reshape(z.shape[0], -1))  # [N, out_features]
@@ -68,7 +70,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, cfg: MLPConfig) -> None:
         super().__init__()
-        self.net = _mlp(cfg.out_features, cfg.hidden, cfg.layers, 1, nn.LeakyReLU(0.2))
+        self.net = _mlp(cfg.out_features, cfg.d_hidden or cfg.hidden, cfg.layers, 1, nn.LeakyReLU(0.2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.reshape(x.shape[0], -1)).flatten()
