@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "parity": "gandeploy.cli.parity:parity",
     "evaluate": "gandeploy.cli.evaluate:evaluate",
     "diagnose": "gandeploy.cli.diagnose:diagnose",
+    "mode-table": "gandeploy.cli.modes:mode_table",
     "bench": "gandeploy.cli.bench:bench",
     "bench-suite": "gandeploy.cli.bench:bench_suite",
     "ui": "gandeploy.cli.ui:ui",
