@@ -1,5 +1,6 @@
 """``gandeploy evaluate TARGET``: FID / KID / precision-recall / density-coverage of a run, an export on any
-backend, or a served model; ``--compare`` puts several backends' distributions side by side."""
+backend, or a served model (per class, per InfoGAN code, both directions of an image-to-image run);
+``--compare`` puts several backends' distributions side by side."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ BACKEND_CHOICES = ["torch", "onnxruntime", "onnxruntime-fp16", "tensorrt", "trit
 @click.option("--url", default=None, help="HOST:PORT of the Triton server (a served model name as TARGET, or "
                                           "--backend triton).")
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default="grpc", show_default=True)
+@click.option("--generator", default=None,
+              help="Run dirs: which generator, as for 'gandeploy export --generator' (G, G_ema; CycleGAN G_A = A→B, "
+                   "G_B = B→A) [default: G_ema if kept, else G; an image-to-image run: both directions].")
 @click.option("--real", default=None, help="Real data set to compare with, held-out split [default: the run's].")
 @click.option("--n", "n", type=int, default=10_000, show_default=True, help="Generated samples (seeds seed..seed+n-1).")
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed.")
@@ -37,8 +41,8 @@ BACKEND_CHOICES = ["torch", "onnxruntime", "onnxruntime-fp16", "tensorrt", "trit
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for evaluate.{json,md,png} [default: reports/evaluate/<target name>].")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Data folder [default: training/data].")
-def evaluate(target: str, backend: str | None, url: str | None, protocol: str, real: str | None, n: int, seed: int,
-             features: str | None, inception_weights: str | None, kid_subsets: int, kid_subset_size: int,
+def evaluate(target: str, backend: str | None, url: str | None, protocol: str, generator: str | None,
+             real: str | None, n: int, seed: int, features: str | None, inception_weights: str | None, kid_subsets: int, kid_subset_size: int,
              compare_backends: str | None, json_file: Path | None, report_dir: Path | None,
              data_root: str | None) -> None:
     """Score TARGET's samples against held-out real data.
@@ -49,6 +53,7 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, r
       gandeploy evaluate export/cgan-digits --backend onnxruntime-fp16 --json fp16.json
       gandeploy evaluate cgan-digits --url 127.0.0.1:8001 --real digits
       gandeploy evaluate export/cgan-digits --compare onnxruntime,onnxruntime-fp16
+      gandeploy evaluate training/runs/cyclegan-digits2inverted --generator G_B
     """
     from gandeploy.errors import UserInputError
     from gandeploy.evaluation import eval_report
@@ -61,6 +66,9 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, r
                      kid_subset_size=kid_subset_size, inception_weights=inception_weights, data_root=data_root)
     out = report_dir or Path("reports/evaluate") / (Path(target).name or "target")
     if compare_backends:
+        if generator is not None:
+            raise UserInputError("--generator does not apply to --compare: an export dir holds one generator "
+                                 "(export the other with 'gandeploy export RUN_DIR --generator KEY').")
         if not Path(target).is_dir():
             raise UserInputError(f"--compare needs an export dir as TARGET, got '{target}'.")
         comp = compare(target, [b.strip() for b in compare_backends.split(",") if b.strip()], cfg=cfg, url=url,
@@ -75,14 +83,28 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, r
             click.echo(f"{key:>18}: skipped ({why})")
         report_outputs(eval_report.write_compare(comp, out, json_file), f"gandeploy parity {target}")
         return
-    result = run_evaluate(target, backend, cfg=cfg, url=url, protocol=protocol)
-    s = result.summary
-    click.echo(f"{s['backend']} · {s['features']} features · {s['n']} generated vs {s['n_real']} real: "
-               f"FID {s['fid']:.4g}, KID {s['kid_mean']:.4g} ± {s['kid_std']:.2g}, precision {s['precision']:.3f}, "
-               f"recall {s['recall']:.3f}, density {s['density']:.3f}, coverage {s['coverage']:.3f}")
+    result = run_evaluate(target, backend, cfg=cfg, url=url, protocol=protocol, generator=generator)
+    for res in (result, result.reverse):
+        if res is None:
+            continue
+        s = res.summary
+        what = f"{s['direction']}, {s['generator']}: " if s.get("direction") else ""
+        click.echo(f"{what}{s['backend']} · {s['features']} features · {s['n']} generated vs {s['n_real']} real: "
+                   f"FID {s['fid']:.4g}, KID {s['kid_mean']:.4g} ± {s['kid_std']:.2g}, precision "
+                   f"{s['precision']:.3f}, recall {s['recall']:.3f}, density {s['density']:.3f}, coverage "
+                   f"{s['coverage']:.3f}")
+    if result.reverse_skipped:
+        click.echo(f"  other direction not scored: {result.reverse_skipped}")
     for row in result.per_class:
         click.echo(f"  class {row['name']:>4}: FID {row['fid']:.4g}, KID {row['kid_mean']:.3g}, "
                    f"precision {row['precision']:.3f}, recall {row['recall']:.3f}")
+    if result.code_mapping is not None:
+        click.echo(f"  code → digit mapping {result.code_mapping['mapping']}: "
+                   f"{result.code_mapping['accuracy']:.1%} of samples judged as their code's digit")
+    for row in result.per_code:
+        click.echo(f"  code {row['code']:>2} → {row['name']:>4} ({row['share_judged_as_mapped']:.0%} judged so, "
+                   f"{row['n_fake']} samples): FID {row['fid']:.4g}, KID {row['kid_mean']:.3g}, precision "
+                   f"{row['precision']:.3f}, recall {row['recall']:.3f}")
     next_cmd = f"gandeploy evaluate {target} --compare onnxruntime,onnxruntime-fp16" if (Path(target) / "manifest.json").is_file() \
         else "gandeploy export " + target if Path(target).is_dir() else None
     report_outputs(eval_report.write_eval(result, out, json_file), next_cmd)

@@ -1,8 +1,9 @@
 """What an InfoGAN's latent codes learned, measured with the held-out digits judge (``classifier.py``).
 
 - ``code_mapping``: generate ``n_per_code`` samples per category of the (first) categorical code, classify them,
-  and find the best one-to-one mapping between categories and judged digits (the Hungarian algorithm on the
-  confusion matrix, ``scipy.optimize.linear_sum_assignment``). Its accuracy is the share of samples whose digit
+  and find the best one-to-one mapping between categories and judged digits (``match_codes``: the Hungarian
+  algorithm on the confusion matrix, ``scipy.optimize.linear_sum_assignment``; ``gandeploy evaluate`` runs it on
+  its own evaluated samples for the per-code rows). Its accuracy is the share of samples whose digit
   is the one their category maps to — unsupervised InfoGAN's headline figure (the paper: 5 % error on MNIST).
 - ``continuous_effects``: sweep each continuous code over [-2, 2] with everything else fixed and correlate the
   code value with simple shape measures of the pictures — slant (the ink's shear, mu11 / mu02), width (the ink's
@@ -24,6 +25,7 @@ from gandeploy.models.io import CATEGORICAL_CODE, CONTINUOUS_CODE, GeneratorIO
 from gandeploy.training.inputs import draw_inputs
 
 SWEEP = np.linspace(-2.0, 2.0, 9)
+DIGITS = 10  # classes of the digits judge
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,24 @@ def _generate(generator: nn.Module, io: GeneratorIO, inputs: dict[str, torch.Ten
     return torch.cat(chunks)  # [N, C, S, S]
 
 
-def code_mapping(generator: nn.Module, io: GeneratorIO, n_per_code: int = 100, seed: int = 0) -> CodeMapping:
-    """Hungarian-matched accuracy between the categorical code and the judged digit (see module docstring)."""
+def match_codes(codes: np.ndarray, judged: np.ndarray, k: int, n_classes: int = DIGITS,
+                ) -> tuple[tuple[int, ...], np.ndarray]:
+    """(mapping, confusion [K, n_classes]) for samples of category ``codes`` [N] judged as ``judged`` [N]: the
+    one-to-one category → class mapping that matches the most samples (Hungarian algorithm on the confusion
+    matrix); ``mapping[k]`` is -1 for a category left over when K > n_classes."""
     from scipy.optimize import linear_sum_assignment
 
+    confusion = np.zeros((k, n_classes), dtype=np.int64)
+    np.add.at(confusion, (np.asarray(codes, dtype=np.int64), np.asarray(judged, dtype=np.int64)), 1)
+    rows, cols = linear_sum_assignment(-confusion)  # maximise matched samples
+    mapping = [-1] * k
+    for r, c in zip(rows, cols, strict=True):
+        mapping[int(r)] = int(c)
+    return tuple(mapping), confusion
+
+
+def code_mapping(generator: nn.Module, io: GeneratorIO, n_per_code: int = 100, seed: int = 0) -> CodeMapping:
+    """Hungarian-matched accuracy between the categorical code and the judged digit (see module docstring)."""
     code = io.by_role(CATEGORICAL_CODE)[0]
     k = code.classes
     gen = torch.Generator().manual_seed(seed)
@@ -59,12 +75,7 @@ def code_mapping(generator: nn.Module, io: GeneratorIO, n_per_code: int = 100, s
     inputs[code.name] = torch.arange(k).repeat_interleave(n_per_code)  # [K * n]
     images = _generate(generator, io, inputs)
     pred, _ = classify_digits(images)  # [K * n]
-    confusion = np.zeros((k, 10), dtype=np.int64)
-    np.add.at(confusion, (inputs[code.name].numpy(), pred.numpy()), 1)
-    rows, cols = linear_sum_assignment(-confusion)  # maximise matched samples
-    mapping = [-1] * k
-    for r, c in zip(rows, cols, strict=True):
-        mapping[int(r)] = int(c)
+    mapping, confusion = match_codes(inputs[code.name].numpy(), pred.numpy(), k)
     hits = [int(confusion[r, mapping[r]]) if mapping[r] >= 0 else 0 for r in range(k)]
     clf = digits_classifier(int(images.shape[-1]))
     return CodeMapping(sum(hits) / float(k * n_per_code), tuple(mapping),

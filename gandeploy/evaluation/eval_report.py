@@ -1,4 +1,5 @@
-"""Files ``gandeploy evaluate`` writes: ``evaluate.json``, ``evaluate.md`` and ``evaluate.png`` (real | generated).
+"""Files ``gandeploy evaluate`` writes: ``evaluate.json``, ``evaluate.md`` and ``evaluate.png`` (real | generated;
+an image-to-image run dir's second direction as a second row of the figure).
 
 ``compare.json`` / ``compare.md`` hold the distribution-parity table of ``evaluate --compare``.
 """
@@ -43,11 +44,35 @@ def eval_markdown(result: EvalResult) -> str:
              + (f", seeds {s['seeds'][0]}..{s['seeds'][1]}" if s.get("seeds") else "") + ".", "",
              f"KID over {s['kid_subsets']} subsets of {s['kid_subset_size']}; precision/recall k = 3, "
              "density/coverage k = 5.", ""]
-    lines += _table([{**s, "_label": "all"}], "set")
+    if s.get("direction"):
+        rows = [result] + ([result.reverse] if result.reverse is not None else [])
+        lines += [f"- **{r.summary['direction']}**: generator {r.summary.get('generator')}, {r.summary['n']} "
+                  f"translated vs {r.summary['n_real']} real" for r in rows] + [""]
+        lines += _table([{**r.summary, "_label": r.summary["direction"].split(" ")[0]} for r in rows], "direction")
+        if result.reverse_skipped:
+            lines += ["", f"Other direction not scored: {result.reverse_skipped}"]
+    else:
+        lines += _table([{**s, "_label": "all"}], "set")
     if result.per_class:
         lines += ["", "## Per class", ""]
         lines += _table([{**r, "_label": f"{r['class']} ({r['name']})"} for r in result.per_class], "class")
+    if result.per_code:
+        lines += _per_code_lines(result)
     return "\n".join(lines) + "\n"
+
+
+def _per_code_lines(result: EvalResult) -> list[str]:
+    cm = result.code_mapping or {}
+    lines = ["", "## Per code (unsupervised categories, matched to digits)", "",
+             f"Each code's samples judged by the digits classifier (held-out accuracy "
+             f"{_fmt(cm.get('judge_held_out_accuracy'))}); best one-to-one code → digit mapping (Hungarian): "
+             f"{_fmt(cm.get('accuracy'))} of all samples judged as their code's digit. Each row: code c's samples vs "
+             "the real held-out items of its digit.", "",
+             "| code | digit | judged as digit | n | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 4) + "|"]
+    for r in result.per_code:
+        lines.append(f"| {r['code']} | {r['mapped_class']} ({r['name']}) | {_fmt(r['share_judged_as_mapped'])} | "
+                     f"{r['n_fake']} | " + " | ".join(_fmt(r.get(m)) for m in METRICS) + " |")
+    return lines
 
 
 def compare_markdown(comp: Comparison) -> str:
@@ -71,13 +96,37 @@ def compare_markdown(comp: Comparison) -> str:
 
 
 def figure(result: EvalResult, path: Path) -> Path:
-    """Real (left) beside generated (right): image grids, or a scatter / histogram for points."""
+    """Real (left) beside generated (right): image grids, or a scatter / histogram for points. An image-to-image
+    run dir's second direction (``result.reverse``) is a second row: real A | translated B."""
+    from PIL import Image
+
     from gandeploy.training import plots
 
     real, fake = result.real, result.fake
     assert real is not None and fake is not None  # noqa: S101 - set by evaluate
     if real.ndim == 2:
         return plots.scatter_points(real[:5000], fake[:5000], path, title=f"{result.summary['target']}: real vs generated")
+    panels = [_panel(real, fake)]
+    if result.reverse is not None and result.reverse.real is not None and result.reverse.fake is not None:
+        panels.append(_panel(result.reverse.real, result.reverse.fake))
+    gap = 8
+    canvas = Image.new("RGB", (max(p.width for p in panels), sum(p.height for p in panels) + gap * (len(panels) - 1)),
+                       "white")
+    top = 0
+    for p in panels:
+        canvas.paste(p, (0, top))
+        top += p.height + gap
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path, format="PNG")
+    return path
+
+
+def _panel(real: np.ndarray, fake: np.ndarray) -> Any:
+    """One row of the figure: a grid of ``real`` [N, C, H, W] | a grid of ``fake``, as an RGB PIL image."""
+    from PIL import Image
+
+    from gandeploy.training import plots
+
     n = min(GRID, len(real), len(fake))
     side = int(math.sqrt(n)) or 1
     n = side * side
@@ -86,15 +135,11 @@ def figure(result: EvalResult, path: Path) -> Path:
         r, f = np.broadcast_to(r, (n, 3, *r.shape[2:])), np.broadcast_to(f, (n, 3, *f.shape[2:]))
     left = plots.image_grid(r, nrow=side)
     right = plots.image_grid(f, nrow=side)
-    from PIL import Image
-
     gap = 8
     canvas = Image.new("RGB", (left.width + right.width + gap, max(left.height, right.height)), "white")
     canvas.paste(left.convert("RGB"), (0, 0))
     canvas.paste(right.convert("RGB"), (left.width + gap, 0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path, format="PNG")
-    return path
+    return canvas
 
 
 def write_eval(result: EvalResult, out_dir: Path, json_file: Path | None = None) -> list[Path]:

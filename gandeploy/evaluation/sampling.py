@@ -56,6 +56,20 @@ def _given(contract: ServedContract, vals: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in vals.items() if k not in seed_names and v is not None}
 
 
+def role_values(io: GeneratorIO, seeds: Sequence[int] | np.ndarray, role: str) -> np.ndarray | None:
+    """What the seed map feeds the (first) input of ``role`` for ``seeds`` [N] (None when there is none): e.g.
+    the categorical code ``seed mod K`` the samples of ``Source.sample(seeds)`` were drawn with."""
+    contract = ServedContract.from_io(io, max_batch=max(1, len(seeds)))
+    t = next((t for t in contract.inputs if t.role == role), None)
+    if t is None:
+        return None
+    value = seed_values(contract, seeds).get(t.name)
+    if value is None:
+        return None
+    value = np.asarray(value)
+    return value.reshape(-1) if value.ndim == 2 and value.shape[1] == 1 else value  # indices [N, 1] → [N]
+
+
 def generator_feeds(io: GeneratorIO, seeds: Sequence[int] | np.ndarray,
                     classes: int | Sequence[int] | np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The generator's inputs for ``seeds`` (by role, through the contract): what every local backend runs."""
@@ -76,6 +90,7 @@ class Source:
     backend: str
     io: GeneratorIO
     runtime: Any = None  # a gandeploy.runtimes.base.Runtime
+    generator: str | None = None  # the checkpoint key it runs (run dir: resolved; export: the manifest's)
     served_name: str | None = None
     served: dict[str, Any] = field(default_factory=dict)  # url, protocol
 
@@ -133,9 +148,14 @@ class Source:
 
 
 def open_source(target: str | os.PathLike[str], backend: str | None = None, *, url: str | None = None,
-                protocol: str = "grpc") -> tuple[Source, Any]:
-    """(source, RunConfig or None) for a run dir, an export dir (+ ``backend``) or a served model name."""
+                protocol: str = "grpc", generator: str | None = None) -> tuple[Source, Any]:
+    """(source, RunConfig or None) for a run dir, an export dir (+ ``backend``) or a served model name.
+
+    ``generator`` picks a run dir's checkpoint key (``gandeploy export --generator``'s choices); an export dir
+    holds one generator (its manifest's ``generator``), so there it may only name that one.
+    """
     from gandeploy.config import load_run_config
+    from gandeploy.manifest import MANIFEST_FILE, load_manifest
     from gandeploy.registry import get_model
     from gandeploy.runtimes.base import open_runtime
 
@@ -143,18 +163,29 @@ def open_source(target: str | os.PathLike[str], backend: str | None = None, *, u
     if path.is_dir():
         run = load_run_config(path)
         io = get_model(run.model).io(run.arch)
-        is_export = (path / "manifest.json").is_file()
+        is_export = (path / MANIFEST_FILE).is_file()
         key = backend or ("onnxruntime" if is_export else "torch")
         if not is_export and key != "torch":
             raise UserInputError(f"'{path}' is a run dir: --backend {key} needs an export dir ('gandeploy export "
                                  f"{path}' first), or drop --backend.")
-        options = {"url": url, "protocol": protocol} if key.startswith("triton") else {}
+        options: dict[str, Any] = {"url": url, "protocol": protocol} if key.startswith("triton") else {}
         if key == "triton-ensemble":
             raise UserInputError("--backend triton-ensemble: pass the served model's name as TARGET with --url.")
-        return Source(key, io, runtime=open_runtime(key, path, **options)), run
+        if not is_export:
+            runtime = open_runtime(key, path, generator=generator)
+            return Source(key, io, runtime=runtime, generator=str(runtime.generator_key)), run
+        held = load_manifest(path).generator
+        if generator is not None and generator != held:
+            raise UserInputError(f"--generator {generator}: export dir '{path}' holds generator {held} only; pass "
+                                 f"its run dir, or export that generator ('gandeploy export RUN_DIR --generator "
+                                 f"{generator}').")
+        return Source(key, io, runtime=open_runtime(key, path, **options), generator=held), run
     if "/" in str(target) or path.exists():  # served names never hold '/' (serving/exports.py NAME_RE)
         raise UserInputError(f"TARGET '{target}' is not a directory: pass a run dir, an export dir, or the name of "
                              "a served model (with --url).")
+    if generator is not None:
+        raise UserInputError(f"--generator picks a run dir's generator; served model '{target}' is one generator "
+                             "already (drop --generator).")
     if backend not in (None, "served"):
         raise UserInputError(f"TARGET '{target}' is not a directory: as a served model name it takes no --backend "
                              f"(got {backend}); pass an export dir for --backend {backend}.")

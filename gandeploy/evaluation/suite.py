@@ -56,19 +56,21 @@ def lively_init(module: nn.Module, seed: int = 0) -> nn.Module:
     return module
 
 
-def make_run(run_dir: str | os.PathLike[str], model: str, arch: Any, *, seed: int = 0) -> Path:
-    """A run dir (config.json + checkpoints/latest.pt) holding a ``lively_init`` generator of ``arch``."""
+def make_run(run_dir: str | os.PathLike[str], model: str, arch: Any, *, seed: int = 0,
+             every_generator: bool = False) -> Path:
+    """A run dir (config.json + checkpoints/latest.pt) holding a ``lively_init`` generator of ``arch`` (the
+    family's first generator key; ``every_generator``: one per key, seeds ``seed``, ``seed + 1``, ...)."""
     from gandeploy.config import RunConfig, save_run_config
     from gandeploy.registry import get_model
     from gandeploy.training.checkpoint import save_checkpoint
 
     spec = get_model(model)
     run_dir = Path(run_dir)
-    generator = lively_init(spec.build_generator(arch), seed)
+    keys = spec.generator_keys if every_generator else spec.generator_keys[:1]
+    models = {key: lively_init(spec.build_generator(arch), seed + i).state_dict() for i, key in enumerate(keys)}
     save_run_config(run_dir, RunConfig(model=spec.name, arch=arch, source="imported:random-init"))
     save_checkpoint(run_dir / "checkpoints" / "latest.pt",
-                    {"step": 0, "epoch": 0, "models": {spec.generator_keys[0]: generator.state_dict()},
-                     "optimizers": {}})
+                    {"step": 0, "epoch": 0, "models": models, "optimizers": {}})
     return run_dir
 
 

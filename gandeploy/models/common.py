@@ -59,6 +59,11 @@ class ModelSpec:
     build_discriminator: Callable[[Any], nn.Module]
     io: Callable[[Any], GeneratorIO]
     generator_keys: tuple[str, ...] = ("G",)  # generator names inside a checkpoint
+    # Image-to-image families: per generator key (same order), the (input, output) domain of the data set's
+    # unpaired pair as indices, 0 = A and 1 = B: CycleGAN's G_A reads A and writes B, (0, 1); G_B (1, 0).
+    # Evaluation scores a generator's translated held-out inputs against the real held-out outputs of these.
+    # Empty (and for keys past its end): A → B.
+    domains: tuple[tuple[int, int], ...] = ()
     # The family's training task, "module:Class" (imported only by training; models never import training).
     trainer: str = "gandeploy.training.gan:SamplingTask"
     # Training settings the family's paper prescribes (under recipes and flags), e.g. SAGAN's TTUR + hinge.
@@ -83,6 +88,14 @@ class ModelSpec:
         """Classes of the generator's class-label input (0 when it has none)."""
         labels = self.io(cfg).by_role(CLASS_LABEL)
         return labels[0].classes if labels else 0
+
+    def generator_domains(self, key: str) -> tuple[int, int]:
+        """(input, output) domain of generator ``key``, one of ``generator_keys`` (callers map a moving average's
+        key, ``G_B_ema``, to its generator's): see ``domains``."""
+        if key not in self.generator_keys:
+            raise ValueError(f"{self.name} has no generator '{key}' (its generators: {', '.join(self.generator_keys)})")
+        index = self.generator_keys.index(key)
+        return self.domains[index] if index < len(self.domains) else (0, 1)
 
     def task(self, cfg: Any | None = None) -> str:
         """'translation' or 'sampling', from the generator's declared IO (default config when none is given)."""

@@ -131,5 +131,6 @@ SPEC = ModelSpec(
     tiny={"ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_d": 2, "image_size": 16},
     smoke_dataset="digits2inverted",
     generator_keys=("G_A", "G_B"),
+    domains=((0, 1), (1, 0)),  # G_A: A → B, G_B: B → A
     trainer="gandeploy.training.cyclegan:CycleGANTask",
 )

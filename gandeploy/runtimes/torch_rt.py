@@ -1,8 +1,9 @@
 """PyTorch eager: the FP32 reference every other runtime is compared with.
 
 ``open_runtime("torch", path)`` accepts an export dir (the generator is rebuilt from the dir's own
-``config.json`` + ``generator.pt``; ``run_dir=`` rebuilds it from a run dir instead) or a run dir directly;
-``module=`` wraps an in-memory generator.
+``config.json`` + ``generator.pt``; ``run_dir=`` rebuilds it from a run dir instead) or a run dir directly
+(``generator=`` picks its checkpoint key, e.g. CycleGAN's G_B; the runtime's ``generator_key`` is the one
+loaded); ``module=`` wraps an in-memory generator.
 """
 
 from __future__ import annotations
@@ -56,16 +57,15 @@ def open_runtime(key: str, export_dir: Path, *, module: nn.Module | None = None,
                  generator: str | None = None, device: str = "cpu", **_: Any) -> TorchRuntime:
     """The PyTorch reference for an export dir (via its source run) or a run dir."""
     from gandeploy.training.checkpoint import (  # local: keeps runtime imports light
-        GENERATOR_FILE, load_exported_generator, load_generator)
+        GENERATOR_FILE, load_exported_generator, load_generator, load_generator_and_key)
 
     path = Path(export_dir)
     manifest = load_manifest(path) if (path / MANIFEST_FILE).is_file() else None
     if module is not None:
         run = load_run_config(path)
         return TorchRuntime(module, run, key=key, device=device, generator_key=generator or "G")
-    if manifest is None:  # a run dir
-        gen, run = load_generator(path, key=generator)
-        chosen = generator or get_model(run.model).generator_keys[0]
+    if manifest is None:  # a run dir: ``generator`` picks the checkpoint key (default: G_ema if kept, else G)
+        gen, run, chosen = load_generator_and_key(path, key=generator)
         return TorchRuntime(gen, run, key=key, device=device, generator_key=chosen)
     if run_dir is None and (path / GENERATOR_FILE).is_file():
         gen, run, key_g = load_exported_generator(path)  # self-contained: config.json + generator.pt

@@ -117,3 +117,5 @@ def test_translation_is_scored_on_held_out_a_to_b(tmp_path) -> None:
     assert res.summary["task"] == "translation" and res.summary["backend"] == "torch"
     # held-out A translated (n) against held-out B (n_real): same picture shape, counts of their own splits
     assert res.fake.shape[1:] == res.real.shape[1:] and res.summary["n"] == len(res.fake) > 100
+    # this run dir keeps G_A only: no B→A block, and the JSON says why
+    assert res.reverse is None and "G_B" in res.to_json()["reverse_skipped"]
