@@ -19,12 +19,14 @@ from gandeploy.cli.options import report_outputs
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/modes"),
               show_default=True, help="Folder for modes.md / modes.json.")
 @click.option("--keep-runs", is_flag=True, help="Keep every run dir under OUT/runs.")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="Runs at a time (processes of one thread each when > 1; 2 suits a 2-core machine).")
 def mode_table(datasets: str, row_keys: str | None, seeds: int, recipes: Path, out_dir: Path,
-               keep_runs: bool) -> None:
+               keep_runs: bool, jobs: int) -> None:
     """Train every row on every seed and tabulate modes, high-quality share and reverse KL.
 
     \b
-      gandeploy mode-table                       # 2 data sets x 6 rows x 5 seeds (~30 min on 2 cores)
+      gandeploy mode-table --jobs 2              # 2 data sets x 6 rows x 5 seeds
       gandeploy mode-table --datasets ring8 --rows best --seeds 5
     """
     from tqdm import tqdm
@@ -47,6 +49,6 @@ def mode_table(datasets: str, row_keys: str | None, seeds: int, recipes: Path, o
                 raise UserInputError(f"--recipes: '{path}' does not exist (row '{row.key}').")
     with tqdm(total=len(names) * len(rows) * seeds, desc="mode table", unit="run", disable=None) as bar:
         written, groups = mt.mode_table(out_dir, datasets=names, rows=rows, seeds=range(seeds), recipes=recipes,
-                                        keep_runs=keep_runs, progress=bar)
+                                        keep_runs=keep_runs, jobs=jobs, progress=bar)
     click.echo(mt.markdown(groups, rows))
     report_outputs(written, f"gandeploy train mlp {names[0]} --recipe {recipes}/mlp-{names[0]}-best.toml")

@@ -1,8 +1,8 @@
 """The mode-collapse benchmark table (``gandeploy mode-table``, ``make modes``): ring8 / grid25 under the
 PacGAN / VEEGAN protocol, every row trained on several seeds from a shipped recipe, next to PacGAN's numbers.
 
-A row is a recipe of ``training/recipes`` plus overrides (PacGAN m = the non-saturating recipe with ``pack = m``,
-the paper's comparison: the same networks, D fed m samples at once). Each (row, seed) trains into its own run
+A row is a recipe of ``training/recipes`` plus overrides. PacGAN m is the non-saturating baseline recipe with
+``pack = m``: the paper's comparison, the same networks and steps with D fed m samples at once. Each (row, seed) trains into its own run
 dir, then 2,500 points from the seed's latents are scored (``mixtures.mode_stats``): modes captured (≥ 20
 high-quality points), the high-quality share (within 3 std) and the reverse KL of the mode histogram. The
 table gives mean ± std over seeds, the worst seed and the training time, so "every seed" claims are visible.
@@ -44,10 +44,10 @@ class Row:
 ROWS: tuple[Row, ...] = (
     Row("nonsat", "GAN (non-saturating)", "mlp-{dataset}-nonsat.toml"),
     Row("wgangp", "WGAN-GP", "mlp-{dataset}-wgangp.toml"),
-    Row("pacgan2", "PacGAN2 (non-saturating, pack 2)", "mlp-{dataset}-nonsat.toml", {"pack": 2}),
-    Row("pacgan3", "PacGAN3 (non-saturating, pack 3)", "mlp-{dataset}-nonsat.toml", {"pack": 3}),
-    Row("pacgan4", "PacGAN4 (non-saturating, pack 4)", "mlp-{dataset}-nonsat.toml", {"pack": 4}),
-    Row("best", "best recipe (mlp-{dataset}-best.toml)", "mlp-{dataset}-best.toml"),
+    Row("pacgan2", "PacGAN2 (the GAN row, pack 2)", "mlp-{dataset}-nonsat.toml", {"pack": 2}),
+    Row("pacgan3", "PacGAN3 (the GAN row, pack 3)", "mlp-{dataset}-nonsat.toml", {"pack": 3}),
+    Row("pacgan4", "PacGAN4 (the GAN row, pack 4)", "mlp-{dataset}-nonsat.toml", {"pack": 4}),
+    Row("best", "best recipe (mlp-{dataset}-best.toml, non-saturating)", "mlp-{dataset}-best.toml"),
 )
 
 # PacGAN (Lin et al., 2018), Table 1, as quoted in issue 14: (modes, high-quality %) per (dataset, row key).
@@ -147,46 +147,82 @@ def _num(v: float) -> str:
     return "inf" if math.isinf(v) else f"{v:.3f}"
 
 
-def mode_table(out_dir: Path, *, datasets: Sequence[str] = DATASETS, rows: Sequence[Row] = ROWS,
-               seeds: Sequence[int] = range(5), recipes: Path = RECIPES, keep_runs: bool = False,
-               progress: Any = None) -> tuple[list[Path], dict[tuple[str, str], dict[str, Any]]]:
-    """Train and score every (row, dataset, seed); write ``modes.md`` and ``modes.json`` into ``out_dir``."""
-    import shutil
+def _one_thread() -> None:
+    """Worker initialiser: one intra-op thread per process, so ``jobs`` processes share the cores fairly."""
+    torch.set_num_threads(1)
 
-    from gandeploy.utils.io import atomic_write_json, atomic_write_text
+
+def mode_table(out_dir: Path, *, datasets: Sequence[str] = DATASETS, rows: Sequence[Row] = ROWS,
+               seeds: Sequence[int] = range(5), recipes: Path = RECIPES, keep_runs: bool = False, jobs: int = 1,
+               progress: Any = None) -> tuple[list[Path], dict[tuple[str, str], dict[str, Any]]]:
+    """Train and score every (row, dataset, seed), ``jobs`` at a time (processes of one thread each when > 1);
+    write ``modes.md`` and ``modes.json`` into ``out_dir``, again after every finished run."""
+    import shutil
+    from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
 
     bad = [d for d in datasets if d not in DATASETS]
     if bad:
         raise UserInputError(f"--datasets: '{bad[0]}' is not a mode benchmark (choose from {', '.join(DATASETS)}).")
+    if jobs < 1:
+        raise UserInputError(f"--jobs must be >= 1, got {jobs}.")
     out_dir.mkdir(parents=True, exist_ok=True)
+    work = [(row, dataset, seed, out_dir / "runs" / f"{row.key}-{dataset}-s{seed}")
+            for dataset in datasets for row in rows for seed in seeds]
     results: list[dict[str, Any]] = []
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for dataset in datasets:
-        for row in rows:
-            group = []
-            for seed in seeds:
-                run_dir = out_dir / "runs" / f"{row.key}-{dataset}-s{seed}"
-                res = train_one(row, dataset, seed, run_dir, recipes)
-                log.info("%s %s seed %d: %d/%d modes, %.1f %% HQ, reverse KL %.3f, %.0f s", row.key, dataset,
-                         seed, res["modes"], res["n_modes"], 100 * res["high_quality"], res["reverse_kl"],
-                         res["seconds"])
-                group.append(res)
-                if not keep_runs:
-                    shutil.rmtree(run_dir, ignore_errors=True)
-                if progress is not None:
-                    progress.update(1)
-            results += group
-            groups[(row.key, dataset)] = summarise(group)
-            # written after every group: a long run that is stopped keeps what it measured
-            written = [atomic_write_text(out_dir / "modes.md", markdown(groups, rows)),
-                       atomic_write_json(out_dir / "modes.json", {
-                           "runs": results, "summary": [{"row": k, "dataset": d, **v}
-                                                        for (k, d), v in groups.items()],
-                           "paper": [{"row": k, "dataset": d, "modes": m, "high_quality_pct": h}
-                                     for (d, k), (m, h) in PAPER.items()]})]
+    written: list[Path] = []
+
+    def finished(res: dict[str, Any], run_dir: Path) -> None:
+        nonlocal written
+        log.info("%s %s seed %d: %d/%d modes, %.1f %% HQ, reverse KL %.3f, %.0f s", res["row"], res["dataset"],
+                 res["seed"], res["modes"], res["n_modes"], 100 * res["high_quality"], res["reverse_kl"],
+                 res["seconds"])
+        results.append(res)
+        if not keep_runs:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        written = _write(out_dir, results, rows, datasets, seeds)  # a stopped table keeps what it measured
+        if progress is not None:
+            progress.update(1)
+
+    if jobs == 1:
+        for row, dataset, seed, run_dir in work:
+            finished(train_one(row, dataset, seed, run_dir, recipes), run_dir)
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+            futures: dict[Future, Path] = {pool.submit(train_one, row, dataset, seed, run_dir, recipes): run_dir
+                                           for row, dataset, seed, run_dir in work}
+            for future in as_completed(futures):
+                finished(future.result(), futures[future])
     if not keep_runs:
         shutil.rmtree(out_dir / "runs", ignore_errors=True)
-    return written, groups
+    return written, _groups(results, rows, datasets, seeds)
+
+
+def _groups(results: Sequence[dict[str, Any]], rows: Sequence[Row], datasets: Sequence[str],
+            seeds: Sequence[int]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Summaries of the (row, dataset) groups whose every seed has finished, in table order."""
+    groups = {}
+    for dataset in datasets:
+        for row in rows:
+            group = sorted((r for r in results if r["row"] == row.key and r["dataset"] == dataset),
+                           key=lambda r: r["seed"])
+            if group and len(group) == len(seeds):
+                groups[(row.key, dataset)] = summarise(group)
+    return groups
+
+
+def _write(out_dir: Path, results: Sequence[dict[str, Any]], rows: Sequence[Row], datasets: Sequence[str],
+           seeds: Sequence[int]) -> list[Path]:
+    from gandeploy.utils.io import atomic_write_json, atomic_write_text
+
+    groups = _groups(results, rows, datasets, seeds)
+    ordered = sorted(results, key=lambda r: (DATASETS.index(r["dataset"]), [x.key for x in rows].index(r["row"]),
+                                             r["seed"]))
+    return [atomic_write_text(out_dir / "modes.md", markdown(groups, rows)),
+            atomic_write_json(out_dir / "modes.json", {
+                "runs": ordered, "summary": [{"row": k, "dataset": d, **v} for (k, d), v in groups.items()],
+                "paper": [{"row": k, "dataset": d, "modes": m, "high_quality_pct": h}
+                          for (d, k), (m, h) in PAPER.items()]})]
 
 
 def as_json(groups: dict[tuple[str, str], dict[str, Any]]) -> str:

@@ -45,7 +45,8 @@ def test_every_row_has_a_shipped_recipe_for_both_benchmarks() -> None:
 def test_mode_table_trains_each_seed_and_summarises(tmp_path: Path) -> None:
     recipes = _recipes(tmp_path)
     res = CliRunner().invoke(main, ["mode-table", "--datasets", "ring8", "--rows", "nonsat,pacgan2", "--seeds", "2",
-                                    "--recipes", str(recipes), "--out", str(tmp_path / "out"), "--keep-runs"])
+                                    "--recipes", str(recipes), "--out", str(tmp_path / "out"), "--keep-runs",
+                                    "--jobs", "2"])
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "out" / "modes.json").read_text())
     runs = data["runs"]
