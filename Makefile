@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test browser demo bench clean
+.PHONY: install test browser demo bench modes clean
 
 # (Re)build the virtual environment when pyproject.toml changes. torch==2.13.0 comes first so pip takes
 # the CPU wheel that lies on local disk instead of resolving a multi-GB CUDA build.
@@ -37,6 +37,10 @@ bench: install
 		echo "warning: could not install libb64-0d; perf_analyzer figures will be skipped")
 	$(PY) -m pip install -q -e ".[dev,bench]"
 	$(VENV)/bin/gandeploy bench-suite
+
+# The mode-collapse table (ring8 / grid25, 6 rows x 5 seeds, two runs at a time): about 35 min on 2 cores.
+modes: install
+	$(VENV)/bin/gandeploy mode-table --jobs 2
 
 # Removes the environment and everything generated (runs, data, exports, repositories, demo pictures).
 clean:
