@@ -40,8 +40,9 @@ class ModeStats:
         return float((p * np.log(p * self.n_modes)).sum())
 
     def to_json(self) -> dict[str, float | int | list[int]]:
+        kl = self.reverse_kl  # None in JSON when no point is high quality (strict JSON has no infinity)
         return {"modes": self.modes_covered, "n_modes": self.n_modes, "high_quality": self.high_quality,
-                "reverse_kl": self.reverse_kl, "counts": list(self.counts)}
+                "reverse_kl": kl if np.isfinite(kl) else None, "counts": list(self.counts)}
 
     def __str__(self) -> str:
         return (f"{self.modes_covered}/{self.n_modes} modes, {100 * self.high_quality:.1f} % high-quality, "

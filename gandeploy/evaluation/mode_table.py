@@ -11,7 +11,6 @@ table gives mean ± std over seeds, the worst seed and the training time, so "ev
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +44,9 @@ ROWS: tuple[Row, ...] = (
     Row("nonsat", "GAN (non-saturating)", "mlp-{dataset}-nonsat.toml"),
     Row("wgangp", "WGAN-GP", "mlp-{dataset}-wgangp.toml"),
     Row("pacgan2", "PacGAN2 (the GAN row, pack 2)", "mlp-{dataset}-nonsat.toml", {"pack": 2}),
-    Row("pacgan3", "PacGAN3 (the GAN row, pack 3)", "mlp-{dataset}-nonsat.toml", {"pack": 3}),
+    # batch 255 = 85 groups of 3 (256 is not a multiple of 3), still 200 steps per epoch
+    Row("pacgan3", "PacGAN3 (the GAN row, pack 3, batch 255)", "mlp-{dataset}-nonsat.toml",
+        {"pack": 3, "batch_size": 255}),
     Row("pacgan4", "PacGAN4 (the GAN row, pack 4)", "mlp-{dataset}-nonsat.toml", {"pack": 4}),
     Row("best", "best recipe (mlp-{dataset}-best.toml, non-saturating)", "mlp-{dataset}-best.toml"),
 )
@@ -83,40 +84,63 @@ def score_run(run_dir: Path, seed: int, n: int = N_SAMPLES) -> ModeStats:
     return mode_stats(points, ds.centres, ds.std)
 
 
+DONE_FILE = "mode_table_run.json"  # written into a run dir when its training finished: a rerun only rescores it
+
+
 def train_one(row: Row, dataset: str, seed: int, run_dir: Path, recipes: Path = RECIPES) -> dict[str, Any]:
-    """Train ``row`` on ``dataset`` with ``seed`` into ``run_dir`` (fresh) and score it."""
+    """Train ``row`` on ``dataset`` with ``seed`` into ``run_dir`` and score it. A run dir whose training already
+    finished (``DONE_FILE``, kept with ``--keep-runs``) is rescored without training. A failure is returned as a
+    result with ``error`` (one bad row must not cost the rest of a long table)."""
     import shutil
 
+    from gandeploy.errors import GanDeployError
     from gandeploy.evaluation.health import collapse_signal
+    from gandeploy.registry import get_model
     from gandeploy.training.api import task_class, train_run
     from gandeploy.training.recipes import load_recipe, make_train_config
-    from gandeploy.registry import get_model
+    from gandeploy.utils.io import atomic_write_json
 
-    recipe_path = recipes / row.recipe.format(dataset=dataset)
-    recipe = load_recipe(recipe_path)
-    model = recipe.model or "mlp"
-    options_cls = task_class(get_model(model)).Options
-    train = make_train_config({**recipe.train, **row.overrides, "seed": seed}, str(recipe_path), options_cls)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    start = time.perf_counter()
-    train_run(model, dataset, train, run_dir, arch=dict(recipe.arch), signal=collapse_signal)
-    seconds = time.perf_counter() - start
-    stats = score_run(run_dir, seed)
-    return {"row": row.key, "dataset": dataset, "seed": seed, "seconds": seconds, **stats.to_json()}
+    base = {"row": row.key, "dataset": dataset, "seed": seed}
+    done = run_dir / DONE_FILE
+    try:
+        if done.is_file():
+            seconds = float(json.loads(done.read_text())["seconds"])
+        else:
+            recipe_path = recipes / row.recipe.format(dataset=dataset)
+            recipe = load_recipe(recipe_path)
+            model = recipe.model or "mlp"
+            options_cls = task_class(get_model(model)).Options
+            train = make_train_config({**recipe.train, **row.overrides, "seed": seed}, str(recipe_path),
+                                      options_cls)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            start = time.perf_counter()
+            train_run(model, dataset, train, run_dir, arch=dict(recipe.arch), signal=collapse_signal)
+            seconds = time.perf_counter() - start
+            atomic_write_json(done, {**base, "seconds": seconds})
+        stats = score_run(run_dir, seed)
+    except (GanDeployError, ValueError, RuntimeError) as exc:
+        log.error("%s %s seed %d failed: %s", row.key, dataset, seed, exc)
+        return {**base, "error": str(exc)}
+    return {**base, "seconds": seconds, **stats.to_json()}
 
 
 def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean ± std over seeds of one (row, dataset) group, plus its worst seed."""
+    """Mean ± std over seeds of one (row, dataset) group, plus its worst seed (failed runs: ``errors``)."""
+    errors = [r["error"] for r in results if "error" in r]
+    results = [r for r in results if "error" not in r]
+    if not results:
+        return {"seeds": 0, "errors": errors}
     modes = np.array([r["modes"] for r in results], dtype=np.float64)
     hq = 100 * np.array([r["high_quality"] for r in results], dtype=np.float64)
-    kl = np.array([r["reverse_kl"] for r in results], dtype=np.float64)
+    kl = np.array([r["reverse_kl"] for r in results if r["reverse_kl"] is not None], dtype=np.float64)
     n_modes = int(results[0]["n_modes"])
     return {"seeds": len(results), "n_modes": n_modes,
             "modes_mean": float(modes.mean()), "modes_std": float(modes.std()),
             "hq_mean": float(hq.mean()), "hq_std": float(hq.std()), "hq_min": float(hq.min()),
-            "kl_mean": float(kl.mean()), "kl_std": float(kl.std()),
+            "kl_mean": float(kl.mean()) if kl.size else None, "kl_std": float(kl.std()) if kl.size else None,
+            "kl_undefined": len(results) - int(kl.size),  # seeds without a single high-quality point
             "all_modes_every_seed": bool((modes == n_modes).all()),
-            "seconds_max": float(max(r["seconds"] for r in results))}
+            "seconds_max": float(max(r["seconds"] for r in results)), "errors": errors}
 
 
 def markdown(groups: dict[tuple[str, str], dict[str, Any]], rows: Sequence[Row]) -> str:
@@ -135,7 +159,12 @@ def markdown(groups: dict[tuple[str, str], dict[str, Any]], rows: Sequence[Row])
                 continue
             paper = PAPER.get((dataset, row.key))
             paper_s = f"{paper[0]} / {paper[1]} %" if paper else "—"
-            out.append(f"| {row.label.format(dataset=dataset)} | {g['modes_mean']:.1f} ± {g['modes_std']:.1f} "
+            label = row.label.format(dataset=dataset)
+            if not g["seeds"]:
+                out.append(f"| {label} | failed: {g['errors'][0]} | | | | | {paper_s} |")
+                continue
+            failed = f" ({len(g['errors'])} failed)" if g["errors"] else ""
+            out.append(f"| {label}{failed} | {g['modes_mean']:.1f} ± {g['modes_std']:.1f} "
                        f"/ {g['n_modes']} | {g['hq_mean']:.1f} ± {g['hq_std']:.1f} ({g['hq_min']:.1f}) "
                        f"| {_num(g['kl_mean'])} ± {_num(g['kl_std'])} | "
                        f"{'yes' if g['all_modes_every_seed'] else 'no'} | {g['seconds_max']:.0f} | {paper_s} |")
@@ -143,8 +172,8 @@ def markdown(groups: dict[tuple[str, str], dict[str, Any]], rows: Sequence[Row])
     return "\n".join(out)
 
 
-def _num(v: float) -> str:
-    return "inf" if math.isinf(v) else f"{v:.3f}"
+def _num(v: float | None) -> str:
+    return "—" if v is None else f"{v:.3f}"
 
 
 def _one_thread() -> None:
@@ -174,8 +203,14 @@ def mode_table(out_dir: Path, *, datasets: Sequence[str] = DATASETS, rows: Seque
 
     def finished(res: dict[str, Any], run_dir: Path) -> None:
         nonlocal written
-        log.info("%s %s seed %d: %d/%d modes, %.1f %% HQ, reverse KL %.3f, %.0f s", res["row"], res["dataset"],
-                 res["seed"], res["modes"], res["n_modes"], 100 * res["high_quality"], res["reverse_kl"],
+        if "error" in res:
+            results.append(res)
+            written = _write(out_dir, results, rows, datasets, seeds)
+            if progress is not None:
+                progress.update(1)
+            return
+        log.info("%s %s seed %d: %d/%d modes, %.1f %% HQ, reverse KL %s, %.0f s", res["row"], res["dataset"],
+                 res["seed"], res["modes"], res["n_modes"], 100 * res["high_quality"], _num(res["reverse_kl"]),
                  res["seconds"])
         results.append(res)
         if not keep_runs:
@@ -191,8 +226,12 @@ def mode_table(out_dir: Path, *, datasets: Sequence[str] = DATASETS, rows: Seque
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
             futures: dict[Future, Path] = {pool.submit(train_one, row, dataset, seed, run_dir, recipes): run_dir
                                            for row, dataset, seed, run_dir in work}
-            for future in as_completed(futures):
-                finished(future.result(), futures[future])
+            try:
+                for future in as_completed(futures):
+                    finished(future.result(), futures[future])
+            except BaseException:  # Ctrl-C or a crashed worker: do not wait for the runs not yet started
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     if not keep_runs:
         shutil.rmtree(out_dir / "runs", ignore_errors=True)
     return written, _groups(results, rows, datasets, seeds)

@@ -53,4 +53,5 @@ def test_reverse_kl_is_zero_for_even_modes_and_log_k_for_one() -> None:
     assert one.reverse_kl == pytest.approx(math.log(8))
     half = mode_stats(ds.centres[:4].repeat(50, 1), ds.centres, ds.std)  # 4 of 8 modes, evenly
     assert half.reverse_kl == pytest.approx(math.log(2)) and half.to_json()["modes"] == 4
-    assert mode_stats(torch.full((10, 2), 50.0), ds.centres, ds.std).reverse_kl == math.inf  # no HQ points
+    far = mode_stats(torch.full((10, 2), 50.0), ds.centres, ds.std)  # no high-quality point at all
+    assert far.reverse_kl == math.inf and far.to_json()["reverse_kl"] is None

@@ -82,3 +82,23 @@ def test_mode_table_errors_name_the_flag(tmp_path: Path) -> None:
     assert res.exit_code != 0 and "--datasets" in res.output and "Traceback" not in res.output
     res = runner.invoke(main, ["mode-table", "--recipes", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
     assert res.exit_code != 0 and "--recipes" in res.output
+
+
+def test_a_failing_row_is_reported_and_the_rest_still_runs(tmp_path: Path) -> None:
+    bad = mt.Row("bad", "pack 5 on batch 64", "mlp-{dataset}-nonsat.toml", {"pack": 5})  # 64 % 5 != 0
+    rows = [bad, *mt.get_rows(["nonsat"])]
+    written, groups = mt.mode_table(tmp_path / "out", datasets=["ring8"], rows=rows, seeds=[0],
+                                    recipes=_recipes(tmp_path))
+    assert groups[("bad", "ring8")]["seeds"] == 0 and "pack" in groups[("bad", "ring8")]["errors"][0]
+    assert groups[("nonsat", "ring8")]["seeds"] == 1
+    assert "| pack 5 on batch 64 | failed: " in (tmp_path / "out" / "modes.md").read_text()
+
+
+def test_kept_finished_runs_are_rescored_not_retrained(tmp_path: Path) -> None:
+    recipes, out = _recipes(tmp_path), tmp_path / "out"
+    rows = mt.get_rows(["nonsat"])
+    _, first = mt.mode_table(out, datasets=["ring8"], rows=rows, seeds=[0], recipes=recipes, keep_runs=True)
+    ckpt = out / "runs" / "nonsat-ring8-s0" / "checkpoints" / "latest.pt"
+    stamp = ckpt.stat().st_mtime_ns
+    _, again = mt.mode_table(out, datasets=["ring8"], rows=rows, seeds=[0], recipes=recipes, keep_runs=True)
+    assert ckpt.stat().st_mtime_ns == stamp and again == first
