@@ -94,7 +94,7 @@ def build_arch(spec: ModelSpec, dataset_name: str, overrides: dict[str, Any], da
                              f"fields: {', '.join(sorted(fields))}.")
     values = {k: v for k, v in DATASET_ARCH_DEFAULTS.get(dataset_name, {}).items() if k in fields}
     facts = _dataset_facts(spec, dataset_name, dataset, fields, overrides)
-    if overrides.get("num_classes") not in (None, facts.get("num_classes")):
+    if overrides.get("num_classes") not in (None, facts.get("num_classes", 0)):  # 0: unconditional, if allowed
         raise UserInputError(f"{source}: num_classes={overrides['num_classes']} but '{dataset_name}' has "
                              f"{facts.get('num_classes', 0)} classes; drop it or set it to the data set's count.")
     values.update(facts)
