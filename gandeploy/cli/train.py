@@ -110,6 +110,8 @@ def _add_family_flags(command: click.Command) -> click.Command:
 @click.option("--ema-start", type=click.IntRange(min=0), help="Generator steps before the average starts.")
 @click.option("--pack", type=click.IntRange(min=1),
               help="PacGAN: D judges this many samples jointly (divides --batch-size)  [default: 1]")
+@click.option("--instance-noise", type=click.FloatRange(min=0),
+              help="Std of noise added to D's inputs, falling linearly to 0 over the constant epochs  [default: off]")
 @click.option("--ortho", type=click.FloatRange(min=0),
               help="BigGAN's orthogonal regularisation of G with this beta (1e-4 in BigGAN)  [default: off]")
 @click.option("--seed", type=int, help=f"All randomness derives from it  [default: {_D.seed}]")

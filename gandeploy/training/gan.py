@@ -70,6 +70,7 @@ class SamplingTask(GANTask):
         inputs = self._inputs(n, gen, labels=y)  # fakes take the real batch's labels
         with torch.no_grad(), self.autocast():
             fake = G(*inputs.values())  # [N, ...]
+        x, fake = self._instance_noise(x, gen), self._instance_noise(fake, gen)
         with self.autocast():
             real_logits = self._critic(D, x, inputs)  # [N]
             fake_logits, extra, logs = self.critic_fake(D, fake, inputs)  # [N]
@@ -94,7 +95,8 @@ class SamplingTask(GANTask):
         raw_d.requires_grad_(False)  # no D gradients in the G update (D runs outside DDP: self.net)
         try:
             with self.autocast():
-                fake_logits, extra, logs = self.critic_fake(self.net("D"), G(*inputs.values()), inputs)  # [N]
+                fake = self._instance_noise(G(*inputs.values()), gen)  # [N, ...]
+                fake_logits, extra, logs = self.critic_fake(self.net("D"), fake, inputs)  # [N]
             loss = L.g_loss(self.loss, fake_logits) + extra
             if self.train.ortho > 0:  # BigGAN's orthogonal regularisation, in float32
                 loss = loss + orthogonal_penalty(ortho_parameters(self.models["G"]), self.train.ortho)
@@ -139,6 +141,13 @@ class SamplingTask(GANTask):
         if self.device.type == "cuda":  # pinned: the copy does not wait for the GPU queue to drain
             drawn = {k: v.pin_memory() for k, v in drawn.items()}
         return {k: v.to(self.device, non_blocking=True) for k, v in drawn.items()}
+
+    def _instance_noise(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """``x`` plus N(0, σ²) instance noise at this step's σ (``instance_noise_std``); ``x`` itself when off."""
+        sigma = self.instance_noise_std()
+        if sigma <= 0:
+            return x
+        return x + sigma * torch.randn(x.shape, generator=gen).to(device=x.device, dtype=x.dtype)
 
     def _critic(self, D: nn.Module, x: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.pack > 1:  # [N, C, H, W] → [N / m, m·C, H, W]; points [N, D] → [N / m, m·D]

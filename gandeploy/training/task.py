@@ -61,6 +61,7 @@ class TrainConfig:
     ema_start: int = 0  # generator steps before the average starts (G_ema copies G until then)
     ortho: float = 0.0  # > 0: BigGAN's off-diagonal orthogonal regularisation of G with this β (1e-4 in BigGAN)
     pack: int = 1  # PacGAN: D judges this many samples at once (concatenated along channels / dimensions)
+    instance_noise: float = 0.0  # > 0: D sees x + σ·N(0, 1), σ falling linearly from this to 0 over the constant epochs
     monitor_every: int = 100  # steps between health checks (monitor.csv); 0: off
     stop_on_collapse: bool = False  # end the run (with a checkpoint) when the collapse signal drops
     checkpoint_every: int = 500  # steps between checkpoints (and always at the end of an epoch)
@@ -72,8 +73,8 @@ class TrainConfig:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}")
         if self.batch_size < 1 or self.epochs < 0 or self.epochs_decay < 0 or (self.steps is not None and self.steps < 1):
             raise ValueError("batch_size must be >= 1, epochs and epochs_decay >= 0 and steps >= 1")
-        if not 0.0 <= self.ema < 1.0 or self.ema_start < 0 or self.ortho < 0:
-            raise ValueError("ema must be in [0, 1), ema_start >= 0 and ortho >= 0")
+        if not 0.0 <= self.ema < 1.0 or self.ema_start < 0 or self.ortho < 0 or not self.instance_noise >= 0:
+            raise ValueError("ema must be in [0, 1), ema_start, ortho and instance_noise >= 0")
         if self.pack < 1 or self.batch_size % self.pack:
             raise ValueError(f"pack must be >= 1 and divide batch_size ({self.batch_size}), got {self.pack}")
         for name in ("lr", "lr_g", "lr_d"):
@@ -171,6 +172,16 @@ class GANTask(ABC):
     def n_critic(self) -> int:
         """Discriminator updates per generator update."""
         return 1
+
+    def instance_noise_std(self) -> float:
+        """σ of the instance noise at the current step: ``instance_noise`` falling linearly to 0 at the end of the
+        constant-LR epochs (Sønderby et al., 2016; Arjovsky & Bottou, 2017: noise makes the real and generated
+        supports overlap, so D's gradient reaches modes G does not cover yet)."""
+        sigma0 = self.train.instance_noise
+        if sigma0 <= 0:
+            return 0.0
+        horizon = max(1, self.constant_epochs * self.steps_per_epoch)
+        return sigma0 * max(0.0, 1.0 - self.step / horizon)
 
     @property
     def steps_per_epoch(self) -> int:
