@@ -42,9 +42,20 @@ def test_uint8_rounding_boundary() -> None:
 
 
 def test_vectors_have_no_uint8_figures() -> None:
-    pts = np.random.default_rng(1).normal(size=(16, 2)).astype(np.float32)
+    pts = np.random.default_rng(1).uniform(-1, 1, size=(16, 2)).astype(np.float32)
     d = compare_float(pts, pts + 1e-3)
     assert d.uint8_max is None and d.uint8_mean is None and d.max_abs == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_wide_range_vectors_are_compared_relative_to_their_extent() -> None:
+    grid = np.random.default_rng(2).uniform(-4, 4, size=(256, 2)).astype(np.float32)
+    grid[0, 0] = 4.0  # extent 4
+    cand = grid.copy()
+    cand[7, 1] += 0.036  # an FP16 grid25 generator's worst error: 0.9 % of the extent
+    d = compare_float(grid, cand)
+    assert d.max_abs == pytest.approx(0.009, rel=1e-3) and not tolerance_for("fp16").breaches(d)
+    cand[7, 1] += 0.064  # 2.5 % of the extent: a breach
+    assert tolerance_for("fp16").breaches(compare_float(grid, cand))
 
 
 def test_nan_and_shape_mismatch() -> None:
