@@ -89,14 +89,18 @@ def kid(real: Any, fake: Any, subsets: int = KID_SUBSETS, subset_size: int = KID
         seed: int = 0) -> tuple[float, float, int]:
     """(mean, std, subset size) of the unbiased polynomial-kernel MMD² over random subsets (torchmetrics).
 
-    The subset size is capped at the smaller set; subsets are drawn from a fixed ``seed`` (global RNG untouched).
+    Subsets are drawn from a fixed ``seed`` (global RNG untouched). When ``subset_size`` would cover the whole of
+    the smaller set, subsets of half that set are used instead: every subset being the whole set gives a std of 0,
+    which would make "within KID's std" checks meaningless for small sets (a per-class row, a 148-picture test
+    split).
     """
     import warnings
 
     from torchmetrics.image.kid import KernelInceptionDistance
 
     r, f = _as_tensor(real), _as_tensor(fake)
-    size = int(min(subset_size, r.shape[0], f.shape[0]))
+    smaller = int(min(r.shape[0], f.shape[0]))
+    size = int(subset_size) if subset_size < smaller else max(2, smaller // 2)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
         metric = KernelInceptionDistance(feature=_Identity(r.shape[1]), subsets=subsets, subset_size=size)
