@@ -155,7 +155,7 @@ def evaluate(target: str | os.PathLike[str], backend: str | None = None, *, cfg:
         if own:
             source.close()
     is_run_dir = Path(target).is_dir() and not (Path(target) / MANIFEST_FILE).is_file()
-    if own and generator is None and is_run_dir and result.summary["task"] == "translation":
+    if own and generator is None and is_run_dir and source.io.by_role(IMAGE):  # image-to-image: both directions
         result.reverse, result.reverse_skipped = _other_direction(str(target), source, run, cfg)
     return result
 
