@@ -38,7 +38,7 @@ bench: install
 	$(PY) -m pip install -q -e ".[dev,bench]"
 	$(VENV)/bin/gandeploy bench-suite
 
-# The mode-collapse table (ring8 / grid25, 6 rows x 5 seeds, two runs at a time): about 35 min on 2 cores.
+# The mode-collapse table (ring8 / grid25, 6 rows x 5 seeds, two runs at a time): about 45 min on 2 cores.
 modes: install
 	$(VENV)/bin/gandeploy mode-table --jobs 2
 
