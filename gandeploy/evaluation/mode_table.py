@@ -2,8 +2,9 @@
 PacGAN / VEEGAN protocol, every row trained on several seeds from a shipped recipe, next to PacGAN's numbers.
 
 A row is a recipe of ``training/recipes`` plus overrides. PacGAN m is the non-saturating baseline recipe with
-``pack = m``: the paper's comparison, the same networks and steps with D fed m samples at once. Each (row, seed) trains into its own run
-dir, then 2,500 points from the seed's latents are scored (``mixtures.mode_stats``): modes captured (≥ 20
+``pack = m``: the paper's comparison, the same networks and steps with D fed m samples at once. Each (row, seed)
+trains into its own run dir, then 2,500 points from the seed's latents are scored (``mixtures.evaluate_run``,
+the G the export would take): modes captured (≥ 20
 high-quality points), the high-quality share (within 3 std) and the reverse KL of the mode histogram. The
 table gives mean ± std over seeds, the worst seed and the training time, so "every seed" claims are visible.
 """
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from gandeploy.errors import UserInputError
-from gandeploy.evaluation.mixtures import N_SAMPLES, ModeStats, mode_stats
+from gandeploy.evaluation.mixtures import N_SAMPLES, evaluate_run
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("evaluation.mode_table")
@@ -71,19 +72,6 @@ def get_rows(keys: Iterable[str] | None) -> list[Row]:
     return [r for r in ROWS if r.key in wanted]
 
 
-def score_run(run_dir: Path, seed: int, n: int = N_SAMPLES) -> ModeStats:
-    """Score ``n`` points of a run's generator for latents drawn from ``seed`` (the G the export would take)."""
-    from gandeploy.data import open_dataset
-    from gandeploy.training.checkpoint import load_generator
-
-    generator, run = load_generator(run_dir)
-    ds = open_dataset(str(run.dataset), "gan")
-    z = torch.randn(n, run.arch.nz, generator=torch.Generator().manual_seed(seed))  # [n, nz]
-    with torch.no_grad():
-        points = generator(z)  # [n, 2]
-    return mode_stats(points, ds.centres, ds.std)
-
-
 DONE_FILE = "mode_table_run.json"  # written into a run dir when its training finished: a rerun only rescores it
 
 
@@ -117,7 +105,7 @@ def train_one(row: Row, dataset: str, seed: int, run_dir: Path, recipes: Path = 
             train_run(model, dataset, train, run_dir, arch=dict(recipe.arch), signal=collapse_signal)
             seconds = time.perf_counter() - start
             atomic_write_json(done, {**base, "seconds": seconds})
-        stats = score_run(run_dir, seed)
+        stats = evaluate_run(run_dir, seed=seed)
     except (GanDeployError, ValueError, RuntimeError) as exc:
         log.error("%s %s seed %d failed: %s", row.key, dataset, seed, exc)
         return {**base, "error": str(exc)}
@@ -195,6 +183,11 @@ def mode_table(out_dir: Path, *, datasets: Sequence[str] = DATASETS, rows: Seque
         raise UserInputError(f"--datasets: '{bad[0]}' is not a mode benchmark (choose from {', '.join(DATASETS)}).")
     if jobs < 1:
         raise UserInputError(f"--jobs must be >= 1, got {jobs}.")
+    for dataset in datasets:  # every recipe up front: a missing one must not surface an hour into the table
+        for row in rows:
+            path = recipes / row.recipe.format(dataset=dataset)
+            if not path.is_file():
+                raise UserInputError(f"--recipes: '{path}' does not exist (row '{row.key}').")
     out_dir.mkdir(parents=True, exist_ok=True)
     work = [(row, dataset, seed, out_dir / "runs" / f"{row.key}-{dataset}-s{seed}")
             for dataset in datasets for row in rows for seed in seeds]
@@ -203,18 +196,13 @@ def mode_table(out_dir: Path, *, datasets: Sequence[str] = DATASETS, rows: Seque
 
     def finished(res: dict[str, Any], run_dir: Path) -> None:
         nonlocal written
-        if "error" in res:
-            results.append(res)
-            written = _write(out_dir, results, rows, datasets, seeds)
-            if progress is not None:
-                progress.update(1)
-            return
-        log.info("%s %s seed %d: %d/%d modes, %.1f %% HQ, reverse KL %s, %.0f s", res["row"], res["dataset"],
-                 res["seed"], res["modes"], res["n_modes"], 100 * res["high_quality"], _num(res["reverse_kl"]),
-                 res["seconds"])
+        if "error" not in res:
+            log.info("%s %s seed %d: %d/%d modes, %.1f %% HQ, reverse KL %s, %.0f s", res["row"], res["dataset"],
+                     res["seed"], res["modes"], res["n_modes"], 100 * res["high_quality"],
+                     _num(res["reverse_kl"]), res["seconds"])
+            if not keep_runs:
+                shutil.rmtree(run_dir, ignore_errors=True)
         results.append(res)
-        if not keep_runs:
-            shutil.rmtree(run_dir, ignore_errors=True)
         written = _write(out_dir, results, rows, datasets, seeds)  # a stopped table keeps what it measured
         if progress is not None:
             progress.update(1)
@@ -262,7 +250,3 @@ def _write(out_dir: Path, results: Sequence[dict[str, Any]], rows: Sequence[Row]
                 "runs": ordered, "summary": [{"row": k, "dataset": d, **v} for (k, d), v in groups.items()],
                 "paper": [{"row": k, "dataset": d, "modes": m, "high_quality_pct": h}
                           for (d, k), (m, h) in PAPER.items()]})]
-
-
-def as_json(groups: dict[tuple[str, str], dict[str, Any]]) -> str:
-    return json.dumps([{"row": k, "dataset": d, **v} for (k, d), v in groups.items()], indent=2)
