@@ -69,20 +69,14 @@ class ServedTensor:
                                 "feeds": self.feeds, "optional": self.optional}
         if self.reshape is not None:
             data["reshape"] = list(self.reshape)
-        if self.classes:
-            data["classes"] = self.classes
-        if self.low is not None:
-            data["low"], data["high"] = self.low, self.high
-        return data
+        return {**data, **gio.bounds_to_json(self.classes, self.low, self.high)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ServedTensor:
         reshape = data.get("reshape")
-        low, high = data.get("low"), data.get("high")
         return cls(str(data["name"]), str(data["dtype"]), tuple(int(d) for d in data["dims"]),
                    None if reshape is None else tuple(int(d) for d in reshape), bool(data.get("optional", False)),
-                   str(data.get("role", "")), str(data.get("feeds", "")), int(data.get("classes", 0)),
-                   None if low is None else float(low), None if high is None else float(high))
+                   str(data.get("role", "")), str(data.get("feeds", "")), *gio.bounds_from_json(data))
 
     def signature(self) -> dict[str, Any]:
         """``{"name", "dtype", "dims"}`` (+ ``"optional"``), as repository records list tensors."""

@@ -64,20 +64,29 @@ class TensorSpec:
 
     def to_json(self) -> dict[str, Any]:
         """As the manifest writes it: name, dtype, shape ('N'/'H'/'W' strings), role and bounds."""
-        data: dict[str, Any] = {"name": self.name, "dtype": self.dtype, "shape": list(self.shape), "role": self.role}
-        if self.classes:
-            data["classes"] = self.classes
-        if self.low is not None:
-            data["low"], data["high"] = self.low, self.high
-        return data
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape), "role": self.role,
+                **bounds_to_json(self.classes, self.low, self.high)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TensorSpec:
         """Inverse of ``to_json`` (raises KeyError / TypeError / ValueError on a malformed entry)."""
-        low, high = data.get("low"), data.get("high")
         return cls(str(data["name"]), str(data["dtype"]), tuple(data["shape"]), str(data.get("role", "")),
-                   int(data.get("classes", 0)), None if low is None else float(low),
-                   None if high is None else float(high))
+                   *bounds_from_json(data))
+
+
+def bounds_to_json(classes: int, low: float | None, high: float | None) -> dict[str, Any]:
+    """A role's bounds as JSON, in the manifest and the served contract alike: ``classes`` when set,
+    ``low``/``high`` when set."""
+    data: dict[str, Any] = {"classes": classes} if classes else {}
+    if low is not None:
+        data["low"], data["high"] = low, high
+    return data
+
+
+def bounds_from_json(data: Mapping[str, Any]) -> tuple[int, float | None, float | None]:
+    """Inverse of ``bounds_to_json``: (classes, low, high), 0 / None where absent."""
+    low, high = data.get("low"), data.get("high")
+    return int(data.get("classes", 0)), None if low is None else float(low), None if high is None else float(high)
 
 
 # --- constructors the model files use ------------------------------------------------------------------------
