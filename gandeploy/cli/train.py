@@ -112,6 +112,10 @@ def _add_family_flags(command: click.Command) -> click.Command:
               help="PacGAN: D judges this many samples jointly (divides --batch-size)  [default: 1]")
 @click.option("--instance-noise", type=click.FloatRange(min=0),
               help="Std of noise added to D's inputs, falling linearly to 0 over the constant epochs  [default: off]")
+@click.option("--r1", type=click.FloatRange(min=0),
+              help="R1 penalty gamma: D's loss adds gamma/2 * |grad D(x)|^2 on real samples  [default: off]")
+@click.option("--zero-gp", type=click.FloatRange(min=0),
+              help="Zero-centred gradient penalty weight on real-fake interpolates (any loss)  [default: off]")
 @click.option("--ortho", type=click.FloatRange(min=0),
               help="BigGAN's orthogonal regularisation of G with this beta (1e-4 in BigGAN)  [default: off]")
 @click.option("--seed", type=int, help=f"All randomness derives from it  [default: {_D.seed}]")

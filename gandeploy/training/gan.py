@@ -55,7 +55,8 @@ class SamplingTask(GANTask):
         self.models = {"G": G, "D": D}
         self.setup_optimizers({"G": L.make_optimizer(G.parameters(), train, "G"),
                                "D": L.make_optimizer(D.parameters(), train, "D")})
-        self.loss_names = ("loss_D", "loss_G", "D_real", "D_fake") + (("gp",) if self.loss == "wgan-gp" else ())
+        penalties = (("gp", self.loss == "wgan-gp"), ("r1", train.r1 > 0), ("gp0", train.zero_gp > 0))
+        self.loss_names = ("loss_D", "loss_G", "D_real", "D_fake", *(name for name, on in penalties if on))
         self.fixed, self.grid_row = self._fixed_inputs()
 
     # ------------------------------------------------------------------ the contract
@@ -76,11 +77,20 @@ class SamplingTask(GANTask):
             fake_logits, extra, logs = self.critic_fake(D, fake, inputs)  # [N]
         loss = L.d_loss(self.loss, real_logits, fake_logits) + extra
         out = dict(logs)
+        raw_d = self.models["D"]  # second-order gradients outside DDP's reducer
+        critic = lambda t: self._critic(raw_d, t, inputs)  # noqa: E731
         if self.loss == "wgan-gp":
-            raw_d = self.models["D"]  # second-order gradients outside DDP's reducer
-            gp = L.gradient_penalty(lambda t: self._critic(raw_d, t, inputs), x, fake, gen, group=self.pack)
+            gp = L.gradient_penalty(critic, x, fake, gen, group=self.pack)
             loss = loss + self.train.gp_weight * gp
             out["gp"] = gp.detach()
+        if self.train.zero_gp > 0:
+            gp0 = L.gradient_penalty(critic, x, fake, gen, group=self.pack, centre=0.0)
+            loss = loss + self.train.zero_gp * gp0
+            out["gp0"] = gp0.detach()
+        if self.train.r1 > 0:
+            r1 = L.r1_penalty(critic, x, group=self.pack)
+            loss = loss + 0.5 * self.train.r1 * r1
+            out["r1"] = r1.detach()
         self.update("D", loss)
         if self.loss == "wgan":
             L.clip_weights(self.models["D"], self.train.clip)

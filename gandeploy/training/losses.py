@@ -9,7 +9,9 @@
 | wgan-gp   | f - r + λ(‖∇D(x̂)‖ - 1)²                  | -f                       | Adam 1e-4 (0.0, 0.9), 5         |
 | hinge     | relu(1-r) + relu(1+f)                    | -f                       | Adam 2e-4 (0.0, 0.9), 1         |
 
-``r`` and ``f`` are D's logits on real and generated samples (means over the batch). The defaults follow the
+``r`` and ``f`` are D's logits on real and generated samples (means over the batch). Any loss can add the
+zero-centred penalties ``TrainConfig.r1`` (γ/2·‖∇D(x)‖² on real samples) and ``zero_gp`` (λ·‖∇D(x̂)‖² on
+real–fake interpolates). The defaults follow the
 papers (Goodfellow 2014, Mao 2017, Arjovsky 2017, Gulrajani 2017, Miyato 2018) and apply only where the
 ``TrainConfig`` field is ``None``.
 """
@@ -109,19 +111,32 @@ def g_loss(loss: str, fake: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                     gen: torch.Generator, group: int = 1) -> torch.Tensor:
-    """WGAN-GP: mean over the batch of (‖∇ₓ D(x̂)‖₂ - 1)² at x̂ = εx + (1-ε)x̃, ε ~ U[0, 1] per sample.
+                     gen: torch.Generator, group: int = 1, centre: float = 1.0) -> torch.Tensor:
+    """Mean over the batch of (‖∇ₓ D(x̂)‖₂ - centre)² at x̂ = εx + (1-ε)x̃, ε ~ U[0, 1] per sample.
 
-    ``critic`` maps x̂ to logits (bind labels beforehand for conditional models). Runs in float32. ``group``
-    > 1 (PacGAN): the critic judges consecutive groups of that many samples, so the norm is taken per group.
+    ``centre`` 1 is WGAN-GP (Gulrajani 2017); 0 is the zero-centred penalty of Thanh-Tung et al. (2019), which
+    keeps D smooth on the paths from generated to real samples. ``critic`` maps x̂ to logits (bind labels
+    beforehand for conditional models). Runs in float32. ``group`` > 1 (PacGAN): the critic judges consecutive
+    groups of that many samples, so the norm is taken per group.
     """
     n = real.shape[0]
     eps = torch.rand(n, *([1] * (real.dim() - 1)), generator=gen).to(real.device)  # [N, 1, 1, 1] or [N, 1]
     mixed = (eps * real.float() + (1.0 - eps) * fake.float()).requires_grad_(True)  # [N, ...]
-    out = critic(mixed).float()  # [N]
-    (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)  # [N, ...]
-    norms = grad.reshape(n // group, -1).norm(2, dim=1)  # [N / group]
-    return ((norms - 1.0) ** 2).mean()
+    return ((_grad_norms(critic, mixed, group) - centre) ** 2).mean()
+
+
+def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, group: int = 1) -> torch.Tensor:
+    """R1 (Mescheder et al., 2018): mean over the batch of ‖∇ₓ D(x)‖₂² on real samples, in float32.
+
+    The loss adds γ/2 times it. ``group`` as in ``gradient_penalty``."""
+    return (_grad_norms(critic, real.float().detach().requires_grad_(True), group) ** 2).mean()
+
+
+def _grad_norms(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, group: int) -> torch.Tensor:
+    """‖∇ₓ critic(x)‖₂ per judged group [N / group], with a graph for the second-order update."""
+    out = critic(x).float()  # [N / group]
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)  # [N, ...]
+    return grad.reshape(x.shape[0] // group, -1).norm(2, dim=1)
 
 
 @torch.no_grad()

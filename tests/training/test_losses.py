@@ -93,3 +93,26 @@ def test_wgan_gp_swaps_batchnorm_in_d_unless_asked() -> None:
         assert build_arch(spec, "digits", {"d_norm": "batch"}, ds, loss="wgan-gp").d_norm == "batch"
     cgan = build_arch(get_model("cgan"), "digits", {}, ds)
     assert (cgan.channels, cgan.image_size, cgan.num_classes, cgan.ngf) == (1, 32, 10, 32)  # digits defaults
+
+
+def test_zero_centred_penalties_of_a_linear_critic() -> None:
+    w = torch.tensor([3.0, 4.0])  # ‖∇‖ = 5 everywhere → ‖∇‖² = 25
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    assert L.r1_penalty(lambda x: x @ w, real).item() == pytest.approx(25.0)
+    gp0 = L.gradient_penalty(lambda x: x @ w, real, fake, torch.Generator().manual_seed(0), centre=0.0)
+    assert gp0.item() == pytest.approx(25.0)
+    # PacGAN groups of 2: D sees [x1, x2] (4 inputs), so the norm per group is ‖(w, w)‖ = √50
+    packed = lambda x: x.reshape(-1, 4) @ torch.cat([w, w])  # noqa: E731
+    assert L.r1_penalty(packed, real, group=2).item() == pytest.approx(50.0)
+    critic = nn.Linear(2, 1)
+    L.r1_penalty(lambda x: critic(x).flatten(), real).backward()  # differentiable w.r.t. D's weights
+    assert critic.weight.grad is not None and critic.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("flag,column", [("--r1", "r1"), ("--zero-gp", "gp0")])
+def test_penalty_flags_train_and_log(flag: str, column: str, runs: Path) -> None:
+    out = runs / column
+    result = cli("train", "mlp", "ring8", flag, "1.0", "--steps", "4", "--out", str(out), *TINY_MLP)
+    assert result.exit_code == 0, result.output
+    header, rows = read_losses(out / "losses.csv")
+    assert column in header and all(float(r[header.index(column)]) >= 0 for r in rows)
