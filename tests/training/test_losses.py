@@ -13,7 +13,7 @@ from gandeploy.training import losses as L
 from gandeploy.training.task import LOSSES, TrainConfig
 from gandeploy.training.losslog import read_losses
 
-from training_helpers import TINY_MLP, cli
+from training_helpers import TINY_MLP, assert_clean_error, cli
 
 
 def test_defaults_cover_every_loss() -> None:
@@ -116,3 +116,10 @@ def test_penalty_flags_train_and_log(flag: str, column: str, runs: Path) -> None
     assert result.exit_code == 0, result.output
     header, rows = read_losses(out / "losses.csv")
     assert column in header and all(float(r[header.index(column)]) >= 0 for r in rows)
+
+
+def test_cyclegan_refuses_the_penalties(tmp_path: Path) -> None:
+    res = cli("train", "cyclegan", "digits2inverted", "--steps", "1", "--r1", "1", "--out", str(tmp_path / "c"))
+    assert_clean_error(res, 1, "--r1")
+    with pytest.raises(ValueError, match="r1 and zero_gp"):
+        TrainConfig(zero_gp=-1.0)
