@@ -114,6 +114,8 @@ def _add_family_flags(command: click.Command) -> click.Command:
               help="Std of noise added to D's inputs, falling linearly to 0 over the constant epochs  [default: off]")
 @click.option("--r1", type=click.FloatRange(min=0),
               help="R1 penalty gamma: D's loss adds gamma/2 * |grad D(x)|^2 on real samples  [default: off]")
+@click.option("--r1-every", type=click.IntRange(min=1),
+              help="Lazy R1: apply it every N generator steps with gamma * N  [default: 1]")
 @click.option("--zero-gp", type=click.FloatRange(min=0),
               help="Zero-centred gradient penalty weight on real-fake interpolates (any loss)  [default: off]")
 @click.option("--ortho", type=click.FloatRange(min=0),

@@ -87,9 +87,9 @@ class SamplingTask(GANTask):
             gp0 = L.gradient_penalty(critic, x, fake, gen, group=self.pack, centre=0.0)
             loss = loss + self.train.zero_gp * gp0
             out["gp0"] = gp0.detach()
-        if self.train.r1 > 0:
+        if self.train.r1 > 0 and self.step % self.train.r1_every == 0:  # lazy: γ scaled by the interval
             r1 = L.r1_penalty(critic, x, group=self.pack)
-            loss = loss + 0.5 * self.train.r1 * r1
+            loss = loss + 0.5 * self.train.r1 * self.train.r1_every * r1
             out["r1"] = r1.detach()
         self.update("D", loss)
         if self.loss == "wgan":

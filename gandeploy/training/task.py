@@ -53,6 +53,7 @@ class TrainConfig:
     clip: float = 0.01  # WGAN weight clipping bound
     gp_weight: float = 10.0  # WGAN-GP penalty weight
     r1: float = 0.0  # > 0: R1 penalty γ; D's loss adds γ/2·E‖∇D(x)‖² on real samples (Mescheder et al., 2018)
+    r1_every: int = 1  # lazy R1 (Karras et al. 2020): only every this many G steps, with γ times this
     zero_gp: float = 0.0  # > 0: D's loss adds this λ times E‖∇D(x̂)‖² on real–fake interpolates (Thanh-Tung 2019)
     seed: int = 0
     device: str = "auto"
@@ -77,8 +78,9 @@ class TrainConfig:
             raise ValueError("batch_size must be >= 1, epochs and epochs_decay >= 0 and steps >= 1")
         if not 0.0 <= self.ema < 1.0 or self.ema_start < 0 or self.ortho < 0 or not self.instance_noise >= 0:
             raise ValueError("ema must be in [0, 1), ema_start, ortho and instance_noise >= 0")
-        if not (self.r1 >= 0 and self.zero_gp >= 0):
-            raise ValueError(f"r1 and zero_gp must be >= 0, got {self.r1} and {self.zero_gp}")
+        if not (self.r1 >= 0 and self.zero_gp >= 0) or self.r1_every < 1:
+            raise ValueError(f"r1 and zero_gp must be >= 0 and r1_every >= 1, got {self.r1}, {self.zero_gp} and "
+                             f"{self.r1_every}")
         if self.pack < 1 or self.batch_size % self.pack:
             raise ValueError(f"pack must be >= 1 and divide batch_size ({self.batch_size}), got {self.pack}")
         for name in ("lr", "lr_g", "lr_d"):

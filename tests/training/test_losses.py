@@ -123,3 +123,13 @@ def test_cyclegan_refuses_the_penalties(tmp_path: Path) -> None:
     assert_clean_error(res, 1, "--r1")
     with pytest.raises(ValueError, match="r1 and zero_gp"):
         TrainConfig(zero_gp=-1.0)
+
+
+def test_lazy_r1_runs_every_nth_step(runs: Path) -> None:
+    out = runs / "lazy"
+    result = cli("train", "mlp", "ring8", "--r1", "1", "--r1-every", "2", "--steps", "5", "--out", str(out),
+                 *TINY_MLP)
+    assert result.exit_code == 0, result.output
+    header, rows = read_losses(out / "losses.csv")
+    r1 = [float(r[header.index("r1")]) for r in rows]  # steps 1..5; the penalty runs where (step - 1) % 2 == 0
+    assert [not math.isnan(v) for v in r1] == [True, False, True, False, True]
