@@ -4,14 +4,14 @@ PacGAN / VEEGAN protocol, every row trained on several seeds from a shipped reci
 A row is a recipe of ``training/recipes`` plus overrides. PacGAN m is the non-saturating baseline recipe with
 ``pack = m``: the paper's comparison, the same networks and steps with D fed m samples at once. Each (row, seed)
 trains into its own run dir, then 2,500 points from the seed's latents are scored (``mixtures.evaluate_run``,
-the G the export would take): modes captured (≥ 20
-high-quality points), the high-quality share (within 3 std) and the reverse KL of the mode histogram. The
-table gives mean ± std over seeds, the worst seed and the training time, so "every seed" claims are visible.
+the G the export would take): modes captured (≥ 20 high-quality points), the high-quality share (within 3 std)
+and the reverse KL of the mode histogram. The table gives mean ± std over seeds, the worst seed and the training time, so "every seed" claims are visible.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gandeploy.errors import UserInputError
+from gandeploy.errors import GanDeployError, UserInputError
 from gandeploy.evaluation.mixtures import N_SAMPLES, evaluate_run
 from gandeploy.utils.logging import get_logger
 
@@ -79,9 +79,6 @@ def train_one(row: Row, dataset: str, seed: int, run_dir: Path, recipes: Path = 
     """Train ``row`` on ``dataset`` with ``seed`` into ``run_dir`` and score it. A run dir whose training already
     finished (``DONE_FILE``, kept with ``--keep-runs``) is rescored without training. A failure is returned as a
     result with ``error`` (one bad row must not cost the rest of a long table)."""
-    import shutil
-
-    from gandeploy.errors import GanDeployError
     from gandeploy.evaluation.health import collapse_signal
     from gandeploy.registry import get_model
     from gandeploy.training.api import task_class, train_run
@@ -174,7 +171,6 @@ def mode_table(out_dir: Path, *, datasets: Sequence[str] = DATASETS, rows: Seque
                progress: Any = None) -> tuple[list[Path], dict[tuple[str, str], dict[str, Any]]]:
     """Train and score every (row, dataset, seed), ``jobs`` at a time (processes of one thread each when > 1);
     write ``modes.md`` and ``modes.json`` into ``out_dir``, again after every finished run."""
-    import shutil
     from concurrent.futures import Future, ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
