@@ -117,7 +117,8 @@ def build_discriminator(cfg: CycleGANConfig) -> Discriminator:
 
 
 def generator_io(cfg: CycleGANConfig) -> GeneratorIO:
-    return GeneratorIO(inputs=(image_input(cfg.input_nc),), outputs=(image_output(cfg.output_nc),))
+    return GeneratorIO(inputs=(image_input(cfg.input_nc, multiple=SIZE_MULTIPLE),),
+                       outputs=(image_output(cfg.output_nc),))
 
 
 SPEC = ModelSpec(

@@ -9,9 +9,18 @@ Every generator declares its inputs and outputs as ``TensorSpec``s in ``forward`
 | ``class_label``    | int64   | [N]              | a class index in [0, classes)                            |
 | ``categorical_code`` | int64 | [N]              | an InfoGAN categorical code in [0, classes)              |
 | ``continuous_code``| float32 | [N, M]           | InfoGAN continuous codes, drawn U(low, high) in training |
-| ``image`` (input)  | float32 | [N, C, H, W]     | a picture in [-1, 1], H and W multiples of 4             |
-| ``image`` (output) | float32 | [N, C, H, W]     | the generated picture in [-1, 1]                         |
+| ``image`` (input)  | float32 | [N, C, H, W]     | a picture in its ``value_range``; H, W multiples of ``multiple`` |
+| ``image`` (output) | float32 | [N, C, sH, sW]   | the picture in its ``value_range``, ``scale`` x the input's size |
 | ``points`` (output)| float32 | [N, D]           | generated vectors (2D mixtures)                          |
+
+Image tensors also declare (defaults in brackets, so older manifests read unchanged):
+
+- ``value_range`` [(-1, 1)]: the float range that maps to uint8 0..255 (``to_uint8`` / ``from_uint8``); (0, 1) for
+  Real-ESRGAN-style models.
+- ``multiple`` [1] on an image *input*: the size rule, H and W multiples of it (CycleGAN 4, the x2 RRDBNet 2,
+  a U-Net 2**num_downs). Serving pads (reflect) to it and crops back.
+- ``scale`` [1] on an image *output* of an image-to-image generator: output side / input side (4 for x4
+  super-resolution).
 
 ``gandeploy.contract.ServedContract`` derives every served tensor, request check and feed from these
 declarations; nothing else decides behaviour by a tensor's name. ``latent_from_seed`` (with the optional
@@ -34,6 +43,7 @@ LATENT, CLASS_LABEL, CATEGORICAL_CODE, CONTINUOUS_CODE, IMAGE, POINTS = (
 INPUT_ROLES = (LATENT, CLASS_LABEL, CATEGORICAL_CODE, CONTINUOUS_CODE, IMAGE)
 OUTPUT_ROLES = (IMAGE, POINTS)
 INDEX_ROLES = (CLASS_LABEL, CATEGORICAL_CODE)  # int64 [N] holding an index in [0, classes)
+DEFAULT_RANGE = (-1.0, 1.0)  # an image tensor's value range unless it declares another (tanh outputs)
 
 
 @dataclass(frozen=True)
@@ -51,27 +61,46 @@ class TensorSpec:
     classes: int = 0
     low: float | None = None
     high: float | None = None
+    value_range: tuple[float, float] = DEFAULT_RANGE  # image roles: the float range of uint8 0..255
+    multiple: int = 1  # image inputs: H and W must be multiples of this (the size rule)
+    scale: int = 1  # image outputs of image-to-image generators: output side / input side
 
     def __post_init__(self) -> None:
         if self.role and self.role not in INPUT_ROLES + OUTPUT_ROLES:
             raise ValueError(f"tensor '{self.name}': unknown role '{self.role}'")
         if self.role in INDEX_ROLES and (self.dtype != "int64" or self.classes < 1):
             raise ValueError(f"tensor '{self.name}': role {self.role} needs dtype int64 and classes >= 1")
+        lo, hi = (float(v) for v in self.value_range)
+        object.__setattr__(self, "value_range", (lo, hi))
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"tensor '{self.name}': value_range must be finite with low < high, "
+                             f"got {self.value_range}")
+        if int(self.multiple) < 1 or int(self.scale) < 1:
+            raise ValueError(f"tensor '{self.name}': multiple and scale must be >= 1")
 
     @property
     def dynamic_axes(self) -> dict[int, str]:
         return {i: d for i, d in enumerate(self.shape) if isinstance(d, str)}
 
     def to_json(self) -> dict[str, Any]:
-        """As the manifest writes it: name, dtype, shape ('N'/'H'/'W' strings), role and bounds."""
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape), "role": self.role,
+        """As the manifest writes it: name, dtype, shape ('N'/'H'/'W' strings), role, bounds and, for image
+        tensors, ``value_range``, ``multiple`` and ``scale``."""
+        data = {"name": self.name, "dtype": self.dtype, "shape": list(self.shape), "role": self.role,
                 **bounds_to_json(self.classes, self.low, self.high)}
+        if self.role == IMAGE:
+            data.update(value_range=list(self.value_range), multiple=int(self.multiple), scale=int(self.scale))
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TensorSpec:
-        """Inverse of ``to_json`` (raises KeyError / TypeError / ValueError on a malformed entry)."""
+        """Inverse of ``to_json`` (raises KeyError / TypeError / ValueError on a malformed entry); the image
+        fields default as documented, so manifests written before they existed read unchanged."""
+        value_range = tuple(float(v) for v in data.get("value_range", DEFAULT_RANGE))
+        if len(value_range) != 2:
+            raise ValueError(f"value_range must hold two numbers, got {data.get('value_range')}")
         return cls(str(data["name"]), str(data["dtype"]), tuple(data["shape"]), str(data.get("role", "")),
-                   *bounds_from_json(data))
+                   *bounds_from_json(data), value_range=value_range,  # type: ignore[arg-type]
+                   multiple=int(data.get("multiple", 1)), scale=int(data.get("scale", 1)))
 
 
 def bounds_to_json(classes: int, low: float | None, high: float | None) -> dict[str, Any]:
@@ -108,13 +137,19 @@ def continuous_code(n_cont: int, low: float = -1.0, high: float = 1.0, name: str
     return TensorSpec(name, "float32", (BATCH, int(n_cont)), CONTINUOUS_CODE, low=float(low), high=float(high))
 
 
-def image_input(channels: int, name: str = "image") -> TensorSpec:
-    return TensorSpec(name, "float32", (BATCH, int(channels), HEIGHT, WIDTH), IMAGE)
+def image_input(channels: int, name: str = "image", *, multiple: int = 1,
+                value_range: tuple[float, float] = DEFAULT_RANGE) -> TensorSpec:
+    """A picture input [N, C, H, W] with dynamic H, W (multiples of ``multiple``) in ``value_range``."""
+    return TensorSpec(name, "float32", (BATCH, int(channels), HEIGHT, WIDTH), IMAGE, multiple=int(multiple),
+                      value_range=value_range)
 
 
 def image_output(channels: int, height: int | str = HEIGHT, width: int | str = WIDTH,
-                 name: str = "output") -> TensorSpec:
-    return TensorSpec(name, "float32", (BATCH, int(channels), height, width), IMAGE)
+                 name: str = "output", *, scale: int = 1, value_range: tuple[float, float] = DEFAULT_RANGE,
+                 ) -> TensorSpec:
+    """A picture output [N, C, H, W] in ``value_range``; image-to-image outputs are ``scale`` x the input."""
+    return TensorSpec(name, "float32", (BATCH, int(channels), height, width), IMAGE, scale=int(scale),
+                      value_range=value_range)
 
 
 def points_output(dim: int, name: str = "output") -> TensorSpec:
@@ -144,6 +179,23 @@ class GeneratorIO:
     def by_role(self, role: str) -> tuple[TensorSpec, ...]:
         """The inputs with ``role``, in order."""
         return tuple(t for t in self.inputs if t.role == role)
+
+    @property
+    def image_input(self) -> TensorSpec | None:
+        """The picture input (None for sampling generators)."""
+        found = self.by_role(IMAGE)
+        return found[0] if found else None
+
+    @property
+    def scale(self) -> int:
+        """Output side / input side of an image-to-image generator (1 for same-size and sampling ones)."""
+        return int(self.outputs[0].scale)
+
+    @property
+    def size_multiple(self) -> int:
+        """The size rule of the picture input: H and W multiples of this (1 when it has none)."""
+        image = self.image_input
+        return int(image.multiple) if image is not None else 1
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -240,16 +292,20 @@ def example_inputs(io: GeneratorIO, batch: int, *, image_hw: HW | None = None, s
     return feeds
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Generator output in [-1, 1], [N, C, H, W] float → uint8 [N, H, W, C]: ``rint((x + 1) * 127.5)``, clipped.
+def to_uint8(images: np.ndarray, value_range: tuple[float, float] = DEFAULT_RANGE) -> np.ndarray:
+    """Generator output in ``value_range`` (lo, hi), [N, C, H, W] float → uint8 [N, H, W, C]:
+    ``rint((x - lo) * 255 / (hi - lo))``, clipped; for [-1, 1] that is ``rint((x + 1) * 127.5)``.
 
-    One uint8 level is 1/127.5 ≈ 0.0078 in tanh space. Served images use exactly this map.
+    One uint8 level is 1/127.5 ≈ 0.0078 in tanh space (1/255 in [0, 1]). Served images use exactly this map.
     """
+    lo, hi = float(value_range[0]), float(value_range[1])
     hwc = np.transpose(np.asarray(images, dtype=np.float32), (0, 2, 3, 1))
-    return np.clip(np.rint((hwc + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return np.clip(np.rint((hwc - lo) * np.float32(255.0 / (hi - lo))), 0, 255).astype(np.uint8)
 
 
-def from_uint8(images: np.ndarray) -> np.ndarray:
-    """uint8 [N, H, W, C] → float32 [N, C, H, W] in [-1, 1]: ``x / 127.5 - 1`` (inverse of ``to_uint8``)."""
+def from_uint8(images: np.ndarray, value_range: tuple[float, float] = DEFAULT_RANGE) -> np.ndarray:
+    """uint8 [N, H, W, C] → float32 [N, C, H, W] in ``value_range``: ``x / (255 / (hi - lo)) + lo``, i.e.
+    ``x / 127.5 - 1`` for [-1, 1] (inverse of ``to_uint8``)."""
+    lo, hi = float(value_range[0]), float(value_range[1])
     chw = np.transpose(np.asarray(images), (0, 3, 1, 2)).astype(np.float32)
-    return chw / 127.5 - 1.0
+    return chw / np.float32(255.0 / (hi - lo)) + np.float32(lo)
