@@ -19,7 +19,7 @@ from gandeploy.serving.backends import gd_backend_common as common
 
 BACKENDS = Path(common.__file__).parent
 ALLOWED_IMPORTS = {"__future__", "base64", "binascii", "io", "json", "os", "typing", "numpy", "PIL", "onnxruntime",
-                   "triton_python_backend_utils", "gd_backend_common"}
+                   "triton_python_backend_utils", "gd_backend_common", "gd_latent_stream"}
 
 
 def png(array: np.ndarray, fmt: str = "PNG") -> bytes:
