@@ -61,3 +61,13 @@ def test_strict_mode_fails_and_lists_each_non_hardware_skip(tmp_path: Path) -> N
     assert "1 failed" in text and "1 error" in text  # a skip at setup (skipif) fails as an error
     summary = text.split("skips that are not a missing GPU/TensorRT")[1]
     assert "test_needs_gpu" not in summary and "test_no_gpu_by_reason" not in summary
+
+
+def test_ci_runs_make_test_strict_with_the_tools_installed() -> None:
+    root = Path(__file__).resolve().parents[1]
+    ci = (root / ".ci" / "run").read_text().splitlines()
+    assert "export GANDEPLOY_STRICT=1" in ci and ci.index("export GANDEPLOY_STRICT=1") < ci.index("make test")
+    makefile = (root / "Makefile").read_text()
+    test_rule = next(line for line in makefile.splitlines() if line.startswith("test:"))
+    assert {"install", "browser", "perf-libs"} <= set(test_rule.split(":", 1)[1].split())
+    assert "libb64-0d" in makefile and '".[dev,bench]"' in makefile  # perf_analyzer's two libraries
