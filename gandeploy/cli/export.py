@@ -11,7 +11,7 @@ from gandeploy.errors import UserInputError
 from gandeploy.cli.options import parse_hw, report_outputs
 from gandeploy.utils.io import human_size
 
-SIZE_HELP = "HxW for image-to-image models (multiples of 4)"
+SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the generator declares)"
 
 
 @click.command("export")
@@ -52,7 +52,8 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
         if generator is not None:
             raise click.UsageError("pass either --generator or --ema/--no-ema, not both.")
         generator = _ema_choice(run_dir, ema)
-    sizes = {name: parse_hw(value, flag, multiple=4) for name, value, flag in (
+    # any positive HxW here: export_run checks it against the size rule the generator declares
+    sizes = {name: parse_hw(value, flag) for name, value, flag in (
         ("min_size", min_size, "--min-size"), ("opt_size", opt_size, "--opt-size"),
         ("max_size", max_size, "--max-size"))}
     result = export_run(run_dir, out, fp16=fp16, trt=trt, max_batch=max_batch, opset=opset, generator=generator,

@@ -23,7 +23,7 @@ from gandeploy.export.card import write_model_card
 from gandeploy.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
 from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
 from gandeploy.export.onnx2trt import build_engine
-from gandeploy.export.torch2onnx import SIZE_MULTIPLE, export_onnx
+from gandeploy.export.torch2onnx import export_onnx
 from gandeploy.formats import FORMATS
 from gandeploy.models.blocks import bake_for_export
 from gandeploy.models.io import HW, IMAGE, GeneratorIO
@@ -106,15 +106,16 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     onnx_info = export_onnx(module, io_spec, onnx_path, num_classes=num_classes, example_hw=example_hw,
                             opset=opset, metadata=meta)
 
-    cases = validate.check_cases(max_batch, sizes)
+    cases = validate.check_cases(max_batch, sizes, io_spec.size_multiple)
     torch_rt = TorchRuntime(module, run, generator_key=key)
     refs = validate.references(torch_rt, io_spec, cases, num_classes)
     parity: dict[str, Any] = {}
     files: dict[str, dict[str, Any]] = {}
     io_pair = (io_spec.inputs, io_spec.outputs)
+    out_range = io_spec.outputs[0].value_range  # errors and uint8 levels in the output's declared range
 
     with OnnxRuntimeRuntime("onnxruntime", onnx_path, io=io_pair) as ort_rt:
-        parity["onnxruntime"] = validate.compare(ort_rt, refs, validate.FP32)
+        parity["onnxruntime"] = validate.compare(ort_rt, refs, validate.FP32, out_range)
     validate.enforce("onnxruntime (model.onnx)", parity["onnxruntime"], str(out_dir))
     files[onnx_path.name] = file_entry(onnx_path, "onnxruntime")
 
@@ -124,7 +125,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         fp16_path = out_dir / FORMATS["onnxruntime-fp16"].file  # type: ignore[operator]
         fp16_info = convert_fp16(onnx_path, fp16_path, metadata=meta)
         with OnnxRuntimeRuntime("onnxruntime-fp16", fp16_path, io=io_pair) as ort16:
-            parity["onnxruntime-fp16"] = validate.compare(ort16, refs, validate.FP16)
+            parity["onnxruntime-fp16"] = validate.compare(ort16, refs, validate.FP16, out_range)
         validate.enforce("onnxruntime-fp16 (model.fp16.onnx)", parity["onnxruntime-fp16"], str(out_dir))
         files[fp16_path.name] = file_entry(fp16_path, "onnxruntime-fp16")
         if trt is False:
@@ -139,7 +140,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                 hint = "" if trt else " Pass --no-trt to export the ONNX artifacts without a plan."
                 raise ExportError(f"{exc}{hint}") from None
             with TensorRTRuntime("tensorrt", out_dir / "model.plan", io=io_pair) as trt_rt:
-                parity["tensorrt"] = validate.compare(trt_rt, refs, validate.FP16)
+                parity["tensorrt"] = validate.compare(trt_rt, refs, validate.FP16, out_range)
             validate.enforce("tensorrt (model.plan)", parity["tensorrt"], str(out_dir))
             files["model.plan"] = file_entry(out_dir / "model.plan", "tensorrt")
             files[TIMING_CACHE] = file_entry(out_dir / TIMING_CACHE)
@@ -154,7 +155,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         "inputs": [signature(t) for t in io_spec.inputs], "outputs": [signature(t) for t in io_spec.outputs],
         "max_batch": max_batch, "files": files, "parity": parity, "tensorrt": tensorrt,
         "exporter": {"onnx": onnx_info.exporter, "opset": onnx_info.opset, "seconds": round(onnx_info.seconds, 2),
-                     "fallback_reason": onnx_info.fallback_reason},
+                     "fallback_reason": onnx_info.fallback_reason, "space_to_depth": onnx_info.space_to_depth},
         "versions": versions(), "created": now_iso(), "seconds": round(time.perf_counter() - start, 2),
     }
     if fp16_info is not None:
@@ -179,19 +180,20 @@ def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_si
         used = [flag for flag, v in given.items() if v is not None]
         if used:
             verb = "applies" if len(used) == 1 else "apply"
-            raise UserInputError(f"{'/'.join(used)} {verb} only to image-to-image models (cyclegan); "
+            raise UserInputError(f"{'/'.join(used)} {verb} only to image-to-image models (a picture input); "
                                  f"'{run.model}' generates a fixed output size.")
         return None
+    k = io_spec.size_multiple
     for flag, value in given.items():
         if value is None:
             continue
-        if len(value) != 2 or min(value) < 1 or value[0] % SIZE_MULTIPLE or value[1] % SIZE_MULTIPLE:
-            raise UserInputError(f"{flag} must be HxW with H and W positive multiples of {SIZE_MULTIPLE}, "
-                                 f"got {'x'.join(map(str, value))}.")
-    s = int(getattr(run.arch, "image_size", 256))
+        if len(value) != 2 or min(value) < 1 or value[0] % k or value[1] % k:
+            raise UserInputError(f"{flag} must be HxW with H and W positive multiples of {k} (the size rule "
+                                 f"'{run.model}' declares), got {'x'.join(map(str, value))}.")
+    s = _round_up(int(getattr(run.arch, "image_size", 0) or 256), k)
     opt = opt_size or _clamp((s, s), min_size, max_size)
-    lo = min_size or (min(64, opt[0]), min(64, opt[1]))
-    hi = max_size or (max(512, opt[0]), max(512, opt[1]))
+    lo = min_size or (min(_round_up(64, k), opt[0]), min(_round_up(64, k), opt[1]))
+    hi = max_size or (max(_round_up(512, k), opt[0]), max(_round_up(512, k), opt[1]))
     named = {"--min-size": lo, "--opt-size": opt, "--max-size": hi}
     for a, b in (("--min-size", "--max-size"), ("--min-size", "--opt-size"), ("--opt-size", "--max-size")):
         (ah, aw), (bh, bw) = named[a], named[b]
@@ -201,6 +203,10 @@ def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_si
 
             raise UserInputError(f"{label(a)} must not exceed {label(b)}: need min <= opt <= max in both H and W.")
     return {"min": (int(lo[0]), int(lo[1])), "opt": (int(opt[0]), int(opt[1])), "max": (int(hi[0]), int(hi[1]))}
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-int(value) // multiple) * multiple
 
 
 def _clamp(hw: HW, lo: HW | None, hi: HW | None) -> HW:
