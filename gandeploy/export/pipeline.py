@@ -21,7 +21,10 @@ from gandeploy.errors import BackendUnavailable, ExportError, UserInputError
 from gandeploy.export import validate
 from gandeploy.export.card import write_model_card
 from gandeploy.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
-from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
+from gandeploy.export.calibration import calibration_inputs, probe_picture
+from gandeploy.export.fp16_safety import safe_fp16
+from gandeploy.export.onnx2fp16 import fp16_block_list
+from gandeploy.export.receptive_field import measure_receptive_field
 from gandeploy.export.onnx2trt import build_engine
 from gandeploy.export.torch2onnx import export_onnx
 from gandeploy.formats import FORMATS
@@ -74,10 +77,11 @@ class ExportResult:
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *, fp16: bool = False,
                trt: bool | None = None, max_batch: int = 64, min_size: HW | None = None, opt_size: HW | None = None,
                max_size: HW | None = None, opset: int | None = None, generator: str | None = None,
-               force: bool = False) -> ExportResult:
+               force: bool = False, calibration: Path | None = None) -> ExportResult:
     """Export a run dir's generator. ``trt``: None builds a plan with ``fp16`` where TensorRT can run,
     True requires it (and implies the FP16 ONNX), False never builds one. ``force`` overwrites an export dir
-    that holds another run's (or generator's) export."""
+    that holds another run's (or generator's) export. ``calibration``: a directory of the user's pictures for
+    the FP16 safety check and the receptive field (default: scikit-image's shipped photos)."""
     start = time.perf_counter()
     run_dir = Path(run_dir)
     if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
@@ -93,6 +97,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         raise BackendUnavailable(f"--trt was given but TensorRT cannot run here: {trt_reason}. "
                                  "Drop --trt (or use --no-trt) to export the ONNX artifacts only.")
     fp16 = fp16 or bool(trt)
+    calib = calibration_inputs(io_spec, Path(calibration) if calibration is not None else None) if fp16 else None
     module, key = load_for_export(run_dir, generator)
     out_dir = Path(out) if out is not None else default_export_dir(run_dir, spec.generator_keys, key)
     if not force:
@@ -114,21 +119,31 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     io_pair = (io_spec.inputs, io_spec.outputs)
     out_range = io_spec.outputs[0].value_range  # errors and uint8 levels in the output's declared range
 
+    field = None
     with OnnxRuntimeRuntime("onnxruntime", onnx_path, io=io_pair) as ort_rt:
         parity["onnxruntime"] = validate.compare(ort_rt, refs, validate.FP32, out_range)
-    validate.enforce("onnxruntime (model.onnx)", parity["onnxruntime"], str(out_dir))
+        validate.enforce("onnxruntime (model.onnx)", parity["onnxruntime"], str(out_dir))
+        if io_spec.image_input is not None:  # how far one input pixel reaches: the tile overlap serving needs
+            name, picture = probe_picture(io_spec, Path(calibration) if calibration is not None else None)
+            field = measure_receptive_field(
+                lambda x: ort_rt.run({io_spec.input_names[0]: x})[io_spec.output_names[0]], io_spec, picture,
+                picture_name=name)
     files[onnx_path.name] = file_entry(onnx_path, "onnxruntime")
 
     tensorrt: dict[str, Any] = {"built": False, "reason": "not requested (pass --fp16 or --trt)"}
-    fp16_info = None
+    fp16_info = safety = None
     if fp16:
         fp16_path = out_dir / FORMATS["onnxruntime-fp16"].file  # type: ignore[operator]
-        fp16_info = convert_fp16(onnx_path, fp16_path, metadata=meta)
-        with OnnxRuntimeRuntime("onnxruntime-fp16", fp16_path, io=io_pair) as ort16:
-            parity["onnxruntime-fp16"] = validate.compare(ort16, refs, validate.FP16, out_range)
-        validate.enforce("onnxruntime-fp16 (model.fp16.onnx)", parity["onnxruntime-fp16"], str(out_dir))
-        files[fp16_path.name] = file_entry(fp16_path, "onnxruntime-fp16")
-        if trt is False:
+        fp16_info, safety = safe_fp16(onnx_path, fp16_path, calib.feeds, measured_on=calib.measured_on,  # type: ignore[union-attr]
+                                      value_range=out_range, metadata=meta)
+        if fp16_info is not None:
+            with OnnxRuntimeRuntime("onnxruntime-fp16", fp16_path, io=io_pair) as ort16:
+                parity["onnxruntime-fp16"] = validate.compare(ort16, refs, validate.FP16, out_range)
+            validate.enforce("onnxruntime-fp16 (model.fp16.onnx)", parity["onnxruntime-fp16"], str(out_dir))
+            files[fp16_path.name] = file_entry(fp16_path, "onnxruntime-fp16")
+        if fp16_info is None:
+            tensorrt = {"built": False, "reason": f"no FP16 model to build from: {safety.fallback}"}  # type: ignore[union-attr]
+        elif trt is False:
             tensorrt = {"built": False, "reason": "disabled with --no-trt"}
         elif trt_reason:
             log.warning("TensorRT skipped: %s", trt_reason)
@@ -158,8 +173,12 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                      "fallback_reason": onnx_info.fallback_reason, "space_to_depth": onnx_info.space_to_depth},
         "versions": versions(), "created": now_iso(), "seconds": round(time.perf_counter() - start, 2),
     }
-    if fp16_info is not None:
-        manifest["fp16"] = {"io": "float32", "kept_fp32": list(fp16_info.kept_fp32), "block_list": fp16_block_list()}
+    if safety is not None:
+        manifest["fp16"] = {"io": "float32", "block_list": fp16_block_list(), **safety.to_json(),
+                            "kept_fp32": list(fp16_info.kept_fp32) if fp16_info else [],
+                            "kept_nodes": list(fp16_info.kept_nodes) if fp16_info else []}
+    if field is not None:
+        manifest["receptive_field"] = field
     if sizes:
         manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
     manifest["contract"] = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,

@@ -56,12 +56,14 @@ class TinySR(nn.Module):
 
 
 class OverflowSR(TinySR):
-    """TinySR whose first feature map is multiplied by ``gain`` (past 65504 for gain 1e4) and divided back
-    right after: the same function in exact arithmetic, an inf in FP16."""
+    """TinySR whose first feature map is multiplied by ``gain`` (past 65504 for gain 1e5) and divided back
+    right after: the same function in exact arithmetic, an inf in FP16. The gain is applied as two factors of
+    sqrt(gain), so no single weight passes FP16's range (the converter would clip it, a different failure)."""
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = self.head(image * 4.0 - 2.0) * self.cfg.gain  # [N, F, H, W], |x| up to ~1e5
-        x = torch.relu(x) / self.cfg.gain + 0.1 * x.clamp(max=0) / self.cfg.gain
+        g = float(self.cfg.gain) ** 0.5
+        x = self.head(image * 4.0 - 2.0) * g * g  # [N, F, H, W], |x| up to ~1e5 · |head|
+        x = torch.relu(x) / g / g - 0.1 * torch.relu(-x) / g / g  # a leaky ReLU, back at |x| ~ 1
         x = x + self.body(x)
         return torch.sigmoid(self.tail(x))
 
