@@ -12,7 +12,7 @@ Tiling (``TilePlan``, ``gandeploy repo --tile T --tile-overlap P``):
 - **overlap** P (input pixels of context on every inner side of a tile's core): by default the receptive-field
   radius that ``gandeploy export`` measured and recorded as ``manifest["receptive_field"]["radius"]`` (how far a
   one-pixel input change moves the output by more than a tenth of a uint8 level), rounded up to the size rule.
-  An export without that record gets ``DEFAULT_OVERLAP`` (32 input pixels, rounded up to the size rule), which is
+  An export without that record, or whose field is not bounded (``"bounded": false``), gets ``DEFAULT_OVERLAP`` (32 input pixels, rounded up to the size rule), which is
   conservative for the compact SR nets (SRVGG-style 16 3x3 convs reach 17 pixels) but *not measured*.
 - **tile** T (input pixels per side): by default the largest multiple of the size rule whose batch of
   ``max_batch`` tiles fits ``TILE_MEMORY_BYTES`` (2 GiB) under the estimate ``ASSUMED_FEATURES`` (64) float32 maps
@@ -72,10 +72,24 @@ class ImageRules:
 
 
 def receptive_radius(manifest: Mapping[str, Any]) -> int | None:
-    """The measured receptive-field radius (input pixels) an export records, or None."""
+    """The measured receptive-field radius (input pixels) an export records, or None when it records none or
+    its field is not bounded (``"bounded": false``: global, as with instance normalisation)."""
     entry = manifest.get("receptive_field")
-    radius = entry.get("radius") if isinstance(entry, Mapping) else None
+    if not isinstance(entry, Mapping) or entry.get("bounded") is False:
+        return None
+    radius = entry.get("radius")
     return int(math.ceil(float(radius))) if isinstance(radius, (int, float)) and math.isfinite(radius) else None
+
+
+def receptive_note(manifest: Mapping[str, Any]) -> str:
+    """Why an export's tiles may not stitch seamlessly, in words ("" when its field is measured and bounded)."""
+    entry = manifest.get("receptive_field")
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("radius"), (int, float)):
+        return "the export records no measured receptive field"
+    if entry.get("bounded") is False:
+        return (f"the receptive field is not bounded (radius {entry['radius']} or more: global, e.g. instance "
+                "normalisation), so no overlap makes tiles seamless")
+    return ""
 
 
 def _round_up(value: int, multiple: int) -> int:

@@ -99,9 +99,8 @@ def tiled_vs_whole(contract: ServedContract, settings: PipelineSettings, referen
     rows = len(_axis(hw[0], settings.plan.tile_height, settings.plan.overlap))
     cols = len(_axis(hw[1], settings.plan.tile_width, settings.plan.overlap))
     radius = settings.radius
-    why = "" if settings.plan.covers else (
-        "the export records no measured receptive field" if radius is None else
-        f"the overlap {settings.plan.overlap} is below the measured receptive-field radius {radius}")
+    why = "" if settings.plan.covers else settings.note or \
+        f"the overlap {settings.plan.overlap} is below the measured receptive-field radius {radius}"
     name = "triton-ensemble" if served else f"{candidate.key if candidate else '?'} (in-process)"
     check = TiledCheck(name, hw, (rows, cols), settings.to_json(), settings.plan.covers, why)
     blob = _png(test_image(PICTURE_SEED, hw, contract.in_channels))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from gandeploy.contract import ServedContract
-from gandeploy.contract_images import TilePlan, receptive_radius, tile_plan
+from gandeploy.contract_images import TilePlan, receptive_note, receptive_radius, tile_plan
 from gandeploy.errors import GanDeployError, RequestRejected, ServingError, UserInputError
 from gandeploy.serving.ngc import SideLimits, pipeline_limits
 
@@ -27,7 +27,8 @@ class PipelineSettings:
 
     limits: SideLimits
     plan: TilePlan
-    radius: int | None  # the measured receptive-field radius the export records (None: not measured)
+    radius: int | None  # the measured receptive-field radius the export records (None: not measured / unbounded)
+    note: str = ""  # why tiles may not stitch seamlessly ("" when the field is measured and bounded)
 
     def params(self) -> dict[str, int]:
         """The pipeline's config parameters (``translate_pipeline.py``; ``gd_pictures.Job`` reads them)."""
@@ -50,7 +51,7 @@ def pipeline_settings(manifest: Mapping[str, Any], contract: ServedContract, *, 
     plan = tile_plan(rules, max_batch=contract.max_batch, radius=radius,
                      min_hw=(limits.min_height, limits.min_width), max_hw=(limits.max_height, limits.max_width),
                      tile=tile, overlap=overlap)
-    return PipelineSettings(limits, plan, radius)
+    return PipelineSettings(limits, plan, radius, receptive_note(manifest))
 
 
 def run_pictures(blobs: Sequence[bytes], contract: ServedContract, params: Mapping[str, int],
