@@ -11,7 +11,7 @@ via ``serving/tiling.py``), so a local result equals the served one (parity prov
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +50,21 @@ def local_sample(export_dir: str | os.PathLike[str], backend: str, seeds: Sequen
 
 
 def local_translate(export_dir: str | os.PathLike[str], backend: str, images: Sequence[bytes],
-                    max_pixels: int = DEFAULT_MAX_PIXELS, *, tile: int | None = None,
-                    overlap: int | None = None) -> list[bytes | GanDeployError]:
+                    max_pixels: int = DEFAULT_MAX_PIXELS, *, tile: int | None = None, overlap: int | None = None,
+                    on_done: Callable[[int], None] | None = None) -> list[bytes | GanDeployError]:
     """PNG bytes of each picture through the served pipeline's rules (``scale`` x its size, tiled as ``gandeploy
-    repo --tile/--tile-overlap`` would, the same defaults); a bad picture's slot holds its error."""
+    repo --tile/--tile-overlap`` would, the same defaults); a bad picture's slot holds its error. Pictures run
+    one after another (each one's tiles batched), ``on_done(i)`` called as each finishes."""
     contract, runtime = local_runtime(export_dir, backend)
     gen_in, gen_out = contract.io.input_names[0], contract.io.output_names[0]
+    results: list[bytes | GanDeployError] = []
     with runtime:
         if not contract.translation:
             raise UserInputError(f"'{export_dir}' is a sampling export: use 'gandeploy sample'.")
         settings = pipeline_settings(load_manifest(Path(export_dir)).data, contract, tile=tile, overlap=overlap)
-        return run_pictures(images, contract, settings.params(), lambda x: runtime.run({gen_in: x})[gen_out],
-                            max_pixels=max_pixels)
+        for i, blob in enumerate(images):
+            results += run_pictures([blob], contract, settings.params(),
+                                    lambda x: runtime.run({gen_in: x})[gen_out], max_pixels=max_pixels)
+            if on_done is not None:
+                on_done(i)
+    return results
