@@ -184,3 +184,23 @@ def test_upscale_cli_writes_one_png_per_picture(sr_server, tmp_path: Path) -> No
     clash = CliRunner().invoke(main, ["upscale", "srvgg-x4", str(tmp_path / "in" / "grey.png"), "--out",
                                       str(tmp_path / "in"), "--url", sr_server.url("grpc")])
     assert clash.exit_code != 0 and "would overwrite the input" in clash.output
+
+
+def test_web_page_shows_sr_models_before_and_after(sr_server, tmp_path: Path) -> None:
+    from gandeploy.ui.app import Backend, _kind, build_app, upscale_action
+
+    backend = Backend(sr_server.url("http"), "http")
+    models = {m.name: m for m in backend.models()}
+    assert _kind(models["srvgg-x4"]) == "super-resolution x4" and _kind(models["esrgan-x2"]) == "super-resolution x2"
+    build_app(backend, list(models.values()))  # the page builds with the upscale tabs
+    upload = tmp_path / "small.png"
+    picture = np.random.default_rng(11).integers(0, 256, (6, 9, 3), dtype=np.uint8)
+    upload.write_bytes(png_bytes(picture))
+    (before, after), result, status = upscale_action(backend, models["srvgg-x4"])(str(upload))
+    assert before.size == after.size == result.size == (36, 24) and "9x6 → 36x24" in status
+    np.testing.assert_array_equal(np.asarray(before), np.repeat(np.repeat(picture, 4, axis=0), 4, axis=1))
+    served = tc.translate("srvgg-x4", [upload.read_bytes()], url=sr_server.url("http"), protocol="http")[0]
+    np.testing.assert_array_equal(np.asarray(after), np.asarray(Image.open(io.BytesIO(served))))
+    upload.write_bytes(b"not a picture")
+    compare, result, status = upscale_action(backend, models["srvgg-x4"])(str(upload))
+    assert compare is None and result is None and "image_bytes" in status
