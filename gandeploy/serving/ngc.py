@@ -145,14 +145,19 @@ SHM_MARGIN = 2.0  # python-backend requests and responses can both sit in the re
 
 def shm_bytes(manifest: Mapping[str, Any], instances: int = 1) -> int:
     """Shared memory the python-backend models need for the largest batch: (input + output) bytes of the
-    generator at the max batch and max size, per instance, with ``SHM_MARGIN``."""
+    generator at the max batch and max size (a tile is never larger), outputs at their ``scale``, per instance,
+    with ``SHM_MARGIN``."""
     max_batch = int(manifest.get("max_batch") or 64)
     hw = (manifest.get("image_sizes") or {}).get("max") or (1, 1)
 
     def nbytes(spec: Mapping[str, Any]) -> int:
         n = max_batch
+        scale = int(spec.get("scale", 1))  # an image output: scale x the input's H and W ("H*4" in the shape)
         for d in spec["shape"][1:]:  # [N, C, H, W] / [N, nz] / [N]
-            n *= (int(hw[0]) if d == HEIGHT else int(hw[1]) if d == WIDTH else 1) if isinstance(d, str) else int(d)
+            if isinstance(d, str):
+                n *= scale * (int(hw[0]) if d.startswith(HEIGHT) else int(hw[1]) if d.startswith(WIDTH) else 1)
+            else:
+                n *= int(d)
         return n * (8 if spec.get("dtype") == "int64" else 4)
 
     total = sum(nbytes(t) for t in manifest.get("inputs", [])) + sum(nbytes(t) for t in manifest.get("outputs", []))

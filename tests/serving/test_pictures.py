@@ -172,3 +172,13 @@ def test_tile_plan_defaults_and_flags() -> None:
         tile_plan(rules, max_batch=8, radius=13, min_hw=(8, 8), max_hw=(0, 0), overlap=3)
     with pytest.raises(UserInputError, match="--tile 32 leaves no room"):
         tile_plan(rules, max_batch=8, radius=13, min_hw=(8, 8), max_hw=(0, 0), tile=32, overlap=16)
+
+
+def test_shm_counts_the_scaled_output() -> None:
+    from gandeploy.serving.ngc import shm_bytes
+
+    io4 = gio.GeneratorIO((gio.image_input(3, value_range=(0.0, 1.0)),),
+                          (gio.image_output(3, "H*4", "W*4", scale=4, value_range=(0.0, 1.0)),))
+    manifest = {"max_batch": 2, "image_sizes": {"max": [16, 8]}, **io4.to_json()}
+    per_batch = 2 * 3 * 16 * 8 * 4 * (1 + 16)  # input + 16x the pixels out, float32
+    assert shm_bytes(manifest) == int(per_batch * 2.0)
