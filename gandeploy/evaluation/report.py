@@ -72,6 +72,8 @@ def parity_markdown(report: ParityReport) -> str:
              f"Result: **{'PASS' if report.passed else 'FAIL'}**.", "", parity_table(report), ""]
     if report.skipped:
         lines += ["Skipped backends:", ""] + [f"- `{k}`: {v}" for k, v in report.skipped.items()] + [""]
+    if report.tiled is not None:
+        lines += [report.tiled.line(), ""]
     lines += ["Tolerances (`gandeploy/tolerances.py`):", "",
               _table(["precision", "kind", "max abs", "mean abs", "u8 max", "u8 mean"],
                      [[p, k, _fmt(t.max_abs, "g"), _fmt(t.mean_abs, "g"), _fmt(t.uint8_max, "d"),

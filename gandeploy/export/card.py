@@ -23,14 +23,14 @@ CARD_FILE = "README.md"
 
 
 def write_model_card(export_dir: str | os.PathLike[str], target: str | os.PathLike[str] | None = None,
-                     served: dict[str, Sequence[dict[str, Any]]] | None = None) -> Path:
+                     served: dict[str, Any] | None = None) -> Path:
     """Write the card of ``export_dir`` to ``target`` (default ``export_dir/README.md``) and return its path."""
     export_dir = Path(export_dir)
     path = Path(target) if target is not None else export_dir / CARD_FILE
     return atomic_write_text(path, model_card(export_dir, served))
 
 
-def model_card(export_dir: Path, served: dict[str, Sequence[dict[str, Any]]] | None = None) -> str:
+def model_card(export_dir: Path, served: dict[str, Any] | None = None) -> str:
     """The card as Markdown (``served``: the served model's ``inputs``/``outputs`` as name, dtype, dims)."""
     from gandeploy.data import DATASETS
 
@@ -65,6 +65,7 @@ def model_card(export_dir: Path, served: dict[str, Sequence[dict[str, Any]]] | N
             if "uint8_levels" in entry:
                 check += f" (uint8 within {entry['uint8_levels']} level(s))"
             lines.append(f"| {fmt} | {entry['max_abs']:.2e} | {entry.get('mean_abs', float('nan')):.2e} | {check} |")
+    lines += _fp16_lines(manifest.get("fp16")) + _field_lines(manifest.get("receptive_field"))
     trt = manifest.get("tensorrt", {})
     if not trt.get("built"):
         lines.append(f"\nTensorRT: not built ({trt.get('reason', 'not requested')}).")
@@ -82,9 +83,41 @@ def model_card(export_dir: Path, served: dict[str, Sequence[dict[str, Any]]] | N
                 lines.append(f"| {kind[:-1]} | `{t['name']}` | {t['dtype']} | [-1, {', '.join(map(str, t['dims']))}] |")
         lines += ["", "Request examples (Python SDK, gRPC/HTTP and curl): the project README, section "
                   "\"Calling the server over HTTP\"."]
+        tiling = served.get("tiling")
+        if isinstance(tiling, dict):
+            radius = tiling.get("receptive_field_radius")
+            lines += ["", f"Pictures are served in tiles of {tiling['tile'][0]}x{tiling['tile'][1]} input pixels "
+                      f"({tiling['tile_source']}) with {tiling['overlap']} pixels of overlap ({tiling['overlap_source']}"
+                      + ("" if radius is None else f"; measured receptive-field radius {radius} px") + "), stitched "
+                      "from each tile's core (`gandeploy repo --tile/--tile-overlap`)."]
     picture_in = any(t.get("role") == IMAGE for t in manifest.get("inputs", []))
     lines += ["", "## Intended use", "", _intended_use(run.dataset, picture_in), ""]
     return "\n".join(lines)
+
+
+def _fp16_lines(fp16: dict[str, Any] | None) -> list[str]:
+    if not fp16:
+        return []
+    kept = fp16.get("kept_fp32_nodes") or {}
+    nodes = list(kept.get("overflow", [])) + list(kept.get("error", []))
+    error = fp16.get("error") or {}
+    line = (f"\nFP16 safety (measured at export on {fp16.get('calibration', {}).get('measured_on', '?')}): largest FP32 "
+            f"activation {fp16.get('max_fp32_activation', 0):.3g}; ")
+    line += f"kept in FP32 by measurement: {', '.join(nodes)}" if nodes else "no layer kept in FP32 by measurement"
+    if error.get("max_abs") is not None:
+        line += f"; FP16 max abs error {error['max_abs']:.2e}, uint8 within {error.get('uint8_max')} level(s)"
+    if fp16.get("fallback"):
+        line += f". {fp16['fallback']}"
+    return [line + "."]
+
+
+def _field_lines(field: dict[str, Any] | None) -> list[str]:
+    if not field:
+        return []
+    reach = f"{field['radius']} input pixels" + ("" if field.get("bounded", True) else " or more (not bounded)")
+    return [f"\nReceptive field (a one-pixel change moving the output by more than {field['threshold_levels']} uint8 "
+            f"level): {reach}, measured on {field.get('measured_on', '?')}. Tiles overlapping by this much are "
+            "seamless."]
 
 
 def _quality(run_dir: Path) -> dict[str, Any] | None:
