@@ -6,7 +6,7 @@ names are promises to users; the derivation table:
 | generator role            | served input of ``NAME``                         | valid values                       |
 |---------------------------|--------------------------------------------------|------------------------------------|
 | ``latent`` [N, nz]        | ``seed`` INT64 [1]                               | 0 .. 2**63 - 1                     |
-|                           | ``truncation`` FP32 [1], OPTIONAL                | finite, > 0 (omitted: none)        |
+|                           | ``truncation`` FP32 [1], OPTIONAL                | finite, >= 0.02 (omitted: none)    |
 | ``class_label`` [N]       | ``label`` INT64 [1]                              | 0 .. classes - 1                   |
 | ``categorical_code`` [N]  | ``code`` INT64 [1]                               | 0 .. classes - 1                   |
 | ``continuous_code`` [N, M]| ``continuous`` FP32 [M]                          | finite (trained on U(low, high))   |
@@ -418,8 +418,9 @@ def _check_values(t: ServedTensor, arr: np.ndarray) -> np.ndarray:
                                  f"{int(bad[0])}.")
     if arr.dtype == np.float32 and not np.all(np.isfinite(arr)):
         raise UserInputError(f"input '{t.name}' holds NaN or infinite values.")
-    if t.role == TRUNCATION and arr.size and float(arr.min()) <= 0:
-        raise UserInputError(f"input 'truncation' must be a finite number > 0, got {float(arr.min())}.")
+    if t.role == TRUNCATION and arr.size and arr.min() < np.float32(gio.TRUNCATION_MIN):
+        raise UserInputError(f"input 'truncation' must be a finite number >= {gio.TRUNCATION_MIN}, got "
+                             f"{float(arr.min())} (smaller values would redraw the latent for ~1/t rounds).")
     return arr
 
 

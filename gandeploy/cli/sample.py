@@ -43,7 +43,8 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
               help="InfoGAN categorical code (without it: one row per category, same seeds in each row).")
 @click.option("--continuous", default=None, help="InfoGAN continuous codes, comma-separated (default: all 0).")
 @click.option("--truncation", type=float, default=None,
-              help="Truncation t > 0: latent components with |z| > t are redrawn from the seed (default: none).")
+              help="Truncation t >= 0.02: latent components with |z| > t are redrawn from the seed (at most 4096 rounds, "
+                   "then clipped; default: none).")
 @click.option("--traverse", type=int, default=None,
               help="InfoGAN figure: one row per category, columns sweep continuous code I from -2 to 2 (seed fixed).")
 @click.option("--truncation-sweep", default=None,
@@ -170,14 +171,18 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
 
 
 def _truncation_values(text: str, truncation: float | None, traverse: int | None, contract: object) -> list[float]:
-    """The t values of --truncation-sweep: finite, > 0, on a model with a latent, without --truncation/--traverse."""
+    """The t values of --truncation-sweep: finite, >= TRUNCATION_MIN, on a model with a latent, without
+    --truncation/--traverse."""
+    from gandeploy.models.io import TRUNCATION_MIN
+
     if truncation is not None or traverse is not None:
         raise UserInputError("--truncation-sweep sets the truncation of every row: drop --truncation / --traverse.")
     if contract.latent is None:  # type: ignore[attr-defined]
         raise UserInputError("--truncation-sweep needs a model with a latent input (it takes no truncation).")
     values = parse_floats(text, "--truncation-sweep") or []
-    if not values or any(not np.isfinite(v) or v <= 0 for v in values):
-        raise UserInputError(f"--truncation-sweep takes numbers > 0 such as 0.25,0.5,1.0,2.0; got '{text}'.")
+    if not values or any(not np.isfinite(v) or v < TRUNCATION_MIN for v in values):
+        raise UserInputError(f"--truncation-sweep takes numbers >= {TRUNCATION_MIN} such as 0.25,0.5,1.0,2.0; "
+                             f"got '{text}'.")
     return values
 
 

@@ -87,7 +87,7 @@ def sample(name: str, seeds: Iterable[int], labels: int | Iterable[int] | None =
            concurrency: int = 2) -> np.ndarray:
     """Pictures for ``seeds`` from the sampling model ``name``: uint8 [N, H, W, C] (2D-point models: float32
     [N, D]). ``label`` / ``code`` (one int or one per seed), ``continuous`` (M floats, or [N, M]) and
-    ``truncation`` (t > 0) apply where the model takes them; inputs not given get the contract's default
+    ``truncation`` (t >= 0.02) apply where the model takes them; inputs not given get the contract's default
     fill (``seed % classes``, zeros, no truncation). ``labels`` is the older spelling of ``label``. The seeds
     go out as one batched request, or as several concurrent ones of at most ``batch_size`` (default: the
     model's max)."""

@@ -115,11 +115,14 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
     names = [e.name for e in exports]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise UserInputError(f"two exports are both named {dupes}: re-export one with another --name.")
+        raise UserInputError(f"two exports are both named {dupes}: re-export one into a folder of another name "
+                             "('gandeploy export RUN_DIR --out export/NEW_NAME': the folder's name is the model's).")
     planned = [m for e in exports for m in plan_models(e, options)]
     configs = {m.name: m.config for m in planned}
     C.validate_configs(configs)
     root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise UserInputError(f"--out '{root}' is a file; pass the model repository's folder (e.g. model_repository).")
     _check_conflicts(root, exports, {m.name for m in planned})
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-", dir=root.parent))
