@@ -37,6 +37,7 @@ from gandeploy.models.io import GeneratorIO, TensorSpec
 
 CONTRACT_FORMAT = "gandeploy.contract/1"
 CONFIG_PARAMETER = "gandeploy_contract"  # the user-facing model's config parameter holding ``to_json()``
+DATASET_PARAMETER = "gandeploy_dataset"  # every served model's config parameter naming its training data set
 SEED_MAX = 2**63 - 1
 STEP_PREFIX = "gen_"  # the seed step's outputs: ``gen_<generator input>``
 SEED, TRUNCATION = "seed", "truncation"  # served-only roles (the latent's two served inputs)

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from gandeploy.cli.options import OutPath
 from gandeploy.config import CONFIG_FILE
 from gandeploy.data import DATASETS, FOLDER_PREFIX, dataset_names
 from gandeploy.errors import UserInputError, unknown_choice
@@ -122,7 +123,7 @@ def _add_family_flags(command: click.Command) -> click.Command:
               help="BigGAN's orthogonal regularisation of G with this beta (1e-4 in BigGAN)  [default: off]")
 @click.option("--seed", type=int, help=f"All randomness derives from it  [default: {_D.seed}]")
 @click.option("--device", callback=_check_device, metavar="auto|cpu|cuda", help="[default: auto]")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=OutPath(directory=True),
               help="Run dir  [default: training/runs/MODEL-DATASET]")
 @click.option("--resume", is_flag=True, help="Continue the run dir's checkpoints/latest.pt.")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),

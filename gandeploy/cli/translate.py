@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gandeploy.cli.options import report_outputs
+from gandeploy.cli.options import OutPath, report_outputs
 from gandeploy.errors import ServingError, UserInputError
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -31,7 +31,7 @@ def expand_images(paths: tuple[Path, ...]) -> list[Path]:
 @click.command("translate")
 @click.argument("name")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=Path("translated"), show_default=True,
+@click.option("--out", type=OutPath(directory=True), default=Path("translated"), show_default=True,
               help="Directory for the translated PNGs (<stem>.png each).")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run in-process on this export dir instead of a server (the same pipeline rules).")

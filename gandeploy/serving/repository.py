@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from gandeploy import __version__
-from gandeploy.contract import CONFIG_PARAMETER
+from gandeploy.contract import CONFIG_PARAMETER, DATASET_PARAMETER
 from gandeploy.errors import ExportError, ServingError, UserInputError
 from gandeploy.export.card import CARD_FILE, write_model_card
 from gandeploy.serving import configs as C
@@ -173,7 +173,8 @@ def _metadata(export: ServedExport) -> dict[str, Any]:
     return {"gandeploy_export": export.name, "gandeploy_model": export.model, "gandeploy_task": contract.io.task,
             "gandeploy_version": __version__, "arch_hash": export.run.arch_hash,
             "export_manifest_sha256": export.manifest_sha256, "nz": contract.nz, "num_classes": contract.num_classes,
-            "image_size": getattr(arch, "image_size", 0), CONFIG_PARAMETER: contract.parameter()}
+            "image_size": getattr(arch, "image_size", 0), CONFIG_PARAMETER: contract.parameter(),
+            **({DATASET_PARAMETER: export.run.dataset} if export.run.dataset else {})}
 
 
 def _python_files(source: str) -> dict[str, Path]:
