@@ -162,14 +162,18 @@ def translate(name: str, images: Sequence[bytes], *, url: str | None = None, pro
 
 def served_models(client: TritonClient) -> list[dict[str, Any]]:
     """Every model in the repository index: name, state, task, whether it is user-facing (its config's
-    ``gandeploy_export`` parameter names itself), and its inputs/outputs from the model metadata."""
+    ``gandeploy_export`` parameter names itself), and its inputs/outputs from the model metadata (each input
+    with ``optional`` from the config: a request may leave it out)."""
     rows = []
     for entry in sorted(client.repository_index(), key=lambda m: m["name"]):
         row: dict[str, Any] = {**entry, "inputs": [], "outputs": [], "task": "", "user_facing": False}
         if entry["state"] == "READY":
             meta = client.metadata(entry["name"])
-            params = client.config(entry["name"]).get("parameters", {})
-            row.update(inputs=meta.get("inputs", []), outputs=meta.get("outputs", []),
+            config = client.config(entry["name"])
+            params = config.get("parameters", {})
+            optional = {t.get("name") for t in config.get("input", []) if t.get("optional")}
+            inputs = [{**t, "optional": t.get("name") in optional} for t in meta.get("inputs", [])]
+            row.update(inputs=inputs, outputs=meta.get("outputs", []),
                        task=params.get("gandeploy_task", {}).get("string_value", ""),
                        user_facing=params.get("gandeploy_export", {}).get("string_value") == entry["name"])
         rows.append(row)
