@@ -160,3 +160,23 @@ def test_every_folder_output_refuses_a_file(args: list[str], made: tuple[Path, P
     text = _one_line_error(_invoke(*[a.format(**values) for a in args]), code=2)
     assert "is a file" in text and ("--out" in text or "--report" in text)
     assert file.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "mlp", "ring8", "--steps", "1", "--arch", "hidden=8", "--batch-size", "16", "--device", "cpu",
+     "--out", "{tmp}/run"],
+    ["export", "{run}", "--out", "{tmp}/export", "--max-batch", "2"],
+    ["evaluate", "{export}", "--n", "64", "--kid-subsets", "2", "--kid-subset-size", "32", "--real", "digits",
+     "--report", "{tmp}/report"],
+], ids=lambda c: c[0])
+def test_disk_full_is_one_line_on_other_writers(command: list[str], made: tuple[Path, Path], tmp_path: Path,
+                                                monkeypatch) -> None:
+    """Item 5 on train, export and evaluate: the same one line from the CLI boundary, whatever writes."""
+    def fail(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(gio_files.os, "fsync", fail)
+    values = {"tmp": str(tmp_path), "run": str(made[0]), "export": str(made[1])}
+    text = _one_line_error(_invoke(*[a.format(**values) for a in command]))
+    assert "no space left" in text, text
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
