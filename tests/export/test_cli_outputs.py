@@ -180,3 +180,14 @@ def test_disk_full_is_one_line_on_other_writers(command: list[str], made: tuple[
     text = _one_line_error(_invoke(*[a.format(**values) for a in command]))
     assert "no space left" in text, text
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_sample_refuses_a_tiny_truncation_in_process(export: Path, tmp_path: Path) -> None:
+    """Issue 22 item 1 on the CLI and the local backend: t = 1e-9 (which looped forever) is one line naming
+    the flag's input and the minimum; the minimum itself samples."""
+    for flags in (["--truncation", "1e-9"], ["--truncation-sweep", "1e-9,1"]):
+        text = _one_line_error(_sample(export, tmp_path / "t.png", *flags))
+        assert "truncation" in text and "0.02" in text, text
+    assert not (tmp_path / "t.png").exists()
+    result = _sample(export, tmp_path / "t.png", "--truncation", "0.02")
+    assert result.exit_code == 0, result.output
