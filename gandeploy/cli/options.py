@@ -52,7 +52,9 @@ def out_problem(path: Path, directory: bool, suffixes: tuple[str, ...] | None = 
     existing = path.absolute() if directory and path.is_dir() else parent
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir():
+        return f"'{existing}' is a file, not a folder; pick another path."
+    if not os.access(existing, os.W_OK | os.X_OK):
         return f"cannot write under '{existing}' (permission denied); pick another path."
     return None
 

@@ -45,8 +45,8 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
               help="InfoGAN categorical code (without it: one row per category, same seeds in each row).")
 @click.option("--continuous", default=None, help="InfoGAN continuous codes, comma-separated (default: all 0).")
 @click.option("--truncation", type=float, default=None,
-              help="Truncation t >= 0.02: latent components with |z| > t are redrawn from the seed (at most 4096 rounds, "
-                   "then clipped; default: none).")
+              help="Truncation t >= 0.02: latent components with |z| > t are redrawn from the seed (at most 4096 "
+                   "rounds, then clipped; default: none).")
 @click.option("--traverse", type=int, default=None,
               help="InfoGAN figure: one row per category, columns sweep continuous code I from -2 to 2 (seed fixed).")
 @click.option("--truncation-sweep", default=None,

@@ -152,7 +152,8 @@ def load_contract(params: dict[str, str]) -> dict[str, Any]:
 
 def check_served(arr: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     """One served input of one request, [B, *dims], checked by its declaration: seeds in [0, 2**63 - 1];
-    indices in [0, classes); floats finite; truncation >= TRUNCATION_MIN; the shape [B, *dims]. Returns it [B, *dims]."""
+    indices in [0, classes); floats finite; truncation >= TRUNCATION_MIN; the shape [B, *dims]. Returns it
+    [B, *dims]."""
     name, dims = spec["name"], [int(d) for d in spec["dims"]]
     arr = np.asarray(arr)
     if arr.ndim != len(dims) + 1 or any(d != -1 and d != g for d, g in zip(dims, arr.shape[1:])):  # noqa: B905
