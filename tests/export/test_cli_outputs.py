@@ -5,6 +5,7 @@ folders are created only inside the workspace (the current directory)."""
 from __future__ import annotations
 
 import errno
+import os
 import time
 from pathlib import Path
 
@@ -191,3 +192,27 @@ def test_sample_refuses_a_tiny_truncation_in_process(export: Path, tmp_path: Pat
     assert not (tmp_path / "t.png").exists()
     result = _sample(export, tmp_path / "t.png", "--truncation", "0.02")
     assert result.exit_code == 0, result.output
+
+
+def test_evaluate_reports_of_run_export_and_served_model_never_share_a_folder(made: tuple[Path, Path]) -> None:
+    """Item 11: 'evaluate export/NAME' and 'evaluate NAME --url' (the model served from that export) both wrote
+    reports/evaluate/NAME/ (and so did the run dir of the same name)."""
+    from gandeploy.cli.evaluate import default_report
+
+    run, export = made
+    paths = {default_report(str(run), None, False), default_report(str(export), None, False),
+             default_report(str(export), "onnxruntime-fp16", False), default_report("dcgan-tiny", None, False),
+             default_report(str(export), None, True)}
+    assert {p.name for p in paths} == {"dcgan-tiny-run", "dcgan-tiny-export-onnxruntime",
+                                       "dcgan-tiny-export-onnxruntime-fp16", "dcgan-tiny-served", "dcgan-tiny-compare"}
+
+
+def test_an_unwritable_folder_is_refused_before_the_command_runs(export: Path, tmp_path: Path, monkeypatch) -> None:
+    """Item 5, up front: a folder the user may not write into is named before any work (as root, os.access
+    always says yes, so the answer is patched here; the write-time PermissionError is tested above)."""
+    from gandeploy.cli import options
+
+    real = options.os.access
+    monkeypatch.setattr(options.os, "access", lambda path, mode: False if mode & os.W_OK else real(path, mode))
+    text = _one_line_error(_sample(export, tmp_path / "x.png"), code=2)
+    assert "--out" in text and "permission denied" in text and str(tmp_path) in text
