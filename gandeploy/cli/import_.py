@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gandeploy.cli.options import report_outputs
+from gandeploy.cli.options import OutPath, report_outputs
 from gandeploy.errors import UserInputError
 
 KINDS = ("cyclegan-reference", "dcgan-example")
@@ -15,7 +15,7 @@ KINDS = ("cyclegan-reference", "dcgan-example")
 @click.command("import")
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "out", type=OutPath(directory=True), default=None,
               help="Run dir to write (default: training/runs/<PATH stem>).")
 @click.option("--image-size", type=int, default=256, show_default=True,
               help="cyclegan-reference: default serving size (multiple of 4); any size works at run time.")

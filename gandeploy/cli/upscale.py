@@ -11,13 +11,14 @@ from pathlib import Path
 
 import click
 
+from gandeploy.cli.options import OutPath
 from gandeploy.cli.translate import picture_options, run_pictures_command
 
 
 @click.command("upscale")
 @click.argument("name")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=Path("upscaled"), show_default=True,
+@click.option("--out", type=OutPath(directory=True), default=Path("upscaled"), show_default=True,
               help="Directory for the upscaled PNGs (<stem>.png each; an input is never overwritten).")
 @picture_options
 def upscale(name: str, images: tuple[Path, ...], out: Path, export_dir: Path | None, backend: str,
