@@ -55,6 +55,7 @@ def test_finished_ddp_run_leaves_nothing_for_shutdown(runs: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.stress
+@pytest.mark.timeout(3600)  # 20 runs; several minutes on a loaded 2-core machine
 def test_two_process_gloo_training_20_times(runs: Path) -> None:
     """The exit race is rare: every one of 20 runs in a row must exit 0 on both ranks. Deselected by default
     (about 2 minutes); run it with ``pytest -m stress tests/training/test_ddp.py``."""
