@@ -172,3 +172,34 @@ def test_sigkill_at_any_moment_leaves_a_usable_export(tmp_path: Path) -> None:
         assert json.loads((out / "manifest.json").read_text())["name"] == out.name
         old = created
     assert load_manifest(out).files.keys() >= {"model.onnx", "model.fp16.onnx", "config.json", "generator.pt"}
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_cli_export_exits_130_and_keeps_the_export(tmp_path: Path) -> None:
+    """A real SIGINT to ``gandeploy export --force`` at several moments: exit 130 with the old export whole, or
+    (too late to stop) the new export made by the dynamo exporter: never a silent TorchScript fallback."""
+    run = make_run_dir(tmp_path / "runs" / "mlp-tiny", "mlp")
+    out = tmp_path / "export" / "mlp-tiny"
+    assert_loads(export_run(run, out, max_batch=2).out_dir)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "gandeploy.cli", "export", str(run), "--out", str(out), "--max-batch", "2",
+           "--force"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
+    full = time.perf_counter() - t0
+    codes = []
+    for fraction in (0.4, 0.6, 0.8):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(full * fraction)
+        proc.send_signal(signal.SIGINT)
+        text = proc.communicate(timeout=300)[0]
+        codes.append(proc.returncode)
+        finished = "Next: gandeploy repo" in text  # the command's last line: any later SIGINT hits the exit itself
+        assert proc.returncode in (0, 130) or (finished and proc.returncode == -signal.SIGINT), text
+        assert "Traceback" not in text, text
+        assert_loads(out)
+        assert load_manifest(out).data["exporter"]["onnx"] == "dynamo", text
+        if proc.returncode == 130:
+            assert [p for p in leftovers(out.parent) if f"-{proc.pid}-" in p] == []  # its staging dir is gone
+    assert 130 in codes  # at least one SIGINT landed mid-export
