@@ -8,6 +8,7 @@ import click
 
 from gandeploy.cli.options import OutPath, report_outputs
 from gandeploy.errors import UserInputError
+from gandeploy.utils import paths
 
 KINDS = ("cyclegan-reference", "dcgan-example")
 
@@ -30,7 +31,7 @@ def import_cmd(kind: str, path: Path, out: Path | None, image_size: int, force: 
     """
     from gandeploy.training.pretrained import IMPORTERS  # local: keeps 'gandeploy --help' fast
 
-    out = out if out is not None else Path("training/runs") / path.stem
+    out = out if out is not None else paths.runs_dir() / path.stem
     if (out / "checkpoints").exists() and not force:
         raise UserInputError(f"--out '{out}' already holds a run; pass --force to overwrite it or pick another "
                              "--out.")

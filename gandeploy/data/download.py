@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from gandeploy.errors import DataError
+from gandeploy.utils import paths
 from gandeploy.utils.io import human_size
 from gandeploy.utils.logging import get_logger
 
@@ -26,7 +27,6 @@ log = get_logger("data.download")
 
 DEFAULT_BASE_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets"
 BASE_URL_ENV = "GANDEPLOY_DATASET_URL"
-DEFAULT_DATA_ROOT = Path("training/data")  # relative to the working directory; --data-root overrides
 DOMAIN_DIRS = ("trainA", "trainB", "testA", "testB")
 REQUIRED_DIRS = ("trainA", "trainB")
 CHUNK = 1 << 16
@@ -47,7 +47,7 @@ def download_cyclegan_set(name: str, data_root: str | os.PathLike[str] | None = 
     """
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise DataError(f"invalid data set name '{name}'.")
-    root = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
+    root = Path(data_root) if data_root is not None else paths.data_dir()  # --data-root overrides
     target = root / name
     if target.exists():
         return target

@@ -17,11 +17,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from gandeploy.data.download import (
-    DEFAULT_DATA_ROOT,
     DOMAIN_DIRS,
     download_cyclegan_set,
 )
 from gandeploy.errors import DataError
+from gandeploy.utils import paths
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("data.unpaired")
@@ -161,7 +161,7 @@ def open_cyclegan_set(name: str, *, image_size: int = 256, channels: int | None 
                       data_root: str | os.PathLike[str] | None = None,
                       augment: Mapping[str, Any] | None = None) -> UnpairedImages:
     """One of the CycleGAN authors' sets at ``<data_root>/<name>``; downloaded there first when missing."""
-    root = Path(data_root).expanduser() if data_root is not None else DEFAULT_DATA_ROOT
+    root = Path(data_root).expanduser() if data_root is not None else paths.data_dir()
     folder = root / name
     if not folder.exists():
         log.info("%s not found under %s: downloading it (--data-root changes the location)", name, root)

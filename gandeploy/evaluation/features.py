@@ -126,11 +126,11 @@ def _fit(model_seed: int, xs: torch.Tensor, ys: torch.Tensor, x: torch.Tensor) -
 def digits_features(data_root: str | None = None) -> DigitsFeatures:
     """Load the cached digits CNN (or train and cache it), and measure its held-out accuracy."""
     from gandeploy.data.digits import load_split
-    from gandeploy.data.download import DEFAULT_DATA_ROOT
+    from gandeploy.utils import paths
     from gandeploy.utils.io import atomic_write_bytes
 
     tag = hashlib.sha256(json.dumps(CNN_RECIPE, sort_keys=True).encode()).hexdigest()[:12]
-    cache = Path(data_root or DEFAULT_DATA_ROOT) / "digits" / f"feature-cnn-{tag}.pt"
+    cache = Path(data_root or paths.data_dir()) / "digits" / f"feature-cnn-{tag}.pt"
     model = DigitsFeatureNet()
     try:
         model.load_state_dict(torch.load(cache, map_location="cpu", weights_only=True))

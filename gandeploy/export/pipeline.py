@@ -38,12 +38,12 @@ from gandeploy.runtimes.base import signature
 from gandeploy.runtimes.onnxruntime_rt import OnnxRuntimeRuntime
 from gandeploy.runtimes.tensorrt_rt import TensorRTRuntime, unavailable_reason
 from gandeploy.runtimes.torch_rt import TorchRuntime
+from gandeploy.utils import paths
 from gandeploy.utils.io import atomic_write_bytes, staged_dir
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("export")
 
-EXPORT_ROOT = Path("export")
 SHARED_TIMING_CACHE = ".tensorrt/timing.cache"  # under the export root: reused by every TensorRT build there
 TIMING_CACHE = "timing.cache"  # the export dir's own copy
 
@@ -287,7 +287,7 @@ def _clamp(hw: HW, lo: HW | None, hi: HW | None) -> HW:
 def default_export_dir(run_dir: Path, keys: tuple[str, ...], key: str) -> Path:
     """``export/<run name>``; a CycleGAN's second generator gets ``export/<run name>-G_B`` so both can coexist."""
     name = run_dir.resolve().name
-    return EXPORT_ROOT / (name if key in (keys[0], keys[0] + EMA_SUFFIX) else f"{name}-{key}")
+    return paths.exports_dir() / (name if key in (keys[0], keys[0] + EMA_SUFFIX) else f"{name}-{key}")
 
 
 def load_for_export(run_dir: Path, generator: str | None) -> tuple[nn.Module, str]:

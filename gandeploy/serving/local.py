@@ -24,7 +24,7 @@ from gandeploy.models.io import IMAGE, to_uint8
 from gandeploy.models.latent_stream import check_latent_stream
 from gandeploy.runtimes.base import Runtime, open_runtime
 from gandeploy.serving.repository import DEFAULT_MAX_PIXELS
-from gandeploy.serving.tiling import pipeline_settings, run_pictures
+from gandeploy.serving.tiling import PipelineSettings, pipeline_settings, run_pictures
 
 LOCAL_BACKENDS = ("torch", "onnxruntime", "onnxruntime-fp16", "tensorrt")
 
@@ -47,9 +47,22 @@ def local_sample(export_dir: str | os.PathLike[str], backend: str, seeds: Sequen
     with runtime:
         if contract.translation:
             raise UserInputError(f"'{export_dir}' is an image-to-image export: use 'gandeploy translate'.")
-        feeds = contract.generator_feeds(np.asarray(list(seeds), dtype=np.int64), **given)
-        out = runtime.run(feeds)[contract.io.output_names[0]]
-    return to_uint8(out, contract.output_range) if contract.io.outputs[0].role == IMAGE else np.asarray(out, dtype=np.float32)
+        return run_sample(contract, runtime, seeds, **given)
+
+
+def run_sample(contract: ServedContract, runtime: Runtime, seeds: Sequence[int] | np.ndarray,
+               **given: Any) -> np.ndarray:
+    """The served answer for ``seeds`` computed on an open ``runtime``: the contract's seed map and default fill,
+    the generator, the served uint8 map (points models: float32)."""
+    feeds = contract.generator_feeds(np.asarray(list(seeds), dtype=np.int64), **given)
+    return served_output(contract, runtime.run(feeds)[contract.io.output_names[0]])
+
+
+def served_output(contract: ServedContract, out: np.ndarray) -> np.ndarray:
+    """A generator output as the served model answers it: uint8 [N, H, W, C] pictures, float32 points."""
+    if contract.io.outputs[0].role == IMAGE:
+        return to_uint8(out, contract.output_range)
+    return np.asarray(out, dtype=np.float32)
 
 
 def local_translate(export_dir: str | os.PathLike[str], backend: str, images: Sequence[bytes],
@@ -59,15 +72,22 @@ def local_translate(export_dir: str | os.PathLike[str], backend: str, images: Se
     repo --tile/--tile-overlap`` would, the same defaults); a bad picture's slot holds its error. Pictures run
     one after another (each one's tiles batched), ``on_done(i)`` called as each finishes."""
     contract, runtime = local_runtime(export_dir, backend)
-    gen_in, gen_out = contract.io.input_names[0], contract.io.output_names[0]
-    results: list[bytes | GanDeployError] = []
     with runtime:
         if not contract.translation:
             raise UserInputError(f"'{export_dir}' is a sampling export: use 'gandeploy sample'.")
         settings = pipeline_settings(load_manifest(Path(export_dir)).data, contract, tile=tile, overlap=overlap)
-        for i, blob in enumerate(images):
-            results += run_pictures([blob], contract, settings.params(),
-                                    lambda x: runtime.run({gen_in: x})[gen_out], max_pixels=max_pixels)
-            if on_done is not None:
-                on_done(i)
+        return run_translate(contract, runtime, settings, images, max_pixels, on_done=on_done)
+
+
+def run_translate(contract: ServedContract, runtime: Runtime, settings: PipelineSettings, images: Sequence[bytes],
+                  max_pixels: int = DEFAULT_MAX_PIXELS, *,
+                  on_done: Callable[[int], None] | None = None) -> list[bytes | GanDeployError]:
+    """Pictures through the served pipeline's rules on an open ``runtime`` (see ``local_translate``)."""
+    gen_in, gen_out = contract.io.input_names[0], contract.io.output_names[0]
+    results: list[bytes | GanDeployError] = []
+    for i, blob in enumerate(images):
+        results += run_pictures([blob], contract, settings.params(),
+                                lambda x: runtime.run({gen_in: x})[gen_out], max_pixels=max_pixels)
+        if on_done is not None:
+            on_done(i)
     return results

@@ -35,11 +35,11 @@ from gandeploy.training.task import GANTask, TrainConfig
 from gandeploy.training.monitor import Signal
 from gandeploy.training.trainer import Trainer
 from gandeploy.utils.device import resolve_device, seed_everything
+from gandeploy.utils import paths
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("train")
 
-RUNS_DIR = Path("training/runs")
 
 # Architecture defaults a dataset implies (applied only to fields the model has, before user overrides).
 DATASET_ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -51,11 +51,12 @@ DATASET_ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 def default_run_dir(model: str, dataset: str) -> Path:
-    """``training/runs/<model>-<dataset>`` (a folder dataset uses the folder's name)."""
+    """``training/runs/<model>-<dataset>`` under the workspace (``utils/paths.py``; a folder dataset uses the
+    folder's name)."""
     name = dataset
     if dataset.startswith(FOLDER_PREFIX):
         name = "folder-" + (Path(dataset[len(FOLDER_PREFIX):]).expanduser().resolve().name or "root")
-    return RUNS_DIR / f"{model}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
+    return paths.runs_dir() / f"{model}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
 
 
 def coerce_arch(model: str, pairs: dict[str, str], source: str = "--arch") -> dict[str, Any]:

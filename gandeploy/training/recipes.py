@@ -11,8 +11,10 @@
     epochs = 30
 
 Flags given on the command line override the recipe; an unknown key is an error naming the key and file.
-A bare ``gandeploy train MODEL DATASET`` uses the shipped ``training/recipes/MODEL-DATASET.toml`` of this
-checkout when there is one (``shipped_recipe``); ``--no-recipe`` gives the generic defaults.
+``--recipe`` takes a file path or the name of a shipped recipe (``--recipe cgan-digits``; ``resolve_recipe``).
+The shipped recipes are package data (``gandeploy/recipes/``, in a checkout a link to ``training/recipes/``).
+A bare ``gandeploy train MODEL DATASET`` uses the shipped ``MODEL-DATASET`` recipe when there is one
+(``shipped_recipe``); ``--no-recipe`` gives the generic defaults.
 """
 
 from __future__ import annotations
@@ -24,17 +26,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gandeploy.errors import UserInputError
+from gandeploy.errors import UserInputError, unknown_choice
 from gandeploy.training.task import TrainConfig
 
 TOP_KEYS = ("model", "dataset", "description", "arch", "train")
-SHIPPED_RECIPES = Path(__file__).resolve().parents[2] / "training" / "recipes"  # beside the package in a checkout
+# The shipped recipes: package data. In a checkout gandeploy/recipes is a link to training/recipes (the one copy,
+# where the README's paths point); an installed wheel carries the files themselves.
+SHIPPED_RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+SUFFIX = ".toml"
 
 
 def shipped_recipe(model: str, dataset: str) -> Path | None:
-    """The shipped recipe for ``model`` x ``dataset`` (``training/recipes/<model>-<dataset>.toml``), or None."""
-    path = SHIPPED_RECIPES / f"{model}-{dataset}.toml"
+    """The shipped recipe for ``model`` x ``dataset`` (``<model>-<dataset>.toml``), or None."""
+    path = SHIPPED_RECIPES / f"{model}-{dataset}{SUFFIX}"
     return path if path.is_file() else None
+
+
+def shipped_recipes() -> list[str]:
+    """The names of every shipped recipe (``cgan-digits``, ...), sorted."""
+    return sorted(p.stem for p in SHIPPED_RECIPES.glob(f"*{SUFFIX}")) if SHIPPED_RECIPES.is_dir() else []
+
+
+def resolve_recipe(recipe: str | os.PathLike[str]) -> Path:
+    """A recipe given as a file path, or by the name of a shipped one (``cgan-digits``, or ``cgan-digits.toml``):
+    an existing file wins; an unknown name lists the shipped ones."""
+    path = Path(recipe)
+    if path.is_file():
+        return path
+    name = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name
+    if path.parent == Path() and name in shipped_recipes():  # a bare name, not a path that is missing
+        return SHIPPED_RECIPES / f"{name}{SUFFIX}"
+    if path.parent == Path() and not path.name.endswith(SUFFIX):
+        raise unknown_choice("recipe", name, shipped_recipes(), flag="--recipe")
+    return path  # load_recipe names the missing file
 
 
 @dataclass(frozen=True)
