@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from gandeploy.contract import ServedContract, interpolation_feeds, raw_model
-from gandeploy.errors import GanDeployError, ServingError, UserInputError
+from gandeploy.errors import GanDeployError, UserInputError
 from gandeploy.formats import FORMATS
 
 SCHEME = "triton://"
@@ -90,20 +90,23 @@ class Generator:
         return self._runtime
 
     # --- the calls ---------------------------------------------------------------------------------------------
-    def sample(self, seeds: int | Iterable[int], label: int | Iterable[int] | None = None, code: int | Iterable[int] | None = None,
-               continuous: Sequence[float] | np.ndarray | None = None,
-               truncation: float | Iterable[float] | None = None) -> np.ndarray:
+    def sample(self, seeds: int | Iterable[int], label: int | Iterable[int] | None = None,
+               code: int | Iterable[int] | None = None, continuous: Sequence[float] | np.ndarray | None = None,
+               truncation: float | Iterable[float] | None = None, *, batch_size: int | None = None,
+               concurrency: int = 2, **inputs: Any) -> np.ndarray:
         """Pictures for ``seeds`` (an int is one seed): uint8 [N, H, W, C] (2D-point models: float32 [N, D]).
         ``label`` / ``code`` (one int or one per seed), ``continuous`` (M floats or [N, M]) and ``truncation``
-        (t >= 0.02) where the model takes them; the rest gets the contract's default fill."""
+        (t >= 0.02) where the model takes them; the rest gets the contract's default fill. Served models:
+        ``batch_size`` seeds per request (default the model's max), ``concurrency`` requests in flight.
+        ``inputs``: any other served input by its name (the contract refuses names the model does not take)."""
         self._need_sampling("sample")
         seed_list = [int(seeds)] if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
-        given = {"label": label, "code": code, "continuous": continuous, "truncation": truncation}
+        given = {"label": label, "code": code, "continuous": continuous, "truncation": truncation, **inputs}
         if self._served is not None:
             from gandeploy.serving.client import sample
 
             return sample(self._served.name, seed_list, url=self._served.url, protocol=self._served.protocol,
-                          **given)
+                          batch_size=batch_size, concurrency=concurrency, **given)
         from gandeploy.serving.local import run_sample
 
         if not seed_list:
@@ -114,21 +117,26 @@ class Generator:
         """Each picture through the model (PIL images, uint8 arrays or encoded bytes; one or a list): a list of
         PIL images, ``scale`` x each input's size, padded and tiled as the served pipeline does."""
         self._need_pictures("translate")
-        blobs = [encode_picture(p, i) for i, p in enumerate(_as_list(images))]
+        results = self.translate_each([encode_picture(p, i) for i, p in enumerate(_as_list(images))])
+        for i, result in enumerate(results):
+            if isinstance(result, GanDeployError):
+                raise type(result)(f"picture {i}: {result}", *([result.status] if hasattr(result, "status") else []))
+        return [_decode(blob) for blob in results]  # type: ignore[arg-type]
+
+    def translate_each(self, blobs: Sequence[bytes], *, concurrency: int = 4,
+                       on_done: Callable[[int], None] | None = None) -> list[bytes | GanDeployError]:
+        """PNG bytes for each encoded picture, or the error that picture got (a picture the server refuses
+        holds a ``RequestRejected``); ``on_done(i)`` as each finishes. Served: ``concurrency`` requests in
+        flight; in-process: one picture after another, its tiles batched."""
+        self._need_pictures("translate")
         if self._served is not None:
-            from gandeploy.serving.client import translate
+            from gandeploy.serving.client import translate_many
 
-            results: list[Any] = translate(self._served.name, blobs, url=self._served.url,
-                                           protocol=self._served.protocol)
-        else:
-            from gandeploy.serving.local import run_translate
+            return list(translate_many(self._served.name, list(blobs), url=self._served.url,
+                                       protocol=self._served.protocol, concurrency=concurrency, on_done=on_done))
+        from gandeploy.serving.local import run_translate
 
-            results = run_translate(self.contract, self._open(), self._settings, blobs)
-            failed = next(((i, r) for i, r in enumerate(results) if isinstance(r, GanDeployError)), None)
-            if failed is not None:
-                raise type(failed[1])(f"picture {failed[0]}: {failed[1]}") if not isinstance(failed[1], ServingError) \
-                    else failed[1]
-        return [_decode(blob) for blob in results]
+        return run_translate(self.contract, self._open(), self._settings, blobs, on_done=on_done)
 
     def upscale(self, images: Picture | Sequence[Picture]) -> list[Any]:
         """``translate`` for super-resolution models (the contract's scale > 1): PIL images ``scale`` x larger."""
@@ -163,10 +171,12 @@ class Generator:
 
 
 def load(target: str | os.PathLike[str], backend: str | None = None, *, url: str | None = None,
-         protocol: str = "grpc") -> Generator:
+         protocol: str = "grpc", tile: int | None = None, tile_overlap: int | None = None) -> Generator:
     """The generator at ``target``: a run dir (PyTorch), an export dir (``backend`` one of torch, onnxruntime,
     onnxruntime-fp16, tensorrt; default the first of tensorrt, onnxruntime, torch that runs here), or a served
-    model (``"triton://HOST:PORT/NAME"``, or ``NAME`` with ``url=``; ``protocol`` grpc or http)."""
+    model (``"triton://HOST:PORT/NAME"``, or ``NAME`` with ``url=``; ``protocol`` grpc or http).
+    In-process image-to-image: ``tile`` / ``tile_overlap`` as ``gandeploy repo --tile / --tile-overlap`` (a
+    served model tiles as its repository was built)."""
     text = os.fspath(target)
     if text.startswith(SCHEME):
         address, _, name = text[len(SCHEME):].partition("/")
@@ -175,13 +185,14 @@ def load(target: str | os.PathLike[str], backend: str | None = None, *, url: str
         return _load_served(name, url or address, protocol)
     if url is not None:
         return _load_served(text, url, protocol)
+    tiling = {"tile": tile, "overlap": tile_overlap}
     path = Path(target)
     from gandeploy.manifest import MANIFEST_FILE
 
     if (path / MANIFEST_FILE).is_file():
-        return _load_export(path, backend)
+        return _load_export(path, backend, tiling)
     if (path / "config.json").is_file():
-        return _load_run(path, backend)
+        return _load_run(path, backend, tiling)
     raise UserInputError(f"'{text}' is neither a run dir (config.json), an export dir ({MANIFEST_FILE}) nor a "
                          "served model (triton://HOST:PORT/NAME, or NAME with url=).")
 
@@ -194,7 +205,7 @@ def _load_served(name: str, url: str, protocol: str) -> Generator:
     return Generator(contract, info, served=_Served(name, url, protocol))
 
 
-def _load_export(path: Path, backend: str | None) -> Generator:
+def _load_export(path: Path, backend: str | None, tiling: dict[str, int | None]) -> Generator:
     from gandeploy.manifest import load_manifest
     from gandeploy.serving.local import local_runtime
     from gandeploy.serving.tiling import pipeline_settings
@@ -203,12 +214,12 @@ def _load_export(path: Path, backend: str | None) -> Generator:
     if backend is None:
         backend = _best_backend(path, manifest.data)
     contract, runtime = local_runtime(path, backend)
-    settings = pipeline_settings(manifest.data, contract) if contract.translation else None
+    settings = pipeline_settings(manifest.data, contract, **tiling) if contract.translation else None
     info = _info(path.name, contract, backend, source=str(path), model=manifest.data.get("model"))
     return Generator(contract, info, runtime=runtime, settings=settings)
 
 
-def _load_run(path: Path, backend: str | None) -> Generator:
+def _load_run(path: Path, backend: str | None, tiling: dict[str, int | None]) -> Generator:
     if backend not in (None, "torch"):
         raise UserInputError(f"'{path}' is a run dir: it runs on backend 'torch' only; export it first "
                              f"('gandeploy export {path}') for backend '{backend}'.")
@@ -223,7 +234,7 @@ def _load_run(path: Path, backend: str | None) -> Generator:
     runtime = open_runtime("torch", path)
     # no export limits: pictures padded only to the size rule (an export pads below its --min-size too), tiled
     # with the default overlap (an export measures its receptive field)
-    settings = pipeline_settings({}, contract) if contract.translation else None
+    settings = pipeline_settings({}, contract, **tiling) if contract.translation else None
     info = _info(path.name, contract, "torch", source=str(path), model=run.model)
     return Generator(contract, info, runtime=runtime, settings=settings)
 

@@ -13,17 +13,18 @@ default folders follow ``gandeploy/utils/paths.py`` (``$GANDEPLOY_HOME`` or the 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from gandeploy.errors import UserInputError
-from gandeploy.export.pipeline import ExportResult, export_run
 from gandeploy.serving.repository import DEFAULT_MAX_PIXELS, RepositoryResult
-from gandeploy.serving.server import TritonServer
+from gandeploy.serving.server import TritonServer, default_log_file
 from gandeploy.utils import paths
+
+if TYPE_CHECKING:
+    from gandeploy.export.pipeline import ExportResult
 
 HW = tuple[int, int]
 
@@ -38,9 +39,11 @@ def train(model: str | None = None, dataset: str | None = None, *, recipe: str |
     ``MODEL-DATASET`` recipe is used when there is one (``use_recipe=False``: the generic defaults; ``on_recipe``
     is told which). ``settings``: ``TrainConfig`` fields (``epochs``, ``steps``, ``batch_size``, ``lr``, ``loss``,
     ``ema``, ``device``, ...) and the family's own options (``lambda_cycle``, ...); they override the recipe.
-    ``arch``: architecture fields (``{"ngf": 32}``). ``resume`` continues the run's checkpoint with its settings.
+    ``arch``: architecture fields (``{"ngf": 32}``; strings are converted as ``--arch KEY=VALUE``). ``resume`` continues the run's checkpoint with its settings.
     """
     from gandeploy.config import CONFIG_FILE
+    from gandeploy.data import DATASETS, FOLDER_PREFIX, dataset_names
+    from gandeploy.errors import unknown_choice
     from gandeploy.evaluation.health import collapse_signal
     from gandeploy.registry import get_model
     from gandeploy.training.api import default_run_dir, task_class, train_run
@@ -57,8 +60,11 @@ def train(model: str | None = None, dataset: str | None = None, *, recipe: str |
     if model is None or dataset is None:
         raise UserInputError("missing MODEL and/or DATASET: pass both (e.g. 'gandeploy train cgan digits') "
                              "or a --recipe that sets model and dataset.")
+    if not dataset.startswith(FOLDER_PREFIX) and dataset not in DATASETS:
+        raise unknown_choice("dataset", dataset, dataset_names())
     spec = get_model(model)
     task_cls = task_class(spec)
+    arch_values = {**(rec.arch if rec else {}), **_typed_arch(spec, dict(arch or {}))}
     run_dir = Path(out) if out is not None else default_run_dir(spec.name, dataset)
     defaults = TrainConfig()
     shared_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"options"}
@@ -79,9 +85,19 @@ def train(model: str | None = None, dataset: str | None = None, *, recipe: str |
     values = merge_train(shared, dict(task_cls.train_defaults), dict(spec.train_defaults), saved_train,
                          rec.train if rec else {}, given)
     train_cfg = make_train_config(values, "the flags" + (f" and {rec.path}" if rec else ""), task_cls.Options)
-    arch_values = {**(rec.arch if rec else {}), **dict(arch or {})}
     return train_run(spec.name, dataset, train_cfg, run_dir, arch=arch_values or None, data_root=data_root,
                      resume=resume, signal=collapse_signal)
+
+
+def _typed_arch(spec: Any, arch: dict[str, Any]) -> dict[str, Any]:
+    """Architecture fields with string values (``--arch KEY=VALUE``) turned into the config's types."""
+    from gandeploy.training.api import coerce_arch
+
+    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+    if "image_size" in arch and "image_size" not in fields:
+        raise UserInputError(f"--image-size does not apply to {spec.name}.")
+    strings = {k: v for k, v in arch.items() if isinstance(v, str)}
+    return {**arch, **coerce_arch(spec.name, strings)}
 
 
 def _saved_train(config_file: Path) -> dict[str, Any]:
@@ -112,6 +128,8 @@ def export(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None =
     ``opt_size`` / ``max_size`` (H, W). ``generator`` picks a checkpoint key (``G_ema``, ``G_BA``, ...);
     ``force`` replaces another run's export; ``exporter`` auto | dynamo | torchscript; ``calibration`` a folder
     of your pictures for the FP16 safety check. Built in a staging folder and swapped in whole."""
+    from gandeploy.export.pipeline import export_run
+
     return export_run(run_dir, out, fp16=fp16, trt=trt, max_batch=max_batch, min_size=min_size, opt_size=opt_size,
                       max_size=max_size, opset=opset, generator=generator, force=force, exporter=exporter,
                       calibration=Path(calibration) if calibration is not None else None)
@@ -133,17 +151,6 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
                  instances=instances, max_queue_delay_us=max_queue_delay_us,
                  preferred_batch_sizes=preferred_batch_sizes, threads=threads, max_pixels=max_pixels, tile=tile,
                  tile_overlap=tile_overlap, triton_release=triton_release, force=force)
-
-
-def default_log_file(folder: Path | None = None) -> Path:
-    """One log per start (``serving/logs/tritonserver-20261201-084700.log``), never appending to an old one."""
-    folder = folder if folder is not None else paths.logs_dir()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    path, n = folder / f"tritonserver-{stamp}.log", 1
-    while path.exists():
-        n += 1
-        path = folder / f"tritonserver-{stamp}-{n}.log"
-    return path
 
 
 class Server(TritonServer):

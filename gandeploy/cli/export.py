@@ -54,7 +54,7 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
                                               pictures) stay in FP32
       model.plan       TensorRT FP16 engine   same as FP16 (needs TensorRT and an NVIDIA GPU)
     """
-    from gandeploy.export.pipeline import export_run  # local: keeps 'gandeploy --help' fast
+    from gandeploy.api import export as export_api  # local: keeps 'gandeploy --help' fast
 
     if ema is not None:
         if generator is not None:
@@ -64,7 +64,7 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
     sizes = {name: parse_hw(value, flag) for name, value, flag in (
         ("min_size", min_size, "--min-size"), ("opt_size", opt_size, "--opt-size"),
         ("max_size", max_size, "--max-size"))}
-    result = export_run(run_dir, out, fp16=fp16, trt=trt, max_batch=max_batch, opset=opset, generator=generator,
+    result = export_api(run_dir, out, fp16=fp16, trt=trt, max_batch=max_batch, opset=opset, generator=generator,
                         force=force, exporter=exporter, calibration=calibration, **sizes)
     manifest = result.manifest
     fallback = manifest["exporter"].get("fallback_reason")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import click
 
+from gandeploy.errors import UserInputError
 from gandeploy.utils.io import human_size
 
 
@@ -99,3 +101,23 @@ def parse_hw(value: str | None, flag: str, multiple: int = 1) -> tuple[int, int]
     if nums[0] % multiple or nums[1] % multiple:
         raise click.BadParameter(f"H and W must be multiples of {multiple}, got '{value}'", param_hint=flag)
     return nums[0], nums[1]
+
+
+def open_generator(name: str, export_dir: Path | None, backend: str, url: str | None, protocol: str,
+                   **tiling: int | None) -> Any:
+    """``gandeploy.load`` of the served model ``name`` (``--url`` / ``--protocol``, else the default address) or,
+    with ``--export``, of that export dir on ``--backend`` (``tiling``: ``--tile`` / ``--tile-overlap``)."""
+    from gandeploy.api import load
+    from gandeploy.runtimes.triton_client import DEFAULT_URLS, check_protocol
+
+    if export_dir is not None:
+        from gandeploy.manifest import load_manifest
+        from gandeploy.serving.local import LOCAL_BACKENDS
+
+        load_manifest(export_dir)  # an --export that is not an export dir: its own error, naming the fix
+
+        if backend not in LOCAL_BACKENDS:
+            raise UserInputError(f"--backend must be one of {', '.join(LOCAL_BACKENDS)} for in-process use, got "
+                                 f"'{backend}'.")
+        return load(export_dir, backend, **tiling)
+    return load(name, url=url or DEFAULT_URLS[check_protocol(protocol)], protocol=protocol)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from gandeploy.cli.options import OutPath, report_outputs
+from gandeploy.utils import paths
 
 
 def _sizes(value: str | None) -> tuple[int, ...] | None:
@@ -21,7 +22,7 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
 
 @click.command("repo")
 @click.argument("export_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=OutPath(directory=True), default=Path("model_repository"), show_default=True,
+@click.option("--out", type=OutPath(directory=True), default=paths.repository_dir, show_default="model_repository",
               help="Model repository to write (models of other exports already there are kept).")
 @click.option("--flavour", type=click.Choice(["local", "ngc"]), default="local", show_default=True,
               help="local: python-backend models on ONNX Runtime (the bundled tritonserver); ngc: native "
@@ -58,7 +59,7 @@ def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int,
     input's size, tiled),
     NAME_generator (the ONNX tensors), and the pre/post-processing models between them.
     """
-    from gandeploy.serving.repository import build_repository
+    from gandeploy.api import build_repository
 
     result = build_repository(export_dirs, out, flavour=flavour, instances=instances,
                               max_queue_delay_us=max_queue_delay_us,

@@ -16,8 +16,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from gandeploy.cli.options import OutPath, report_outputs
-from gandeploy.contract import TRUNCATION, ServedContract, interpolation_feeds, raw_model
+from gandeploy.cli.options import OutPath, open_generator, report_outputs
+from gandeploy.contract import TRUNCATION, ServedContract
 from gandeploy.errors import UserInputError
 from gandeploy.models.io import CLASS_LABEL, CONTINUOUS_CODE
 
@@ -54,7 +54,8 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
                    "the same seeds and labels in every row.")
 @click.option("--interpolate", default=None, metavar="SEED_A:SEED_B",
               help="A latent interpolation strip: the two seeds' latents slerped in --steps frames, computed on the "
-                   "client and sent to the served raw NAME_generator (other inputs at their given or default values).")
+                   "client and sent to the served raw NAME_generator, or run in-process with --export (other inputs "
+                   "at their given or default values).")
 @click.option("--steps", type=click.IntRange(min=2), default=8, show_default=True, help="Frames of --interpolate.")
 @click.option("--out", type=OutPath(suffixes=OUT_SUFFIXES), default=None,
               help="Grid picture, .png or .jpg/.jpeg by its suffix (2D-point models: a scatter plot); .npy saves "
@@ -72,7 +73,6 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
            steps: int, out: Path | None, export_dir: Path | None, backend: str, url: str | None, protocol: str,
            batch_size: int | None, concurrency: int) -> None:
     """Ask the served model NAME for the pictures of seeds seed .. seed+n-1 and save them as one grid."""
-    from gandeploy.serving import client as tc
     from gandeploy.serving.pictures import image_grid, labelled_grid, save_image, save_points_plot
     from gandeploy.utils.io import atomic_path
 
@@ -83,14 +83,8 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
         raise UserInputError(f"--seed must keep every seed in [0, 2**63 - 1], got {seed} with --n {n}.")
     if batch_size is not None and batch_size < 1 or concurrency < 1:
         raise UserInputError("--batch-size and --concurrency must be >= 1.")
-    if export_dir is not None and interpolate is not None:
-        raise UserInputError("--interpolate calls the served raw generator: drop --export (or serve the export).")
-    if export_dir is not None:
-        from gandeploy.manifest import load_manifest
-
-        contract = load_manifest(export_dir).contract
-    else:
-        contract = tc.served_contract(name, url=url, protocol=protocol)
+    generator = open_generator(name, export_dir, backend, url, protocol)
+    contract = generator.contract
     if contract.translation:
         raise UserInputError(f"'{name}' is an image-to-image model: use 'gandeploy translate {name} IMAGE'.")
     _check_budget(n, contract, f"--n {n}")  # before any array of n seeds exists
@@ -141,16 +135,14 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
         row_names = [f"{rows_input.name} {k}" + (f" ({names[k]})" if names else "") for k in range(rows)]
     _check_budget(len(seeds), contract, f"--n {n} ({len(seeds)} samples with one row per class / t)")
     start = time.perf_counter()
-    if interpolate is not None:
-        result = _interpolation(name, contract, int(seeds[0]), int(seeds[1]), steps, given, url, protocol)
-        seeds = np.zeros(len(result))
-    elif export_dir is not None:
-        from gandeploy.serving.local import local_sample
-
-        result = local_sample(export_dir, backend, seeds, **given)
-    else:
-        result = tc.sample(name, seeds, url=url, protocol=protocol, batch_size=batch_size, concurrency=concurrency,
-                           **given)
+    with generator:
+        if interpolate is not None:
+            if contract.latent is None:
+                raise UserInputError(f"--interpolate needs a model with a latent input; '{name}' has none.")
+            result = generator.interpolate(int(seeds[0]), int(seeds[1]), steps, **given)
+            seeds = np.zeros(len(result))
+        else:
+            result = generator.sample(seeds, batch_size=batch_size, concurrency=concurrency, **given)
     seconds = time.perf_counter() - start
     if out.suffix.lower() == ".npy":
         with atomic_path(out) as tmp, open(tmp, "wb") as fh:
@@ -211,21 +203,3 @@ def _seed_pair(text: str) -> tuple[int, int]:
     if pair is None or min(pair) < 0 or max(pair) > 2**63 - 1:
         raise UserInputError(f"--interpolate takes SEED_A:SEED_B with seeds in [0, 2**63 - 1], got '{text}'.")
     return pair
-
-
-def _interpolation(name: str, contract: ServedContract, seed_a: int, seed_b: int, steps: int,
-                   given: dict[str, object], url: str | None, protocol: str) -> np.ndarray:
-    """The strip: ``interpolation_feeds`` (slerp of the two seeds' latents, on the client) through the served raw
-    generator NAME_generator, mapped to pictures with the served uint8 map (points models: the raw points)."""
-    from gandeploy.models.io import IMAGE, to_uint8
-    from gandeploy.runtimes.triton_client import TritonClient
-
-    if contract.latent is None:
-        raise UserInputError(f"--interpolate needs a model with a latent input; '{name}' has none.")
-    feeds = interpolation_feeds(contract, seed_a, seed_b, steps, given)
-    output = contract.generator_outputs[0].name
-    with TritonClient(url, protocol) as client:
-        raw = client.infer(raw_model(name), feeds, [output])[output]
-    if contract.io.outputs[0].role == IMAGE:
-        return to_uint8(raw, contract.output_range)
-    return np.asarray(raw, dtype=np.float32)

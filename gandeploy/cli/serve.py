@@ -10,15 +10,17 @@ from types import FrameType
 
 import click
 
+from gandeploy.serving.server import default_log_file
 from gandeploy.cli.options import OutPath
+from gandeploy.utils import paths
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("cli.serve")
 
 
 @click.command("serve")
-@click.option("--model-repository", type=click.Path(path_type=Path), default=Path("model_repository"),
-              show_default=True, help="Repository built by 'gandeploy repo'.")
+@click.option("--model-repository", type=click.Path(path_type=Path), default=paths.repository_dir,
+              show_default="model_repository", help="Repository built by 'gandeploy repo'.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind (0.0.0.0 exposes the server to the network).")
 @click.option("--http-port", type=int, default=8000, show_default=True)
@@ -37,14 +39,13 @@ log = get_logger("cli.serve")
 def serve(model_repository: Path, host: str, http_port: int, grpc_port: int, metrics_port: int, log_file: Path | None,
           stream_log: bool, ready_timeout: float, no_verify: bool, poll_secs: int) -> None:
     """Start tritonserver (bundled in nvidia-pytriton) and keep it in the foreground until Ctrl-C."""
-    from gandeploy.serving.repository import verify_repository
-    from gandeploy.serving.server import TritonServer
+    from gandeploy.api import Server
 
-    records = {} if no_verify else verify_repository(model_repository)
     log_file = log_file or default_log_file()
-    server = TritonServer(model_repository, host=host, http_port=http_port, grpc_port=grpc_port,
-                          metrics_port=metrics_port, log_file=log_file, stream=sys.stderr if stream_log else None,
-                          ready_timeout=ready_timeout, poll_seconds=poll_secs)
+    server = Server(model_repository, host=host, http_port=http_port, grpc_port=grpc_port,
+                    metrics_port=metrics_port, log_file=log_file, stream=sys.stderr if stream_log else None,
+                    ready_timeout=ready_timeout, verify=not no_verify, poll_seconds=poll_secs)
+    records = server.records
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -73,18 +74,6 @@ def serve(model_repository: Path, host: str, http_port: int, grpc_port: int, met
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     click.echo(f"tritonserver stopped (exit code {code}).")
-
-
-def default_log_file(folder: Path = Path("serving/logs")) -> Path:
-    """One log per start (``tritonserver-20261201-084700.log``), instead of every start appending to one file."""
-    import datetime as dt
-
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    path, n = folder / f"tritonserver-{stamp}.log", 1
-    while path.exists():
-        n += 1
-        path = folder / f"tritonserver-{stamp}-{n}.log"
-    return path
 
 
 def next_command(records: dict, server: object) -> str:

@@ -11,10 +11,9 @@ from typing import Any
 import click
 
 from gandeploy.cli.options import OutPath
-from gandeploy.config import CONFIG_FILE
 from gandeploy.data import DATASETS, FOLDER_PREFIX, dataset_names
-from gandeploy.errors import UserInputError, unknown_choice
-from gandeploy.registry import MODELS, get_model
+from gandeploy.errors import unknown_choice
+from gandeploy.registry import MODELS
 from gandeploy.training.task import LOSSES, TrainConfig, option_fields
 
 _D = TrainConfig()
@@ -29,7 +28,7 @@ def _epilog() -> str:
     lines += ["", "\b", "Losses:", "  " + ", ".join(f"{x} (default)" if x == _D.loss else x for x in LOSSES)]
     lines += ["", "\b", "Examples:", "  gandeploy train cgan digits --epochs 1",
               "  gandeploy train mlp ring8 --loss wgan-gp --steps 2000",
-              "  gandeploy train --recipe training/recipes/cgan-digits.toml",
+              "  gandeploy train --recipe cgan-digits",
               "  torchrun --nproc_per_node 2 -m gandeploy.cli train dcgan digits"]
     return "\n".join(lines)
 
@@ -97,8 +96,9 @@ def _add_family_flags(command: click.Command) -> click.Command:
 @click.argument("model", required=False, callback=_check_model)
 @click.argument("dataset", required=False, callback=_check_dataset)
 @click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML with model, dataset, [arch], [train] (training/recipes/); flags override it  [default: "
-                   "the shipped training/recipes/MODEL-DATASET.toml when there is one]")
+              help="TOML with model, dataset, [arch], [train], or a shipped recipe's name (cgan-digits; "
+                   "training/recipes/); flags override it  [default: the shipped MODEL-DATASET recipe when there "
+                   "is one]")
 @click.option("--no-recipe", is_flag=True, help="Generic defaults, not the shipped recipe for MODEL x DATASET.")
 @click.option("--epochs", type=click.IntRange(min=0), help=f"Passes over the data  [default: {_D.epochs}]")
 @click.option("--steps", type=click.IntRange(min=1), help="Generator updates in total (overrides --epochs).")
@@ -149,73 +149,31 @@ def train(model: str | None, dataset: str | None, recipe: Path | None, no_recipe
     """Train MODEL on DATASET; writes a run dir with config.json, checkpoints, losses and sample grids.
 
     Without --recipe, the shipped recipe for MODEL x DATASET (training/recipes/MODEL-DATASET.toml) is used when
-    there is one (the first line says so; flags override it); --no-recipe gives the generic defaults. --resume
-    keeps the run's recorded settings instead."""
+    there is one (the first line says so; flags override it); --no-recipe gives the generic defaults. --recipe
+    takes a file or a shipped recipe's name (--recipe cgan-digits). --resume keeps the run's recorded settings
+    instead."""
+    from gandeploy.api import train as train_api
     from gandeploy.cli.options import report_outputs
     from gandeploy.evaluation.quality import quality_line
-    from gandeploy.training.api import coerce_arch, default_run_dir, task_class, train_run
-    from gandeploy.training.recipes import load_recipe, make_train_config, merge_train, shipped_recipe
 
     if recipe is not None and no_recipe:
         raise click.UsageError("--recipe and --no-recipe contradict each other: pass one.")
-    if recipe is None and not no_recipe and not resume and model is not None and dataset is not None:
-        recipe = shipped_recipe(model, dataset)
-        if recipe is not None and int(os.environ.get("RANK", "0")) == 0:
-            click.echo(f"Using the shipped recipe {recipe} for {model} x {dataset} (flags override it; "
-                       "--no-recipe: generic defaults).")
-    rec = load_recipe(recipe) if recipe is not None else None
-    model = model or (rec.model if rec else None)
-    dataset = dataset or (rec.dataset if rec else None)
-    if model is None or dataset is None:
+    if recipe is None and (model is None or dataset is None):
         raise click.UsageError("missing MODEL and/or DATASET: pass both (e.g. 'gandeploy train cgan digits') "
                                "or a --recipe that sets model and dataset.")
-    _check_model(click.get_current_context(), None, model)  # type: ignore[arg-type]
-    _check_dataset(click.get_current_context(), None, dataset)  # type: ignore[arg-type]
-    spec = get_model(model)
-
-    task_cls = task_class(spec)
-    run_dir = out or default_run_dir(spec.name, dataset)
-    saved_train = _saved_train(run_dir) if resume else {}
-    cli_train = {k: v for k, v in flags.items() if v is not None and not k.startswith(OPTION_PREFIX)}
-    own = {k[len(OPTION_PREFIX):]: v for k, v in flags.items() if k.startswith(OPTION_PREFIX) and v is not None}
-    foreign = sorted(set(own) - set(option_fields(task_cls.Options)))
-    if foreign:
-        flag = "--" + foreign[0].replace("_", "-")
-        raise click.UsageError(f"{flag} does not apply to {spec.name} (it is an option of "
-                               f"{'/'.join(_family_flags()[foreign[0]][1])}).")
-    shared = {k: v for k, v in dataclasses.asdict(_D).items() if k != "options"}
-    values = merge_train(shared, dict(task_cls.train_defaults), dict(spec.train_defaults), saved_train,
-                         rec.train if rec else {}, {**cli_train, **own})
-    source = "the flags" + (f" and {rec.path}" if rec else "")
-    train_cfg = make_train_config(values, source, task_cls.Options)
-
-    arch = dict(rec.arch) if rec else {}
-    arch.update(coerce_arch(spec.name, _parse_pairs(arch_pairs)))
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    settings = {k[len(OPTION_PREFIX):] if k.startswith(OPTION_PREFIX) else k: v for k, v in flags.items()}
+    arch: dict[str, Any] = dict(_parse_pairs(arch_pairs))
     if image_size is not None:
-        if "image_size" not in {f.name for f in dataclasses.fields(spec.config_cls)}:
-            raise UserInputError(f"--image-size does not apply to {spec.name}.")
         arch["image_size"] = image_size
 
-    from gandeploy.evaluation.health import collapse_signal
+    def announce(path: Path) -> None:
+        if main_rank:
+            click.echo(f"Using the shipped recipe {path} for {model} x {dataset} (flags override it; "
+                       "--no-recipe: generic defaults).")
 
-    result = train_run(spec.name, dataset, train_cfg, run_dir, arch=arch or None, data_root=data_root,
-                       resume=resume, signal=collapse_signal)
-    if int(os.environ.get("RANK", "0")) == 0:
+    result = train_api(model, dataset, recipe=recipe, use_recipe=not no_recipe, out=out, arch=arch, resume=resume,
+                       data_root=data_root, on_recipe=announce, **settings)
+    if main_rank:
         click.echo(quality_line(result))  # label agreement / modes / MAE: a useless run shows at once
         report_outputs(sorted(result.iterdir()), f"gandeploy export {result} --fp16", title=f"Run dir {result}")
-
-
-def _saved_train(run_dir: Path) -> dict[str, Any]:
-    """Training settings recorded in ``run_dir/config.json`` (resume keeps them unless flags change them)."""
-    import json
-
-    file = run_dir / CONFIG_FILE
-    if not file.is_file():
-        return {}
-    try:
-        saved = json.loads(file.read_text()).get("train") or {}
-    except (OSError, ValueError, AttributeError):
-        return {}
-    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"options"}
-    options = saved.get("options") if isinstance(saved.get("options"), dict) else {}
-    return {**{k: v for k, v in saved.items() if k in fields}, **options}

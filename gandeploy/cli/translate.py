@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from gandeploy.cli.options import OutPath, report_outputs
+from gandeploy.cli.options import OutPath, open_generator, report_outputs
 from gandeploy.errors import ServingError, UserInputError
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")  # what the served pipeline decodes
@@ -114,30 +114,17 @@ def run_pictures_command(verb: str, name: str, images: tuple[Path, ...], out: Pa
     files = expand_images(images)
     targets = output_paths(files, out, verb)
     blobs = [f.read_bytes() for f in files]
-    if export_dir is not None:
-        from gandeploy.manifest import load_manifest
-
-        contract = load_manifest(export_dir).contract
-    else:
-        from gandeploy.serving.client import served_contract
-
-        contract = served_contract(name, url=url, protocol=protocol)
-    warning = size_warning(name, files, blobs, contract.image_sizes)
+    generator = open_generator(name, export_dir, backend, url, protocol, tile=tile, tile_overlap=tile_overlap)
+    if not generator.contract.translation:
+        where = f"'{export_dir}' is a sampling export" if export_dir is not None else \
+            f"model '{name}' is not an image-to-image model (its inputs are {[t.name for t in generator.contract.inputs]})"
+        raise UserInputError(f"{where}: use 'gandeploy sample'.")
+    warning = size_warning(name, files, blobs, generator.contract.image_sizes)
     if warning:
         click.echo(f"warning: {warning}", err=True)
     start = time.perf_counter()
-    with tqdm(total=len(files), desc=f"{verb} {name}", unit="img", disable=len(files) < 2) as bar:
-        def done(_index: int) -> None:
-            bar.update(1)
-
-        if export_dir is not None:
-            from gandeploy.serving.local import local_translate
-
-            results = local_translate(export_dir, backend, blobs, tile=tile, overlap=tile_overlap, on_done=done)
-        else:
-            from gandeploy.serving.client import translate_many
-
-            results = translate_many(name, blobs, url=url, protocol=protocol, concurrency=concurrency, on_done=done)
+    with generator, tqdm(total=len(files), desc=f"{verb} {name}", unit="img", disable=len(files) < 2) as bar:
+        results = generator.translate_each(blobs, concurrency=concurrency, on_done=lambda _i: bar.update(1))
     seconds = time.perf_counter() - start
     written, failed = [], []
     for path, target, result in zip(files, targets, results, strict=True):

@@ -40,6 +40,22 @@ PORT_FLAGS = {"http": "--http-port", "grpc": "--grpc-port", "metrics": "--metric
 POLL_SECONDS = 2  # how often a serving tritonserver looks for new or rebuilt models in its repository
 
 
+def default_log_file(folder: Path | None = None) -> Path:
+    """One log per start (``serving/logs/tritonserver-20261201-084700.log`` under the workspace), never appending
+    to an old one."""
+    import datetime as dt
+
+    from gandeploy.utils import paths
+
+    folder = folder if folder is not None else paths.logs_dir()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    path, n = folder / f"tritonserver-{stamp}.log", 1
+    while path.exists():
+        n += 1
+        path = folder / f"tritonserver-{stamp}-{n}.log"
+    return path
+
+
 def find_tritonserver() -> Path:
     """``pytriton/tritonserver`` inside the installed nvidia-pytriton wheel."""
     spec = importlib.util.find_spec("pytriton")
