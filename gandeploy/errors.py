@@ -47,6 +47,14 @@ class BackendUnavailable(GanDeployError):
     """An optional runtime (TensorRT, a GPU, tritonserver) is not present here; the message says why."""
 
 
+def missing_extra(what: str, extra: str, exc: ImportError) -> BackendUnavailable:
+    """The error for an optional stack that is not installed: names the package and ``pip install
+    'gandeploy[EXTRA]'`` (serve: tritonclient + tritonserver; ui: Gradio)."""
+    package = exc.name or str(exc)
+    return BackendUnavailable(f"{what} needs the Python package '{package}', which is not installed: "
+                              f"pip install 'gandeploy[{extra}]'.")
+
+
 def unknown_choice(kind: str, name: str, choices: Iterable[str], flag: str | None = None) -> UserInputError:
     """Build the error for an unknown registry name, with a 'did you mean' hint and the list of choices."""
     choices = sorted(choices)

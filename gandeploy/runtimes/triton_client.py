@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gandeploy.errors import RequestRejected, ServingError, UserInputError
+from gandeploy.errors import RequestRejected, ServingError, UserInputError, missing_extra
 
 PROTOCOLS = ("grpc", "http")
 DEFAULT_URLS = {"http": "127.0.0.1:8000", "grpc": "127.0.0.1:8001"}
@@ -46,7 +46,7 @@ class TritonClient:
 
                 self._client = module.InferenceServerClient(self.url)
         except ImportError as exc:
-            raise ServingError(f"tritonclient is not installed ({exc}); pip install 'tritonclient[all]'.") from None
+            raise missing_extra("talking to Triton", "serve", exc) from None
         except Exception as exc:  # noqa: BLE001 - a malformed URL surfaces here
             raise UserInputError(f"--url '{url}' is not a usable {protocol} address ({exc}).") from None
         self._module = module

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gandeploy.contract import ServedTensor
-from gandeploy.errors import ServingError
+from gandeploy.errors import ServingError, missing_extra
 from gandeploy.utils.io import atomic_write_text
 
 CONFIG_FILE = "config.pbtxt"
@@ -25,8 +25,10 @@ TRITON_DTYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "int64": "TYPE_
 
 def pb() -> Any:
     """The ``model_config_pb2`` module (tritonclient is imported only where configs are built)."""
-    import tritonclient.grpc.model_config_pb2 as model_config_pb2
-
+    try:
+        import tritonclient.grpc.model_config_pb2 as model_config_pb2
+    except ImportError as exc:
+        raise missing_extra("writing Triton model configs", "serve", exc) from None
     return model_config_pb2
 
 

@@ -58,11 +58,14 @@ def default_log_file(folder: Path | None = None) -> Path:
 
 def find_tritonserver() -> Path:
     """``pytriton/tritonserver`` inside the installed nvidia-pytriton wheel."""
-    spec = importlib.util.find_spec("pytriton")
+    try:
+        spec = importlib.util.find_spec("pytriton")
+    except ImportError:  # an import hook that refuses the package: not installed either
+        spec = None
     root = Path(spec.origin).parent / "tritonserver" if spec and spec.origin else None
     if root is None or not (root / "bin" / "tritonserver").is_file():
-        raise BackendUnavailable("tritonserver was not found: install the nvidia-pytriton wheel "
-                                 "(pip install nvidia-pytriton==0.7.0), which bundles Triton 2.51 for Linux x86-64.")
+        raise BackendUnavailable("tritonserver was not found: pip install 'gandeploy[serve]' (the nvidia-pytriton "
+                                 "wheel bundles Triton 2.51 for Linux x86-64).")
     return root
 
 

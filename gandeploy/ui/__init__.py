@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from gandeploy.errors import ServingError, UserInputError
+from gandeploy.errors import ServingError, missing_extra
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("ui")
@@ -21,7 +21,7 @@ def launch(url: str, *, protocol: str = "http", host: str = "127.0.0.1", port: i
     try:
         import gradio  # noqa: F401 - the optional extra
     except ImportError as exc:
-        raise UserInputError(f"the web page needs Gradio ({exc}): pip install 'gandeploy[ui]'.") from None
+        raise missing_extra("the web page", "ui", exc) from None
     from gandeploy.ui.app import CSS, Backend, build_app
 
     backend = Backend(url, protocol)
