@@ -280,7 +280,8 @@ def encode_picture(picture: Picture, index: int = 0) -> bytes:
     from PIL import Image
 
     if isinstance(picture, np.ndarray):
-        if picture.dtype != np.uint8 or picture.ndim not in (2, 3) or (picture.ndim == 3 and picture.shape[2] not in (1, 3, 4)):
+        channels = picture.shape[2] if picture.ndim == 3 else 1
+        if picture.dtype != np.uint8 or picture.ndim not in (2, 3) or channels not in (1, 3, 4):
             raise UserInputError(f"picture {index}: an array must be uint8 [H, W] or [H, W, C] with C 1, 3 or 4; "
                                  f"got {picture.dtype} {list(picture.shape)}.")
         picture = Image.fromarray(picture[..., 0] if picture.ndim == 3 and picture.shape[2] == 1 else picture)

@@ -39,7 +39,8 @@ def train(model: str | None = None, dataset: str | None = None, *, recipe: str |
     ``MODEL-DATASET`` recipe is used when there is one (``use_recipe=False``: the generic defaults; ``on_recipe``
     is told which). ``settings``: ``TrainConfig`` fields (``epochs``, ``steps``, ``batch_size``, ``lr``, ``loss``,
     ``ema``, ``device``, ...) and the family's own options (``lambda_cycle``, ...); they override the recipe.
-    ``arch``: architecture fields (``{"ngf": 32}``; strings are converted as ``--arch KEY=VALUE``). ``resume`` continues the run's checkpoint with its settings.
+    ``arch``: architecture fields (``{"ngf": 32}``; strings are converted as ``--arch KEY=VALUE``). ``resume``
+    continues the run's checkpoint with its settings.
     """
     from gandeploy.config import CONFIG_FILE
     from gandeploy.data import DATASETS, FOLDER_PREFIX, dataset_names

@@ -116,8 +116,9 @@ def run_pictures_command(verb: str, name: str, images: tuple[Path, ...], out: Pa
     blobs = [f.read_bytes() for f in files]
     generator = open_generator(name, export_dir, backend, url, protocol, tile=tile, tile_overlap=tile_overlap)
     if not generator.contract.translation:
+        inputs = [t.name for t in generator.contract.inputs]
         where = f"'{export_dir}' is a sampling export" if export_dir is not None else \
-            f"model '{name}' is not an image-to-image model (its inputs are {[t.name for t in generator.contract.inputs]})"
+            f"model '{name}' is not an image-to-image model (its inputs are {inputs})"
         raise UserInputError(f"{where}: use 'gandeploy sample'.")
     warning = size_warning(name, files, blobs, generator.contract.image_sizes)
     if warning:
