@@ -208,8 +208,10 @@ def run_bench(export_dir: str | os.PathLike[str], backends: Sequence[str] | None
     if contract.translation:
         opt = manifest.image_sizes.get("opt") or [run.arch.image_size] * 2
         hw = hw or (int(opt[0]), int(opt[1]))
-        if hw[0] % 4 or hw[1] % 4:
-            raise UserInputError(f"--size must be a multiple of 4 in H and W, got {hw[0]}x{hw[1]}.")
+        m = contract.io.size_multiple
+        if hw[0] % m or hw[1] % m:
+            raise UserInputError(f"--size must be a multiple of {m} (the model's size rule) in H and W, got "
+                                 f"{hw[0]}x{hw[1]}.")
     else:
         hw = None
     batches = plan_batches(contract, batch_sizes)
