@@ -76,7 +76,7 @@ def test_export_records_fp16_safety_and_receptive_field(tmp_path: Path) -> None:
     manifest = json.loads(result.manifest_path.read_text())
     fp16 = manifest["fp16"]
     assert fp16["kept_fp32_nodes"]["overflow"] and fp16["passed"] and fp16["max_fp32_activation"] > 65504
-    assert "scikit-image photos" in fp16["calibration"]["measured_on"] and fp16["error"]["uint8_max"] <= 2
+    assert "held-out photos" in fp16["calibration"]["measured_on"] and fp16["error"]["uint8_max"] <= 2
     assert manifest["parity"]["onnxruntime-fp16"]["passed"]
     field = manifest["receptive_field"]
     # 4 convolutions 3x3 (head, 3 body) + the tail's 3x3: at most 5 pixels; a sigmoid keeps it > 0
