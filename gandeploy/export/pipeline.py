@@ -24,7 +24,7 @@ from gandeploy.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso
 from gandeploy.export.calibration import calibration_inputs, probe_picture
 from gandeploy.export.fp16_safety import safe_fp16
 from gandeploy.export.onnx2fp16 import fp16_block_list
-from gandeploy.export.receptive_field import measure_receptive_field
+from gandeploy.export.receptive_field import MAX_SIDE, measure_receptive_field
 from gandeploy.export.onnx2trt import build_engine
 from gandeploy.export.torch2onnx import export_onnx
 from gandeploy.formats import FORMATS
@@ -77,11 +77,12 @@ class ExportResult:
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *, fp16: bool = False,
                trt: bool | None = None, max_batch: int = 64, min_size: HW | None = None, opt_size: HW | None = None,
                max_size: HW | None = None, opset: int | None = None, generator: str | None = None,
-               force: bool = False, calibration: Path | None = None) -> ExportResult:
+               force: bool = False, calibration: Path | None = None, field_max_side: int = MAX_SIDE) -> ExportResult:
     """Export a run dir's generator. ``trt``: None builds a plan with ``fp16`` where TensorRT can run,
     True requires it (and implies the FP16 ONNX), False never builds one. ``force`` overwrites an export dir
     that holds another run's (or generator's) export. ``calibration``: a directory of the user's pictures for
-    the FP16 safety check and the receptive field (default: the held-out photos of the 'photos' data set)."""
+    the FP16 safety check and the receptive field (default: the held-out photos of the 'photos' data set).
+    ``field_max_side``: the largest crop the receptive field is probed on (receptive_field.py)."""
     start = time.perf_counter()
     run_dir = Path(run_dir)
     if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
@@ -127,7 +128,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
             name, picture = probe_picture(io_spec, Path(calibration) if calibration is not None else None)
             field = measure_receptive_field(
                 lambda x: ort_rt.run({io_spec.input_names[0]: x})[io_spec.output_names[0]], io_spec, picture,
-                picture_name=name)
+                picture_name=name, max_side=field_max_side)
     files[onnx_path.name] = file_entry(onnx_path, "onnxruntime")
 
     tensorrt: dict[str, Any] = {"built": False, "reason": "not requested (pass --fp16 or --trt)"}
@@ -181,6 +182,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         manifest["receptive_field"] = field
     if sizes:
         manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
+        manifest["output_sizes"] = {k: [v[0] * io_spec.scale, v[1] * io_spec.scale] for k, v in sizes.items()}
     manifest["contract"] = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,
                                                   image_sizes=sizes).to_json()
     write_manifest(out_dir, manifest)
