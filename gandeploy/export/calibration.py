@@ -98,7 +98,9 @@ def calibration_inputs(io_spec: GeneratorIO, directory: Path | None = None, *, s
         crop = centre_crop(to_channels(picture, int(image.shape[1])), side, io_spec.size_multiple)
         if crop is None:
             continue
-        feeds.append({image.name: from_uint8(crop[None], image.value_range)})  # [1, C, h, w]
+        feed = example_inputs(io_spec, 1, image_hw=crop.shape[:2])  # any other inputs: their usual values
+        feed[image.name] = from_uint8(crop[None], image.value_range)  # [1, C, h, w]
+        feeds.append(feed)
         used.append(f"{name} {crop.shape[0]}x{crop.shape[1]}")
     if not feeds:
         raise UserInputError(f"--calibration '{directory}': every picture is smaller than the size rule "

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from gandeploy.config import CONFIG_FILE, RunConfig, load_run_config
@@ -29,7 +31,7 @@ from gandeploy.export.onnx2trt import build_engine
 from gandeploy.export.torch2onnx import export_onnx
 from gandeploy.formats import FORMATS
 from gandeploy.models.blocks import bake_for_export
-from gandeploy.models.io import HW, IMAGE, GeneratorIO
+from gandeploy.models.io import HW, IMAGE, GeneratorIO, example_inputs
 from gandeploy.registry import get_model
 from gandeploy.training.checkpoint import EMA_SUFFIX, GENERATOR_FILE, save_generator
 from gandeploy.runtimes.base import signature
@@ -126,9 +128,8 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         validate.enforce("onnxruntime (model.onnx)", parity["onnxruntime"], str(out_dir))
         if io_spec.image_input is not None:  # how far one input pixel reaches: the tile overlap serving needs
             name, picture = probe_picture(io_spec, Path(calibration) if calibration is not None else None)
-            field = measure_receptive_field(
-                lambda x: ort_rt.run({io_spec.input_names[0]: x})[io_spec.output_names[0]], io_spec, picture,
-                picture_name=name, max_side=field_max_side)
+            field = measure_receptive_field(picture_runner(ort_rt, io_spec), io_spec, picture, picture_name=name,
+                                            max_side=field_max_side)
     files[onnx_path.name] = file_entry(onnx_path, "onnxruntime")
 
     tensorrt: dict[str, Any] = {"built": False, "reason": "not requested (pass --fp16 or --trt)"}
@@ -191,6 +192,21 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     log.debug("export of %s (%s) finished in %.1f s", run_dir, key, seconds)  # the CLI prints the result
     return ExportResult(out_dir, manifest, tuple(artifact_rows(out_dir, manifest)), seconds, onnx_info.exporter,
                         None if tensorrt["built"] else tensorrt.get("reason"))
+
+
+def picture_runner(runtime: OnnxRuntimeRuntime, io_spec: GeneratorIO) -> Callable[[np.ndarray], np.ndarray]:
+    """``run(pictures [N, C, H, W]) -> output``: any other inputs held at one fixed value for every row."""
+    image = io_spec.image_input
+    if image is None:
+        raise ValueError("picture_runner needs a generator with a picture input")
+
+    def run(x: np.ndarray) -> np.ndarray:
+        fixed = example_inputs(io_spec, 1, image_hw=(x.shape[2], x.shape[3]))
+        feeds = {n: np.repeat(v, x.shape[0], axis=0) for n, v in fixed.items()}
+        feeds[image.name] = x
+        return runtime.run(feeds)[io_spec.output_names[0]]
+
+    return run
 
 
 def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_size: HW | None,
