@@ -76,7 +76,7 @@ def test_export_records_fp16_safety_and_receptive_field(tmp_path: Path) -> None:
     manifest = json.loads(result.manifest_path.read_text())
     fp16 = manifest["fp16"]
     assert fp16["kept_fp32_nodes"]["overflow"] and fp16["passed"] and fp16["max_fp32_activation"] > 65504
-    assert "scikit-image photos" in fp16["calibration"]["measured_on"] and fp16["error"]["uint8_max"] <= 2
+    assert "held-out photos" in fp16["calibration"]["measured_on"] and fp16["error"]["uint8_max"] <= 2
     assert manifest["parity"]["onnxruntime-fp16"]["passed"]
     field = manifest["receptive_field"]
     # 4 convolutions 3x3 (head, 3 body) + the tail's 3x3: at most 5 pixels; a sigmoid keeps it > 0
@@ -92,3 +92,30 @@ def test_calibration_dir_errors_name_the_flag(tmp_path: Path) -> None:
     (tmp_path / "broken.png").write_bytes(b"not a png")
     with pytest.raises(UserInputError, match="broken.png"):
         calibration_inputs(io, tmp_path)
+
+
+@pytest.mark.usefixtures("register_sr")
+def test_cli_calibration_dir_feeds_fp16_check_and_receptive_field(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from gandeploy.cli import main
+    from gandeploy.export.calibration import shipped_photo
+
+    pictures = tmp_path / "mine"
+    pictures.mkdir()
+    photo = shipped_photo("coffee")
+    Image.fromarray(photo[:90, :70]).save(pictures / "a.png")
+    Image.fromarray(photo[100:160, 200:300]).convert("L").save(pictures / "b.png")  # grey in: converted
+    run = make_run_dir(tmp_path / "runs" / "sr", "tiny-sr", scale=2)
+    out = tmp_path / "export"
+    args = ["export", str(run), "--out", str(out), "--fp16", "--no-trt", "--max-batch", "1", "--min-size", "16x16",
+            "--opt-size", "32x32", "--max-size", "64x64", "--calibration"]
+    result = CliRunner().invoke(main, [*args, str(pictures)])
+    assert result.exit_code == 0, result.output
+    assert "Receptive field:" in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert f"pictures in {pictures}" in manifest["fp16"]["calibration"]["measured_on"]
+    assert manifest["fp16"]["calibration"]["inputs"] == 2 and manifest["receptive_field"]["measured_on"].startswith("a.png")
+    bad = CliRunner().invoke(main, [*args, str(tmp_path / "nope"), "--force"])
+    assert bad.exit_code != 0 and "--calibration" in bad.output and "Traceback" not in bad.output
