@@ -204,3 +204,15 @@ def test_web_page_shows_sr_models_before_and_after(sr_server, tmp_path: Path) ->
     upload.write_bytes(b"not a picture")
     compare, result, status = upscale_action(backend, models["srvgg-x4"])(str(upload))
     assert compare is None and result is None and "image_bytes" in status
+
+
+def test_tiles_without_overlap_fail_the_tiled_check(sr_exports) -> None:
+    """The check can fail: tiles cut without the measured receptive field's overlap show seams."""
+    from gandeploy.evaluation.parity import run_parity
+
+    report = run_parity(sr_exports["esrgan-x2"], ["onnxruntime"], batch_sizes=[1], tile=16, tile_overlap=0)
+    tiled = report.tiled
+    assert tiled.candidate == "onnxruntime (in-process)" and tiled.tiles == (4, 4) and tiled.enforced
+    assert not tiled.passed and tiled.worst_levels > 1 and not report.passed, tiled.line()
+    seamless = run_parity(sr_exports["esrgan-x2"], ["onnxruntime"], batch_sizes=[1], tile=32)  # measured overlap
+    assert seamless.tiled.passed and seamless.passed, seamless.tiled.line()
