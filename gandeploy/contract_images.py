@@ -106,6 +106,7 @@ class TilePlan:
     tile_source: str  # "--tile" | "memory budget"
     overlap_source: str  # "--tile-overlap" | "measured receptive field (radius R)" | "default (not measured)"
     covers: bool = False  # the overlap covers the measured receptive field: tiles stitch to the whole output
+    reduced: bool = False  # the default overlap was shrunk to fit the export's max size
 
     def params(self) -> dict[str, int]:
         """The pipeline model's config parameters (``gd_pictures.Job`` reads them)."""
@@ -114,7 +115,7 @@ class TilePlan:
     def to_json(self) -> dict[str, Any]:
         return {"tile": [self.tile_height, self.tile_width], "overlap": self.overlap,
                 "tile_source": self.tile_source, "overlap_source": self.overlap_source,
-                "covers_receptive_field": self.covers}
+                "covers_receptive_field": self.covers, "overlap_reduced": self.reduced}
 
 
 def default_tile(rules: ImageRules, max_batch: int, overlap: int) -> int:
@@ -158,5 +159,8 @@ def tile_plan(rules: ImageRules, *, max_batch: int, radius: int | None, min_hw: 
                                  f"--tile of at least {2 * overlap + m} or a smaller --tile-overlap{limit}.")
         overlap = max(0, room // 2 // m * m)
         source += f"; reduced to {overlap} to fit the export's max size {max_hw[0]}x{max_hw[1]}"
+        reduced = True
+    else:
+        reduced = False
     covers = radius is not None and overlap >= radius
-    return TilePlan(sides[0], sides[1], overlap, tile_source, source, covers)
+    return TilePlan(sides[0], sides[1], overlap, tile_source, source, covers, reduced)

@@ -40,7 +40,7 @@ SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the gener
 @click.option("--force", is_flag=True, help="Replace an export dir that holds another run's export.")
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="A directory of your own pictures: the FP16 safety check and the receptive field are measured on "
-                   "them [default: scikit-image's shipped photos].")
+                   "them [default: the held-out photos of the 'photos' data set].")
 def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_batch: int, min_size: str | None,
            opt_size: str | None, max_size: str | None, opset: int | None, generator: str | None,
            ema: bool | None, exporter: str, force: bool, calibration: Path | None) -> None:

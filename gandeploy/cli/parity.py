@@ -70,7 +70,7 @@ def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protoco
     Per backend: max / mean abs error, PSNR and uint8 level difference, against one tolerance table
     (gandeploy/tolerances.py). Backends that cannot run here are listed as skipped, with why.
     Image-to-image: also tiled vs whole (a picture of 4x4 tiles within one uint8 level of PyTorch on the whole
-    picture on 99.9 % of pixels; enforced where the overlap covers the measured receptive field).
+    picture on 99.9 % of pixels; enforced where export measured a bounded receptive field).
     """
     from gandeploy.evaluation.parity import DEFAULT_BACKENDS, SERVED, run_parity
     from gandeploy.evaluation.report import parity_table, write_parity_report

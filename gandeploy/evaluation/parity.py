@@ -85,6 +85,7 @@ class ParityReport:
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # backend → (ref, cand)
     settings: PipelineSettings | None = None  # image-to-image: the pipeline's tiling
     tiled: Any = None  # image-to-image: evaluation.tiled.TiledCheck
+    value_range: tuple[float, float] = (-1.0, 1.0)  # the output's declared range (the figure's uint8 map)
 
     @property
     def compared(self) -> list[str]:
@@ -208,7 +209,7 @@ def _ensemble_sampling(runtime: Runtime, reference_out: np.ndarray, request: dic
     out = runtime.run(request)[contract.output_name]
     if contract.points:  # 2D points: the ensemble returns float samples
         return reference_out.astype(np.float32), np.asarray(out, dtype=np.float32)
-    return to_uint8(reference_out), np.asarray(out, dtype=np.uint8)  # [N, H, W, C]
+    return to_uint8(reference_out, contract.output_range), np.asarray(out, dtype=np.uint8)  # [N, H, W, C]
 
 
 # --- the run -------------------------------------------------------------------------------------------------
@@ -247,7 +248,8 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
     contract = manifest.contract
     cases = plan_cases(contract, batch_sizes, sizes)
     reference = open_runtime(REFERENCE, export_dir, **({"run_dir": run_dir} if run_dir else {}))
-    report = ParityReport(str(export_dir), manifest.name, manifest.model, manifest.task, reference.describe())
+    report = ParityReport(str(export_dir), manifest.name, manifest.model, manifest.task, reference.describe(),
+                          value_range=contract.output_range)
     if contract.translation:
         report.settings = pipeline_settings(manifest.data, contract, tile=tile, overlap=tile_overlap)
         if url and any(k in SERVED for k in keys):
@@ -339,7 +341,7 @@ def _compare_case(key: str, runtime: Runtime, reference: Runtime, contract: Serv
             ref, cand = _ensemble_sampling(runtime, ref_out, request, contract)
         else:
             ref, cand = ref_out, runtime.run(feeds)[contract.io.output_names[0]]
-        row.diff = compare_uint8(ref, cand) if kind == "uint8" else compare_float(ref, cand)
+        row.diff = compare_uint8(ref, cand) if kind == "uint8" else compare_float(ref, cand, contract.output_range)
     except (GanDeployError, ValueError, KeyError, RuntimeError, OSError) as exc:
         row.error = f"{type(exc).__name__}: {one_line(str(exc))}"
         log.warning("%-17s %s: %s", key, case.label(), row.error)

@@ -8,8 +8,9 @@ default tiling (or ``--tile`` / ``--tile-overlap``) — and through the PyTorch 
 channel is within ``MAX_LEVELS`` uint8 level of the whole-picture output, and the worst pixel (levels, where).
 
 It passes when that share is at least ``MIN_SHARE`` (99.9 %). It is *enforced* (counts in parity's verdict) when
-the tiling's overlap covers the export's measured receptive field; otherwise (not measured, or an overlap
-reduced to fit a small export) the figures are reported as information, with the reason.
+the export records a measured, bounded receptive field — an overlap chosen below it then fails, as its seams
+show; otherwise (not measured, global as with instance normalisation, or a default overlap the export's max size
+forced below the field) the figures are reported as information, with the reason.
 """
 
 from __future__ import annotations
@@ -99,10 +100,13 @@ def tiled_vs_whole(contract: ServedContract, settings: PipelineSettings, referen
     rows = len(_axis(hw[0], settings.plan.tile_height, settings.plan.overlap))
     cols = len(_axis(hw[1], settings.plan.tile_width, settings.plan.overlap))
     radius = settings.radius
-    why = "" if settings.plan.covers else settings.note or \
-        f"the overlap {settings.plan.overlap} is below the measured receptive-field radius {radius}"
     name = "triton-ensemble" if served else f"{candidate.key if candidate else '?'} (in-process)"
-    check = TiledCheck(name, hw, (rows, cols), settings.to_json(), settings.plan.covers, why)
+    plan = settings.plan
+    squeezed = radius is not None and plan.reduced and not plan.covers  # defaults shrunk below the field
+    why = settings.note or (f"the export's max size {settings.limits.max_height}x{settings.limits.max_width} "
+                            f"leaves room for an overlap of only {plan.overlap} < the measured radius {radius}: "
+                            "re-export with a larger --max-size" if squeezed else "")
+    check = TiledCheck(name, hw, (rows, cols), settings.to_json(), radius is not None and not squeezed, why)
     blob = _png(test_image(PICTURE_SEED, hw, contract.in_channels))
     gen_in, gen_out = contract.io.input_names[0], contract.io.output_names[0]
     whole_params = {"min_height": settings.limits.min_height, "min_width": settings.limits.min_width}

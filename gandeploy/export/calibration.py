@@ -1,7 +1,8 @@
 """Real inputs for the measurements ``export`` makes (FP16 safety, receptive field), chosen by declared IO.
 
-- A generator with a picture input gets real pictures: the photographs scikit-image ships (``SHIPPED_PHOTOS``,
-  no download; the same source as the ``photos`` data set) or the user's own with ``--calibration DIR``. Each
+- A generator with a picture input gets real pictures: the held-out photographs of the ``photos`` data set
+  (``SHIPPED_PHOTOS``: chelsea and coffee from scikit-image, flower from scikit-learn; no download) or the
+  user's own with ``--calibration DIR``. Each
   is converted to the input's channels, centre-cropped to at most ``CALIBRATION_SIDE`` on the declared size
   rule, and mapped into the declared value range (``from_uint8``).
 - A sampling generator gets its usual deterministic inputs (``example_inputs``, seeds 0 and 1, batch 8).
@@ -15,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gandeploy.data.photos import HELD_OUT_PHOTOS, load_photo
 from gandeploy.errors import UserInputError
 from gandeploy.models.io import GeneratorIO, example_inputs, from_uint8
 
-SHIPPED_PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")  # skimage.data, colour photographs
+SHIPPED_PHOTOS = HELD_OUT_PHOTOS  # the photos data set's held-out pictures
 CALIBRATION_SIDE = 128  # pictures are centre-cropped to this (bounds the FP32 scan's memory and time)
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 SAMPLING_BATCH = 8
@@ -33,10 +35,8 @@ class Calibration:
 
 
 def shipped_photo(name: str) -> np.ndarray:
-    """One of scikit-image's shipped photographs, uint8 [H, W, 3]."""
-    from skimage import data
-
-    photo = np.asarray(getattr(data, name)())
+    """One of the photographs scikit-image / scikit-learn ship, uint8 [H, W, 3] (``photos.load_photo``)."""
+    photo = np.asarray(load_photo(name))
     return photo if photo.ndim == 3 else np.repeat(photo[..., None], 3, axis=-1)
 
 
@@ -98,12 +98,14 @@ def calibration_inputs(io_spec: GeneratorIO, directory: Path | None = None, *, s
         crop = centre_crop(to_channels(picture, int(image.shape[1])), side, io_spec.size_multiple)
         if crop is None:
             continue
-        feeds.append({image.name: from_uint8(crop[None], image.value_range)})  # [1, C, h, w]
+        feed = example_inputs(io_spec, 1, image_hw=crop.shape[:2])  # any other inputs: their usual values
+        feed[image.name] = from_uint8(crop[None], image.value_range)  # [1, C, h, w]
+        feeds.append(feed)
         used.append(f"{name} {crop.shape[0]}x{crop.shape[1]}")
     if not feeds:
         raise UserInputError(f"--calibration '{directory}': every picture is smaller than the size rule "
                              f"({io_spec.size_multiple} pixels).")
-    source = f"pictures in {directory}" if directory is not None else "scikit-image photos"
+    source = f"pictures in {directory}" if directory is not None else "held-out photos"
     return Calibration(feeds, f"{source}, centre crops: {', '.join(used)}")
 
 
@@ -114,5 +116,5 @@ def probe_picture(io_spec: GeneratorIO, directory: Path | None = None) -> tuple[
     if image is None:
         raise ValueError("probe_picture needs a generator with a picture input")
     name, picture = (load_pictures(directory)[0] if directory is not None
-                     else (f"skimage.data.{SHIPPED_PHOTOS[0]}", shipped_photo(SHIPPED_PHOTOS[0])))
+                     else (f"held-out photo {SHIPPED_PHOTOS[0]}", shipped_photo(SHIPPED_PHOTOS[0])))
     return name, to_channels(picture, int(image.shape[1]))

@@ -85,11 +85,9 @@ def model_card(export_dir: Path, served: dict[str, Any] | None = None) -> str:
                   "\"Calling the server over HTTP\"."]
         tiling = served.get("tiling")
         if isinstance(tiling, dict):
-            radius = tiling.get("receptive_field_radius")
             lines += ["", f"Pictures are served in tiles of {tiling['tile'][0]}x{tiling['tile'][1]} input pixels "
                       f"({tiling['tile_source']}) with {tiling['overlap']} pixels of overlap ({tiling['overlap_source']}"
-                      + ("" if radius is None else f"; measured receptive-field radius {radius} px") + "), stitched "
-                      "from each tile's core (`gandeploy repo --tile/--tile-overlap`)."]
+                      "), stitched from each tile's core (`gandeploy repo --tile/--tile-overlap`)."]
     picture_in = any(t.get("role") == IMAGE for t in manifest.get("inputs", []))
     lines += ["", "## Intended use", "", _intended_use(run.dataset, picture_in), ""]
     return "\n".join(lines)

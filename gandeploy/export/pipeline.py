@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from gandeploy.config import CONFIG_FILE, RunConfig, load_run_config
@@ -26,12 +28,12 @@ from gandeploy.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso
 from gandeploy.export.calibration import calibration_inputs, probe_picture
 from gandeploy.export.fp16_safety import safe_fp16
 from gandeploy.export.onnx2fp16 import fp16_block_list
-from gandeploy.export.receptive_field import measure_receptive_field
+from gandeploy.export.receptive_field import MAX_SIDE, measure_receptive_field
 from gandeploy.export.onnx2trt import build_engine
 from gandeploy.export.torch2onnx import EXPORTERS, export_onnx
 from gandeploy.formats import FORMATS
 from gandeploy.models.blocks import bake_for_export
-from gandeploy.models.io import HW, IMAGE, GeneratorIO
+from gandeploy.models.io import HW, IMAGE, GeneratorIO, example_inputs
 from gandeploy.registry import get_model
 from gandeploy.training.checkpoint import EMA_SUFFIX, GENERATOR_FILE, save_generator
 from gandeploy.runtimes.base import signature
@@ -79,13 +81,15 @@ class ExportResult:
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *, fp16: bool = False,
                trt: bool | None = None, max_batch: int = 64, min_size: HW | None = None, opt_size: HW | None = None,
                max_size: HW | None = None, opset: int | None = None, generator: str | None = None,
-               force: bool = False, exporter: str = "auto", calibration: Path | None = None) -> ExportResult:
+               force: bool = False, exporter: str = "auto", calibration: Path | None = None,
+               field_max_side: int = MAX_SIDE) -> ExportResult:
     """Export a run dir's generator. ``trt``: None builds a plan with ``fp16`` where TensorRT can run,
     True requires it (and implies the FP16 ONNX), False never builds one. ``force`` overwrites an export dir
     that holds another run's (or generator's) export. ``exporter``: ``dynamo``, ``torchscript`` or ``auto``
     (dynamo, and TorchScript if dynamo fails: recorded in the manifest as ``exporter.fallback_reason``).
     ``calibration``: a directory of the user's pictures for the FP16 safety check and the receptive field
-    (default: scikit-image's shipped photos).
+    (default: the held-out photos of the 'photos' data set). ``field_max_side``: the largest crop the receptive
+    field is probed on (receptive_field.py).
 
     The export is built in a staging directory beside the target and swapped in whole on success: a failed
     step, Ctrl-C or a kill leaves the previous export as it was."""
@@ -114,7 +118,8 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     if out_dir.exists() and not out_dir.is_dir():
         raise UserInputError(f"--out '{out_dir}' is a file; pass a directory such as export/NAME.")
     plan = ExportPlan(run_dir, run, io_spec, module, key, out_dir, fp16, trt, trt_reason, max_batch, sizes,
-                      opset, exporter, Path(calibration) if calibration is not None else None, calib)
+                      opset, exporter, Path(calibration) if calibration is not None else None, calib,
+                      field_max_side)
     with staged_dir(out_dir) as staging:  # a failure or a kill before the swap leaves the old export as it was
         old_cache = out_dir / TIMING_CACHE
         if old_cache.is_file():  # the previous build's TensorRT timing cache joins this build
@@ -145,6 +150,7 @@ class ExportPlan:
     exporter: str
     calibration: Path | None  # the user's pictures for the FP16 check and the receptive field, or None
     calib: Any  # the FP16 safety check's inputs (export.calibration), with --fp16 only
+    field_max_side: int = MAX_SIDE  # the largest crop the receptive field is probed on
 
 
 def _build(p: ExportPlan, out_dir: Path) -> tuple[dict[str, Any], Any, dict[str, Any]]:
@@ -173,9 +179,8 @@ def _build(p: ExportPlan, out_dir: Path) -> tuple[dict[str, Any], Any, dict[str,
         validate.enforce("onnxruntime (model.onnx)", parity["onnxruntime"], where)
         if io_spec.image_input is not None:  # how far one input pixel reaches: the tile overlap serving needs
             name, picture = probe_picture(io_spec, p.calibration)
-            field = measure_receptive_field(
-                lambda x: ort_rt.run({io_spec.input_names[0]: x})[io_spec.output_names[0]], io_spec, picture,
-                picture_name=name)
+            field = measure_receptive_field(picture_runner(ort_rt, io_spec), io_spec, picture, picture_name=name,
+                                            max_side=p.field_max_side)
     files[onnx_path.name] = file_entry(onnx_path, "onnxruntime")
 
     tensorrt: dict[str, Any] = {"built": False, "reason": "not requested (pass --fp16 or --trt)"}
@@ -231,11 +236,27 @@ def _build(p: ExportPlan, out_dir: Path) -> tuple[dict[str, Any], Any, dict[str,
         manifest["receptive_field"] = field
     if sizes:
         manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
+        manifest["output_sizes"] = {k: [v[0] * io_spec.scale, v[1] * io_spec.scale] for k, v in sizes.items()}
     manifest["contract"] = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,
                                                   image_sizes=sizes).to_json()
     write_manifest(out_dir, manifest)
     write_model_card(out_dir)  # README.md: generated from the manifest, config.json and the run's quality.json
     return manifest, onnx_info, tensorrt
+
+
+def picture_runner(runtime: OnnxRuntimeRuntime, io_spec: GeneratorIO) -> Callable[[np.ndarray], np.ndarray]:
+    """``run(pictures [N, C, H, W]) -> output``: any other inputs held at one fixed value for every row."""
+    image = io_spec.image_input
+    if image is None:
+        raise ValueError("picture_runner needs a generator with a picture input")
+
+    def run(x: np.ndarray) -> np.ndarray:
+        fixed = example_inputs(io_spec, 1, image_hw=(x.shape[2], x.shape[3]))
+        feeds = {n: np.repeat(v, x.shape[0], axis=0) for n, v in fixed.items()}
+        feeds[image.name] = x
+        return runtime.run(feeds)[io_spec.output_names[0]]
+
+    return run
 
 
 def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_size: HW | None,

@@ -153,7 +153,7 @@ def interpolate_action(backend: Backend, model: ServedModel, controls: Sequence[
             feeds = interpolation_feeds(model.contract, seed_a, int(seed_b or 0), max(2, int(steps)),
                                         given_values(model.contract, controls, values))
             raw = backend.infer(model.generator, feeds, model.contract.generator_outputs[0].name)
-            return to_pil(image_grid(gio.to_uint8(raw), cols=len(raw))), \
+            return to_pil(image_grid(gio.to_uint8(raw, model.contract.output_range), cols=len(raw))), \
                 f"slerp of the latents of seeds {seed_a} → {int(seed_b or 0)} via `{model.generator}`"
         except GanDeployError as exc:
             return None, message(exc, backend)

@@ -101,9 +101,33 @@ def test_export_run_follows_the_declared_size_rule_and_scale(tmp_path: Path) -> 
                         max_batch=2)
     manifest = json.loads(result.manifest_path.read_text())
     assert manifest["image_sizes"] == {"min": [34, 50], "opt": [34, 50], "max": [64, 96]}
+    assert manifest["output_sizes"] == {"min": [68, 100], "opt": [68, 100], "max": [128, 192]}
     assert manifest["exporter"]["space_to_depth"] == 1
     assert manifest["outputs"][0]["scale"] == 2 and manifest["inputs"][0]["value_range"] == [0.0, 1.0]
     cases = manifest["parity"]["onnxruntime"]["cases"]
     assert all(c["hw"][0] % 2 == 0 and c["hw"][1] % 2 == 0 for c in cases) and manifest["parity"]["onnxruntime"]["passed"]
     out = _session(result.out_dir / "model.onnx").run(None, {"image": np.zeros((1, 3, 34, 50), np.float32)})[0]
     assert out.shape == (1, 3, 68, 100)
+
+
+@pytest.mark.parametrize("scale", [2, 1])
+def test_rrdbnet_pixel_unshuffle_matches_pytorch_through_onnx_runtime(tmp_path: Path, scale: int) -> None:
+    """The registry's RRDBNet (BasicSR keys, pixel-unshuffle by 4 / scale): SpaceToDepth, no 6-D tensor, equal to
+    PyTorch at an odd-but-even size and a large one."""
+    from gandeploy.models.esrgan import ESRGANConfig, RRDBNet, SPEC
+
+    cfg = ESRGANConfig(scale=scale, num_feat=4, num_block=1, num_grow_ch=4, num_feat_d=4, image_size=16)
+    torch.manual_seed(0)
+    net = RRDBNet(cfg).eval()
+    io = SPEC.io(cfg)
+    assert export_onnx(net, io, tmp_path / "model.onnx").space_to_depth == 1
+    assert "SpaceToDepth" in _ops(tmp_path / "model.onnx") and max_rank(onnx.load(str(tmp_path / "model.onnx"))) == 4
+    session = _session(tmp_path / "model.onnx")
+    k = io.size_multiple
+    for h, w in ((34 // k * k + (k if 34 % k else 0), 50 // k * k + (k if 50 % k else 0)), (512, 768)):
+        x = np.random.default_rng(h).random((1, 3, h, w), dtype=np.float32)
+        with torch.no_grad():
+            ref = net(torch.from_numpy(x)).numpy()
+        out = session.run(None, {"image": x})[0]
+        assert out.shape == (1, 3, scale * h, scale * w)
+        assert float(np.abs(out - ref).max()) < 1e-4

@@ -182,3 +182,10 @@ def test_shm_counts_the_scaled_output() -> None:
     manifest = {"max_batch": 2, "image_sizes": {"max": [16, 8]}, **io4.to_json()}
     per_batch = 2 * 3 * 16 * 8 * 4 * (1 + 16)  # input + 16x the pixels out, float32
     assert shm_bytes(manifest) == int(per_batch * 2.0)
+
+
+def test_a_default_overlap_squeezed_by_the_export_is_recorded() -> None:
+    rules = ImageRules(3, 3, 4, 1, (-1.0, 1.0), (-1.0, 1.0))
+    plan = tile_plan(rules, max_batch=8, radius=40, min_hw=(8, 8), max_hw=(64, 64))
+    assert plan.reduced and plan.overlap == 28 and not plan.covers and "reduced to 28" in plan.overlap_source
+    assert not tile_plan(rules, max_batch=8, radius=8, min_hw=(8, 8), max_hw=(64, 64)).reduced

@@ -204,3 +204,32 @@ def test_web_page_shows_sr_models_before_and_after(sr_server, tmp_path: Path) ->
     upload.write_bytes(b"not a picture")
     compare, result, status = upscale_action(backend, models["srvgg-x4"])(str(upload))
     assert compare is None and result is None and "image_bytes" in status
+
+
+def test_tiles_without_overlap_fail_the_tiled_check(sr_exports) -> None:
+    """The check can fail: tiles cut without the measured receptive field's overlap show seams."""
+    from gandeploy.evaluation.parity import run_parity
+
+    report = run_parity(sr_exports["esrgan-x2"], ["onnxruntime"], batch_sizes=[1], tile=16, tile_overlap=0)
+    tiled = report.tiled
+    assert tiled.candidate == "onnxruntime (in-process)" and tiled.tiles == (4, 4) and tiled.enforced
+    assert not tiled.passed and tiled.worst_levels > 1 and not report.passed, tiled.line()
+    seamless = run_parity(sr_exports["esrgan-x2"], ["onnxruntime"], batch_sizes=[1], tile=32)  # measured overlap
+    assert seamless.tiled.passed and seamless.passed, seamless.tiled.line()
+
+
+def test_upscale_in_process_with_tiles_matches_the_server(sr_server, sr_exports, tmp_path: Path) -> None:
+    picture = np.random.default_rng(12).integers(0, 256, (40, 46, 3), dtype=np.uint8)
+    (tmp_path / "p.png").write_bytes(png_bytes(picture))
+    args = ["upscale", "esrgan-x2", str(tmp_path / "p.png"), "--out", str(tmp_path / "out")]
+    local = CliRunner().invoke(main, [*args, "--export", str(sr_exports["esrgan-x2"]), "--tile", "24",
+                                      "--tile-overlap", "8"])  # 3x3 tiles, the overlap covers radius 8
+    assert local.exit_code == 0, local.output
+    tiled = np.asarray(Image.open(tmp_path / "out" / "p.png"))
+    served = tc.translate("esrgan-x2", [png_bytes(picture)], url=sr_server.url("grpc"))[0]  # one whole tile
+    assert tiled.shape == (80, 92, 3)
+    assert int(np.abs(tiled.astype(int) - np.asarray(Image.open(io.BytesIO(served))).astype(int)).max()) <= 1
+    refused = CliRunner().invoke(main, [*args, "--tile", "24", "--url", sr_server.url("grpc")])
+    assert refused.exit_code != 0 and "--tile / --tile-overlap apply with --export" in refused.output
+    odd = CliRunner().invoke(main, [*args, "--export", str(sr_exports["esrgan-x2"]), "--tile", "25"])
+    assert odd.exit_code != 0 and "--tile must be a positive multiple of 2" in odd.output

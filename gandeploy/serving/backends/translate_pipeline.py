@@ -35,7 +35,9 @@ class TritonPythonModel:
         self.max_batch = max(1, int_param(params, "max_batch", 8))
         self.limits = {k: int_param(params, k, 0) for k in LIMIT_KEYS}
         contract = load_contract(params)  # tensor names and picture rules: the served contract's
-        self.rules = contract["images"]
+        self.rules = contract.get("images")
+        if not self.rules:
+            raise ValueError("the served contract has no picture rules ('images'): rebuild with 'gandeploy repo'")
         self.served_in = contract["inputs"][0]["name"]
         self.served_out = contract["outputs"][0]["name"]
         self.gen_in = contract["generator_inputs"][0]["name"]
