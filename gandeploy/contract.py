@@ -36,6 +36,7 @@ import numpy as np
 from gandeploy.errors import ExportError, UserInputError
 from gandeploy.models import io as gio
 from gandeploy.models.io import GeneratorIO, TensorSpec
+from gandeploy.models.latent_stream import check_latent_stream, latent_stream_record
 
 CONTRACT_FORMAT = "gandeploy.contract/1"
 CONFIG_PARAMETER = "gandeploy_contract"  # the user-facing model's config parameter holding ``to_json()``
@@ -322,6 +323,7 @@ class ServedContract:
         by_feed = {(t.feeds, t.role): t for t in self.inputs}
         for g in self.io.inputs:
             if g.role == gio.LATENT:
+                check_latent_stream("gandeploy's seed -> latent map")  # once per process: NumPy's draws
                 seeds = np.asarray(vals[by_feed[(g.name, SEED)].name]).reshape(-1)
                 trunc_t = by_feed.get((g.name, TRUNCATION))
                 trunc = vals.get(trunc_t.name) if trunc_t is not None else None
@@ -363,7 +365,14 @@ class ServedContract:
                 "inputs": [t.to_json() for t in self.inputs], "outputs": [t.to_json() for t in self.outputs],
                 "generator_inputs": [t.to_json() for t in self.generator_inputs],
                 "generator_outputs": [t.to_json() for t in self.generator_outputs],
-                "step_outputs": [t.to_json() for t in self.step_outputs]}
+                "step_outputs": [t.to_json() for t in self.step_outputs],
+                # the NumPy that maps seeds to latents here, and the golden draws every backend checks
+                **({"latent_stream": latent_stream_record()} if self.draws_latents else {})}
+
+    @property
+    def draws_latents(self) -> bool:
+        """True when served seeds become latents (NumPy's stream decides the pictures)."""
+        return any(t.role == SEED for t in self.inputs)
 
     def parameter(self) -> str:
         """``to_json()`` as the compact string stored in Triton config parameters (``CONFIG_PARAMETER``)."""

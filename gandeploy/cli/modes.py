@@ -13,7 +13,8 @@ from gandeploy.cli.options import OutPath, report_outputs
 @click.option("--datasets", default="ring8,grid25", show_default=True, help="Comma-separated: ring8, grid25.")
 @click.option("--rows", "row_keys", default=None,
               help="Comma-separated rows [default: all]: nonsat, wgangp, pacgan2, pacgan3, pacgan4, best.")
-@click.option("--seeds", type=int, default=5, show_default=True, help="Seeds 0..N-1 per row.")
+@click.option("--seeds", type=int, default=5, show_default=True, help="Seeds per row: 0..N-1; the best rows use held-out seeds 5..5+N-1 "
+              "(their recipes were chosen on 0-4).")
 @click.option("--recipes", type=click.Path(file_okay=False, path_type=Path), default=Path("training/recipes"),
               show_default=True, help="Folder holding the mlp-<dataset>-*.toml recipes.")
 @click.option("--out", "out_dir", type=OutPath(directory=True), default=Path("reports/modes"),

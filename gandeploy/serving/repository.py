@@ -52,6 +52,7 @@ REPO_FORMAT = "gandeploy.repository/1"
 RECORD_FILE = "gandeploy.json"
 BACKENDS = Path(__file__).parent / "backends"
 COMMON = "gd_backend_common.py"
+LATENT_CHECK = "gd_latent_stream.py"  # the golden seed -> latent check, beside every python model
 FLAVOURS = ("local", "ngc")
 DEFAULT_MAX_PIXELS = 4096 * 4096
 
@@ -178,7 +179,8 @@ def _metadata(export: ServedExport) -> dict[str, Any]:
 
 
 def _python_files(source: str) -> dict[str, Path]:
-    return {"1/model.py": BACKENDS / source, f"1/{COMMON}": BACKENDS / COMMON}
+    return {"1/model.py": BACKENDS / source, f"1/{COMMON}": BACKENDS / COMMON,
+            f"1/{LATENT_CHECK}": BACKENDS / LATENT_CHECK}
 
 
 def _export_file(export: ServedExport, name: str) -> tuple[dict[str, Path], dict[str, str]]:

@@ -23,6 +23,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 from gd_backend_common import (check_batch, load_contract, model_parameters, onnx_session, step_feeds,
                                to_uint8)
+from gd_latent_stream import check_latent_stream
 
 POINTS_ROLE = "points"
 
@@ -34,6 +35,7 @@ class TritonPythonModel:
         params = model_parameters(args)
         self.session = onnx_session(args, params)
         self.contract = load_contract(params)
+        check_latent_stream(self.contract, args["model_name"])  # NumPy must draw the golden latents
         self.inputs = self.contract["inputs"]
         self.names = [s["name"] for s in self.inputs]
         gen = {g["name"]: g for g in self.contract["generator_inputs"]}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import triton_python_backend_utils as pb_utils
 from gd_backend_common import check_batch, load_contract, model_parameters, step_feeds
+from gd_latent_stream import check_latent_stream
 
 
 class TritonPythonModel:
@@ -22,6 +23,7 @@ class TritonPythonModel:
 
     def initialize(self, args):
         self.contract = load_contract(model_parameters(args))
+        check_latent_stream(self.contract, args["model_name"])  # NumPy must draw the golden latents
         self.inputs = self.contract["inputs"]
         self.outputs = [s["name"] for s in self.contract["step_outputs"]]
 
