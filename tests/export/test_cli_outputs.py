@@ -216,3 +216,16 @@ def test_an_unwritable_folder_is_refused_before_the_command_runs(export: Path, t
     monkeypatch.setattr(options.os, "access", lambda path, mode: False if mode & os.W_OK else real(path, mode))
     text = _one_line_error(_sample(export, tmp_path / "x.png"), code=2)
     assert "--out" in text and "permission denied" in text and str(tmp_path) in text
+
+
+def test_out_of_memory_is_one_line(export: Path, tmp_path: Path, monkeypatch) -> None:
+    """Item 5: a MemoryError anywhere (here: while the grid is assembled) is one line, and nothing is written."""
+    from gandeploy.serving import pictures
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(pictures, "image_grid", exhausted)
+    text = _one_line_error(_sample(export, tmp_path / "grid.png"))
+    assert "out of memory" in text and "--n" in text
+    assert list(tmp_path.iterdir()) == []
