@@ -42,6 +42,8 @@ from gandeploy.utils.logging import get_logger
 log = get_logger("serving.server")
 
 FAILED_LOAD = re.compile(r"failed to load '([^']+)' version \d+: (.*)")
+LOADED = re.compile(r"successfully loaded '([^']+)'")
+LOADING = re.compile(r"loading: ([^:\s]+):\d+")
 PORT_FLAGS = {"http": "--http-port", "grpc": "--grpc-port", "metrics": "--metrics-port"}
 POLL_SECONDS = 2  # how often a serving tritonserver looks for new or rebuilt models in its repository
 
@@ -159,6 +161,7 @@ class TritonServer:
         self.ready_seconds: float | None = None
         self._tail: deque[str] = deque(maxlen=400)
         self._failures: dict[str, str] = {}
+        self._logged_states: dict[str, str] = {}  # model → LOADING / READY, from Triton's log
         self._reader: threading.Thread | None = None
 
     # --- addresses ---
@@ -255,6 +258,7 @@ class TritonServer:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._tail.clear()
         self._failures.clear()
+        self._logged_states.clear()
         started = time.perf_counter()
         # the supervisor: its stdin is our lifeline (EOF when this process dies, whichever thread started it)
         self.process = subprocess.Popen([sys.executable, str(SUPERVISOR), str(self.exit_timeout + 5), "--", *cmd],
@@ -281,6 +285,10 @@ class TritonServer:
                 match = FAILED_LOAD.search(line)
                 if match:
                     self._failures[match.group(1)] = _clean_reason(match.group(2))
+                for pattern, state in ((LOADING, "LOADING"), (LOADED, "READY")):
+                    found = pattern.search(line)
+                    if found:
+                        self._logged_states[found.group(1)] = state
                 if sink:
                     sink.write(line)
                     sink.flush()
@@ -307,9 +315,12 @@ class TritonServer:
     def _not_ready(self) -> str:
         """Which models are not READY and why, from Triton's repository index (state, reason) and its log."""
         index = self._repository_index()
-        if index is None:
+        if index is None:  # Triton opens HTTP only once its first models are loaded: read its log instead
             names = sorted(p.name for p in self.repository.iterdir() if (p / "config.pbtxt").is_file())
-            return (f"its HTTP endpoint did not answer yet, so none of {', '.join(names)} was confirmed READY")
+            states = self._logged_states
+            parts = [f"{name} ({self._failures.get(name) or ('LOADING' if name in states else 'not loading yet')})"
+                     for name in names if states.get(name) != "READY"]
+            return "models not READY (from the log; HTTP was not up yet): " + "; ".join(parts)
         parts = []
         for model in sorted(index, key=lambda m: str(m.get("name"))):
             name, state = str(model.get("name")), str(model.get("state") or "not loaded yet")

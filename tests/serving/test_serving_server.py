@@ -182,13 +182,19 @@ def test_ready_timeout_names_the_models_and_leaves_no_process(small_repository: 
     """serve --ready-timeout 1: the error names every model not READY with its state, and no tritonserver or
     python backend stub survives."""
     repo = Path(shutil.copytree(small_repository, tmp_path / "slow_repository"))
+    slow = repo / "mlp-tiny" / "1" / "model.py"  # its stub starts, then takes a minute to import the model
+    code = slow.read_text()
+    future = "from __future__ import annotations\n"
+    slow.write_text(code.replace(future, future + "import time\ntime.sleep(60)\n", 1) if future in code
+                    else "import time\ntime.sleep(60)\n" + code)
     with pytest.raises(ServingError) as info:
         TritonServer(repo, http_port=ports[0], grpc_port=ports[1], metrics_port=ports[2], log_file=tmp_path / "t.log",
-                     ready_timeout=1).start()
+                     ready_timeout=4).start()
     message = str(info.value)
-    assert "unknown" not in message and "not ready after 1 s" in message
-    assert "mlp-tiny" in message, message  # named: from the repository index, or the repository's own list
-    assert wait_gone(repo, 1) == []  # stop() returned only after the whole tree was gone
+    assert "unknown" not in message and "not ready after 4 s" in message
+    assert "mlp-tiny (LOADING)" in message or "mlp-tiny LOADING" in message, message  # named, with its state
+    assert "mlp-tiny_generator" not in message, message  # that one was READY
+    assert wait_gone(repo, 1) == []  # stop() returned only after the whole tree (stubs included) was gone
 
 
 def test_killed_parent_process_takes_the_server_along(small_repository: Path, tmp_path: Path,
