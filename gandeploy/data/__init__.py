@@ -63,6 +63,7 @@ DATASETS: dict[str, DatasetSpec] = {
 FOLDER_OPENERS = {
     "gan": "gandeploy.data.folder:open_image_folder",
     "cyclegan": "gandeploy.data.unpaired:open_unpaired_folder",
+    "paired": "gandeploy.data.sr_folder:open_sr_folder",
 }
 
 # Keywords only some families' openers take (the others never see them): paired sets make the source picture
