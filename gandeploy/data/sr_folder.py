@@ -66,7 +66,7 @@ def read_picture(path: Path, channels: int) -> torch.Tensor:
     """One file → uint8 [channels, H, W]; a broken file is a ``DataError`` naming it."""
     try:
         with Image.open(path) as img:
-            arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+            arr = np.array(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)  # a writable copy
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"cannot read picture '{path}' ({type(exc).__name__}: {str(exc)[:120]}); remove or replace "
                         "it.") from None
