@@ -62,7 +62,8 @@ def test_run_dir_scores_equal_an_independent_computation(imported):
 
 def test_onnx_export_scores_like_torch(imported, tmp_path):
     run_dir, _ = imported
-    res = CliRunner().invoke(main, ["export", str(run_dir), "--out", str(tmp_path / "export")])
+    res = CliRunner().invoke(main, ["export", str(run_dir), "--out", str(tmp_path / "export"), "--max-batch", "2",
+                                    "--min-size", "16x16", "--max-size", "192x192"])
     assert res.exit_code == 0, res.output
     torch_row = evaluate(run_dir, cfg=EvalConfig(real="photos")).summary["model"]
     onnx_row = evaluate(tmp_path / "export", "onnxruntime", cfg=EvalConfig(real="photos")).summary["model"]
