@@ -158,7 +158,7 @@ def evaluate_sr(target: str, source: Any, run: Any, cfg: Any, metrics: tuple[str
         "target": target, "backend": source.backend, "generator": source.generator, "task": "super-resolution",
         "metrics": list(metrics), "real": f"{dataset} (held-out pictures, whole)", "n": len(rows), "scale": scale,
         "crop_border": border, "channel": "Y (ITU-R BT.601)" if channels == 3 else "grey",
-        "lr": "antialiased bicubic downscaling, uint8 levels", "baseline": "bicubic upscaling (PIL, a = -0.5)",
+        "lr": "antialiased bicubic downscaling, uint8 levels", "baseline": "bicubic upscaling (a = -0.5, as MATLAB imresize)",
         "model": {k: _mean(rows, k) for k in metrics}, "bicubic": {k: _mean(rows, f"bicubic_{k}") for k in metrics}}
     summary["gain_over_bicubic"] = {k: summary["model"][k] - summary["bicubic"][k] for k in metrics}
     return SRResult(summary, rows, crops)

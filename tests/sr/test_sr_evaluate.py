@@ -106,3 +106,17 @@ def test_imported_model_without_data_set_asks_for_real(imported):
     run_dir, _ = imported
     with pytest.raises(UserInputError, match="--real"):
         evaluate(run_dir, cfg=EvalConfig())
+
+
+def test_training_quality_line_and_evaluate_agree(imported):
+    """The run's closing PSNR line (sr_psnr) and 'evaluate' measure the same thing the same way."""
+    from gandeploy.evaluation.sr_psnr import psnr_vs_bicubic
+    from gandeploy.training.checkpoint import load_generator
+
+    run_dir, _ = imported
+    generator, run = load_generator(run_dir)
+    io = get_model(run.model).io(run.arch)
+    line = psnr_vs_bicubic(generator.eval(), held_out_pairs(4), 4, io.size_multiple, io.outputs[0].value_range)
+    summary = evaluate(run_dir, cfg=EvalConfig(real="photos", metrics=("psnr",))).summary
+    assert line.model == pytest.approx(summary["model"]["psnr"], abs=0.01)
+    assert line.bicubic == pytest.approx(summary["bicubic"]["psnr"], abs=0.01)
