@@ -54,9 +54,10 @@ def resolve_metrics(asked: tuple[str, ...] | None, io: GeneratorIO) -> tuple[str
     if pictures and DISTRIBUTION in asked:
         raise UserInputError("--metric: psnr/ssim (against the original pictures) and fid (distributions) are two "
                              "evaluations; run them one at a time.")
-    if pictures and io.image_input is None:
-        raise UserInputError(f"--metric {','.join(pictures)} compares a model's picture with the original; this "
-                             "generator takes no picture (it samples): use --metric fid.")
+    if pictures and (io.image_input is None or io.scale < 2):
+        what = "takes no picture (it samples)" if io.image_input is None else "does not upscale (scale 1)"
+        raise UserInputError(f"--metric {','.join(pictures)} scores super-resolution against bicubic; this generator "
+                             f"{what}: use --metric fid.")
     return tuple(dict.fromkeys(asked))
 
 

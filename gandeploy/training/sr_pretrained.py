@@ -87,8 +87,11 @@ def match_layout(sd: StateDict, layouts: tuple[Layout, ...] | list[Layout], path
     for layout in layouts:
         if not any(layout.differences(patterns)):
             return layout
-    scored = sorted(layouts, key=lambda lay: sum(len(d) for d in lay.differences(patterns)))
-    closest = scored[0]
+    def closeness(lay: Layout) -> tuple[float, int]:  # shared share of patterns first, then fewest differences
+        known = lay.required | lay.optional
+        return -len(patterns & known) / len(patterns | known), sum(len(d) for d in lay.differences(patterns))
+
+    closest = min(layouts, key=closeness)
     missing, unexpected = closest.differences(patterns)
     examples = [k for k in sorted(sd) if key_pattern(k) in set(unexpected)]
     parts = ([f"missing {_few(missing, 4)}"] if missing else []) + \

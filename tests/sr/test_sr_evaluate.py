@@ -93,13 +93,22 @@ def test_metrics_follow_the_declared_io():
     cyc_io = get_model("cyclegan").io(get_model("cyclegan").config_cls())
     assert default_metrics(sr_io) == ("psnr", "ssim")
     assert default_metrics(gan_io) == ("fid",) and default_metrics(cyc_io) == ("fid",)  # scale 1: distributions
-    assert resolve_metrics(("psnr",), cyc_io) == ("psnr",)  # asked for: any picture-in model
+    assert resolve_metrics(("ssim",), sr_io) == ("ssim",)
+    with pytest.raises(UserInputError, match="does not upscale"):
+        resolve_metrics(("psnr",), cyc_io)
     with pytest.raises(UserInputError, match="takes no picture"):
         resolve_metrics(("psnr",), gan_io)
     with pytest.raises(UserInputError, match="one at a time"):
         resolve_metrics(("psnr", "fid"), sr_io)
     with pytest.raises(UserInputError, match="choose from"):
         resolve_metrics(("lpips",), sr_io)
+
+
+def test_cli_error_is_one_line(tmp_path):
+    torch.save({"params": {"conv_first.weight": torch.zeros(4, 3, 3, 3)}}, tmp_path / "odd.pth")
+    res = CliRunner().invoke(main, ["import", "auto", str(tmp_path / "odd.pth"), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1 and "closest is esrgan" in res.output
 
 
 def test_imported_model_without_data_set_asks_for_real(imported):
