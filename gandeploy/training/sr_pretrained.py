@@ -36,6 +36,7 @@ from gandeploy.registry import get_model
 from gandeploy.training.pretrained import Imported, StateDict, _few, _fit, _write_run, read_checkpoint
 
 ACT_TYPES = ("prelu", "relu", "leakyrelu")  # SRVGGNetCompact's activations
+DEFAULT_CROP = 128  # the SR configs' default training crop (image_size)
 _DIGITS = re.compile(r"(?<=\.)\d+(?=\.|$)|^\d+(?=\.)")
 
 
@@ -211,8 +212,11 @@ def infer_srvgg_arch(sd: StateDict, path: Path, act_type: str | None) -> dict[st
     else:
         raise CheckpointError(f"'{path}': the last conv writes {last} channels, not out_ch·scale² for out_ch "
                               f"{num_in}, 3 or 1.")
-    return {"num_in_ch": num_in, "num_out_ch": num_out, "num_feat": num_feat, "num_conv": len(convs) - 2,
+    arch = {"num_in_ch": num_in, "num_out_ch": num_out, "num_feat": num_feat, "num_conv": len(convs) - 2,
             "upscale": scale, "act_type": found or act_type}
+    if DEFAULT_CROP % scale:  # the training crop (a default, not in the file) must be a multiple of the scale
+        arch["image_size"] = 32 * scale
+    return arch
 
 
 def import_srvgg(pth: str | os.PathLike[str], out: str | os.PathLike[str], *, act_type: str | None = None) -> Imported:

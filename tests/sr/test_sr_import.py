@@ -109,11 +109,12 @@ def test_srvgg_without_prelu_needs_act(tmp_path):
         run_import("srvgg", tmp_path / "g.pth", tmp_path / "run")
 
 
-def test_srvgg_x2_scale_inferred(tmp_path):
-    ref = randomised(SRVGGNetCompact(3, 3, num_feat=4, num_conv=2, upscale=2), seed=7)
+@pytest.mark.parametrize("upscale", [2, 3])
+def test_srvgg_scale_inferred(tmp_path, upscale):
+    ref = randomised(SRVGGNetCompact(3, 3, num_feat=4, num_conv=2, upscale=upscale), seed=7)
     torch.save({"params": ref.state_dict()}, tmp_path / "g.pth")
     _, res = run_import("auto", tmp_path / "g.pth", tmp_path / "run")
-    assert (res.arch.upscale, res.arch.num_conv) == (2, 2)
+    assert (res.arch.upscale, res.arch.num_conv) == (upscale, 2)
     assert _imported_matches(tmp_path / "run", ref) <= TOL
 
 
