@@ -35,6 +35,7 @@ log = get_logger("evaluate.sr")
 PSNR, SSIM, DISTRIBUTION = "psnr", "ssim", "fid"  # --metric choices ("fid": the FID/KID/PR/DC suite)
 METRIC_CHOICES = (PSNR, SSIM, DISTRIBUTION)
 FIGURE_CROP = 96  # side of each picture's crop in the figure, in high-resolution pixels (at most the picture)
+FIGURE_ZOOM = 2  # each crop pixel drawn as a 2x2 block (nearest), so the detail shows
 
 
 def default_metrics(io: GeneratorIO) -> tuple[str, ...]:
@@ -157,7 +158,7 @@ def evaluate_sr(target: str, source: Any, run: Any, cfg: Any, metrics: tuple[str
                                              for k in metrics))
     summary: dict[str, Any] = {
         "target": target, "backend": source.backend, "generator": source.generator, "task": "super-resolution",
-        "metrics": list(metrics), "real": f"{dataset} (held-out pictures, whole)", "n": len(rows), "scale": scale,
+        "metrics": list(metrics), "real": dataset, "pictures": "held-out, whole", "n": len(rows), "scale": scale,
         "crop_border": border, "channel": "Y (ITU-R BT.601)" if channels == 3 else "grey",
         "lr": "antialiased bicubic downscaling, uint8 levels", "baseline": "bicubic upscaling (a = -0.5, as MATLAB imresize)",
         "model": {k: _mean(rows, k) for k in metrics}, "bicubic": {k: _mean(rows, f"bicubic_{k}") for k in metrics}}
@@ -178,7 +179,8 @@ def sr_markdown(result: SRResult) -> str:
     metrics = s["metrics"]
     head = "| | " + " | ".join(m.upper() for m in metrics) + " |"
     lines = [f"# evaluate {s['target']}", "",
-             f"Super-resolution x{s['scale']}, backend **{s['backend']}**, {s['n']} held-out pictures of {s['real']}. "
+             f"Super-resolution x{s['scale']}, backend **{s['backend']}**, the {s['n']} held-out pictures of "
+             f"**{s['real']}**, whole (not crops). "
              f"{s['channel']} channel, {s['crop_border']} border pixels cropped (BasicSR's calculate_psnr / "
              f"calculate_ssim with test_y_channel=True). Low resolution: {s['lr']}; baseline: {s['baseline']}.", "",
              head, "|---" * (len(metrics) + 1) + "|",
@@ -204,18 +206,19 @@ def _fmt(metric: str, value: float, sign: bool = False) -> str:
 
 
 def sr_figure(result: SRResult, path: Path) -> Path:
-    """One row per picture: bicubic | model | original crops, labelled."""
+    """One row per picture: bicubic | model | original crops, labelled, each pixel shown ``FIGURE_ZOOM`` times."""
     from PIL import Image, ImageDraw
 
     gap, label = 6, 14
     rows = []
     for name, *panels in result.crops:
-        side_h, side_w = panels[0].shape[1], panels[0].shape[2]
+        side_h, side_w = panels[0].shape[1] * FIGURE_ZOOM, panels[0].shape[2] * FIGURE_ZOOM
         row = Image.new("RGB", (3 * side_w + 2 * gap, side_h + label), "white")
         draw = ImageDraw.Draw(row)
         for i, (title, pic) in enumerate(zip(("bicubic", "model", "original"), panels)):
             hwc = pic.transpose(1, 2, 0)
             img = Image.fromarray(hwc[..., 0] if hwc.shape[-1] == 1 else hwc).convert("RGB")
+            img = img.resize((side_w, side_h), Image.Resampling.NEAREST)
             row.paste(img, (i * (side_w + gap), label))
             draw.text((i * (side_w + gap) + 2, 1), title if i else f"{title} ({name})"[:24], fill="black")
         rows.append(row)
@@ -248,4 +251,4 @@ def summary_line(result: SRResult) -> str:
     s = result.summary
     parts = [f"{m.upper()} {_fmt(m, s['model'][m])} (bicubic {_fmt(m, s['bicubic'][m])}, "
              f"{_fmt(m, s['gain_over_bicubic'][m], sign=True)})" for m in s["metrics"]]
-    return f"x{s['scale']} · {s['backend']} · {s['n']} held-out pictures of {s['real']}: " + ", ".join(parts)
+    return f"x{s['scale']} · {s['backend']} · {s['n']} whole held-out pictures of {s['real']}: " + ", ".join(parts)
