@@ -129,3 +129,16 @@ def test_training_quality_line_and_evaluate_agree(imported):
     summary = evaluate(run_dir, cfg=EvalConfig(real="photos", metrics=("psnr",))).summary
     assert line.model == pytest.approx(summary["model"]["psnr"], abs=0.01)
     assert line.bicubic == pytest.approx(summary["bicubic"]["psnr"], abs=0.01)
+
+
+def test_folder_held_out_pictures_are_scored_whole(imported, tmp_path):
+    from PIL import Image
+
+    run_dir, _ = imported
+    rng = np.random.default_rng(0)
+    (tmp_path / "pics").mkdir()
+    for i in range(10):  # the 10th is held out
+        Image.fromarray(rng.integers(0, 256, (37, 45, 3), dtype=np.uint8)).save(tmp_path / "pics" / f"p{i}.png")
+    result = evaluate(run_dir, cfg=EvalConfig(real=f"folder:{tmp_path / 'pics'}"))
+    assert [r["picture"] for r in result.per_picture] == ["p9.png"]
+    assert result.per_picture[0]["size"] == [36, 44]  # cut to multiples of the scale, not cropped to a square
