@@ -41,6 +41,7 @@ from gandeploy.errors import CheckpointError, GanDeployError, UserInputError
 from gandeploy.evaluation.distribution import KID_SUBSET_SIZE, KID_SUBSETS, score
 from gandeploy.evaluation.features import get_extractor
 from gandeploy.evaluation.sampling import Source, open_source, role_values
+from gandeploy.evaluation.sr_eval import DISTRIBUTION, SRResult, evaluate_sr, resolve_metrics
 from gandeploy.manifest import MANIFEST_FILE
 from gandeploy.models.io import CATEGORICAL_CODE, CLASS_LABEL, IMAGE, POINTS
 from gandeploy.registry import get_model
@@ -67,6 +68,7 @@ class EvalConfig:
     inception_weights: str | None = None
     data_root: str | None = None
     per_class: bool = True
+    metrics: tuple[str, ...] | None = None  # None: by the generator's IO (sr_eval.default_metrics)
 
     def __post_init__(self) -> None:
         if self.n < 2:
@@ -139,17 +141,21 @@ def _scores(real_f: np.ndarray, fake_f: np.ndarray, cfg: EvalConfig) -> dict[str
 
 def evaluate(target: str | os.PathLike[str], backend: str | None = None, *, cfg: EvalConfig = EvalConfig(),
              url: str | None = None, protocol: str = "grpc", source: Source | None = None,
-             run: Any = None, generator: str | None = None) -> EvalResult:
+             run: Any = None, generator: str | None = None) -> EvalResult | SRResult:
     """Score the generator at ``target`` (run dir, export dir + ``backend``, or served name + ``url``).
 
     ``generator``: a run dir's checkpoint key (one direction only); without it an image-to-image run dir is
-    scored in both directions (``EvalResult.reverse``).
+    scored in both directions (``EvalResult.reverse``). Super-resolution generators (a picture in, ``scale`` > 1)
+    and ``cfg.metrics`` psnr / ssim get PSNR / SSIM against bicubic instead (``sr_eval``, an ``SRResult``).
     """
     own = source is None
     if own:
         source, run = open_source(target, backend, url=url, protocol=protocol, generator=generator)
     assert source is not None  # noqa: S101 - set above
     try:
+        metrics = resolve_metrics(cfg.metrics, source.io)
+        if DISTRIBUTION not in metrics:
+            return evaluate_sr(str(target), source, run, cfg, metrics)
         result = _evaluate(str(target), source, run, cfg)
     finally:
         if own:
@@ -344,7 +350,12 @@ def compare(export_dir: str | os.PathLike[str], backends: list[str], *, cfg: Eva
             log.warning("skipping %s: %s", key, exc)
             continue
         try:
-            results[key] = evaluate(export_dir, key, cfg=cfg, source=source, run=run)
+            if DISTRIBUTION not in resolve_metrics(cfg.metrics, source.io):
+                raise UserInputError("--compare puts distribution metrics side by side; for PSNR / SSIM run "
+                                     "'gandeploy evaluate EXPORT --backend KEY' once per backend.")
+            result = evaluate(export_dir, key, cfg=cfg, source=source, run=run)
+            assert isinstance(result, EvalResult)  # noqa: S101 - distribution metrics checked above
+            results[key] = result
         except GanDeployError as exc:
             skipped[key] = str(exc)
             continue

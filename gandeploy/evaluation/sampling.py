@@ -193,11 +193,9 @@ def open_source(target: str | os.PathLike[str], backend: str | None = None, *, u
 
 
 def _served_source(name: str, url: str | None, protocol: str) -> Source:
-    """A served sampling model, described by the contract its config carries."""
+    """A served model, described by the contract its config carries (image-to-image ones are scored picture by
+    picture through ``serving.client.translate`` where the evaluation supports it: super-resolution)."""
     from gandeploy.serving.client import served_contract
 
     contract = served_contract(name, url=url, protocol=protocol)
-    if contract.translation:
-        raise UserInputError(f"served model '{name}' is an image-to-image model: evaluate it through its export "
-                             "dir with --backend triton.")
     return Source("served", contract.io, served_name=name, served={"url": url, "protocol": protocol})
