@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gandeploy.cli.options import report_outputs
+from gandeploy.cli.options import OutPath, report_outputs
 from gandeploy.evaluation.features import FEATURES
 
 BACKEND_CHOICES = ["torch", "onnxruntime", "onnxruntime-fp16", "tensorrt", "triton"]
@@ -40,10 +40,11 @@ BACKEND_CHOICES = ["torch", "onnxruntime", "onnxruntime-fp16", "tensorrt", "trit
 @click.option("--compare", "compare_backends", default=None,
               help="Comma-separated backends of an export dir to compare on the same seeds, first = reference, "
                    "e.g. onnxruntime,onnxruntime-fp16,tensorrt,triton.")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--json", "json_file", type=OutPath(), default=None,
               help="Also write the JSON result here.")
-@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for evaluate.{json,md,png} [default: reports/evaluate/<target name>].")
+@click.option("--report", "report_dir", type=OutPath(directory=True), default=None,
+              help="Folder for evaluate.{json,md,png} [default: reports/evaluate/<target name>-<source>, the "
+                   "source being run, export-<backend>, served or compare, so no two of them share a report].")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Data folder [default: training/data].")
 def evaluate(target: str, backend: str | None, url: str | None, protocol: str, generator: str | None,
              real: str | None, n: int, seed: int, metric: str | None, features: str | None, inception_weights: str | None, kid_subsets: int, kid_subset_size: int,
@@ -72,7 +73,7 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, g
     cfg = EvalConfig(n=n, seed=seed, real=real, features=features, kid_subsets=kid_subsets,
                      kid_subset_size=kid_subset_size, inception_weights=inception_weights, data_root=data_root,
                      metrics=metrics)
-    out = report_dir or Path("reports/evaluate") / (Path(target).name or "target")
+    out = report_dir or default_report(target, backend, compare_backends is not None)
     if compare_backends:
         if generator is not None:
             raise UserInputError("--generator does not apply to --compare: an export dir holds one generator "
@@ -121,3 +122,18 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, g
     next_cmd = f"gandeploy evaluate {target} --compare onnxruntime,onnxruntime-fp16" if (Path(target) / "manifest.json").is_file() \
         else "gandeploy export " + target if Path(target).is_dir() else None
     report_outputs(eval_report.write_eval(result, out, json_file), next_cmd)
+
+
+def default_report(target: str, backend: str | None, comparing: bool) -> Path:
+    """``reports/evaluate/<name>-<source>``: a run dir, an export on a backend, a served model and a comparison
+    of the same name each get their own folder (an export and the model served from it share the name)."""
+    path = Path(target)
+    if comparing:
+        source = "compare"
+    elif not path.is_dir():
+        source = "served"
+    elif (path / "manifest.json").is_file():
+        source = f"export-{backend or 'onnxruntime'}"
+    else:
+        source = "run"
+    return Path("reports/evaluate") / f"{path.name or 'target'}-{source}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gandeploy.cli.options import report_outputs
+from gandeploy.cli.options import OutPath, report_outputs
 from gandeploy.errors import UserInputError
 
 # Mirrors gandeploy.training.importers.kinds() (kept literal so 'gandeploy --help' imports no torch); a test
@@ -18,7 +18,7 @@ ACT_TYPES = ("relu", "leakyrelu", "prelu")
 @click.command("import")
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "out", type=OutPath(directory=True), default=None,
               help="Run dir to write (default: training/runs/<PATH stem>).")
 @click.option("--image-size", type=int, default=None,
               help="cyclegan-reference: default serving size (multiple of 4) [default: 256]; any size works at run "

@@ -220,9 +220,11 @@ def _other_direction(target: str, source: Source, run: Any, cfg: EvalConfig) -> 
 
 
 def _evaluate(target: str, source: Source, run: Any, cfg: EvalConfig) -> EvalResult:
-    dataset = cfg.real or (run.dataset if run is not None else None)
+    dataset = cfg.real or (run.dataset if run is not None else None) or source.dataset
     if not dataset:
-        raise UserInputError(f"'{target}' does not record its data set: pass --real DATASET.")
+        older = " (its repository was built before 'gandeploy repo' recorded it: rebuild it, or" \
+            if source.served_name else " ("
+        raise UserInputError(f"'{target}' does not record its data set{older} pass --real DATASET).")
     out = source.io.outputs[0]
     translation = bool(source.io.by_role(IMAGE))
     size = int(out.shape[2]) if out.role == IMAGE and isinstance(out.shape[2], int) else 0
