@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from gandeploy.errors import unknown_choice
-from gandeploy.models import biggan, cgan, cyclegan, dcgan, infogan, mlp, sagan
+from gandeploy.models import biggan, cgan, cyclegan, dcgan, infogan, mlp, pix2pix, sagan
 from gandeploy.models.common import ModelSpec
 
-MODELS: dict[str, ModelSpec] = {m.SPEC.name: m.SPEC for m in (dcgan, cgan, infogan, sagan, biggan, mlp, cyclegan)}
+MODELS: dict[str, ModelSpec] = {
+    m.SPEC.name: m.SPEC for m in (dcgan, cgan, infogan, sagan, biggan, mlp, cyclegan, pix2pix)}
 
 
 def get_model(name: str) -> ModelSpec:

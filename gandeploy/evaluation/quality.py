@@ -6,6 +6,8 @@ Which measure applies follows the data set (what is known about it) and the gene
     digits + inputs (latent)               digits produced out of 10 and the classifier's mean confidence
     ring8 / grid25                         modes covered and the high-quality fraction (mixtures.py)
     digits2inverted                        MAE of G_A against the known map vs doing nothing (translation.py)
+    digits-edges / -noisy / -masked        what the paired set declares: judge agreement, FID, PSNR, masked
+                                           MAE, each beside its do-nothing baseline (paired.py)
 
 Anything else gets a line saying no measure is known for it (FID is not implemented yet). The figures are also
 written to ``RUN_DIR/quality.json`` (the model card reads them) and, when TensorBoard is installed, logged
@@ -106,8 +108,19 @@ def _translation(run_dir: Path, run: Any) -> dict[str, Any]:
                                   f"{score.identity_mae:.3f}; lower is better) on {score.n} images"}
 
 
+def _paired(run_dir: Path, run: Any) -> dict[str, Any] | None:
+    from gandeploy.evaluation.paired import evaluate_paired_run
+
+    scores = evaluate_paired_run(run_dir)
+    if scores is None:
+        return None
+    main = scores["measures"][0]
+    return {"measure": main.replace("_", " "), "value": scores[main], **scores}
+
+
 MEASURES: dict[str, Callable[[Path, Any], dict[str, Any] | None]] = {
-    "digits": _digits, "ring8": _mixture, "grid25": _mixture, "digits2inverted": _translation}
+    "digits": _digits, "ring8": _mixture, "grid25": _mixture, "digits2inverted": _translation,
+    **{name: _paired for name in ("digits-edges", "digits-noisy", "digits-masked")}}
 
 
 def log_to_tensorboard(run_dir: Path, result: dict[str, Any]) -> None:

@@ -48,6 +48,9 @@ DATASET_ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "grid25": {"image_size": 0, "data_dim": 2},
     # the built-in synthetic pair: training/recipes/cyclegan-digits2inverted.toml's tiny 16x16 network
     "digits2inverted": {"image_size": 16, "ngf": 8, "ndf": 8, "n_blocks": 2, "n_layers_d": 2},
+    # the paired digits (pix2pix): a 5-level U-Net takes 32x32 down to 1x1; a 2-layer PatchGAN (6x6 patches)
+    **{name: {"image_size": 32, "num_downs": 5, "ngf": 32, "ndf": 32, "n_layers_d": 2}
+       for name in ("digits-edges", "digits-noisy", "digits-masked")},
 }
 
 def default_run_dir(model: str, dataset: str) -> Path:
