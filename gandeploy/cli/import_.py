@@ -9,7 +9,7 @@ import click
 from gandeploy.cli.options import report_outputs
 from gandeploy.errors import UserInputError
 
-KINDS = ("cyclegan-reference", "dcgan-example")
+KINDS = ("cyclegan-reference", "dcgan-example", "pix2pix-reference")
 
 
 @click.command("import")
@@ -18,15 +18,20 @@ KINDS = ("cyclegan-reference", "dcgan-example")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Run dir to write (default: training/runs/<PATH stem>).")
 @click.option("--image-size", type=int, default=256, show_default=True,
-              help="cyclegan-reference: default serving size (multiple of 4); any size works at run time.")
+              help="cyclegan-reference / pix2pix-reference: default serving size (a multiple of 4, of 2**num_downs "
+                   "for pix2pix); any such size works at run time.")
+@click.option("--norm-stats", type=click.Choice(("running", "sample")), default="running", show_default=True,
+              help="pix2pix-reference with BatchNorm: running statistics (eval mode) or each picture's own (the "
+                   "reference test.py without --eval). Dropout is off either way.")
 @click.option("--force", is_flag=True, help="Overwrite a run dir that already holds a checkpoint.")
-def import_cmd(kind: str, path: Path, out: Path | None, image_size: int, force: bool) -> None:
+def import_cmd(kind: str, path: Path, out: Path | None, image_size: int, norm_stats: str, force: bool) -> None:
     """Import published generator weights as a run dir (config.json + checkpoints/latest.pt).
 
     \b
     KIND cyclegan-reference: pytorch-CycleGAN-and-pix2pix ResnetGenerator (horse2zebra.pth, latest_net_G.pth)
     KIND dcgan-example:      pytorch/examples DCGAN generator (netG_epoch_N.pth)
-    Hyperparameters (ngf, blocks, channels, nz, image size) are read from the tensor shapes.
+    KIND pix2pix-reference:  pytorch-CycleGAN-and-pix2pix UnetGenerator (unet_128/unet_256 latest_net_G.pth)
+    Hyperparameters (ngf, blocks, levels, norm, channels, nz, image size) are read from the keys and shapes.
     """
     from gandeploy.training.pretrained import IMPORTERS  # local: keeps 'gandeploy --help' fast
 
@@ -34,10 +39,14 @@ def import_cmd(kind: str, path: Path, out: Path | None, image_size: int, force: 
     if (out / "checkpoints").exists() and not force:
         raise UserInputError(f"--out '{out}' already holds a run; pass --force to overwrite it or pick another "
                              "--out.")
-    kwargs = {"image_size": image_size} if kind == "cyclegan-reference" else {}
+    kwargs: dict[str, object] = {"image_size": image_size} if kind != "dcgan-example" else {}
+    if kind == "pix2pix-reference":
+        kwargs["norm_stats"] = norm_stats
     result = IMPORTERS[kind](path, out, **kwargs)
     arch = ", ".join(f"{k}={v}" for k, v in vars(result.arch).items())
     click.echo(f"Imported {kind} '{path}' as model '{result.model}' ({arch}).")
+    if kind == "pix2pix-reference":
+        click.echo(f"Test-time BatchNorm: {norm_stats} statistics ({'eval mode' if norm_stats == 'running' else 'each picture its own, as test.py without --eval'}); dropout off (the reference's test-time dropout is random).")
     if result.dropped_keys:
         click.echo(f"Dropped {len(result.dropped_keys)} InstanceNorm running-stat keys (unused, as in the "
                    "reference code).")

@@ -102,7 +102,10 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     num_classes = spec.num_classes(run.arch)
     meta = onnx_metadata(run, key, io_spec)
     onnx_path = out_dir / FORMATS["onnxruntime"].file  # type: ignore[operator]
-    example_hw = (max(8, sizes["min"][0]), max(8, sizes["min"][1])) if sizes else None
+    # traced at >= 2 steps per side: a size-rule step of 1 would leave 1x1 maps inside (a U-Net's bottom level)
+    # that the tracer specialises on, pinning H and W
+    step = size_step(io_spec)
+    example_hw = (max(8, 2 * step, sizes["min"][0]), max(8, 2 * step, sizes["min"][1])) if sizes else None
     onnx_info = export_onnx(module, io_spec, onnx_path, num_classes=num_classes, example_hw=example_hw,
                             opset=opset, metadata=meta)
 
