@@ -46,7 +46,9 @@ def import_cmd(kind: str, path: Path, out: Path | None, image_size: int, norm_st
     arch = ", ".join(f"{k}={v}" for k, v in vars(result.arch).items())
     click.echo(f"Imported {kind} '{path}' as model '{result.model}' ({arch}).")
     if kind == "pix2pix-reference":
-        click.echo(f"Test-time BatchNorm: {norm_stats} statistics ({'eval mode' if norm_stats == 'running' else 'each picture its own, as test.py without --eval'}); dropout off (the reference's test-time dropout is random).")
+        how = "eval mode" if norm_stats == "running" else "each picture's own, as test.py without --eval"
+        click.echo(f"Test-time BatchNorm: {norm_stats} statistics ({how}); dropout off (the reference's test.py "
+                   "leaves it on, which makes its outputs random).")
     if result.dropped_keys:
         click.echo(f"Dropped {len(result.dropped_keys)} InstanceNorm running-stat keys (unused, as in the "
                    "reference code).")

@@ -24,7 +24,7 @@ from gandeploy.errors import DataError, unknown_choice
 
 FOLDER_PREFIX = "folder:"
 ALIGNED_PREFIX = "aligned:"  # the pix2pix reference's aligned layout (A|B side by side), paired family only
-KIND_IMAGES, KIND_POINTS = "image", "points"  # ``Dataset.kind``: what its batches hold
+KIND_IMAGES, KIND_POINTS, KIND_PAIRED = "image", "points", "paired"  # ``Dataset.kind``: what its batches hold
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from gandeploy.data.download import DEFAULT_DATA_ROOT, _fetch
-from gandeploy.data.paired import KIND_PAIRED
+from gandeploy.data import KIND_PAIRED
 from gandeploy.data.unpaired import _augmentation, list_images, load_image, to_tensor
 from gandeploy.errors import DataError
 from gandeploy.utils.io import human_size

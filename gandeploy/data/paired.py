@@ -32,9 +32,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gandeploy.data import KIND_PAIRED  # ``Dataset.kind`` of (source, target) picture pairs
 from gandeploy.errors import DataError
 
-KIND_PAIRED = "paired"  # ``Dataset.kind`` of (source, target) picture pairs
 CORRUPTIONS = ("edges", "noisy", "masked")
 TRAIN_SEED, TEST_SEED = 0, 1
 NOISE_STD = 0.5  # in [-1, 1] units: 0.25 of the full grey range

@@ -99,6 +99,21 @@ def translate_held_out(generator: torch.nn.Module, ds: Any, batch: int = 128) ->
     return torch.cat([generator(x.to(device)).float().cpu() for x in source.split(batch)])
 
 
+def paired_summary(dataset: str, family: str | None, fake: np.ndarray, *, image_size: int, channels: int,
+                   data_root: str | None = None) -> dict[str, Any] | None:
+    """``paired_scores`` of ``fake`` (every held-out source translated) when ``dataset`` is a paired set that
+    declares measures; None otherwise (evaluate's distribution figures still apply)."""
+    from gandeploy.data import KIND_PAIRED, open_dataset
+
+    if family is None:
+        return None
+    ds = open_dataset(dataset, family, image_size=image_size or None, channels=channels or None, split="test",
+                      data_root=None, augment=None)
+    if getattr(ds, "kind", None) != KIND_PAIRED or not getattr(ds, "measures", ()):
+        return None
+    return paired_scores(fake, ds, data_root=data_root)
+
+
 def evaluate_paired_run(run_dir: str | os.PathLike[str], *, data_root: str | None = None) -> dict[str, Any] | None:
     """A run dir's generator on its data set's held-out pairs; None when the set declares no measures."""
     from gandeploy.data import open_dataset
