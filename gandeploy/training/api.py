@@ -25,7 +25,7 @@ from gandeploy.config import (
     save_run_config,
     to_dict,
 )
-from gandeploy.data import FOLDER_PREFIX, KIND_IMAGES, KIND_POINTS, open_dataset
+from gandeploy.data import ALIGNED_PREFIX, FOLDER_PREFIX, KIND_IMAGES, KIND_POINTS, open_dataset
 from gandeploy.errors import DataError, UserInputError
 from gandeploy.models.common import ModelSpec
 from gandeploy.registry import get_model
@@ -56,8 +56,9 @@ DATASET_ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
 def default_run_dir(model: str, dataset: str) -> Path:
     """``training/runs/<model>-<dataset>`` (a folder dataset uses the folder's name)."""
     name = dataset
-    if dataset.startswith(FOLDER_PREFIX):
-        name = "folder-" + (Path(dataset[len(FOLDER_PREFIX):]).expanduser().resolve().name or "root")
+    for prefix in (FOLDER_PREFIX, ALIGNED_PREFIX):
+        if dataset.startswith(prefix):
+            name = prefix[:-1] + "-" + (Path(dataset[len(prefix):]).expanduser().resolve().name or "root")
     return RUNS_DIR / f"{model}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
 
 
