@@ -100,7 +100,7 @@ def translate_held_out(generator: torch.nn.Module, ds: Any, batch: int = 128) ->
 
 
 def paired_summary(dataset: str, family: str | None, fake: np.ndarray, *, image_size: int, channels: int,
-                   data_root: str | None = None) -> dict[str, Any] | None:
+                   data_root: str | None = None, augment: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """``paired_scores`` of ``fake`` (every held-out source translated) when ``dataset`` is a paired set that
     declares measures; None otherwise (evaluate's distribution figures still apply)."""
     from gandeploy.data import KIND_PAIRED, open_dataset
@@ -108,7 +108,7 @@ def paired_summary(dataset: str, family: str | None, fake: np.ndarray, *, image_
     if family is None:
         return None
     ds = open_dataset(dataset, family, image_size=image_size or None, channels=channels or None, split="test",
-                      data_root=None, augment=None)
+                      data_root=Path(data_root) if data_root else None, augment=augment)
     if getattr(ds, "kind", None) != KIND_PAIRED or not getattr(ds, "measures", ()):
         return None
     return paired_scores(fake, ds, data_root=data_root)
