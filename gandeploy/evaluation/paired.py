@@ -21,9 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gandeploy.utils.logging import get_logger
 
-log = get_logger("evaluation.paired")
 
 PEAK = 2.0  # [-1, 1]: peak-to-peak value of a picture
 

@@ -23,9 +23,7 @@ from gandeploy.models.pix2pix import Pix2PixConfig, build_discriminator, build_g
 from gandeploy.training.losses import resolve
 from gandeploy.training.plots import save_image_grid
 from gandeploy.training.task import GANTask, Losses, TrainConfig
-from gandeploy.utils.logging import get_logger
 
-log = get_logger("pix2pix")
 
 N_SAMPLES = 8  # held-out pairs shown in a sample grid (one row each)
 GAN_MODES = {"nonsat": "vanilla", "lsgan": "lsgan"}  # --loss → the reference's --gan_mode

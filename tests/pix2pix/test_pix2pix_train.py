@@ -7,7 +7,6 @@ import csv
 import json
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from gandeploy.cli import main
