@@ -96,7 +96,8 @@ def test_shipped_recipes_load() -> None:
         assert recipe.model and recipe.dataset, path
 
 
-OFFLINE_SETS = ("digits", "ring8", "grid25", "mix1d", "digits2inverted")  # built in: no download
+OFFLINE_SETS = ("digits", "ring8", "grid25", "mix1d", "digits2inverted", "digits-edges", "digits-noisy",
+                "digits-masked")  # built in: no download
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "training" / "recipes").glob("*.toml")), ids=lambda p: p.stem)
