@@ -107,6 +107,8 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, g
                    f"FID {s['fid']:.4g}, KID {s['kid_mean']:.4g} ± {s['kid_std']:.2g}, precision "
                    f"{s['precision']:.3f}, recall {s['recall']:.3f}, density {s['density']:.3f}, coverage "
                    f"{s['coverage']:.3f}")
+        if s.get("paired"):  # a paired set's own measures against its known targets
+            click.echo(f"  against the true targets: {s['paired']['line']}")
     if result.reverse_skipped:
         click.echo(f"  other direction not scored: {result.reverse_skipped}")
     for row in result.per_class:

@@ -111,20 +111,23 @@ def default_features(output_role: str, dataset: str) -> str:
 
 def real_set(dataset: str, *, translation: bool, image_size: int = 0, channels: int = 0,
              n_points: int = DEFAULT_N, data_root: str | None = None,
-             domains: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray | None, Any]:
+             domains: tuple[int, int] = (0, 1), family: str | None = None,
+             augment: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray | None, Any]:
     """(real samples, their labels or None, translation inputs or None) from the held-out split of ``dataset``.
 
     Translation: the inputs are every held-out picture of domain ``domains[0]`` and the real samples those of
     ``domains[1]`` (indices into the (A, B) pair). Point mixtures draw ``n_points`` fresh points with the data
-    set's fixed test seed.
+    set's fixed test seed. ``family``: the model family the data set is opened for (default: "cyclegan" for
+    translation, "gan" otherwise); a paired set's (source, target) are the (A, B) pair. ``augment``: the run's data
+    options (an aligned set's ``direction``); the held-out split is never augmented.
     """
     from gandeploy.data import KIND_POINTS, open_dataset
 
-    kwargs: dict[str, Any] = {"split": "test", "augment": None,
+    kwargs: dict[str, Any] = {"split": "test", "augment": augment,
                               "data_root": Path(data_root) if data_root is not None else None}
     if image_size:
         kwargs.update(image_size=image_size, channels=channels or None)
-    ds = open_dataset(dataset, "cyclegan" if translation else "gan", **kwargs)
+    ds = open_dataset(dataset, family or ("cyclegan" if translation else "gan"), **kwargs)
     if translation:
         pair = ds.test_batch(10**9)  # (A, B): every held-out picture of both domains
         return pair[domains[1]].numpy(), None, pair[domains[0]].numpy()
@@ -164,6 +167,30 @@ def evaluate(target: str | os.PathLike[str], backend: str | None = None, *, cfg:
     if own and generator is None and is_run_dir and source.io.by_role(IMAGE):  # image-to-image: both directions
         result.reverse, result.reverse_skipped = _other_direction(str(target), source, run, cfg)
     return result
+
+
+def data_options(run: Any) -> dict[str, Any] | None:
+    """The data options the run trained with (its family's ``data_options``: a pix2pix run's ``direction``), so
+    held-out pairs are read the way training read them; None without a recorded training config."""
+    from gandeploy.training.api import task_class
+
+    if run is None or not isinstance(getattr(run, "train", None), dict):
+        return None
+    task = task_class(get_model(run.model))
+    try:
+        return task.data_options(task.parse_options(run.train.get("options") or {}))
+    except GanDeployError:
+        return None
+
+
+def data_family(run: Any, dataset: str) -> str | None:
+    """The family a data set is opened for: the run's model's, else the data set's only one (None: default)."""
+    from gandeploy.data import DATASETS
+
+    if run is not None:
+        return get_model(run.model).family
+    spec = DATASETS.get(dataset)
+    return spec.families[0] if spec is not None and len(spec.families) == 1 else None
 
 
 def generator_domains(run: Any, generator: str | None) -> tuple[int, int]:
@@ -232,8 +259,10 @@ def _evaluate(target: str, source: Source, run: Any, cfg: EvalConfig) -> EvalRes
     domains = generator_domains(run, source.generator) if translation else (0, 1)
     if translation and run is not None:
         size, channels = int(getattr(run.arch, "image_size", 0) or 0), int(getattr(run.arch, "input_nc", 0) or 0)
+    family = data_family(run, dataset)
     real, real_labels, inputs = real_set(dataset, translation=translation, image_size=size, channels=channels,
-                                         n_points=cfg.n, data_root=cfg.data_root, domains=domains)
+                                         n_points=cfg.n, data_root=cfg.data_root, domains=domains, family=family,
+                                         augment=data_options(run))
     features = cfg.features or default_features(out.role, dataset)
     extractor = get_extractor(features, inception_weights_path=cfg.inception_weights, data_root=cfg.data_root)
 
@@ -255,6 +284,12 @@ def _evaluate(target: str, source: Source, run: Any, cfg: EvalConfig) -> EvalRes
         "generator": source.generator, "feature_extractor": extractor.info}
     if translation:
         summary["direction"] = direction_label(domains)
+        from gandeploy.evaluation.paired import paired_summary
+
+        paired = paired_summary(dataset, family, fake, image_size=size, channels=channels, data_root=cfg.data_root,
+                                augment=data_options(run))
+        if paired is not None:  # the set's declared measures against its known targets (pix2pix digits)
+            summary["paired"] = paired
     result = EvalResult(summary, real=real, fake=fake, fake_features=fake_f)
     if cfg.per_class and labels is not None:
         if real_labels is None:

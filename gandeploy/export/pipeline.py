@@ -23,7 +23,7 @@ from gandeploy.export.card import write_model_card
 from gandeploy.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
 from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
 from gandeploy.export.onnx2trt import build_engine
-from gandeploy.export.torch2onnx import SIZE_MULTIPLE, export_onnx
+from gandeploy.export.torch2onnx import export_onnx, size_step
 from gandeploy.formats import FORMATS
 from gandeploy.models.blocks import bake_for_export
 from gandeploy.models.io import HW, IMAGE, GeneratorIO
@@ -102,11 +102,14 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     num_classes = spec.num_classes(run.arch)
     meta = onnx_metadata(run, key, io_spec)
     onnx_path = out_dir / FORMATS["onnxruntime"].file  # type: ignore[operator]
-    example_hw = (max(8, sizes["min"][0]), max(8, sizes["min"][1])) if sizes else None
+    # traced at >= 2 steps per side: a size-rule step of 1 would leave 1x1 maps inside (a U-Net's bottom level)
+    # that the tracer specialises on, pinning H and W
+    step = size_step(io_spec)
+    example_hw = (max(8, 2 * step, sizes["min"][0]), max(8, 2 * step, sizes["min"][1])) if sizes else None
     onnx_info = export_onnx(module, io_spec, onnx_path, num_classes=num_classes, example_hw=example_hw,
                             opset=opset, metadata=meta)
 
-    cases = validate.check_cases(max_batch, sizes)
+    cases = validate.check_cases(max_batch, sizes, size_step(io_spec))
     torch_rt = TorchRuntime(module, run, generator_key=key)
     refs = validate.references(torch_rt, io_spec, cases, num_classes)
     parity: dict[str, Any] = {}
@@ -182,16 +185,17 @@ def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_si
             raise UserInputError(f"{'/'.join(used)} {verb} only to image-to-image models (cyclegan); "
                                  f"'{run.model}' generates a fixed output size.")
         return None
+    step = size_step(io_spec)  # the generator's size rule (and 4)
     for flag, value in given.items():
         if value is None:
             continue
-        if len(value) != 2 or min(value) < 1 or value[0] % SIZE_MULTIPLE or value[1] % SIZE_MULTIPLE:
-            raise UserInputError(f"{flag} must be HxW with H and W positive multiples of {SIZE_MULTIPLE}, "
-                                 f"got {'x'.join(map(str, value))}.")
+        if len(value) != 2 or min(value) < 1 or value[0] % step or value[1] % step:
+            raise UserInputError(f"{flag} must be HxW with H and W positive multiples of {step} (the size rule of "
+                                 f"'{run.model}'), got {'x'.join(map(str, value))}.")
     s = int(getattr(run.arch, "image_size", 256))
     opt = opt_size or _clamp((s, s), min_size, max_size)
-    lo = min_size or (min(64, opt[0]), min(64, opt[1]))
-    hi = max_size or (max(512, opt[0]), max(512, opt[1]))
+    lo = min_size or (_round_up(min(64, opt[0]), step), _round_up(min(64, opt[1]), step))
+    hi = max_size or (_round_up(max(512, opt[0]), step), _round_up(max(512, opt[1]), step))
     named = {"--min-size": lo, "--opt-size": opt, "--max-size": hi}
     for a, b in (("--min-size", "--max-size"), ("--min-size", "--opt-size"), ("--opt-size", "--max-size")):
         (ah, aw), (bh, bw) = named[a], named[b]
@@ -201,6 +205,10 @@ def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_si
 
             raise UserInputError(f"{label(a)} must not exceed {label(b)}: need min <= opt <= max in both H and W.")
     return {"min": (int(lo[0]), int(lo[1])), "opt": (int(opt[0]), int(opt[1])), "max": (int(hi[0]), int(hi[1]))}
+
+
+def _round_up(value: int, step: int) -> int:
+    return -(-int(value) // step) * step
 
 
 def _clamp(hw: HW, lo: HW | None, hi: HW | None) -> HW:

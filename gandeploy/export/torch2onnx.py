@@ -8,6 +8,7 @@ Graph IO follows ``gandeploy.models.io``: dynamic axes are named exactly 'N', 'H
 from __future__ import annotations
 
 import contextlib
+import math
 import io
 import logging
 import time
@@ -89,15 +90,22 @@ def _opset(model: onnx.ModelProto) -> int:
     return int(next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0))
 
 
+def size_step(io_spec: GeneratorIO) -> int:
+    """Image sizes an export plans, checks and traces are multiples of this: the generator's declared size rule
+    (``multiple``; a U-Net's 2**num_downs), and of ``SIZE_MULTIPLE`` (4) as before for every other model."""
+    return math.lcm(SIZE_MULTIPLE, io_spec.size_multiple)
+
+
 def _dynamic_shapes(io_spec: GeneratorIO) -> dict[str, dict[int, object]]:
     batch = torch.export.Dim("N", min=1, max=MAX_DIM)
-    quarter = {HEIGHT: torch.export.Dim("H_q", min=1, max=MAX_DIM // SIZE_MULTIPLE),
-               WIDTH: torch.export.Dim("W_q", min=1, max=MAX_DIM // SIZE_MULTIPLE)}
+    step = size_step(io_spec)
+    quarter = {HEIGHT: torch.export.Dim("H_q", min=1, max=MAX_DIM // step),
+               WIDTH: torch.export.Dim("W_q", min=1, max=MAX_DIM // step)}
     shapes: dict[str, dict[int, object]] = {}
     for spec in io_spec.inputs:
         axes: dict[int, object] = {}
         for axis, dim in spec.dynamic_axes.items():
-            axes[axis] = batch if dim == BATCH else SIZE_MULTIPLE * quarter[dim]  # H = 4 * H_q
+            axes[axis] = batch if dim == BATCH else step * quarter[dim]  # H = step * H_q
         shapes[spec.name] = axes
     return shapes
 

@@ -66,24 +66,25 @@ FP32 = Tolerance(FP32_MAX_ABS)
 FP16 = Tolerance(FP16_MAX_ABS, FP16_MAX_LEVELS)
 
 
-def nonsquare(sizes: dict[str, HW]) -> HW:
-    """A non-square size inside [min, max]: the opt size if it is non-square, else 3/4 of its height."""
+def nonsquare(sizes: dict[str, HW], step: int = 4) -> HW:
+    """A non-square size inside [min, max], multiples of ``step``: the opt size if it is non-square, else 3/4 of
+    its height (rounded down to the step)."""
     lo, opt, hi = sizes["min"], sizes["opt"], sizes["max"]
     if opt[0] != opt[1]:
         return opt
-    h = max(lo[0], (opt[0] * 3 // 4) // 4 * 4)
+    h = max(lo[0], (opt[0] * 3 // 4) // step * step)
     if h == opt[0]:  # min == opt: grow the width instead
-        w = min(hi[1], opt[1] + 4)
+        w = min(hi[1], opt[1] + step)
         return (opt[0], w) if w != opt[0] else opt
     return h, opt[1]
 
 
-def check_cases(max_batch: int, sizes: dict[str, HW] | None) -> list[Case]:
+def check_cases(max_batch: int, sizes: dict[str, HW] | None, step: int = 4) -> list[Case]:
     """The fixed batches every artifact is checked on; ``sizes`` (min/opt/max, image inputs only) adds the
-    image sizes: the opt size, max batch at the min size, and a non-square size."""
+    image sizes: the opt size, max batch at the min size, and a non-square size (multiples of ``step``)."""
     if sizes is not None:
         cases = [Case(1, sizes["opt"], 0), Case(max_batch, sizes["min"], 1),
-                 Case(min(2, max_batch), nonsquare(sizes), 2)]
+                 Case(min(2, max_batch), nonsquare(sizes, step), 2)]
     else:
         cases = [Case(b, None, i) for i, b in enumerate(sorted({1, max_batch}))]
     unique: list[Case] = []

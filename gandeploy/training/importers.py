@@ -31,12 +31,15 @@ LAYOUTS: list[Layout] = [
     Layout("dcgan-example", "dcgan-example",
            frozenset({"main.N.weight", "main.N.bias", "main.N.running_mean", "main.N.running_var"}),
            frozenset({"main.N.num_batches_tracked"})),
-    # pix2pix-reference: its layout goes here when its importer joins IMPORTERS.
+    # pix2pix-reference: a U-Net's keys nest as deep as its num_downs, so no fixed pattern set holds them;
+    # ``detect`` recognises it structurally (``pretrained_pix2pix.unet_layout``).
 ]
+PIX2PIX = Layout("pix2pix-reference", "pix2pix-reference", frozenset())
 
 OPTIONS: dict[str, tuple[str, ...]] = {  # the keyword options each importer takes
     "cyclegan-reference": ("image_size",),
     "srvgg": ("act_type",),
+    "pix2pix-reference": ("image_size", "norm_stats"),
 }
 
 
@@ -48,7 +51,11 @@ def kinds() -> tuple[str, ...]:
 def detect(path: str | os.PathLike[str]) -> tuple[Layout, str]:
     """(layout, container key) of the checkpoint at ``path``; a ``CheckpointError`` naming the closest layout
     and the keys that differ when none fits."""
+    from gandeploy.training.pretrained_pix2pix import unet_layout  # local: it imports the registry
+
     sd, container = read_checkpoint(path)
+    if unet_layout(sd) is not None:
+        return PIX2PIX, container
     layouts = [lay for lay in LAYOUTS if lay.kind in IMPORTERS]
     return match_layout(sd, layouts, Path(path), "generator"), container
 
