@@ -141,10 +141,8 @@ def case_inputs(contract: ServedContract, case: Case) -> tuple[dict[str, np.ndar
 
 def default_sizes(contract: ServedContract) -> list[HW]:
     """Translation sizes: the export's opt size and a non-square one inside [min, max] (multiples of the
-    generator's size step: its declared ``multiple`` and 4)."""
-    from gandeploy.export.torch2onnx import size_step
-
-    step = size_step(contract.io)
+    generator's declared size rule, ``multiple``)."""
+    step = contract.io.size_multiple
     sizes = contract.image_sizes or {}
     lo, opt, hi = (tuple(int(v) for v in sizes.get(k, (64, 64))) for k in ("min", "opt", "max"))
     h2 = max(lo[0], (opt[0] * 3 // 4) // step * step)
@@ -165,9 +163,7 @@ def plan_cases(contract: ServedContract, batch_sizes: Sequence[int] | None, size
     if not translation:
         return [Case(b, None, 1000 * i) for i, b in enumerate(batches)]
     hws = list(sizes or default_sizes(contract))
-    from gandeploy.export.torch2onnx import size_step
-
-    step = size_step(contract.io)
+    step = contract.io.size_multiple
     for hw in hws:
         if hw[0] % step or hw[1] % step:
             raise UserInputError(f"--sizes must be multiples of {step} (got {hw[0]}x{hw[1]}).")
