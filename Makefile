@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test browser demo bench modes clean
+.PHONY: install test browser perf-libs demo bench modes clean
 
 # (Re)build the virtual environment when pyproject.toml changes. torch==2.13.0 comes first so pip takes
 # the CPU wheel that lies on local disk instead of resolving a multi-GB CUDA build.
@@ -13,29 +13,33 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-# The browser test of `gandeploy ui` drives Debian's chromium + chromium-driver; without them (not root, no
-# apt) it skips with a reason.
-test: install browser
+# The browser test of `gandeploy ui` drives Debian's chromium + chromium-driver, the perf_analyzer tests need
+# Debian's libb64-0d (and libcudart.so.12, pip extra "bench", installed with the venv). Without them (not
+# root, no apt) those tests skip with the reason; GANDEPLOY_STRICT=1 (.ci/run) turns such a skip into a failure.
+test: install browser perf-libs
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+APT_INSTALL := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
 browser:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
-		( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+		( ($(APT_INSTALL) chromium chromium-driver) \
 		>/dev/null 2>&1 || echo "warning: could not install chromium + chromium-driver; the browser test will skip" )
+
+perf-libs:
+	@dpkg -s libb64-0d >/dev/null 2>&1 || ( ($(APT_INSTALL) libb64-0d) >/dev/null 2>&1 || \
+		echo "warning: could not install libb64-0d; the perf_analyzer tests will skip" )
 
 demo: install
 	$(VENV)/bin/gandeploy demo
 
 # perf_analyzer needs Debian's libb64-0d and libcudart.so.12 (pip extra "bench"), even on a CPU machine.
-bench: install
-	@dpkg -s libb64-0d >/dev/null 2>&1 || (apt-get install -y -qq libb64-0d >/dev/null 2>&1 || \
-		echo "warning: could not install libb64-0d; perf_analyzer figures will be skipped")
-	$(PY) -m pip install -q -e ".[dev,bench]"
+bench: install perf-libs
 	$(VENV)/bin/gandeploy bench-suite
 
 # The mode-collapse table (ring8 / grid25, 6 rows x 5 seeds, two runs at a time): about 45 min on 2 cores.

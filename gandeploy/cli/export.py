@@ -8,15 +8,15 @@ import click
 
 from gandeploy.errors import UserInputError
 
-from gandeploy.cli.options import parse_hw, report_outputs
+from gandeploy.cli.options import OutPath, parse_hw, report_outputs
 from gandeploy.utils.io import human_size
 
-SIZE_HELP = "HxW for image-to-image models (multiples of 4)"
+SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the generator declares)"
 
 
 @click.command("export")
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--out", type=OutPath(directory=True), default=None,
               help="Export dir [default: export/<run dir name>].")
 @click.option("--fp16", is_flag=True,
               help="Also write model.fp16.onnx and, where TensorRT and a GPU exist, model.plan.")
@@ -38,15 +38,20 @@ SIZE_HELP = "HxW for image-to-image models (multiples of 4)"
               help="ONNX exporter. auto: dynamo, and TorchScript only if dynamo fails (warned and recorded in "
                    "manifest.json); dynamo / torchscript: that one, failing instead of falling back.")
 @click.option("--force", is_flag=True, help="Replace an export dir that holds another run's export.")
+@click.option("--calibration", type=click.Path(path_type=Path), default=None,
+              help="A directory of your own pictures: the FP16 safety check and the receptive field are measured on "
+                   "them [default: the held-out photos of the 'photos' data set].")
 def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_batch: int, min_size: str | None,
            opt_size: str | None, max_size: str | None, opset: int | None, generator: str | None,
-           ema: bool | None, exporter: str, force: bool) -> None:
+           ema: bool | None, exporter: str, force: bool, calibration: Path | None) -> None:
     """Export RUN_DIR's generator to ONNX (dynamic batch; dynamic H/W for image-to-image models).
 
     \b
     Every artifact is run here and compared with PyTorch; a breach of tolerance fails the export:
       model.onnx       ONNX Runtime FP32      max abs <= 1e-4
-      model.fp16.onnx  ONNX Runtime FP16      max abs <= 2e-2, uint8 images within 2 levels
+      model.fp16.onnx  ONNX Runtime FP16      max abs <= 2e-2, uint8 images within 2 levels; layers whose
+                                              FP32 activations pass FP16's range (measured on real
+                                              pictures) stay in FP32
       model.plan       TensorRT FP16 engine   same as FP16 (needs TensorRT and an NVIDIA GPU)
     """
     from gandeploy.export.pipeline import export_run  # local: keeps 'gandeploy --help' fast
@@ -55,11 +60,12 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
         if generator is not None:
             raise click.UsageError("pass either --generator or --ema/--no-ema, not both.")
         generator = _ema_choice(run_dir, ema)
-    sizes = {name: parse_hw(value, flag, multiple=4) for name, value, flag in (
+    # any positive HxW here: export_run checks it against the size rule the generator declares
+    sizes = {name: parse_hw(value, flag) for name, value, flag in (
         ("min_size", min_size, "--min-size"), ("opt_size", opt_size, "--opt-size"),
         ("max_size", max_size, "--max-size"))}
     result = export_run(run_dir, out, fp16=fp16, trt=trt, max_batch=max_batch, opset=opset, generator=generator,
-                        force=force, exporter=exporter, **sizes)
+                        force=force, exporter=exporter, calibration=calibration, **sizes)
     manifest = result.manifest
     fallback = manifest["exporter"].get("fallback_reason")
     if fallback:
@@ -77,6 +83,15 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
         if "uint8_levels" in par:
             check += f" (uint8 max {par['uint8_levels']} level{'s' if par['uint8_levels'] != 1 else ''})"
         click.echo(f"{row.file:<17} {row.format or '-':<17} {human_size(row.bytes):>9}  {err}{check}")
+    field = manifest.get("receptive_field")
+    if field:
+        click.echo(f"Receptive field: {field['radius']} input pixels" + ("" if field["bounded"] else " or more")
+                   + f" (> {field['threshold_levels']} uint8 level; {field['measured_on']}).")
+    kept = manifest.get("fp16", {}).get("kept_fp32_nodes", {})
+    if kept.get("overflow") or kept.get("error"):
+        click.echo(f"FP16: kept in FP32 by measurement: {', '.join(kept.get('overflow', []) + kept.get('error', []))}.")
+    if manifest.get("fp16", {}).get("fallback"):
+        click.echo(f"FP16: {manifest['fp16']['fallback']}.")
     if (fp16 or trt) and result.tensorrt_reason:
         click.echo(f"{'model.plan':<17} {'tensorrt':<17} {'-':>9}  skipped: {result.tensorrt_reason}")
     report_outputs([result.out_dir], next_command=f"gandeploy repo {result.out_dir}")

@@ -6,17 +6,18 @@ from pathlib import Path
 
 import click
 
-from gandeploy.cli.options import report_outputs
+from gandeploy.cli.options import OutPath, report_outputs
 
 
 @click.command("mode-table")
 @click.option("--datasets", default="ring8,grid25", show_default=True, help="Comma-separated: ring8, grid25.")
 @click.option("--rows", "row_keys", default=None,
               help="Comma-separated rows [default: all]: nonsat, wgangp, pacgan2, pacgan3, pacgan4, best.")
-@click.option("--seeds", type=int, default=5, show_default=True, help="Seeds 0..N-1 per row.")
+@click.option("--seeds", type=int, default=5, show_default=True, help="Seeds per row: 0..N-1; the best rows use held-out seeds 5..5+N-1 "
+              "(their recipes were chosen on 0-4).")
 @click.option("--recipes", type=click.Path(file_okay=False, path_type=Path), default=Path("training/recipes"),
               show_default=True, help="Folder holding the mlp-<dataset>-*.toml recipes.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/modes"),
+@click.option("--out", "out_dir", type=OutPath(directory=True), default=Path("reports/modes"),
               show_default=True, help="Folder for modes.md / modes.json.")
 @click.option("--keep-runs", is_flag=True, help="Keep every run dir under OUT/runs.")
 @click.option("--jobs", type=int, default=1, show_default=True,

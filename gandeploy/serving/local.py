@@ -21,6 +21,7 @@ from gandeploy.contract import ServedContract
 from gandeploy.errors import GanDeployError, RequestRejected, UserInputError
 from gandeploy.manifest import load_manifest
 from gandeploy.models.io import IMAGE, to_uint8
+from gandeploy.models.latent_stream import check_latent_stream
 from gandeploy.runtimes.base import Runtime, open_runtime
 from gandeploy.serving.repository import DEFAULT_MAX_PIXELS
 
@@ -33,6 +34,8 @@ def local_runtime(export_dir: str | os.PathLike[str], backend: str) -> tuple[Ser
         raise UserInputError(f"--backend must be one of {', '.join(LOCAL_BACKENDS)} for in-process use, got "
                              f"'{backend}'.")
     contract = load_manifest(Path(export_dir)).contract
+    if contract.draws_latents:
+        check_latent_stream(f"--backend {backend} on '{export_dir}'")  # NumPy must draw the golden latents
     return contract, open_runtime(backend, Path(export_dir))
 
 

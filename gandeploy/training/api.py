@@ -25,7 +25,7 @@ from gandeploy.config import (
     save_run_config,
     to_dict,
 )
-from gandeploy.data import FOLDER_PREFIX, KIND_IMAGES, KIND_POINTS, open_dataset
+from gandeploy.data import ALIGNED_PREFIX, FOLDER_PREFIX, KIND_IMAGES, KIND_POINTS, open_dataset
 from gandeploy.errors import DataError, UserInputError
 from gandeploy.models.common import ModelSpec
 from gandeploy.registry import get_model
@@ -48,13 +48,17 @@ DATASET_ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "grid25": {"image_size": 0, "data_dim": 2},
     # the built-in synthetic pair: training/recipes/cyclegan-digits2inverted.toml's tiny 16x16 network
     "digits2inverted": {"image_size": 16, "ngf": 8, "ndf": 8, "n_blocks": 2, "n_layers_d": 2},
+    # the paired digits (pix2pix): a 5-level U-Net takes 32x32 down to 1x1; a 2-layer PatchGAN (6x6 patches)
+    **{name: {"image_size": 32, "num_downs": 5, "ngf": 32, "ndf": 32, "n_layers_d": 2}
+       for name in ("digits-edges", "digits-noisy", "digits-masked")},
 }
 
 def default_run_dir(model: str, dataset: str) -> Path:
     """``training/runs/<model>-<dataset>`` (a folder dataset uses the folder's name)."""
     name = dataset
-    if dataset.startswith(FOLDER_PREFIX):
-        name = "folder-" + (Path(dataset[len(FOLDER_PREFIX):]).expanduser().resolve().name or "root")
+    for prefix in (FOLDER_PREFIX, ALIGNED_PREFIX):
+        if dataset.startswith(prefix):
+            name = prefix[:-1] + "-" + (Path(dataset[len(prefix):]).expanduser().resolve().name or "root")
     return RUNS_DIR / f"{model}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
 
 
@@ -123,6 +127,8 @@ def _dataset_facts(spec: ModelSpec, name: str, ds: Any, fields: set[str],
             facts["image_size"] = int(ds.image_size)
     if "input_nc" in fields and hasattr(ds, "channels"):  # translation models: both domains share channels
         facts.update(input_nc=int(ds.channels), output_nc=int(ds.channels))
+    if "num_in_ch" in fields and hasattr(ds, "channels"):  # super-resolution models (BasicSR's field names)
+        facts.update(num_in_ch=int(ds.channels), num_out_ch=int(ds.channels))
     # conditional: the default architecture has a class-label input, or the user asked for classes (SAGAN)
     if spec.num_classes(spec.config_cls()) or overrides.get("num_classes"):
         names = getattr(ds, "class_names", None)
@@ -138,6 +144,17 @@ def _requested(spec: ModelSpec, dataset_name: str, overrides: dict[str, Any], fi
     if field in overrides:
         return overrides[field]
     return DATASET_ARCH_DEFAULTS.get(dataset_name, {}).get(field)
+
+
+def declared_scale(spec: ModelSpec, overrides: dict[str, Any]) -> int:
+    """The output scale the generator declares (``GeneratorIO.scale``) under the user's ``overrides``; the
+    default architecture's when they do not make a valid config yet (``build_arch`` reports that later)."""
+    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+    try:
+        cfg = spec.config_cls(**{k: v for k, v in overrides.items() if k in fields})
+    except (TypeError, ValueError):
+        cfg = spec.config_cls()
+    return spec.io(cfg).scale
 
 
 def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLike[str] | None = None, *,
@@ -168,7 +185,8 @@ def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLi
         task_cls = task_class(spec)
         ds = open_dataset(dataset, spec.family, image_size=image_size, channels=channels, split="train",
                           data_root=Path(data_root) if data_root is not None else None,
-                          augment=task_cls.data_options(task_cls.parse_options(train.options)))
+                          augment=task_cls.data_options(task_cls.parse_options(train.options)),
+                          scale=declared_scale(spec, overrides))
         arch_cfg = build_arch(spec, dataset, overrides, ds, loss=train.loss)
         if saved is not None:
             _check_same_arch(run_dir, saved, arch_cfg)

@@ -71,6 +71,8 @@ def test_mode_table_removes_its_runs_by_default(tmp_path: Path) -> None:
                                     recipes=_recipes(tmp_path))
     assert not (tmp_path / "out" / "runs").exists() and {p.name for p in written} == {"modes.md", "modes.json"}
     assert groups[("best", "grid25")]["n_modes"] == 25 and groups[("best", "grid25")]["seeds"] == 1
+    assert groups[("best", "grid25")]["seed_list"] == [3 + mt.HELD_OUT_BASE]  # held-out seeds for best rows
+    assert "held-out seeds), seeds 8 |" in (tmp_path / "out" / "modes.md").read_text()
 
 
 def test_mode_table_errors_name_the_flag(tmp_path: Path) -> None:
@@ -102,3 +104,26 @@ def test_kept_finished_runs_are_rescored_not_retrained(tmp_path: Path) -> None:
     stamp = ckpt.stat().st_mtime_ns
     _, again = mt.mode_table(out, datasets=["ring8"], rows=rows, seeds=[0], recipes=recipes, keep_runs=True)
     assert ckpt.stat().st_mtime_ns == stamp and again == first
+
+
+def test_kept_runs_are_retrained_when_recipe_or_overrides_change(tmp_path: Path) -> None:
+    recipes, out = _recipes(tmp_path), tmp_path / "out"
+    rows = mt.get_rows(["nonsat"])
+    mt.mode_table(out, datasets=["ring8"], rows=rows, seeds=[0], recipes=recipes, keep_runs=True)
+    run = out / "runs" / "nonsat-ring8-s0"
+    recipe = recipes / "mlp-ring8-nonsat.toml"
+    recipe.write_text(recipe.read_text().replace("steps = 30", "steps = 20"))
+    mt.mode_table(out, datasets=["ring8"], rows=rows, seeds=[0], recipes=recipes, keep_runs=True)
+    assert json.loads((run / "config.json").read_text())["train"]["steps"] == 20  # retrained, not reused
+    packed = mt.Row("nonsat", "same dir, other overrides", "mlp-{dataset}-nonsat.toml", {"pack": 2})
+    mt.mode_table(out, datasets=["ring8"], rows=[packed], seeds=[0], recipes=recipes, keep_runs=True)
+    assert json.loads((run / "config.json").read_text())["train"]["pack"] == 2
+
+
+def test_std_is_the_sample_std() -> None:
+    runs = [{"modes": m, "n_modes": 8, "high_quality": h, "reverse_kl": k, "seconds": 1.0, "seed": i}
+            for i, (m, h, k) in enumerate([(8, 0.90, 0.1), (6, 0.80, 0.3), (7, 0.85, 0.2)])]
+    s = mt.summarise(runs)
+    assert s["modes_std"] == pytest.approx(1.0) and s["hq_std"] == pytest.approx(5.0)  # ddof 1
+    assert s["kl_std"] == pytest.approx(0.1) and s["std"] == "sample (ddof 1)"
+    assert mt.summarise(runs[:1])["modes_std"] == 0.0

@@ -78,7 +78,8 @@ def test_validators_reject_broken_manifests() -> None:
         ("ServingRuntime", lambda d: d["spec"]["volumes"][0]["emptyDir"].update(sizelimit="1Gi")),
         ("InferenceService", lambda d: d["spec"]["predictor"].update(modle={})),
         ("InferenceService", lambda d: d["spec"]["predictor"].update(scaleMetric="latency")),
-        ("InferenceService", lambda d: d["spec"]["predictor"]["model"].pop("modelFormat")),
+        ("InferenceService", lambda d: d["spec"]["predictor"]["model"].update(storageUri=["pvc://x"])),
+        ("InferenceService", lambda d: d["metadata"].update(lables={"app": "x"})),  # ObjectMeta, strict
         ("InferenceService", lambda d: d["spec"]["predictor"]["model"]["resources"].update(limit={})),
     ]
     for kind, breaks in breakages:

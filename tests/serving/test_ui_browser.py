@@ -348,15 +348,29 @@ def test_page_survives_a_server_restart(page: Any, page_url: str, servers: Serve
     np.testing.assert_array_equal(hwc(shown)[2:-2, 2:-2], sdk[0])
 
 
-@pytest.mark.skipif(not os.environ.get("GANDEPLOY_UI_SCREENSHOT"), reason="writes the README screenshot only "
-                    "when GANDEPLOY_UI_SCREENSHOT=docs/ui.png (GANDEPLOY_UI_REPOSITORY: e.g. make demo's)")
-def test_readme_screenshot(browser: Any, tmp_path: Path) -> None:
-    """The README's picture: the first sampling model of a repository (default: make demo's), 16 samples."""
-    repo = Path(os.environ.get("GANDEPLOY_UI_REPOSITORY", "model_repository"))
-    holder = Servers(repo, tmp_path)
-    server = holder.start()
+@contextlib.contextmanager
+def _screenshot_server(servers: Servers, tmp_path: Path) -> Iterator[TritonServer]:
+    """This module's server, or with ``GANDEPLOY_UI_REPOSITORY`` a server on that repository (make demo's)."""
+    repository = os.environ.get("GANDEPLOY_UI_REPOSITORY")
+    if not repository and servers.current is not None:
+        yield servers.current
+        return
+    holder = Servers(Path(repository or "model_repository"), tmp_path)
     try:
-        with running_ui(holder.http_url, tmp_path / "ui.log") as url:
+        yield holder.start()
+    finally:
+        holder.stop()
+
+
+def test_readme_screenshot(browser: Any, servers: Servers, tmp_path: Path) -> None:
+    """The README's picture: the first sampling model of a repository, 16 samples, and its interpolation.
+
+    Runs on this module's tiny repository into the tmp dir; ``GANDEPLOY_UI_SCREENSHOT=docs/ui.png`` with
+    ``GANDEPLOY_UI_REPOSITORY`` (default ``model_repository``, e.g. make demo's) writes the README's file.
+    """
+    target = Path(os.environ.get("GANDEPLOY_UI_SCREENSHOT") or tmp_path / "ui.png")
+    with _screenshot_server(servers, tmp_path) as server:
+        with running_ui(server.http_url, tmp_path / "ui.log") as url:
             browser.set_window_size(1200, 1180)
             browser.get(url)
             wait_for(browser, lambda: "ready" in _text(browser, "server-status"), "the server status line")
@@ -373,9 +387,9 @@ def test_readme_screenshot(browser: Any, tmp_path: Path) -> None:
                 shown_picture(browser, f"{slug}-strip")
             browser.execute_script("window.scrollTo(0, 0);")
             png = Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGB")
-            png.quantize(colors=64).save(os.environ["GANDEPLOY_UI_SCREENSHOT"], optimize=True)
-    finally:
-        holder.stop()
+            png.quantize(colors=64).save(target, optimize=True)
+    with Image.open(target) as shot:
+        assert shot.size[0] >= 1000 and shot.size[1] >= 800, shot.size
 
 
 def _has(driver: Any, css: str) -> bool:

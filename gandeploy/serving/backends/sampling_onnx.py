@@ -1,7 +1,7 @@
 """Triton python-backend model ``<name>`` for sampling exports (local flavour): the whole pipeline in one step.
 
 Served inputs → checked (``check_batch``: ``seed`` INT64 [1] in 0 .. 2**63 - 1; optional ``truncation`` FP32
-[1], finite and > 0; ``label`` / ``code`` INT64 [1] in [0, classes); ``continuous`` FP32 [M], finite) →
+[1], finite and >= 0.02; ``label`` / ``code`` INT64 [1] in [0, classes); ``continuous`` FP32 [M], finite) →
 generator inputs (``step_feeds``: a latent is ``latent_from_seed(seed, nz, truncation)``) → ``model.onnx`` on
 ONNX Runtime CPU → ``image`` UINT8 [H, W, C] (``to_uint8``) or ``sample`` FP32 [D]. The same contract and
 pictures as the ``<name>_seed`` → generator → ``<name>_postprocess`` ensemble of the NGC flavour, without two
@@ -23,6 +23,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 from gd_backend_common import (check_batch, load_contract, model_parameters, onnx_session, step_feeds,
                                to_uint8)
+from gd_latent_stream import check_latent_stream
 
 POINTS_ROLE = "points"
 
@@ -34,6 +35,7 @@ class TritonPythonModel:
         params = model_parameters(args)
         self.session = onnx_session(args, params)
         self.contract = load_contract(params)
+        check_latent_stream(self.contract, args["model_name"])  # NumPy must draw the golden latents
         self.inputs = self.contract["inputs"]
         self.names = [s["name"] for s in self.inputs]
         gen = {g["name"]: g for g in self.contract["generator_inputs"]}

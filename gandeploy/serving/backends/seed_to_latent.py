@@ -2,7 +2,7 @@
 
 Generic over the served contract (config parameter ``gandeploy_contract``, the JSON of
 ``gandeploy.contract.ServedContract``): every served input is checked by its declaration (``seed`` INT64 [1]
-in 0 .. 2**63 - 1; optional ``truncation`` FP32 [1], finite and > 0; ``label`` / ``code`` INT64 [1] in
+in 0 .. 2**63 - 1; optional ``truncation`` FP32 [1], finite and >= 0.02; ``label`` / ``code`` INT64 [1] in
 [0, classes); ``continuous`` FP32 [M], finite) and each generator input comes out as ``gen_<input>``: a latent
 is ``latent_from_seed(seed, nz, truncation)`` (NumPy PCG64, identical to ``gandeploy.models.io``), the other
 inputs pass through checked. An absent optional input arrives as None. Checks run once per input over the
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import triton_python_backend_utils as pb_utils
 from gd_backend_common import check_batch, load_contract, model_parameters, step_feeds
+from gd_latent_stream import check_latent_stream
 
 
 class TritonPythonModel:
@@ -22,6 +23,7 @@ class TritonPythonModel:
 
     def initialize(self, args):
         self.contract = load_contract(model_parameters(args))
+        check_latent_stream(self.contract, args["model_name"])  # NumPy must draw the golden latents
         self.inputs = self.contract["inputs"]
         self.outputs = [s["name"] for s in self.contract["step_outputs"]]
 
