@@ -43,7 +43,7 @@ def train(model: str | None = None, dataset: str | None = None, *, recipe: str |
     continues the run's checkpoint with its settings.
     """
     from gandeploy.config import CONFIG_FILE
-    from gandeploy.data import DATASETS, FOLDER_PREFIX, dataset_names
+    from gandeploy.data import ALIGNED_PREFIX, DATASETS, FOLDER_PREFIX, dataset_names
     from gandeploy.errors import unknown_choice
     from gandeploy.evaluation.health import collapse_signal
     from gandeploy.registry import get_model
@@ -61,7 +61,7 @@ def train(model: str | None = None, dataset: str | None = None, *, recipe: str |
     if model is None or dataset is None:
         raise UserInputError("missing MODEL and/or DATASET: pass both (e.g. 'gandeploy train cgan digits') "
                              "or a --recipe that sets model and dataset.")
-    if not dataset.startswith(FOLDER_PREFIX) and dataset not in DATASETS:
+    if not dataset.startswith((FOLDER_PREFIX, ALIGNED_PREFIX)) and dataset not in DATASETS:
         raise unknown_choice("dataset", dataset, dataset_names())
     spec = get_model(model)
     task_cls = task_class(spec)

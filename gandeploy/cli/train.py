@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from gandeploy.cli.options import OutPath
-from gandeploy.data import DATASETS, FOLDER_PREFIX, dataset_names
+from gandeploy.data import ALIGNED_PREFIX, DATASETS, FOLDER_PREFIX, dataset_names
 from gandeploy.errors import unknown_choice
 from gandeploy.registry import MODELS
 from gandeploy.training.task import LOSSES, TrainConfig, option_fields
@@ -25,6 +25,7 @@ def _epilog() -> str:
     lines += ["", "\b", "Datasets:"]
     lines += [f"  {name:<24} {d.description} [{'/'.join(d.families)}]" for name, d in DATASETS.items()]
     lines += [f"  {FOLDER_PREFIX + 'PATH':<24} any folder of images (one sub-folder per class for cgan)"]
+    lines += [f"  {ALIGNED_PREFIX + 'PATH':<24} pix2pix's aligned layout: A|B side by side in train/, val/, test/"]
     lines += ["", "\b", "Losses:", "  " + ", ".join(f"{x} (default)" if x == _D.loss else x for x in LOSSES)]
     lines += ["", "\b", "Examples:", "  gandeploy train cgan digits --epochs 1",
               "  gandeploy train mlp ring8 --loss wgan-gp --steps 2000",
@@ -40,7 +41,7 @@ def _check_model(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 def _check_dataset(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not value.startswith(FOLDER_PREFIX) and value not in DATASETS:
+    if value is not None and not value.startswith((FOLDER_PREFIX, ALIGNED_PREFIX)) and value not in DATASETS:
         raise click.BadParameter(str(unknown_choice("dataset", value, dataset_names())), param_hint="DATASET")
     return value
 

@@ -196,15 +196,13 @@ def open_source(target: str | os.PathLike[str], backend: str | None = None, *, u
 
 
 def _served_source(name: str, url: str | None, protocol: str) -> Source:
-    """A served sampling model, described by the contract its config carries."""
+    """A served model, described by the contract its config carries (image-to-image ones are scored picture by
+    picture through ``serving.client.translate`` where the evaluation supports it: super-resolution)."""
     from gandeploy.serving.client import TritonClient, served_contract
 
     with TritonClient(url, protocol) as client:
         contract = served_contract(name, client=client)
         params = client.config(name).get("parameters", {})
-    if contract.translation:
-        raise UserInputError(f"served model '{name}' is an image-to-image model: evaluate it through its export "
-                             "dir with --backend triton.")
     dataset = (params.get(DATASET_PARAMETER) or {}).get("string_value") or None
     return Source("served", contract.io, served_name=name, served={"url": url, "protocol": protocol},
                   dataset=dataset)
