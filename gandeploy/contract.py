@@ -13,7 +13,8 @@ names are promises to users; the derivation table:
 | ``image`` [N, C, H, W]    | ``image_bytes`` BYTES [1] (PNG / JPEG)           | a picture within the pixel limit   |
 
 Outputs: ``image`` UINT8 [H, W, C] (sampling pictures), ``sample`` FP32 [D] (points), or ``image_bytes`` BYTES
-[1] (a PNG of the input's size) when a picture goes in. The raw model ``NAME_generator`` serves exactly the
+[1] (a PNG ``scale`` x the input's size, see ``gandeploy.contract_images``) when a picture goes in. Image
+tensors map to uint8 by their declared ``value_range``. The raw model ``NAME_generator`` serves exactly the
 ONNX IO (an int64 [N] input as dims [1] reshaped to [] for the graph).
 
 A seed's latent is ``latent_from_seed(seed, nz, truncation)``; with a truncation (>= 0.02,
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from gandeploy.contract_images import ImageRules
 from gandeploy.errors import ExportError, UserInputError
 from gandeploy.models import io as gio
 from gandeploy.models.io import GeneratorIO, TensorSpec
@@ -128,6 +130,22 @@ class ServedContract:
     @property
     def translation(self) -> bool:
         return self.image_input is not None
+
+    @property
+    def images(self) -> ImageRules | None:
+        """How pictures go through an image-to-image generator: channels, size rule, scale, value ranges
+        (``gandeploy.contract_images``); None for sampling generators."""
+        return ImageRules.from_io(self.io)
+
+    @property
+    def scale(self) -> int:
+        """Served output side / input side (1 for same-size and sampling generators)."""
+        return self.io.scale
+
+    @property
+    def output_range(self) -> tuple[float, float]:
+        """The float range of the first output that maps to uint8 0..255 (``to_uint8``)."""
+        return self.io.outputs[0].value_range
 
     @property
     def points(self) -> bool:
@@ -311,7 +329,8 @@ class ServedContract:
         if self.translation:
             if images is None:
                 raise UserInputError("this model translates pictures: pass images, not seeds.")
-            return {self.image_input.name: gio.from_uint8(np.asarray(images))}  # type: ignore[union-attr]
+            image = self.image_input
+            return {image.name: gio.from_uint8(np.asarray(images), image.value_range)}  # type: ignore[union-attr]
         if seeds is None:
             raise UserInputError("this model samples from seeds: pass seeds.")
         vals = self.values(seeds, **given)
@@ -362,6 +381,7 @@ class ServedContract:
         return {"format": CONTRACT_FORMAT, "generator": self.io.to_json(), "max_batch": self.max_batch,
                 "class_names": list(self.class_names) if self.class_names else None,
                 "image_sizes": {k: list(v) for k, v in self.image_sizes.items()} if self.image_sizes else None,
+                "images": self.images.to_json() if self.images else None,
                 "inputs": [t.to_json() for t in self.inputs], "outputs": [t.to_json() for t in self.outputs],
                 "generator_inputs": [t.to_json() for t in self.generator_inputs],
                 "generator_outputs": [t.to_json() for t in self.generator_outputs],

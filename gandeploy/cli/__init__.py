@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "models": "gandeploy.cli.models:models",
     "sample": "gandeploy.cli.sample:sample",
     "translate": "gandeploy.cli.translate:translate",
+    "upscale": "gandeploy.cli.upscale:upscale",
     "parity": "gandeploy.cli.parity:parity",
     "evaluate": "gandeploy.cli.evaluate:evaluate",
     "diagnose": "gandeploy.cli.diagnose:diagnose",

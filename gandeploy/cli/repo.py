@@ -35,20 +35,25 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
 @click.option("--threads", type=int, default=0, show_default=True,
               help="local flavour: ONNX Runtime intra-op threads per generator instance (0: ORT's default).")
 @click.option("--max-pixels", type=int, default=4096 * 4096, show_default=True,
-              help="Image-to-image: pictures with more pixels are refused before decoding.")
-@click.option("--max-side", type=int, default=None,
-              help="Image-to-image: longer sides are scaled down to this and back (default and upper bound: the "
-                   "export's max size per axis, i.e. its TensorRT profile).")
+              help="Image-to-image: pictures whose input or output (scale² x the input) has more pixels are "
+                   "refused before decoding.")
+@click.option("--tile", type=int, default=None,
+              help="Image-to-image: input tile side in pixels (a multiple of the model's size rule; at most the "
+                   "export's max size per axis). Default: from a 2 GiB memory budget per batch of tiles.")
+@click.option("--tile-overlap", type=int, default=None,
+              help="Image-to-image: input pixels of context on each inner side of a tile. Default: the receptive "
+                   "field measured at export, rounded up to the size rule (32 when not measured).")
 @click.option("--triton-release", default=None, metavar="YY.MM",
               help="ngc: the NGC Triton release to target (default: the one serving/ pins). model.plan is served "
                    "only if that release's TensorRT built it; otherwise model.onnx, with a warning.")
 def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int, max_queue_delay_us: int,
-         preferred_batch_sizes: str | None, threads: int, max_pixels: int, max_side: int | None,
-         triton_release: str | None) -> None:
+         preferred_batch_sizes: str | None, threads: int, max_pixels: int, tile: int | None,
+         tile_overlap: int | None, triton_release: str | None) -> None:
     """Build a Triton model repository from export dirs (each re-hashed against its manifest first).
 
     \b
-    Per export NAME: NAME (user-facing: seed [+ label] -> image, or image bytes -> PNG bytes),
+    Per export NAME: NAME (user-facing: seed [+ label] -> image, or image bytes -> PNG bytes scale x the
+    input's size, tiled),
     NAME_generator (the ONNX tensors), and the pre/post-processing models between them.
     """
     from gandeploy.serving.repository import build_repository
@@ -56,7 +61,8 @@ def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int,
     result = build_repository(export_dirs, out, flavour=flavour, instances=instances,
                               max_queue_delay_us=max_queue_delay_us,
                               preferred_batch_sizes=_sizes(preferred_batch_sizes), threads=threads,
-                              max_pixels=max_pixels, max_side=max_side, triton_release=triton_release)
+                              max_pixels=max_pixels, tile=tile, tile_overlap=tile_overlap,
+                              triton_release=triton_release)
     click.echo(f"Built {len(result.models)} Triton models for {', '.join(result.exports)} ({flavour} flavour) "
                f"in {result.seconds:.1f} s.")
     nxt = f"gandeploy serve --model-repository {out}" if flavour == "local" else \

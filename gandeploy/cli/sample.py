@@ -226,4 +226,6 @@ def _interpolation(name: str, contract: ServedContract, seed_a: int, seed_b: int
     output = contract.generator_outputs[0].name
     with TritonClient(url, protocol) as client:
         raw = client.infer(raw_model(name), feeds, [output])[output]
-    return to_uint8(raw) if contract.io.outputs[0].role == IMAGE else np.asarray(raw, dtype=np.float32)
+    if contract.io.outputs[0].role == IMAGE:
+        return to_uint8(raw, contract.output_range)
+    return np.asarray(raw, dtype=np.float32)

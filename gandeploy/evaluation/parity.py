@@ -3,9 +3,10 @@
 Sampling models get seeds ``first, first+1, ...`` with the served contract's case values for every other input
 (``ServedContract.case``: the same request goes to the ensemble, its generator feeds to every raw backend) at
 several batch sizes; image-to-image models get deterministic synthetic pictures at several H×W (square and
-not). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, triton) are compared in float against
+not), and the tiled-vs-whole check (``evaluation/tiled.py``: a picture of at least 4x4 tiles through the tiled
+pipeline against PyTorch on the whole picture). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, triton) are compared in float against
 ``torch``; the served ensemble (``triton-ensemble``) in uint8 against ``to_uint8(torch(...))`` of the same
-inputs (translation: PNG in, the server's pad/crop rules applied to the reference too). Tolerances come from
+inputs (translation: PNG in, the served pipeline's pad / tile / crop rules applied to the reference too). Tolerances come from
 ``tolerances.TOLERANCES``; unavailable backends are listed as skipped with the reason.
 """
 
@@ -28,7 +29,7 @@ from gandeploy.export.validate import Case  # the same fixed-input case the expo
 from gandeploy.formats import FORMATS, get_format
 from gandeploy.models.io import HW, to_uint8
 from gandeploy.runtimes.base import Runtime, open_runtime
-from gandeploy.serving.local import pipeline_sides
+from gandeploy.serving.tiling import PipelineSettings, pipeline_settings, run_pictures
 from gandeploy.tolerances import Tolerance, tolerance_for
 from gandeploy.utils.logging import get_logger
 
@@ -82,6 +83,9 @@ class ParityReport:
     rows: list[Row] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # backend → (ref, cand)
+    settings: PipelineSettings | None = None  # image-to-image: the pipeline's tiling
+    tiled: Any = None  # image-to-image: evaluation.tiled.TiledCheck
+    value_range: tuple[float, float] = (-1.0, 1.0)  # the output's declared range (the figure's uint8 map)
 
     @property
     def compared(self) -> list[str]:
@@ -93,12 +97,14 @@ class ParityReport:
 
     @property
     def passed(self) -> bool:
-        return bool(self.rows) and not self.failures
+        seams = self.tiled is None or not self.tiled.enforced or self.tiled.passed
+        return bool(self.rows) and not self.failures and seams
 
     def to_json(self) -> dict[str, Any]:
         return {"format": "gandeploy.parity/1", "export_dir": self.export_dir, "name": self.name,
                 "model": self.model, "task": self.task, "reference": self.reference, "passed": self.passed,
-                "compared": self.compared, "skipped": self.skipped, "rows": [r.to_json() for r in self.rows]}
+                "compared": self.compared, "skipped": self.skipped, "rows": [r.to_json() for r in self.rows],
+                "tiled_vs_whole": self.tiled.to_json() if self.tiled is not None else None}
 
 
 def _backend_order(key: str) -> int:
@@ -140,13 +146,13 @@ def case_inputs(contract: ServedContract, case: Case) -> tuple[dict[str, np.ndar
 
 
 def default_sizes(contract: ServedContract) -> list[HW]:
-    """Translation sizes: the export's opt size and a non-square one inside [min, max] (multiples of the
-    generator's declared size rule, ``multiple``)."""
-    step = contract.io.size_multiple
+    """Translation sizes: the export's opt size and a non-square one inside [min, max] (multiples of the size
+    rule)."""
     sizes = contract.image_sizes or {}
+    m = contract.io.size_multiple
     lo, opt, hi = (tuple(int(v) for v in sizes.get(k, (64, 64))) for k in ("min", "opt", "max"))
-    h2 = max(lo[0], (opt[0] * 3 // 4) // step * step)
-    second = (h2, opt[1]) if h2 != opt[0] else (opt[0], min(hi[1], opt[1] + max(8, step)))
+    h2 = max(lo[0], (opt[0] * 3 // 4) // m * m)
+    second = (h2, opt[1]) if h2 != opt[0] else (opt[0], min(hi[1], opt[1] + max(8, m)))
     return list(dict.fromkeys([(opt[0], opt[1]), second]))
 
 
@@ -163,10 +169,10 @@ def plan_cases(contract: ServedContract, batch_sizes: Sequence[int] | None, size
     if not translation:
         return [Case(b, None, 1000 * i) for i, b in enumerate(batches)]
     hws = list(sizes or default_sizes(contract))
-    step = contract.io.size_multiple
+    m = contract.io.size_multiple
     for hw in hws:
-        if hw[0] % step or hw[1] % step:
-            raise UserInputError(f"--sizes must be multiples of {step} (got {hw[0]}x{hw[1]}).")
+        if hw[0] % m or hw[1] % m:
+            raise UserInputError(f"--sizes must be multiples of {m}, the model's size rule (got {hw[0]}x{hw[1]}).")
     return [Case(b, hw, 1000 * i + 100 * j) for i, b in enumerate(batches) for j, hw in enumerate(hws)]
 
 
@@ -174,26 +180,25 @@ def plan_cases(contract: ServedContract, batch_sizes: Sequence[int] | None, size
 
 
 def _ensemble_translation(runtime: Runtime, reference: Runtime, contract: ServedContract, case: Case,
-                          ) -> tuple[np.ndarray, np.ndarray]:
-    """PNG of each test image through the served pipeline, and the reference through the same pad/crop rules."""
+                          settings: PipelineSettings | None) -> tuple[np.ndarray, np.ndarray]:
+    """PNG of each test image through the served pipeline, and the reference through the same pipeline rules
+    (``serving/tiling.py``: pad, tiles, crop, PNG) on PyTorch."""
     from PIL import Image
 
-    from gandeploy.serving.backends import gd_backend_common as rules  # the server's own pre/post-processing
-
-    channels = contract.in_channels
-    min_side, max_side = pipeline_sides(contract)
     gen_in, gen_out = contract.io.input_names[0], contract.io.output_names[0]
+    params = settings.params() if settings is not None else {}
     refs, outs = [], []
     for s in range(case.seed, case.seed + case.batch):
-        image = test_image(s, case.hw, channels)  # type: ignore[arg-type]  # [H, W, C]
-        served = runtime.run(contract.request(images=image[None]))
-        blob = np.asarray(next(iter(served.values()))).reshape(-1)[0]
-        decoded = np.asarray(Image.open(io.BytesIO(bytes(blob))))
-        outs.append(decoded[:, :, None] if decoded.ndim == 2 else decoded)
-        fit = rules.fit_size(image.shape[0], image.shape[1], min_side, max_side)
-        prepared = rules.prepare_image(image, fit)[None]  # [1, C, PH, PW]
-        out = reference.run({gen_in: prepared})[gen_out][0]  # [C', PH, PW]
-        refs.append(rules.finish_image(out, fit, image.shape[0], image.shape[1]))  # [H, W, C']
+        image = test_image(s, case.hw, contract.in_channels)  # type: ignore[arg-type]  # [H, W, C]
+        request = contract.request(images=image[None])
+        served = runtime.run(request)
+        png = run_pictures(list(request[contract.inputs[0].name].reshape(-1)), contract, params,
+                           lambda x: reference.run({gen_in: x})[gen_out], max_pixels=2**62)[0]
+        if not isinstance(png, bytes):
+            raise png
+        for target, data in ((outs, np.asarray(next(iter(served.values()))).reshape(-1)[0]), (refs, png)):
+            decoded = np.asarray(Image.open(io.BytesIO(bytes(data))))
+            target.append(decoded[:, :, None] if decoded.ndim == 2 else decoded)
     return np.stack(refs), np.stack(outs)
 
 
@@ -204,7 +209,7 @@ def _ensemble_sampling(runtime: Runtime, reference_out: np.ndarray, request: dic
     out = runtime.run(request)[contract.output_name]
     if contract.points:  # 2D points: the ensemble returns float samples
         return reference_out.astype(np.float32), np.asarray(out, dtype=np.float32)
-    return to_uint8(reference_out), np.asarray(out, dtype=np.uint8)  # [N, H, W, C]
+    return to_uint8(reference_out, contract.output_range), np.asarray(out, dtype=np.uint8)  # [N, H, W, C]
 
 
 # --- the run -------------------------------------------------------------------------------------------------
@@ -228,8 +233,10 @@ def _open(key: str, export_dir: Path, manifest: Manifest, options: dict[str, Any
 def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | None = None, *,
                batch_sizes: Sequence[int] | None = None, sizes: Sequence[HW] | None = None,
                url: str | None = None, protocol: str = "http", run_dir: str | os.PathLike[str] | None = None,
-               ) -> ParityReport:
-    """Compare every requested backend with the PyTorch reference on the fixed cases (see module docstring)."""
+               tile: int | None = None, tile_overlap: int | None = None, tiled: bool = True) -> ParityReport:
+    """Compare every requested backend with the PyTorch reference on the fixed cases (see module docstring);
+    image-to-image exports also get the tiled-vs-whole check (``tiled``; tiling: the served model's when ``url``
+    is given, else the export's default or ``tile`` / ``tile_overlap``)."""
     from gandeploy.manifest import load_manifest
 
     export_dir = Path(export_dir)
@@ -241,7 +248,12 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
     contract = manifest.contract
     cases = plan_cases(contract, batch_sizes, sizes)
     reference = open_runtime(REFERENCE, export_dir, **({"run_dir": run_dir} if run_dir else {}))
-    report = ParityReport(str(export_dir), manifest.name, manifest.model, manifest.task, reference.describe())
+    report = ParityReport(str(export_dir), manifest.name, manifest.model, manifest.task, reference.describe(),
+                          value_range=contract.output_range)
+    if contract.translation:
+        report.settings = pipeline_settings(manifest.data, contract, tile=tile, overlap=tile_overlap)
+        if url and any(k in SERVED for k in keys):
+            report.settings = _served_settings(manifest, url, protocol, report.settings)
     inputs = {case: case_inputs(contract, case) for case in cases}  # (generator feeds, served request)
     out_name = contract.io.output_names[0]
     ref_out = {case: reference.run(f)[out_name] for case, (f, _) in inputs.items()}
@@ -261,8 +273,55 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
             for case in cases:
                 report.rows.append(_compare_case(key, runtime, reference, contract, case, inputs[case],
                                                  ref_out[case], report))
+    if contract.translation and tiled and report.settings is not None:
+        report.tiled = _tiled_check(export_dir, manifest, reference, report, keys, options)
     reference.close()
     return report
+
+
+def _served_settings(manifest: Manifest, url: str, protocol: str, default: PipelineSettings) -> PipelineSettings:
+    """The tiling of the served ``NAME`` (its config parameters), where the server answers."""
+    import dataclasses
+
+    from gandeploy.runtimes.triton_client import TritonClient
+
+    try:
+        with TritonClient(url, protocol) as client:
+            params = {k: int(v.get("string_value") or 0)
+                      for k, v in client.config(manifest.name).get("parameters", {}).items()
+                      if k in ("tile_height", "tile_width", "tile_overlap")}
+    except (GanDeployError, ValueError):
+        return default  # the served rows will say what is wrong with the server
+    if len(params) < 3:
+        return default
+    plan = dataclasses.replace(default.plan, tile_height=params["tile_height"], tile_width=params["tile_width"],
+                               overlap=params["tile_overlap"], tile_source="served config",
+                               overlap_source="served config",
+                               covers=default.radius is not None and params["tile_overlap"] >= default.radius)
+    return dataclasses.replace(default, plan=plan)
+
+
+def _tiled_check(export_dir: Path, manifest: Manifest, reference: Runtime, report: ParityReport, keys: list[str],
+                 options: dict[str, Any]) -> Any:
+    """The tiled-vs-whole check on the served ``NAME`` when it is compared, else in-process on ONNX Runtime
+    (PyTorch when that is unavailable)."""
+    from gandeploy.evaluation.tiled import tiled_vs_whole
+
+    served = "triton-ensemble" in keys and "triton-ensemble" not in report.skipped and options.get("url")
+    for key in (["triton-ensemble"] if served else []) + ["onnxruntime"]:
+        try:
+            runtime = _open(key, export_dir, manifest, options)
+        except GanDeployError as exc:
+            log.info("tiled check: %s unavailable (%s)", key, exc)
+            continue
+        with runtime:
+            check = tiled_vs_whole(manifest.contract, report.settings, reference, runtime,  # type: ignore[arg-type]
+                                   served=key == "triton-ensemble")
+        log.info("%s", check.line())
+        return check
+    check = tiled_vs_whole(manifest.contract, report.settings, reference, reference, served=False)  # type: ignore[arg-type]
+    log.info("%s", check.line())
+    return check
 
 
 def _compare_case(key: str, runtime: Runtime, reference: Runtime, contract: ServedContract, case: Case,
@@ -277,12 +336,12 @@ def _compare_case(key: str, runtime: Runtime, reference: Runtime, contract: Serv
     try:
         feeds, request = inputs
         if ensemble and contract.translation:
-            ref, cand = _ensemble_translation(runtime, reference, contract, case)
+            ref, cand = _ensemble_translation(runtime, reference, contract, case, report.settings)
         elif ensemble:
             ref, cand = _ensemble_sampling(runtime, ref_out, request, contract)
         else:
             ref, cand = ref_out, runtime.run(feeds)[contract.io.output_names[0]]
-        row.diff = compare_uint8(ref, cand) if kind == "uint8" else compare_float(ref, cand)
+        row.diff = compare_uint8(ref, cand) if kind == "uint8" else compare_float(ref, cand, contract.output_range)
     except (GanDeployError, ValueError, KeyError, RuntimeError, OSError) as exc:
         row.error = f"{type(exc).__name__}: {one_line(str(exc))}"
         log.warning("%-17s %s: %s", key, case.label(), row.error)

@@ -72,6 +72,8 @@ def parity_markdown(report: ParityReport) -> str:
              f"Result: **{'PASS' if report.passed else 'FAIL'}**.", "", parity_table(report), ""]
     if report.skipped:
         lines += ["Skipped backends:", ""] + [f"- `{k}`: {v}" for k, v in report.skipped.items()] + [""]
+    if report.tiled is not None:
+        lines += [report.tiled.line(), ""]
     lines += ["Tolerances (`gandeploy/tolerances.py`):", "",
               _table(["precision", "kind", "max abs", "mean abs", "u8 max", "u8 mean"],
                      [[p, k, _fmt(t.max_abs, "g"), _fmt(t.mean_abs, "g"), _fmt(t.uint8_max, "d"),
@@ -79,9 +81,9 @@ def parity_markdown(report: ParityReport) -> str:
     return "\n".join(lines)
 
 
-def _as_picture(arr: np.ndarray) -> np.ndarray:
-    """[1, C, H, W] float or [1, H, W, C] uint8 → uint8 [H, W, C]."""
-    return arr[0] if arr.dtype == np.uint8 else to_uint8(arr)[0]
+def _as_picture(arr: np.ndarray, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """[1, C, H, W] float in ``value_range`` or [1, H, W, C] uint8 → uint8 [H, W, C]."""
+    return arr[0] if arr.dtype == np.uint8 else to_uint8(arr, value_range)[0]
 
 
 def parity_figure(report: ParityReport) -> bytes:
@@ -105,7 +107,7 @@ def parity_figure(report: ParityReport) -> bytes:
                 diff = np.abs(ref[0] - cand[0]).max(axis=0)  # [H, W]
                 scale, unit = float(tol.max_abs or 1.0), f"{tol.max_abs:g}"
             for col, (img, title) in enumerate(((ref, "reference (torch fp32)"), (cand, key))):
-                pic = _as_picture(img)
+                pic = _as_picture(img, report.value_range)
                 axes[row][col].imshow(pic[:, :, 0] if pic.shape[2] == 1 else pic, cmap="gray", vmin=0, vmax=255)
                 axes[row][col].set_title(title, fontsize=9)
             peak = float(diff.max())

@@ -77,10 +77,11 @@ def generator_feeds(io: GeneratorIO, seeds: Sequence[int] | np.ndarray,
     return contract.feeds_from_values(seed_values(contract, seeds, classes))
 
 
-def as_delivered(out: np.ndarray) -> np.ndarray:
-    """Images [N, C, H, W] through the served uint8 map (what users receive); points [N, D] unchanged."""
+def as_delivered(out: np.ndarray, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """Images [N, C, H, W] through the served uint8 map of their ``value_range`` (what users receive); points
+    [N, D] unchanged."""
     out = np.asarray(out, dtype=np.float32)
-    return from_uint8(to_uint8(out)) if out.ndim == 4 else out
+    return from_uint8(to_uint8(out, value_range), value_range) if out.ndim == 4 else out
 
 
 @dataclass
@@ -113,7 +114,7 @@ class Source:
             c = classes[start:start + CHUNK] if classes is not None else None
             if self.runtime is not None:
                 out = self.runtime.run(generator_feeds(self.io, s, c))
-                parts.append(as_delivered(out[self.io.outputs[0].name]))
+                parts.append(as_delivered(out[self.io.outputs[0].name], self.io.outputs[0].value_range))
             else:
                 parts.append(self._served_sample(s, c))
             if progress is not None:
@@ -129,7 +130,8 @@ class Source:
         parts = []
         for start in range(0, len(images), CHUNK // 4):
             x = np.ascontiguousarray(images[start:start + CHUNK // 4], dtype=np.float32)
-            parts.append(as_delivered(self.runtime.run({spec.name: x})[self.io.outputs[0].name]))
+            out = self.io.outputs[0]
+            parts.append(as_delivered(self.runtime.run({spec.name: x})[out.name], out.value_range))
             if progress is not None:
                 progress.update(len(x))
         return np.concatenate(parts)

@@ -23,14 +23,14 @@ CARD_FILE = "README.md"
 
 
 def write_model_card(export_dir: str | os.PathLike[str], target: str | os.PathLike[str] | None = None,
-                     served: dict[str, Sequence[dict[str, Any]]] | None = None) -> Path:
+                     served: dict[str, Any] | None = None) -> Path:
     """Write the card of ``export_dir`` to ``target`` (default ``export_dir/README.md``) and return its path."""
     export_dir = Path(export_dir)
     path = Path(target) if target is not None else export_dir / CARD_FILE
     return atomic_write_text(path, model_card(export_dir, served))
 
 
-def model_card(export_dir: Path, served: dict[str, Sequence[dict[str, Any]]] | None = None) -> str:
+def model_card(export_dir: Path, served: dict[str, Any] | None = None) -> str:
     """The card as Markdown (``served``: the served model's ``inputs``/``outputs`` as name, dtype, dims)."""
     from gandeploy.data import DATASETS
 
@@ -83,6 +83,11 @@ def model_card(export_dir: Path, served: dict[str, Sequence[dict[str, Any]]] | N
                 lines.append(f"| {kind[:-1]} | `{t['name']}` | {t['dtype']} | [-1, {', '.join(map(str, t['dims']))}] |")
         lines += ["", "Request examples (Python SDK, gRPC/HTTP and curl): the project README, section "
                   "\"Calling the server over HTTP\"."]
+        tiling = served.get("tiling")
+        if isinstance(tiling, dict):
+            lines += ["", f"Pictures are served in tiles of {tiling['tile'][0]}x{tiling['tile'][1]} input pixels "
+                      f"({tiling['tile_source']}) with {tiling['overlap']} pixels of overlap ({tiling['overlap_source']}"
+                      "), stitched from each tile's core (`gandeploy repo --tile/--tile-overlap`)."]
     picture_in = any(t.get("role") == IMAGE for t in manifest.get("inputs", []))
     lines += ["", "## Intended use", "", _intended_use(run.dataset, picture_in), ""]
     return "\n".join(lines)

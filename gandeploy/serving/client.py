@@ -120,7 +120,7 @@ def sample(name: str, seeds: Iterable[int], labels: int | Iterable[int] | None =
 
 def translate_many(name: str, images: Sequence[bytes], *, url: str | None = None, protocol: str = "grpc",
                    concurrency: int = 4, on_done: Callable[[int], None] | None = None) -> list[bytes | ServingError]:
-    """Translate each PNG/JPEG in ``images`` (one concurrent request each); a failed picture's slot holds its
+    """Send each picture in ``images`` (one concurrent request each); a failed picture's slot holds its
     ``ServingError`` instead of PNG bytes. ``on_done(i)`` is called as each one finishes."""
     if not images:
         return []
@@ -151,7 +151,8 @@ def translate_many(name: str, images: Sequence[bytes], *, url: str | None = None
 
 def translate(name: str, images: Sequence[bytes], *, url: str | None = None, protocol: str = "grpc",
               concurrency: int = 4) -> list[bytes]:
-    """PNG bytes of each translated picture (same size as its input); the first failure raises."""
+    """PNG bytes of each picture through model ``name`` (``scale`` x its size; same size for CycleGAN); the first
+    failure raises."""
     results = translate_many(name, images, url=url, protocol=protocol, concurrency=concurrency)
     for i, result in enumerate(results):
         if isinstance(result, ServingError):

@@ -111,37 +111,23 @@ def warn_fallback(export_name: str, choice: PlanChoice) -> None:
 
 @dataclass(frozen=True)
 class SideLimits:
-    """Per-axis bounds on the padded picture sent to the generator (multiples of 4)."""
+    """Per-axis bounds on the padded picture sent to the generator: the TensorRT profile of the image input,
+    else the sizes the export checked."""
 
     min_height: int
     min_width: int
     max_height: int  # 0: unbounded
     max_width: int
 
-    @property
-    def max_side(self) -> int:
-        return max(self.max_height, self.max_width)
-
-    @property
-    def min_side(self) -> int:
-        return min(self.min_height, self.min_width)
-
-    def params(self) -> dict[str, int]:
-        """The pipeline model's config parameters (``translate_pipeline.py``)."""
-        return {"min_height": self.min_height, "min_width": self.min_width, "max_height": self.max_height,
-                "max_width": self.max_width, "max_side": self.max_side, "min_side": self.min_side}
-
 
 def _image_input(inputs: tuple[TensorSpec, ...]) -> TensorSpec | None:
     return next((t for t in inputs if t.role == IMAGE), None)
 
 
-def pipeline_limits(manifest: Mapping[str, Any], inputs: tuple[TensorSpec, ...],
-                    max_side: int | None) -> SideLimits:
-    """Limits from the TensorRT profile of the image input (else the export's checked sizes), per axis;
-    ``--max-side`` only lowers them (a larger value is clamped to the profile, with a log line)."""
+def pipeline_limits(manifest: Mapping[str, Any], inputs: tuple[TensorSpec, ...]) -> SideLimits:
+    """Limits from the TensorRT profile of the image input (else the export's checked sizes), per axis."""
     image = _image_input(inputs)
-    lo: tuple[int, int] = (8, 8)
+    lo: tuple[int, int] = (1, 1)
     hi: tuple[int, int] = (0, 0)
     profile = ((manifest.get("tensorrt") or {}).get("profile") or {}).get(image.name) if image else None
     sizes = manifest.get("image_sizes") or {}
@@ -149,17 +135,7 @@ def pipeline_limits(manifest: Mapping[str, Any], inputs: tuple[TensorSpec, ...],
         lo, hi = (int(profile[0][2]), int(profile[0][3])), (int(profile[2][2]), int(profile[2][3]))
     elif sizes.get("max"):
         lo, hi = (int(sizes["min"][0]), int(sizes["min"][1])), (int(sizes["max"][0]), int(sizes["max"][1]))
-    if max_side is not None:
-        if max_side < 8:
-            raise UserInputError(f"--max-side must be >= 8, got {max_side}.")
-        side = max_side - max_side % 4
-        if hi[0] and hi[1] and side > max(hi):
-            log.info("--max-side %d is above the export's profile (max %dx%d); clamped to it", max_side, *hi)
-        hi = (min(hi[0], side) if hi[0] else side, min(hi[1], side) if hi[1] else side)
-        if hi[0] < lo[0] or hi[1] < lo[1]:
-            raise UserInputError(f"--max-side {max_side} is below the export's minimum size {lo[0]}x{lo[1]} "
-                                 "(--min-size at export).")
-    return SideLimits(max(8, lo[0]), max(8, lo[1]), hi[0], hi[1])
+    return SideLimits(max(1, lo[0]), max(1, lo[1]), hi[0], hi[1])
 
 
 # --- /dev/shm ------------------------------------------------------------------------------------------------
@@ -169,14 +145,19 @@ SHM_MARGIN = 2.0  # python-backend requests and responses can both sit in the re
 
 def shm_bytes(manifest: Mapping[str, Any], instances: int = 1) -> int:
     """Shared memory the python-backend models need for the largest batch: (input + output) bytes of the
-    generator at the max batch and max size, per instance, with ``SHM_MARGIN``."""
+    generator at the max batch and max size (a tile is never larger), outputs at their ``scale``, per instance,
+    with ``SHM_MARGIN``."""
     max_batch = int(manifest.get("max_batch") or 64)
     hw = (manifest.get("image_sizes") or {}).get("max") or (1, 1)
 
     def nbytes(spec: Mapping[str, Any]) -> int:
         n = max_batch
+        scale = int(spec.get("scale", 1))  # an image output: scale x the input's H and W ("H*4" in the shape)
         for d in spec["shape"][1:]:  # [N, C, H, W] / [N, nz] / [N]
-            n *= (int(hw[0]) if d == HEIGHT else int(hw[1]) if d == WIDTH else 1) if isinstance(d, str) else int(d)
+            if isinstance(d, str):
+                n *= scale * (int(hw[0]) if d.startswith(HEIGHT) else int(hw[1]) if d.startswith(WIDTH) else 1)
+            else:
+                n *= int(d)
         return n * (8 if spec.get("dtype") == "int64" else 4)
 
     total = sum(nbytes(t) for t in manifest.get("inputs", [])) + sum(nbytes(t) for t in manifest.get("outputs", []))

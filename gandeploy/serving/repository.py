@@ -9,7 +9,8 @@ Per export ``<name>`` (``gandeploy/contract.py`` decides every tensor)::
                         ONNX Runtime → uint8 image), the same contract as the ngc ensemble below without two
                         python-backend hops per request;
                         sampling, ngc: platform ensemble <name>_seed → generator → <name>_postprocess;
-                        translation: python pipeline (decode → generator via BLS → PNG)
+                        translation: python pipeline (decode → tiles → generator via BLS → stitch → PNG,
+                        ``scale`` x the input; ``--tile`` / ``--tile-overlap``, see ``tiling.py``)
     <name>_seed/        ngc sampling: the served inputs (seed, optional truncation, label / code / continuous)
                         checked and turned into the generator's inputs ``gen_<input>`` (python)
     <name>_postprocess/ ngc sampling images: output → uint8 image (python)
@@ -43,6 +44,7 @@ from gandeploy.export.card import CARD_FILE, write_model_card
 from gandeploy.serving import configs as C
 from gandeploy.serving import ngc
 from gandeploy.serving.exports import ServedExport, load_export
+from gandeploy.serving.tiling import PipelineSettings, pipeline_settings
 from gandeploy.utils.io import atomic_write_json, sha256_file
 from gandeploy.utils.logging import get_logger
 
@@ -53,6 +55,7 @@ RECORD_FILE = "gandeploy.json"
 BACKENDS = Path(__file__).parent / "backends"
 COMMON = "gd_backend_common.py"
 LATENT_CHECK = "gd_latent_stream.py"  # the golden seed -> latent check, beside every python model
+PICTURES = "gd_pictures.py"  # the picture rules, beside the image-to-image pipeline
 FLAVOURS = ("local", "ngc")
 DEFAULT_MAX_PIXELS = 4096 * 4096
 
@@ -66,15 +69,16 @@ class RepositoryOptions:
     max_queue_delay_us: int = 0  # measured: 1000 doubled single-request latency on CPU, no c=8 gain
     preferred_batch_sizes: tuple[int, ...] | None = None  # None: 8/16/32/64 up to the export's max batch
     threads: int = 0  # ONNX Runtime intra-op threads per local generator instance (0: its default)
-    max_pixels: int = DEFAULT_MAX_PIXELS  # translation: larger pictures are refused before decoding
-    max_side: int | None = None  # translation: larger sides are scaled down (None: the export's max size)
+    max_pixels: int = DEFAULT_MAX_PIXELS  # translation: pictures (and outputs) with more are refused undecoded
+    tile: int | None = None  # translation: input tile side (None: from the memory budget, contract_images)
+    tile_overlap: int | None = None  # translation: context pixels per tile side (None: the receptive field)
     triton_release: str | None = None  # ngc: the target NGC release (None: ngc.DEFAULT_RELEASE)
 
     def __post_init__(self) -> None:
         if self.flavour not in FLAVOURS:
             raise UserInputError(f"--flavour must be one of {', '.join(FLAVOURS)}, got '{self.flavour}'.")
-        if self.threads < 0 or self.max_pixels < 1 or (self.max_side is not None and self.max_side < 8):
-            raise UserInputError("--threads must be >= 0, --max-pixels >= 1 and --max-side >= 8.")
+        if self.threads < 0 or self.max_pixels < 1:
+            raise UserInputError("--threads must be >= 0 and --max-pixels >= 1.")
         ngc.get_release(self.triton_release)  # an unknown release fails before anything is written
 
 
@@ -102,13 +106,13 @@ class RepositoryResult:
 def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str] = "model_repository",
                      *, flavour: str = "local", instances: int = 1, max_queue_delay_us: int = 0,
                      preferred_batch_sizes: Sequence[int] | None = None, threads: int = 0,
-                     max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None,
-                     triton_release: str | None = None) -> RepositoryResult:
+                     max_pixels: int = DEFAULT_MAX_PIXELS, tile: int | None = None,
+                     tile_overlap: int | None = None, triton_release: str | None = None) -> RepositoryResult:
     """Verify each export and write its Triton models into ``out`` (see the module docstring)."""
     start = time.perf_counter()
     options = RepositoryOptions(flavour, instances, max_queue_delay_us,
                                 tuple(preferred_batch_sizes) if preferred_batch_sizes else None, threads,
-                                max_pixels, max_side, triton_release)
+                                max_pixels, tile, tile_overlap, triton_release)
     dirs = [Path(d) for d in export_dirs]
     if not dirs:
         raise UserInputError("give at least one EXPORT_DIR (made by 'gandeploy export').")
@@ -133,6 +137,8 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
         for export in exports:
             served = {"inputs": [t.signature() for t in export.contract.inputs],  # the generated model card
                       "outputs": [t.signature() for t in export.contract.outputs]}
+            if export.contract.translation:
+                served["tiling"] = _settings(export, options).to_json()
             write_model_card(export.export_dir, staging / export.name / CARD_FILE, served)
             mine = [m for m in planned if _owner(m, export)]
             atomic_write_json(staging / export.name / RECORD_FILE, _record(export, mine, options, staging))
@@ -196,7 +202,7 @@ def _generators(export: ServedExport, options: RepositoryOptions, batching: C.Ba
     name = export.generator_model
     onnx_files, onnx_sha = _export_file(export, "model.onnx")
     if options.flavour == "local":
-        params = {**meta, "onnx_file": "model.onnx", "intra_op_threads": options.threads, "size_multiple": 4}
+        params = {**meta, "onnx_file": "model.onnx", "intra_op_threads": options.threads}
         cfg = C.python_model(name, inputs, outputs, batching, params)
         return [PlannedModel(name, "generator", cfg, {**_python_files("generator_onnx.py"), **onnx_files}, onnx_sha)]
     choice = ngc.plan_choice(export.manifest.data, ngc.get_release(options.triton_release))
@@ -245,15 +251,20 @@ def _sampling(export: ServedExport, batching: C.Batching, meta: dict[str, Any],
     return models
 
 
+def _settings(export: ServedExport, options: RepositoryOptions) -> PipelineSettings:
+    return pipeline_settings(export.manifest.data, export.contract, tile=options.tile, overlap=options.tile_overlap)
+
+
 def _pipeline(export: ServedExport, options: RepositoryOptions, batching: C.Batching, meta: dict[str, Any],
               generator: str) -> PlannedModel:
+    """``<name>``: decode → tiles → generator (BLS) → stitch → PNG; sizes, tiles and rules from the contract."""
     contract = export.contract
-    limits = ngc.pipeline_limits(export.manifest.data, contract.io.inputs, options.max_side)  # per axis, in the profile
-    params = {**meta, "generator_model": generator, "input_channels": contract.in_channels,
-              "output_channels": contract.out_channels, "max_pixels": options.max_pixels, **limits.params(),
+    settings = _settings(export, options)  # per axis, within the TensorRT profile
+    params = {**meta, "generator_model": generator, "max_pixels": options.max_pixels, **settings.params(),
               "max_batch": export.max_batch}
     cfg = C.python_model(export.name, contract.inputs, contract.outputs, batching, params)
-    return PlannedModel(export.name, "pipeline", cfg, _python_files("translate_pipeline.py"))
+    files = {**_python_files("translate_pipeline.py"), f"1/{PICTURES}": BACKENDS / PICTURES}
+    return PlannedModel(export.name, "pipeline", cfg, files)
 
 
 # --- writing -------------------------------------------------------------------------------------------------
@@ -292,8 +303,8 @@ def _record(export: ServedExport, models: list[PlannedModel], options: Repositor
         "models": {m.name: {"role": m.role, "files": _hashes(staging / m.name)} for m in models},
         "options": {"instances": options.instances, "max_queue_delay_us": options.max_queue_delay_us,
                     "preferred_batch_sizes": list(models[0].config.dynamic_batching.preferred_batch_size),
-                    "threads": options.threads, "max_pixels": options.max_pixels, "max_side": options.max_side,
-                    "max_batch": export.max_batch},
+                    "threads": options.threads, "max_pixels": options.max_pixels, "max_batch": export.max_batch,
+                    "tiling": _settings(export, options).to_json() if contract.translation else None},
         "gandeploy_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }

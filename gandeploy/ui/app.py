@@ -153,7 +153,7 @@ def interpolate_action(backend: Backend, model: ServedModel, controls: Sequence[
             feeds = interpolation_feeds(model.contract, seed_a, int(seed_b or 0), max(2, int(steps)),
                                         given_values(model.contract, controls, values))
             raw = backend.infer(model.generator, feeds, model.contract.generator_outputs[0].name)
-            return to_pil(image_grid(gio.to_uint8(raw), cols=len(raw))), \
+            return to_pil(image_grid(gio.to_uint8(raw, model.contract.output_range), cols=len(raw))), \
                 f"slerp of the latents of seeds {seed_a} → {int(seed_b or 0)} via `{model.generator}`"
         except GanDeployError as exc:
             return None, message(exc, backend)
@@ -161,27 +161,55 @@ def interpolate_action(backend: Backend, model: ServedModel, controls: Sequence[
     return run
 
 
+def _served_picture(backend: Backend, model: ServedModel, path: str) -> tuple[Any, Any, str | None]:
+    """(the uploaded picture or None, the served model's answer or None, an error message or None)."""
+    from PIL import Image
+
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        shown: Any = Image.open(io.BytesIO(data))
+        shown.load()
+    except Exception:  # noqa: BLE001 - not a picture here: the server says why below
+        shown = None
+    try:
+        name = model.contract.inputs[0].name
+        out = backend.infer(model.name, {name: np.array([[data]], dtype=np.object_)}, model.contract.output_name)
+        result = Image.open(io.BytesIO(bytes(out.reshape(-1)[0])))
+        result.load()
+        return shown, result, None
+    except GanDeployError as exc:
+        return shown, None, message(exc, backend)
+
+
 def translate_action(backend: Backend, model: ServedModel) -> Callable[..., Any]:
     def run(path: str | None) -> tuple[Any, Any, str]:
         if not path:
             return None, None, "Upload a picture first."
+        shown, result, error = _served_picture(backend, model, path)
+        if error is not None:
+            return shown, None, error
+        return shown, result, f"translated by `{model.name}` ({result.width}x{result.height})"
+
+    return run
+
+
+def upscale_action(backend: Backend, model: ServedModel) -> Callable[..., Any]:
+    """Before/after for a model whose output is ``scale`` x its input (the contract's scale, not its name): the
+    input blown up to the output's size without smoothing (each input pixel a ``scale`` x ``scale`` block) beside
+    the served output; and the output itself (for download)."""
+    def run(path: str | None) -> tuple[Any, Any, str]:
+        if not path:
+            return None, None, "Upload a picture first."
+        shown, result, error = _served_picture(backend, model, path)
+        if error is not None:
+            return None, None, error
         from PIL import Image
 
-        with open(path, "rb") as fh:
-            data = fh.read()
-        try:
-            shown: Any = Image.open(io.BytesIO(data))
-            shown.load()
-        except Exception:  # noqa: BLE001 - not a picture here: the server says why below
-            shown = None
-        try:
-            name = model.contract.inputs[0].name
-            out = backend.infer(model.name, {name: np.array([[data]], dtype=np.object_)}, model.contract.output_name)
-            result = Image.open(io.BytesIO(bytes(out.reshape(-1)[0])))
-            result.load()
-            return shown, result, f"translated by `{model.name}` ({result.width}x{result.height})"
-        except GanDeployError as exc:
-            return shown, None, message(exc, backend)
+        before = shown.convert("RGBA" if "A" in result.getbands() else "RGB").resize(result.size, Image.NEAREST)
+        after = result.convert(before.mode)
+        return (before, after), result, (f"upscaled x{model.contract.scale} by `{model.name}`: {shown.width}x"
+                                         f"{shown.height} → {result.width}x{result.height}")
 
     return run
 
@@ -244,8 +272,22 @@ def _translation_tab(gr: Any, backend: Backend, model: ServedModel) -> None:
     go.click(translate_action(backend, model), [upload], [shown, result, status])
 
 
+def _upscale_tab(gr: Any, backend: Backend, model: ServedModel) -> None:
+    slug = model.slug
+    with gr.Row():
+        upload = gr.File(label="picture (PNG / JPEG / GIF / BMP / WEBP)", file_types=["image"], type="filepath",
+                         elem_id=f"{slug}-upload")
+        go = gr.Button(f"Upscale x{model.contract.scale}", variant="primary", elem_id=f"{slug}-upscale")
+    compare = gr.ImageSlider(label="before (input, pixels enlarged) | after (served output)", type="pil",
+                             format="png", buttons=["fullscreen"], max_height=560, elem_id=f"{slug}-compare")
+    result = _picture(gr, "upscaled (served size)", 280, f"{slug}-result")
+    status = gr.Markdown(elem_id=f"{slug}-status", elem_classes="gd-status")
+    go.click(upscale_action(backend, model), [upload], [compare, result, status])
+
+
 def build_app(backend: Backend, models: Sequence[ServedModel]) -> gr.Blocks:
-    """The page: a status line and one tab per model (sampling: controls, grid, strip; translation: upload)."""
+    """The page: a status line and one tab per model (sampling: controls, grid, strip; translation: upload;
+    super-resolution, i.e. an output ``scale`` > 1: upload and a before/after slider)."""
     import gradio as gr
 
     with gr.Blocks(title="gandeploy", analytics_enabled=False) as app:
@@ -257,7 +299,14 @@ def build_app(backend: Backend, models: Sequence[ServedModel]) -> gr.Blocks:
             gr.Markdown("No gandeploy model is served (build one with `gandeploy repo`).")
         with gr.Tabs():
             for model in models:
-                kind = "image-to-image" if model.contract.translation else "sampling"
-                with gr.Tab(f"{model.name} ({kind})", elem_id=f"tab-{model.slug}"):
-                    (_translation_tab if model.contract.translation else _sampling_tab)(gr, backend, model)
+                with gr.Tab(f"{model.name} ({_kind(model)})", elem_id=f"tab-{model.slug}"):
+                    tab = _sampling_tab if not model.contract.translation else \
+                        _upscale_tab if model.contract.scale > 1 else _translation_tab
+                    tab(gr, backend, model)
     return app
+
+
+def _kind(model: ServedModel) -> str:
+    if not model.contract.translation:
+        return "sampling"
+    return f"super-resolution x{model.contract.scale}" if model.contract.scale > 1 else "image-to-image"

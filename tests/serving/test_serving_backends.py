@@ -16,10 +16,12 @@ from gandeploy.errors import UserInputError
 from gandeploy.models import io as gio
 from gandeploy.registry import MODELS
 from gandeploy.serving.backends import gd_backend_common as common
+from gandeploy.serving.backends import gd_pictures as pictures
 
 BACKENDS = Path(common.__file__).parent
 ALLOWED_IMPORTS = {"__future__", "base64", "binascii", "io", "json", "os", "typing", "numpy", "PIL", "onnxruntime",
-                   "triton_python_backend_utils", "gd_backend_common", "gd_latent_stream"}
+                   "triton_python_backend_utils", "gd_backend_common", "gd_latent_stream", "gd_pictures", "struct",
+                   "zlib"}
 
 
 def png(array: np.ndarray, fmt: str = "PNG") -> bytes:
@@ -204,12 +206,13 @@ def test_backend_checks_name_the_input() -> None:
             contract.check({**contract.request([1]), name: value})
 
 
-def test_uint8_maps_equal_gandeploy() -> None:
-    x = np.random.default_rng(0).uniform(-1.2, 1.2, size=(3, 3, 5, 7)).astype(np.float32)
+@pytest.mark.parametrize("value_range", [(-1.0, 1.0), (0.0, 1.0), (-0.5, 2.0)])
+def test_uint8_maps_equal_gandeploy(value_range: tuple[float, float]) -> None:
+    x = np.random.default_rng(0).uniform(-1.2, 2.2, size=(3, 3, 5, 7)).astype(np.float32)
     x[0, 0, 0, :3] = [-1.0, 1.0, 0.0]
-    np.testing.assert_array_equal(common.to_uint8(x), gio.to_uint8(x))
-    u = common.to_uint8(x)
-    np.testing.assert_array_equal(common.from_uint8(u), gio.from_uint8(u))
+    np.testing.assert_array_equal(common.to_uint8(x, value_range), gio.to_uint8(x, value_range))
+    u = common.to_uint8(x, value_range)
+    np.testing.assert_array_equal(common.from_uint8(u, value_range), gio.from_uint8(u, value_range))
 
 
 def test_seed_and_label_checks() -> None:
@@ -222,57 +225,20 @@ def test_seed_and_label_checks() -> None:
             common.check_index(np.array([[bad]]), 3, "label")
 
 
-def test_decode_accepts_png_and_jpeg_and_converts_channels() -> None:
+def test_decode_accepts_pictures_and_feeds_the_model_channels() -> None:
     rgb = np.random.default_rng(1).integers(0, 255, (10, 14, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(common.decode_image(png(rgb), 3, 1000), rgb)
-    assert common.decode_image(png(rgb, "JPEG"), 3, 1000).shape == (10, 14, 3)
-    assert common.decode_image(png(rgb), 1, 1000).shape == (10, 14, 1)
-    gray = rgb[:, :, 0]
-    assert common.decode_image(png(gray), 3, 1000).shape == (10, 14, 3)
-
-
-@pytest.mark.parametrize("blob, match", [
-    (b"", "empty"),
-    (b"this is not a picture at all", "not a PNG or JPEG"),
-    (b"GIF89a" + b"\0" * 20, "not a PNG or JPEG|must be PNG or JPEG"),
-])
-def test_decode_rejects_bad_bytes(blob: bytes, match: str) -> None:
-    with pytest.raises(common.RequestError, match=match):
-        common.decode_image(blob, 3, 10_000)
-
-
-def test_decode_rejects_truncated_and_foreign_formats() -> None:
-    good = png(np.random.default_rng(2).integers(0, 255, (32, 32, 3), dtype=np.uint8))
-    with pytest.raises(common.RequestError, match="corrupt or truncated"):
-        common.decode_image(good[: len(good) // 2], 3, 10_000)
-    gif = io.BytesIO()
-    Image.new("RGB", (4, 4)).save(gif, format="GIF")
-    with pytest.raises(common.RequestError, match="must be PNG or JPEG, got GIF"):
-        common.decode_image(gif.getvalue(), 3, 10_000)
+    np.testing.assert_array_equal(pictures.decode_picture(png(rgb), max_pixels=1000).pixels, rgb)
+    assert pictures.decode_picture(png(rgb, "JPEG"), max_pixels=1000).pixels.shape == (10, 14, 3)
+    picture = pictures.decode_picture(png(rgb), max_pixels=1000)
+    assert pictures.to_model(picture, 1, (-1.0, 1.0)).shape == (1, 10, 14)  # a grey model gets the luma
+    gray = pictures.decode_picture(png(rgb[:, :, 0]), max_pixels=1000)
+    assert gray.pixels.shape == (10, 14, 1) and pictures.to_model(gray, 3, (-1.0, 1.0)).shape == (3, 10, 14)
 
 
 def test_pixel_limit_is_checked_before_decoding() -> None:
     blob = png(np.zeros((200, 300), np.uint8))
-    with pytest.raises(common.RequestError, match="300x200 = 60000 pixels, above the limit of 59999"):
-        common.decode_image(blob, 1, 59_999)
-
-
-@pytest.mark.parametrize("hw, min_side, max_side, want", [
-    ((32, 32), 8, 64, (32, 32, 32, 32)),  # already fine: untouched
-    ((37, 50), 8, 64, (37, 50, 40, 52)),  # padded up to multiples of 4
-    ((5, 5), 8, 64, (5, 5, 8, 8)),  # padded up to the minimum side
-    ((100, 60), 8, 64, (64, 38, 64, 40)),  # scaled down to the max side, then padded
-])
-def test_fit_size(hw: tuple[int, int], min_side: int, max_side: int, want: tuple[int, ...]) -> None:
-    assert common.fit_size(*hw, min_side, max_side) == want
-
-
-def test_prepare_and_finish_round_trip() -> None:
-    img = np.random.default_rng(3).integers(0, 255, (37, 50, 3), dtype=np.uint8)
-    fit = common.fit_size(37, 50, 8, 64)
-    x = common.prepare_image(img, fit)  # [3, 40, 52]
-    assert x.shape == (3, 40, 52) and x.dtype == np.float32
-    np.testing.assert_array_equal(common.finish_image(x, fit, 37, 50), img)
+    with pytest.raises(pictures.PictureError, match="300x200 = 60000 pixels, above the limit of 59999"):
+        pictures.decode_picture(blob, max_pixels=59_999)
 
 
 @pytest.mark.parametrize("path", sorted(BACKENDS.glob("*.py")), ids=lambda p: p.name)

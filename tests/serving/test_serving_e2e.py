@@ -20,7 +20,8 @@ from gandeploy.cli import main
 from gandeploy.models.io import from_uint8, latents_from_seeds, to_uint8
 from gandeploy.runtimes.base import open_runtime
 from gandeploy.serving import client as tc
-from gandeploy.serving.backends import gd_backend_common as common
+from gandeploy.manifest import load_manifest
+from gandeploy.serving.backends import gd_pictures as pictures
 from gandeploy.serving.configs import read_config
 
 pytestmark = pytest.mark.e2e
@@ -105,25 +106,28 @@ def test_ensemble_runtime_gives_pictures(server, exports, protocol: str) -> None
 
 
 def translation_reference(export: Path, repository: Path, image: np.ndarray) -> np.ndarray:
-    """In-process: the documented resize/pad rule, ONNX Runtime, crop/resize back."""
-    params = {k: v.string_value for k, v in read_config(repository / "cyclegan-tiny").parameters.items()}
-    h, w = image.shape[:2]
-    fit = common.fit_size(h, w, int(params["min_side"]), int(params["max_side"]) or None)
-    x = common.prepare_image(image, fit)[None]  # [1, 3, PH, PW]
-    return common.finish_image(ort_run(export, {"image": x})[0], fit, h, w)
+    """In-process: the documented pad / tile rule (the served tiling, from the pipeline's config), ONNX Runtime,
+    stitch and crop back."""
+    params = {k: int(v.string_value) for k, v in read_config(repository / "cyclegan-tiny").parameters.items()
+              if k in ("min_height", "min_width", "tile_height", "tile_width", "tile_overlap")}
+    contract = load_manifest(export).contract
+    picture = pictures.decode_picture(png_bytes(image), max_pixels=1 << 30)
+    job = pictures.Job(picture, contract.images.to_json(), params)
+    pictures.run_jobs([job], lambda x: ort_run(export, {"image": x}), 8)
+    return job.result()
 
 
 def test_translation_matches_onnxruntime(server, exports, repository: Path, protocol: str) -> None:
     rng = np.random.default_rng(4)
-    pictures = [rng.integers(0, 255, hw + (3,), dtype=np.uint8) for hw in [(32, 32), (37, 50), (100, 60), (5, 7)]]
-    out = tc.translate("cyclegan-tiny", [png_bytes(p) for p in pictures], url=server.url(protocol),
+    images = [rng.integers(0, 255, hw + (3,), dtype=np.uint8) for hw in [(32, 32), (37, 50), (100, 60), (5, 7)]]
+    out = tc.translate("cyclegan-tiny", [png_bytes(p) for p in images], url=server.url(protocol),
                        protocol=protocol)
-    for picture, blob in zip(pictures, out, strict=True):
+    for picture, blob in zip(images, out, strict=True):
         served = np.asarray(Image.open(io.BytesIO(blob)))
         assert served.shape == picture.shape  # same size as the input
         assert_within_one_level(served, translation_reference(exports["cyclegan-tiny"], repository, picture))
     # a multiple-of-4 picture inside the size range runs untouched: check against the plain contract too
-    plain = to_uint8(ort_run(exports["cyclegan-tiny"], {"image": from_uint8(pictures[0][None])}))[0]
+    plain = to_uint8(ort_run(exports["cyclegan-tiny"], {"image": from_uint8(images[0][None])}))[0]
     assert_within_one_level(np.asarray(Image.open(io.BytesIO(out[0]))), plain)
 
 
@@ -363,6 +367,6 @@ def test_local_inference_errors(exports, tmp_path: Path) -> None:
                          (["sample", "x", "--export", str(exports["cyclegan-tiny"])], "image-to-image"),
                          (["sample", "x", "--export", str(exports["cgan-tiny"]), "--backend", "onnxruntime-fp16"],
                           "re-export with --fp16"),
-                         (["translate", "x", str(tmp_path), "--export", str(exports["cgan-tiny"])], "no PNG/JPEG")):
+                         (["translate", "x", str(tmp_path), "--export", str(exports["cgan-tiny"])], "no picture files")):
         result = runner.invoke(main, [*args, "--out", str(tmp_path / "o.png")] if args[0] == "sample" else args)
         assert result.exit_code in (1, 2) and needle in result.output, result.output

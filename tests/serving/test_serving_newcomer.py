@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from gandeploy.cli import main
 from gandeploy.serving import client as tc
-from gandeploy.serving.backends import gd_backend_common as common
+from gandeploy.serving.backends import gd_pictures as pictures
 from gandeploy.serving.client import RequestRejected, TritonClient
 
 pytestmark = pytest.mark.e2e
@@ -84,7 +84,7 @@ def test_readme_curl_bodies_work_over_http(server) -> None:
             size = struct.unpack("<I", raw[n:n + 4])[0]
             png = raw[n + 4:]
             assert header["outputs"][0]["parameters"]["binary_data_size"] == size + 4 == len(png) + 4
-            assert png.startswith(common.PNG_MAGIC) and png == bytes(want["image_bytes"].reshape(-1)[0])
+            assert png.startswith(pictures.PNG_MAGIC) and png == bytes(want["image_bytes"].reshape(-1)[0])
             continue
         for out in json.loads(raw)["outputs"]:
             got = np.array(out["data"], NP[out["datatype"]]).reshape(out["shape"])
@@ -94,19 +94,19 @@ def test_readme_curl_bodies_work_over_http(server) -> None:
 def test_base64_image_bytes_are_decoded_binary_stays() -> None:
     """Item 3: base64 text (and a data: URL) decodes to the picture; raw bytes pass through untouched."""
     png = base64.b64decode(readme_requests()[-1][1].split('"data": ["')[1].split('"')[0])
-    assert common.from_base64(png) is png or common.from_base64(png) == png
-    assert common.from_base64(base64.b64encode(png)) == png
-    assert common.from_base64(b"data:image/png;base64," + base64.b64encode(png)) == png
-    assert common.decode_image(base64.b64encode(png), 3, 1 << 20).shape == (16, 16, 3)
-    with pytest.raises(common.RequestError, match="not a PNG or JPEG"):
-        common.decode_image(base64.b64encode(b"GIF89a..."), 3, 1 << 20)
+    assert pictures.from_base64(png) is png or pictures.from_base64(png) == png
+    assert pictures.from_base64(base64.b64encode(png)) == png
+    assert pictures.from_base64(b"data:image/png;base64," + base64.b64encode(png)) == png
+    assert pictures.decode_picture(base64.b64encode(png), max_pixels=1 << 20).pixels.shape[:2] == (16, 16)
+    with pytest.raises(pictures.PictureError, match="corrupt or truncated GIF"):
+        pictures.decode_picture(base64.b64encode(b"GIF89a..."), max_pixels=1 << 20)
 
 
 def _png_header(width: int, height: int) -> bytes:
     """A PNG whose IHDR claims width x height (no pixel data: what a decompression bomb's header looks like)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return common.PNG_MAGIC + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + \
+    return pictures.PNG_MAGIC + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + \
         chunk(b"IEND", b"")
 
 
@@ -131,7 +131,7 @@ def test_translate_never_overwrites_its_input(server, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["translate", "cyclegan-tiny", str(picture), "--out", str(tmp_path / "out"),
                                        "--url", server.grpc_url])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "out" / "x.png").read_bytes().startswith(common.PNG_MAGIC)
+    assert (tmp_path / "out" / "x.png").read_bytes().startswith(pictures.PNG_MAGIC)
 
 
 def test_sample_next_hint_keeps_label_and_new_file(server, tmp_path: Path, monkeypatch) -> None:

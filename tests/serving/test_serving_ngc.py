@@ -16,7 +16,8 @@ from gandeploy.errors import UserInputError
 from gandeploy.manifest import MANIFEST_FILE, file_entry
 from gandeploy.serving import configs as C
 from gandeploy.serving import ngc
-from gandeploy.serving.backends.gd_backend_common import fit_size
+from gandeploy.serving.backends import gd_pictures as pictures
+from gandeploy.serving.tiling import pipeline_settings
 from gandeploy.serving.exports import load_export
 from gandeploy.serving.repository import build_repository
 
@@ -110,36 +111,27 @@ def test_cli_takes_the_release_and_names_the_flag(exports: dict[str, Path], tmp_
     assert "/dev/shm" in ok.output and "docker compose" in ok.output
 
 
-def test_pipeline_limits_follow_a_non_square_profile(exports: dict[str, Path], tmp_path: Path) -> None:
+def test_tiles_follow_a_non_square_profile(exports: dict[str, Path], tmp_path: Path) -> None:
     profile = {"image": [[1, 3, 8, 16], [1, 3, 32, 32], [8, 3, 32, 64]]}  # H <= 32, W <= 64
     cyc = with_plan(exports, "cyclegan-tiny", tmp_path, DEFAULT_TRT, profile)
     export = load_export(cyc)
-    limits = ngc.pipeline_limits(export.manifest.data, export.contract.io.inputs, None)
+    limits = ngc.pipeline_limits(export.manifest.data, export.contract.io.inputs)
     assert (limits.min_height, limits.min_width, limits.max_height, limits.max_width) == (8, 16, 32, 64)
-    clamped = ngc.pipeline_limits(export.manifest.data, export.contract.io.inputs, 1000)  # --max-side above the profile
-    assert (clamped.max_height, clamped.max_width) == (32, 64)
-    lowered = ngc.pipeline_limits(export.manifest.data, export.contract.io.inputs, 42)
-    assert (lowered.max_height, lowered.max_width) == (32, 40)
-    with pytest.raises(UserInputError, match="--max-side 12 is below"):
-        ngc.pipeline_limits(export.manifest.data, export.contract.io.inputs, 12)
-    out = build_repository([cyc], tmp_path / "ngc", flavour="ngc", max_side=1000).root
+    settings = pipeline_settings(export.manifest.data, export.contract, tile=1000, overlap=4)
+    assert (settings.plan.tile_height, settings.plan.tile_width) == (32, 64)  # --tile above the profile: clamped
+    with pytest.raises(UserInputError, match="--tile 16 leaves no room"):
+        pipeline_settings(export.manifest.data, export.contract, tile=16, overlap=8)
+    out = build_repository([cyc], tmp_path / "ngc", flavour="ngc", tile=1000, tile_overlap=4).root
     params = C.read_config(out / "cyclegan-tiny").parameters
-    assert {k: int(params[k].string_value) for k in ("max_height", "max_width", "min_height", "min_width")} == {
-        "max_height": 32, "max_width": 64, "min_height": 8, "min_width": 16}
-    # every picture the pipeline pads lands inside the profile, whatever its shape
+    assert {k: int(params[k].string_value) for k in ("tile_height", "tile_width", "min_height", "min_width")} == {
+        "tile_height": 32, "tile_width": 64, "min_height": 8, "min_width": 16}
+    # every tile the pipeline cuts lands inside the profile, whatever the picture's shape
     for h, w in [(200, 200), (30, 500), (500, 30), (1, 1), (33, 65), (9, 7), (64, 32)]:
-        rh, rw, ph, pw = fit_size(h, w, limits.min_side, limits.max_side,
-                                  min_hw=(limits.min_height, limits.min_width),
-                                  max_hw=(limits.max_height, limits.max_width))
-        assert 8 <= ph <= 32 and 16 <= pw <= 64 and ph % 4 == 0 and pw % 4 == 0, (h, w, ph, pw)
-        assert rh <= ph and rw <= pw
-
-
-def test_square_limits_behave_as_before() -> None:
-    # without per-axis limits fit_size keeps its earlier rule: the longer side scaled to max_side
-    assert fit_size(200, 100, 8, 64) == (64, 32, 64, 32)
-    assert fit_size(10, 6, 8, 64) == (10, 6, 12, 8)
-    assert fit_size(200, 100, 8, 64, max_hw=(64, 64), min_hw=(8, 8)) == (64, 32, 64, 32)
+        ph, pw = pictures.padded_size(h, w, 4, (8, 16))
+        tiles = [(r, c) for r in pictures.axis_tiles(ph, 32, 4) for c in pictures.axis_tiles(pw, 64, 4)]
+        th, tw = min(32, ph), min(64, pw)
+        assert 8 <= th <= 32 and 16 <= tw <= 64 and th % 4 == 0 and tw % 4 == 0, (h, w, th, tw)
+        assert all(r[0] % 4 == 0 and c[0] % 4 == 0 and r[0] + th <= ph and c[0] + tw <= pw for r, c in tiles)
 
 
 def test_shm_is_sized_from_the_largest_batch(exports: dict[str, Path]) -> None:

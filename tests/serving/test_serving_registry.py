@@ -97,7 +97,7 @@ def test_one_request_through_the_sdk(server, built, model: str) -> None:
 
         picture = test_image(0, (12, 20), contract.in_channels)
         png = tc.translate(model, [contract.request(images=picture[None])["image_bytes"][0, 0]], url=server.grpc_url)
-        assert Image.open(io.BytesIO(png[0])).size == (20, 12)
+        assert Image.open(io.BytesIO(png[0])).size == (20 * contract.scale, 12 * contract.scale)  # scale x the input
         return
     out = tc.sample(model, [0, 1, 2], url=server.grpc_url)
     want = contract.outputs[0]
@@ -118,7 +118,7 @@ def bad_values(t: ServedTensor) -> list[tuple[np.ndarray, str]]:
     """Bad values for one served input, from its declaration (dtype, role, bounds) alone."""
     shape = (1, *t.dims)
     if t.dtype == "bytes":
-        return [(np.array([[b"not a picture"]], dtype=np.object_), "not a PNG or JPEG")]
+        return [(np.array([[b"not a picture"]], dtype=np.object_), "is not a picture")]
     if t.dtype == "int64":
         if t.classes:
             return [(np.full(shape, t.classes, np.int64), "must be in"), (np.full(shape, -1, np.int64), "must be in")]
@@ -183,14 +183,14 @@ def test_truncation_same_picture_in_process_and_served(server, built, model: str
     if contract.points:
         np.testing.assert_allclose(served, out, rtol=0, atol=1e-5)
     else:
-        diff = np.abs(served.astype(np.int16) - gio.to_uint8(out).astype(np.int16))
+        diff = np.abs(served.astype(np.int16) - gio.to_uint8(out, contract.output_range).astype(np.int16))
         assert int(diff.max()) <= 1
     untruncated = session.run(None, contract.generator_feeds(seeds))[0]
     assert np.abs(out - untruncated).max() > 0  # truncation changed the latents and so the (float) output
     if contract.points:
         np.testing.assert_allclose(plain, untruncated, rtol=0, atol=1e-5)
     else:
-        assert int(np.abs(plain.astype(np.int16) - gio.to_uint8(untruncated).astype(np.int16)).max()) <= 1
+        assert int(np.abs(plain.astype(np.int16) - gio.to_uint8(untruncated, contract.output_range).astype(np.int16)).max()) <= 1
     for t in (0.0, -1.0, float("nan")):
         with pytest.raises(RequestRejected) as info:
             with TritonClient(server.grpc_url, "grpc") as client:

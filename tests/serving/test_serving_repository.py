@@ -66,7 +66,8 @@ def test_local_repository_layout(repository: Path, exports: dict[str, Path]) -> 
         assert C.read_config(repository / model).HasField("dynamic_batching"), model
     pipeline = C.read_config(repository / "cyclegan-tiny")
     assert pipeline.parameters["generator_model"].string_value == "cyclegan-tiny_generator"
-    assert pipeline.parameters["max_side"].string_value == "64"  # the export's max size
+    assert pipeline.parameters["tile_height"].string_value == "64"  # the export's max size bounds the tile
+    assert (repository / "cyclegan-tiny" / "1" / "gd_pictures.py").is_file()
     assert C.read_config(repository / "mlp-tiny").output[0].name == "sample"
 
 

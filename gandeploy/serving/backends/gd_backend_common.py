@@ -2,23 +2,20 @@
 
 ``gandeploy repo`` copies this file beside every ``<model>/1/model.py``; the NGC container runs it without
 gandeploy installed, so nothing here may import gandeploy. ``latent_from_seed`` (with truncation), ``to_uint8``
-and ``from_uint8`` are copies of ``gandeploy.models.io``, and ``check_served`` / ``step_feeds`` apply the rules
-of ``gandeploy.contract`` to the contract JSON; ``tests/serving/test_serving_backends.py`` proves they agree. Keep the syntax Python 3.8-compatible (the NGC container's interpreter may be older).
+and ``from_uint8`` (with the value range) are copies of ``gandeploy.models.io``, and ``check_served`` / ``step_feeds`` apply the rules
+of ``gandeploy.contract`` to the contract JSON; ``tests/serving/test_serving_backends.py`` proves they agree. Pictures (decode, size rule, tiles, encode) live
+in ``gd_pictures.py``, copied beside it. Keep the syntax Python 3.8-compatible (the NGC container's interpreter may be older).
 """
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import numpy as np
 
 SEED_MAX = 2**63 - 1
-SIZE_MULTIPLE = 4
 DEFAULT_MAX_PIXELS = 4096 * 4096
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-JPEG_MAGIC = b"\xff\xd8\xff"
 
 
 class RequestError(ValueError):
@@ -57,16 +54,19 @@ def latent_from_seed(seed: int, nz: int, truncation: float | None = None) -> np.
     return z.astype(np.float32)
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """[-1, 1] float [N, C, H, W] → uint8 [N, H, W, C]: ``rint((x + 1) * 127.5)``, clipped."""
+def to_uint8(images: np.ndarray, value_range: tuple = (-1.0, 1.0)) -> np.ndarray:
+    """Float [N, C, H, W] in ``value_range`` (lo, hi) → uint8 [N, H, W, C]: ``rint((x - lo) * 255 / (hi - lo))``,
+    clipped."""
+    lo, hi = float(value_range[0]), float(value_range[1])
     hwc = np.transpose(np.asarray(images, dtype=np.float32), (0, 2, 3, 1))
-    return np.clip(np.rint((hwc + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return np.clip(np.rint((hwc - lo) * np.float32(255.0 / (hi - lo))), 0, 255).astype(np.uint8)
 
 
-def from_uint8(images: np.ndarray) -> np.ndarray:
-    """uint8 [N, H, W, C] → float32 [N, C, H, W] in [-1, 1]: ``x / 127.5 - 1``."""
+def from_uint8(images: np.ndarray, value_range: tuple = (-1.0, 1.0)) -> np.ndarray:
+    """uint8 [N, H, W, C] → float32 [N, C, H, W] in ``value_range``: ``x / (255 / (hi - lo)) + lo``."""
+    lo, hi = float(value_range[0]), float(value_range[1])
     chw = np.transpose(np.asarray(images), (0, 3, 1, 2)).astype(np.float32)
-    return chw / 127.5 - 1.0
+    return chw / np.float32(255.0 / (hi - lo)) + np.float32(lo)
 
 
 # --- config parameters -----------------------------------------------------------------------------------------
@@ -269,141 +269,7 @@ def _concat(arrays: list[np.ndarray], spec: dict[str, Any]) -> np.ndarray:
         raise RequestError(f"input '{spec['name']}' has mismatched shapes across requests") from None
 
 
-# --- image bytes -------------------------------------------------------------------------------------------------
-
-
-def decode_image(data: bytes, channels: int, max_pixels: int) -> np.ndarray:
-    """PNG/JPEG bytes → uint8 [H, W, C] (C = ``channels``), after checking the header's size against
-    ``max_pixels`` *before* decoding (no decompression bombs). Bad bytes raise ``RequestError``."""
-    from PIL import Image, ImageOps
-
-    if not isinstance(data, (bytes, bytearray)) or len(data) == 0:
-        raise RequestError("input 'image_bytes' is empty: send the bytes of a PNG or JPEG file")
-    data = from_base64(bytes(data))
-    kind = "PNG" if data.startswith(PNG_MAGIC) else "JPEG" if data.startswith(JPEG_MAGIC) else None
-    header = png_size(data)
-    if header and header[0] * header[1] > max_pixels:
-        raise _too_large(header[0], header[1], max_pixels)
-    try:
-        img = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError:
-        raise RequestError(f"input 'image_bytes' is too large: above the limit of {max_pixels} pixels "
-                           "(gandeploy repo --max-pixels)") from None
-    except Exception as exc:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ...
-        if kind:
-            raise RequestError(f"input 'image_bytes' is a corrupt or truncated {kind} ({exc})") from None
-        raise RequestError(f"input 'image_bytes' is not a PNG or JPEG image ({type(exc).__name__})") from None
-    if img.format not in ("PNG", "JPEG"):
-        raise RequestError(f"input 'image_bytes' must be PNG or JPEG, got {img.format}")
-    width, height = img.size
-    if width < 1 or height < 1:
-        raise RequestError(f"input 'image_bytes' has an empty size {width}x{height}")
-    if width * height > max_pixels:
-        raise _too_large(width, height, max_pixels)
-    try:
-        img.load()
-        img = ImageOps.exif_transpose(img)
-        img = img.convert("RGB" if channels == 3 else "L")
-    except Exception as exc:
-        raise RequestError(f"input 'image_bytes' is a corrupt or truncated {img.format} ({exc})") from None
-    arr = np.asarray(img, dtype=np.uint8)
-    return arr[:, :, None] if arr.ndim == 2 else arr  # [H, W, C]
-
-
-def from_base64(data: bytes) -> bytes:
-    """``data`` itself when it is binary; the decoded bytes when it is base64 text of a PNG or JPEG (JSON
-    bodies over HTTP, optionally as a ``data:image/...;base64,`` URL)."""
-    import base64
-    import binascii
-
-    if data.startswith(PNG_MAGIC) or data.startswith(JPEG_MAGIC):
-        return data
-    text = data.strip()
-    if text.startswith(b"data:") and b"," in text[:100]:
-        text = text.split(b",", 1)[1]
-    try:
-        decoded = base64.b64decode(b"".join(text.split()), validate=True)
-    except (binascii.Error, ValueError):
-        return data
-    return decoded if decoded.startswith(PNG_MAGIC) or decoded.startswith(JPEG_MAGIC) else data
-
-
-def png_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG's IHDR chunk, read without decoding; None for anything else."""
-    if len(data) < 24 or not data.startswith(PNG_MAGIC) or data[12:16] != b"IHDR":
-        return None
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-
-
-def _too_large(width: int, height: int, max_pixels: int) -> RequestError:
-    return RequestError(f"input 'image_bytes' is too large: {width}x{height} = {width * height} pixels, above "
-                        f"the limit of {max_pixels} pixels (gandeploy repo --max-pixels; decompression-bomb guard)")
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """uint8 [H, W, C] (C = 1 or 3) → PNG bytes."""
-    from PIL import Image
-
-    arr = image[:, :, 0] if image.shape[2] == 1 else image
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def fit_size(height: int, width: int, min_side: int, max_side: int | None, *,
-             min_hw: tuple[int, int] | None = None, max_hw: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
-    """Where an HxW image runs through a multiple-of-4 generator.
-
-    Returns (resized_h, resized_w, padded_h, padded_w): the image is scaled down only when a side exceeds its
-    limit (aspect kept), then padded on the right/bottom up to multiples of 4 and at least the minimum.
-    ``max_side`` / ``min_side`` bound both axes; ``max_hw`` / ``min_hw`` bound H and W separately (the
-    TensorRT profile of a non-square export), so the padded size always lies inside them.
-    """
-    lim_h = min([v for v in (max_side, max_hw[0] if max_hw else 0) if v] or [0])
-    lim_w = min([v for v in (max_side, max_hw[1] if max_hw else 0) if v] or [0])
-    scale = min(1.0, lim_h / float(height) if lim_h else 1.0, lim_w / float(width) if lim_w else 1.0)
-    rh, rw = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
-    if lim_h:  # the padded size must stay within the limit too
-        rh = min(rh, lim_h - lim_h % SIZE_MULTIPLE)
-    if lim_w:
-        rw = min(rw, lim_w - lim_w % SIZE_MULTIPLE)
-    lo_h, lo_w = min_hw if min_hw else (min_side, min_side)
-    ph = max(_round_up(rh, SIZE_MULTIPLE), _round_up(lo_h, SIZE_MULTIPLE))
-    pw = max(_round_up(rw, SIZE_MULTIPLE), _round_up(lo_w, SIZE_MULTIPLE))
-    return rh, rw, ph, pw
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-int(value) // multiple) * multiple
-
-
-def prepare_image(image: np.ndarray, size: tuple[int, int, int, int]) -> np.ndarray:
-    """uint8 [H, W, C] → float32 [C, PH, PW] in [-1, 1]: resize to (RH, RW) if needed, edge-pad to (PH, PW)."""
-    rh, rw, ph, pw = size
-    if image.shape[:2] != (rh, rw):
-        image = resize(image, rh, rw)
-    padded = np.pad(image, ((0, ph - rh), (0, pw - rw), (0, 0)), mode="edge")  # [PH, PW, C]
-    return from_uint8(padded[None])[0]  # [C, PH, PW]
-
-
-def finish_image(output: np.ndarray, size: tuple[int, int, int, int], height: int, width: int) -> np.ndarray:
-    """Generator output float [C, PH, PW] → uint8 [H, W, C]: crop the padding, resize back to HxW."""
-    rh, rw, _, _ = size
-    image = to_uint8(output[None])[0][:rh, :rw]  # [RH, RW, C]
-    if (rh, rw) != (height, width):
-        image = resize(image, height, width)
-    return image
-
-
-def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bicubic resize of uint8 [H, W, C] to [height, width, C]."""
-    from PIL import Image
-
-    if image.shape[2] == 1:
-        out = np.asarray(Image.fromarray(image[:, :, 0]).resize((width, height), Image.BICUBIC))[:, :, None]
-    else:
-        out = np.asarray(Image.fromarray(image).resize((width, height), Image.BICUBIC))
-    return np.ascontiguousarray(out, dtype=np.uint8)
+# --- batching ----------------------------------------------------------------------------------------------
 
 
 def group_indices(keys: list[Any]) -> dict[Any, list[int]]:

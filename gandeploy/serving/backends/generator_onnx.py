@@ -2,13 +2,12 @@
 
 Same tensors as the ONNX file (the ``generator_inputs`` of the served contract, config parameter
 ``gandeploy_contract``): e.g. ``z`` FP32 [nz] (+ ``label`` / ``code`` INT64 [1], reshaped to [] for the graph,
-+ ``continuous`` FP32 [M]) or ``image`` FP32 [C, H, W] (H, W multiples of 4) → ``output`` FP32. Each input is
-checked by its declaration: indices in [0, classes), floats finite, dynamic H/W multiples of 4. Triton's dynamic batcher hands ``execute``
-several requests; requests with equal shapes run as one ONNX Runtime batch. Each request is validated on its
++ ``continuous`` FP32 [M]) or ``image`` FP32 [C, H, W] (H, W multiples of the declared ``multiple``) → ``output`` FP32 (``scale`` x the
+input's H, W). Each input is checked by its declaration: indices in [0, classes), floats finite, dynamic H/W
+multiples of the size rule. Triton's dynamic batcher hands ``execute`` several requests; requests with equal shapes run as one ONNX Runtime batch. Each request is validated on its
 own: a bad one gets INVALID_ARG, the others still succeed.
 
-Config parameters: ``gandeploy_contract``, ``onnx_file``, ``intra_op_threads`` (0: ONNX Runtime's default),
-``size_multiple``. SELF-CONTAINED (numpy, onnxruntime, json): the NGC container may run it without gandeploy.
+Config parameters: ``gandeploy_contract``, ``onnx_file``, ``intra_op_threads`` (0: ONNX Runtime's default). SELF-CONTAINED (numpy, onnxruntime, json): the NGC container may run it without gandeploy.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from gd_backend_common import (
     check_finite,
     check_index,
     group_indices,
-    int_param,
     load_contract,
     model_parameters,
     onnx_session,
@@ -38,7 +36,7 @@ class TritonPythonModel:
         self.output_names = [o.name for o in self.session.get_outputs()]
         contract = load_contract(params)
         self.specs = {s["name"]: s for s in contract["generator"]["inputs"]}  # name -> TensorSpec JSON
-        self.multiple = int_param(params, "size_multiple", 4)
+        self.multiple = int((contract.get("images") or {}).get("multiple", 1))  # the image input's size rule
 
     def execute(self, requests):
         feeds, errors = [], {}

@@ -1,26 +1,27 @@
 """Triton python-backend model ``<name>_postprocess``: generator output → uint8 picture.
 
-``output`` FP32 [C, H, W] in [-1, 1] → ``image`` UINT8 [H, W, C] by ``rint((x + 1) * 127.5)`` clipped to
-0..255, the same map as ``gandeploy.models.io.to_uint8``. SELF-CONTAINED (numpy, json).
+``output`` FP32 [C, H, W] in its declared ``value_range`` (lo, hi) → ``image`` UINT8 [H, W, C] by
+``rint((x - lo) * 255 / (hi - lo))`` clipped to 0..255, the same map as ``gandeploy.models.io.to_uint8``. SELF-CONTAINED (numpy, json).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from gd_backend_common import to_uint8
+from gd_backend_common import load_contract, model_parameters, to_uint8
 
 
 class TritonPythonModel:
     """Stateless float → uint8 conversion: one numpy pass per batch, one response per request."""
 
     def initialize(self, args):
-        pass
+        contract = load_contract(model_parameters(args))
+        self.value_range = tuple(contract["generator"]["outputs"][0].get("value_range", (-1.0, 1.0)))
 
     def execute(self, requests):
         outputs = [pb_utils.get_input_tensor_by_name(r, "output").as_numpy() for r in requests]  # [B, C, H, W]
         joined = outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
-        images = to_uint8(joined)  # one pass over the whole batch: [total, H, W, C]
+        images = to_uint8(joined, self.value_range)  # one pass over the whole batch: [total, H, W, C]
         finite = np.isfinite(joined.reshape(joined.shape[0], -1)).all(axis=1)  # [total]
         responses, start = [], 0
         for output in outputs:

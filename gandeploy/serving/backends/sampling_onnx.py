@@ -3,7 +3,7 @@
 Served inputs → checked (``check_batch``: ``seed`` INT64 [1] in 0 .. 2**63 - 1; optional ``truncation`` FP32
 [1], finite and >= 0.02; ``label`` / ``code`` INT64 [1] in [0, classes); ``continuous`` FP32 [M], finite) →
 generator inputs (``step_feeds``: a latent is ``latent_from_seed(seed, nz, truncation)``) → ``model.onnx`` on
-ONNX Runtime CPU → ``image`` UINT8 [H, W, C] (``to_uint8``) or ``sample`` FP32 [D]. The same contract and
+ONNX Runtime CPU → ``image`` UINT8 [H, W, C] (``to_uint8`` with the output's declared value range) or ``sample`` FP32 [D]. The same contract and
 pictures as the ``<name>_seed`` → generator → ``<name>_postprocess`` ensemble of the NGC flavour, without two
 python-backend hops per request.
 
@@ -45,6 +45,7 @@ class TritonPythonModel:
         self.gen_output = self.contract["generator_outputs"][0]["name"]
         out = self.contract["outputs"][0]
         self.out_name, self.uint8 = out["name"], out.get("role") != POINTS_ROLE
+        self.value_range = tuple(self.contract["generator"]["outputs"][0].get("value_range", (-1.0, 1.0)))
 
     def execute(self, requests):
         raw = []
@@ -82,7 +83,7 @@ class TritonPythonModel:
                 for step, name, flat in self.feeds}
         out = self.session.run([self.gen_output], feed)[0]  # [total, C, H, W] or [total, D]
         finite = np.isfinite(out.reshape(out.shape[0], -1)).all(axis=1)  # [total]
-        served = to_uint8(out) if self.uint8 else np.ascontiguousarray(out, dtype=np.float32)
+        served = to_uint8(out, self.value_range) if self.uint8 else np.ascontiguousarray(out, dtype=np.float32)
         result, errors, start = {}, {}, 0
         for i, n in zip(good, rows):  # noqa: B905 - Python 3.8 in NGC
             if finite[start:start + n].all():
