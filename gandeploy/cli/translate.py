@@ -120,7 +120,8 @@ def run_pictures_command(verb: str, name: str, images: tuple[Path, ...], out: Pa
         where = f"'{export_dir}' is a sampling export" if export_dir is not None else \
             f"model '{name}' is not an image-to-image model (its inputs are {inputs})"
         raise UserInputError(f"{where}: use 'gandeploy sample'.")
-    warning = size_warning(name, files, blobs, generator.contract.image_sizes)
+    warning = size_warning(name, files, blobs, generator.contract.image_sizes) if generator.contract.scale == 1 \
+        else None
     if warning:
         click.echo(f"warning: {warning}", err=True)
     start = time.perf_counter()

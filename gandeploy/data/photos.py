@@ -44,16 +44,18 @@ DEGRADATIONS = (BICUBIC, REALESRGAN)  # how low-resolution inputs are made (data
 
 @functools.lru_cache(maxsize=None)
 def load_photo(name: str) -> np.ndarray:
-    """One shipped photograph as uint8 [H, W, 3] (read once per process)."""
+    """One shipped photograph as uint8 [H, W, 3], read once per process and shared: read-only."""
     if name in SKLEARN_PHOTOS:
         from sklearn.datasets import load_sample_image
 
-        return np.ascontiguousarray(load_sample_image(SKLEARN_PHOTOS[name]))
-    import skimage.data
+        picture = np.array(load_sample_image(SKLEARN_PHOTOS[name]))
+    else:
+        import skimage.data
 
-    if name in STEREO:
-        return np.ascontiguousarray(skimage.data.stereo_motorcycle()[STEREO[name]])
-    return np.ascontiguousarray(getattr(skimage.data, name)())
+        picture = np.array(skimage.data.stereo_motorcycle()[STEREO[name]] if name in STEREO
+                           else getattr(skimage.data, name)())
+    picture.setflags(write=False)
+    return picture
 
 
 def make_lr(hr: torch.Tensor, scale: int, gen: torch.Generator | None = None,

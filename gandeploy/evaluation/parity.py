@@ -152,7 +152,7 @@ def default_sizes(contract: ServedContract) -> list[HW]:
     m = contract.io.size_multiple
     lo, opt, hi = (tuple(int(v) for v in sizes.get(k, (64, 64))) for k in ("min", "opt", "max"))
     h2 = max(lo[0], (opt[0] * 3 // 4) // m * m)
-    second = (h2, opt[1]) if h2 != opt[0] else (opt[0], min(hi[1], opt[1] + 8))
+    second = (h2, opt[1]) if h2 != opt[0] else (opt[0], min(hi[1], opt[1] + max(8, m)))
     return list(dict.fromkeys([(opt[0], opt[1]), second]))
 
 

@@ -49,7 +49,7 @@ def test_test_batch_is_fixed_and_from_held_out_pictures() -> None:
     b_lr, b_hr = ds.test_batch(3)
     torch.testing.assert_close(a_hr[:3], b_hr)
     torch.testing.assert_close(a_lr[:3], b_lr)
-    held = {n: torch.from_numpy(load_photo(n)).permute(2, 0, 1).float() / 127.5 - 1 for n in HELD_OUT_PHOTOS}
+    held = {n: torch.tensor(load_photo(n)).permute(2, 0, 1).float() / 127.5 - 1 for n in HELD_OUT_PHOTOS}
     for i in range(3):  # crop i comes from held-out picture i
         picture = held[HELD_OUT_PHOTOS[i]][None]
         crop = a_hr[i]

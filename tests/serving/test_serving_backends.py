@@ -20,8 +20,8 @@ from gandeploy.serving.backends import gd_pictures as pictures
 
 BACKENDS = Path(common.__file__).parent
 ALLOWED_IMPORTS = {"__future__", "base64", "binascii", "io", "json", "os", "typing", "numpy", "PIL", "onnxruntime",
-                   "triton_python_backend_utils", "gd_backend_common", "gd_latent_stream",
-                   "gd_pictures", "struct", "zlib"}
+                   "triton_python_backend_utils", "gd_backend_common", "gd_latent_stream", "gd_pictures", "struct",
+                   "zlib"}
 
 
 def png(array: np.ndarray, fmt: str = "PNG") -> bytes:

@@ -180,9 +180,10 @@ def test_models_added_while_serving_and_listed(exports, tmp_path: Path, ports: l
         assert "served here: dcgan-tiny" in str(err.value) and "gandeploy models" in str(err.value)
 
         build_repository([exports["mlp-tiny"]], repo)  # 'gandeploy repo' into the served repository
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and server.model_states().get("mlp-tiny") != "READY":
+        deadline = time.monotonic() + 240  # the server's own ready budget: a loaded machine loads slowly
+        while time.monotonic() < deadline and server.model_states().get("mlp-tiny") not in ("READY", "UNAVAILABLE"):
             time.sleep(0.5)
+        assert server.model_states().get("mlp-tiny") == "READY", server.model_states()  # loaded, not just late
         points = tc.sample("mlp-tiny", [0, 1], url=server.grpc_url)
         assert points.shape == (2, 2) and points.dtype == np.float32
 
