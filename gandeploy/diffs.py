@@ -1,7 +1,10 @@
 """Differences between a reference output (PyTorch FP32) and a candidate backend's output.
 
-Float outputs live in tanh space [-1, 1] (data range 2 for PSNR); images are also compared after the one
-float → uint8 map (``gandeploy.models.io.to_uint8``), in uint8 levels, because that is what users receive.
+Float outputs are measured in tanh-space units [-1, 1] (data range 2 for PSNR); images are also compared after
+the one float → uint8 map (``gandeploy.models.io.to_uint8``) of their declared ``value_range``, in uint8 levels,
+because that is what users receive. An image declared in another range (lo, hi) — (0, 1) for Real-ESRGAN-style
+models — has its float errors scaled by ``2 / (hi - lo)`` (``range_scale``), so the one tolerance table means
+the same share of the picture's range, and one uint8 level is still 1/127.5 of those units.
 
 Vector outputs ([N, D] points, e.g. the 2D mixtures) are not bounded to [-1, 1]: grid25's points reach ±4.2.
 Their errors are measured relative to the reference's extent, divided by ``max(1, max |reference|)``, so the
@@ -17,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from gandeploy.models.io import from_uint8, to_uint8
+from gandeploy.models.io import DEFAULT_RANGE, from_uint8, to_uint8
 
 DATA_RANGE = 2.0  # tanh outputs span [-1, 1]
 
@@ -58,23 +61,38 @@ def _check_shapes(reference: np.ndarray, candidate: np.ndarray) -> None:
         raise ValueError(f"shape mismatch: reference {reference.shape} vs candidate {candidate.shape}")
 
 
-def compare_float(reference: np.ndarray, candidate: np.ndarray) -> Diff:
-    """Compare two float outputs; images ([N, C, H, W]) also in uint8 levels after ``to_uint8``; vectors
-    ([N, D]) relative to the reference's extent (module docstring)."""
+def range_scale(value_range: tuple[float, float] = DEFAULT_RANGE) -> float:
+    """Factor from an image's declared range to tanh-space units: ``2 / (hi - lo)`` (1 for [-1, 1])."""
+    return 2.0 / (float(value_range[1]) - float(value_range[0]))
+
+
+def compare_float(reference: np.ndarray, candidate: np.ndarray,
+                  value_range: tuple[float, float] = DEFAULT_RANGE) -> Diff:
+    """Compare two float outputs; images ([N, C, H, W], in ``value_range``) also in uint8 levels after
+    ``to_uint8``, float figures in tanh-space units; vectors ([N, D]) relative to the reference's extent
+    (module docstring)."""
     reference = np.asarray(reference, dtype=np.float32)
     candidate = np.asarray(candidate, dtype=np.float32)
     _check_shapes(reference, candidate)
     abs_diff = np.abs(reference.astype(np.float64) - candidate.astype(np.float64))
     if reference.ndim == 2:  # vectors: relative to the data's extent
         abs_diff /= max(1.0, float(np.abs(reference).max(initial=0.0)))
+    elif reference.ndim == 4:  # images: in tanh-space units of their declared range
+        abs_diff *= range_scale(value_range)
     finite = bool(np.isfinite(candidate).all())
     max_abs = float(abs_diff.max(initial=0.0)) if finite else math.inf
     mean_abs = float(abs_diff.mean()) if finite and abs_diff.size else (0.0 if finite else math.inf)
     u8_max: int | None = None
     u8_mean: float | None = None
     if reference.ndim == 4:
-        u8_max, u8_mean = level_diff(to_uint8(reference), to_uint8(np.nan_to_num(candidate, nan=2.0)))
-    value = psnr(reference, candidate) if finite else 0.0
+        worst = float(value_range[1]) + 1.0  # NaN pixels count as far off
+        u8_max, u8_mean = level_diff(to_uint8(reference, value_range),
+                                     to_uint8(np.nan_to_num(candidate, nan=worst), value_range))
+    if reference.ndim == 4 and finite:
+        unit = range_scale(value_range)
+        value = psnr(reference * unit, candidate * unit)
+    else:
+        value = psnr(reference, candidate) if finite else 0.0
     return Diff(max_abs, mean_abs, value, u8_max, u8_mean, int(reference.size))
 
 

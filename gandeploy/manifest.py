@@ -5,6 +5,9 @@ Written last and atomically, so a directory with a manifest is a complete export
     {"format": "gandeploy.export/1", "name", "model", "task", "generator", "arch_hash", "source_run",
      "inputs": [{"name", "dtype", "shape"}], "outputs": [...],      # 'N' / 'H' / 'W' for dynamic dims
      "max_batch": int, "image_sizes": {"min": [h, w], "opt": [h, w], "max": [h, w]},   # translation only
+     "output_sizes": {"min": [sh, sw], ...},            # the same, times the output's declared scale
+     "receptive_field": {"radius", "threshold_levels", "bounded", "measured_on", ...},  # picture inputs
+     "fp16": {"kept_fp32", "kept_fp32_nodes": {"overflow", "error"}, "error", "fallback", ...},   # with --fp16
      "contract": ServedContract.to_json(),                            # what is served (gandeploy/contract.py)
      "files": {"model.onnx": {"sha256", "bytes", "format": "onnxruntime"}, ...},
      "parity": {"onnxruntime": {"max_abs", "mean_abs", "batch_sizes", "tolerance", "passed", ...}, ...},

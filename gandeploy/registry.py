@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from gandeploy.errors import unknown_choice
-from gandeploy.models import biggan, cgan, cyclegan, dcgan, infogan, mlp, sagan
+from gandeploy.models import biggan, cgan, cyclegan, dcgan, esrgan, infogan, mlp, sagan, srresnet, srvgg
 from gandeploy.models.common import ModelSpec
 
-MODELS: dict[str, ModelSpec] = {m.SPEC.name: m.SPEC for m in (dcgan, cgan, infogan, sagan, biggan, mlp, cyclegan)}
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
+    dcgan.SPEC, cgan.SPEC, infogan.SPEC, sagan.SPEC, biggan.SPEC, mlp.SPEC, cyclegan.SPEC,
+    srresnet.SPEC, srresnet.SRGAN_SPEC, esrgan.SPEC, srvgg.SPEC,
+)}
 
 
 def get_model(name: str) -> ModelSpec:

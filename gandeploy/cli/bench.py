@@ -35,9 +35,13 @@ BACKENDS_HELP = ("Backends (repeatable or comma-separated): torch, onnxruntime, 
                    "to stderr).")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where bench.json / bench.md / bench.png go [default: reports/<export name>].")
+@click.option("--image-sizes", default=None, metavar="HxW,...",
+              help="Exports with a picture input: megapixels per second of one picture at these input sizes (e.g. "
+                   "256x256,1024x1024) on the in-process backends (default torch, onnxruntime), instead of the "
+                   "batch sweep; written to bench-images.json.")
 def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, ...], size: str | None,
           url: str | None, protocol: str | None, concurrency: tuple[str, ...], threads: int | None, reps: int,
-          warmup: int, json_file: str | None, report_dir: Path | None) -> None:
+          warmup: int, json_file: str | None, report_dir: Path | None, image_sizes: str | None) -> None:
     """Throughput and p50/p99 latency of EXPORT_DIR per backend and batch size, against a measured roofline.
 
     \b
@@ -52,10 +56,13 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
     from gandeploy.manifest import load_manifest
     from gandeploy.utils.io import atomic_write_json
 
+    if image_sizes is not None:
+        _image_bench(export_dir, image_sizes, split_list(backends), threads, reps, warmup, json_file, report_dir)
+        return
     keys = split_list(backends) or list(DEFAULT_BACKENDS)
     batches = parse_ints(batch_sizes, "--batch-sizes")
     levels = [c for c in (parse_ints(concurrency, "--concurrency") or []) if c > 0]
-    hw = parse_hw(size, "--size", multiple=4)
+    hw = parse_hw(size, "--size")  # the declared size rule: run_bench
     protocol = url_protocol(url, protocol)
     manifest = load_manifest(export_dir)
     notes: list[str] = []
@@ -80,6 +87,33 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
         paths.append(atomic_write_json(Path(json_file), report.to_json()))
     click.echo(bench_text(report))
     report_outputs(paths, next_command=f"gandeploy parity {export_dir}")
+
+
+def _image_bench(export_dir: Path, image_sizes: str, keys: list[str], threads: int | None, reps: int, warmup: int,
+                 json_file: str | None, report_dir: Path | None) -> None:
+    """``--image-sizes``: megapixels per second per backend and input size (``bench.image_rows``)."""
+    from gandeploy.evaluation.bench import IN_PROCESS, image_rows, image_rows_text
+    from gandeploy.manifest import load_manifest
+    from gandeploy.utils.io import atomic_write_json
+
+    sizes = [parse_hw(s, "--image-sizes") for s in split_list((image_sizes,))]
+    served = [k for k in keys if k.startswith("triton")]
+    if served:
+        raise click.UsageError(f"--image-sizes times in-process backends only; drop {', '.join(served)}.")
+    rows, skipped, roof = image_rows(export_dir, sizes, keys or IN_PROCESS, threads=threads, reps=reps,  # type: ignore[arg-type]
+                                     warmup=warmup)
+    data = {"format": "gandeploy.bench-images/1", "export_dir": str(export_dir), "rows": [r.to_json() for r in rows],
+            "skipped": skipped, "roofline": roof.to_json() if roof else None}
+    out = (report_dir or Path("reports") / load_manifest(export_dir).name) / "bench-images.json"
+    paths = [atomic_write_json(out, data)]
+    if json_file == "-":
+        click.echo(json.dumps(data, indent=2))
+        click.echo(image_rows_text(rows, skipped, roof), err=True)
+        return
+    if json_file is not None:
+        paths.append(atomic_write_json(Path(json_file), data))
+    click.echo(image_rows_text(rows, skipped, roof))
+    report_outputs(paths, next_command=None)
 
 
 def _start_server(stack: contextlib.ExitStack, export_dir: Path, threads: int | None, protocol: str,

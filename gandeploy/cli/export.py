@@ -11,7 +11,7 @@ from gandeploy.errors import UserInputError
 from gandeploy.cli.options import parse_hw, report_outputs
 from gandeploy.utils.io import human_size
 
-SIZE_HELP = "HxW for image-to-image models (multiples of 4)"
+SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the generator declares)"
 
 
 @click.command("export")
@@ -35,15 +35,20 @@ SIZE_HELP = "HxW for image-to-image models (multiples of 4)"
               help="Export the moving average of G (G_ema, kept by 'train --ema') / the raw G  [default: G_ema "
                    "when the run has one].")
 @click.option("--force", is_flag=True, help="Replace an export dir that holds another run's export.")
+@click.option("--calibration", type=click.Path(path_type=Path), default=None,
+              help="A directory of your own pictures: the FP16 safety check and the receptive field are measured on "
+                   "them [default: the held-out photos of the 'photos' data set].")
 def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_batch: int, min_size: str | None,
            opt_size: str | None, max_size: str | None, opset: int | None, generator: str | None,
-           ema: bool | None, force: bool) -> None:
+           ema: bool | None, force: bool, calibration: Path | None) -> None:
     """Export RUN_DIR's generator to ONNX (dynamic batch; dynamic H/W for image-to-image models).
 
     \b
     Every artifact is run here and compared with PyTorch; a breach of tolerance fails the export:
       model.onnx       ONNX Runtime FP32      max abs <= 1e-4
-      model.fp16.onnx  ONNX Runtime FP16      max abs <= 2e-2, uint8 images within 2 levels
+      model.fp16.onnx  ONNX Runtime FP16      max abs <= 2e-2, uint8 images within 2 levels; layers whose
+                                              FP32 activations pass FP16's range (measured on real
+                                              pictures) stay in FP32
       model.plan       TensorRT FP16 engine   same as FP16 (needs TensorRT and an NVIDIA GPU)
     """
     from gandeploy.export.pipeline import export_run  # local: keeps 'gandeploy --help' fast
@@ -52,11 +57,12 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
         if generator is not None:
             raise click.UsageError("pass either --generator or --ema/--no-ema, not both.")
         generator = _ema_choice(run_dir, ema)
-    sizes = {name: parse_hw(value, flag, multiple=4) for name, value, flag in (
+    # any positive HxW here: export_run checks it against the size rule the generator declares
+    sizes = {name: parse_hw(value, flag) for name, value, flag in (
         ("min_size", min_size, "--min-size"), ("opt_size", opt_size, "--opt-size"),
         ("max_size", max_size, "--max-size"))}
     result = export_run(run_dir, out, fp16=fp16, trt=trt, max_batch=max_batch, opset=opset, generator=generator,
-                        force=force, **sizes)
+                        force=force, calibration=calibration, **sizes)
     manifest = result.manifest
     click.echo(f"Exported {manifest['model']} generator {manifest['generator']} from {run_dir} in "
                f"{result.seconds:.1f} s ({result.exporter} exporter, opset {manifest['exporter']['opset']}).")
@@ -69,6 +75,15 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
         if "uint8_levels" in par:
             check += f" (uint8 max {par['uint8_levels']} level{'s' if par['uint8_levels'] != 1 else ''})"
         click.echo(f"{row.file:<17} {row.format or '-':<17} {human_size(row.bytes):>9}  {err}{check}")
+    field = manifest.get("receptive_field")
+    if field:
+        click.echo(f"Receptive field: {field['radius']} input pixels" + ("" if field["bounded"] else " or more")
+                   + f" (> {field['threshold_levels']} uint8 level; {field['measured_on']}).")
+    kept = manifest.get("fp16", {}).get("kept_fp32_nodes", {})
+    if kept.get("overflow") or kept.get("error"):
+        click.echo(f"FP16: kept in FP32 by measurement: {', '.join(kept.get('overflow', []) + kept.get('error', []))}.")
+    if manifest.get("fp16", {}).get("fallback"):
+        click.echo(f"FP16: {manifest['fp16']['fallback']}.")
     if (fp16 or trt) and result.tensorrt_reason:
         click.echo(f"{'model.plan':<17} {'tensorrt':<17} {'-':>9}  skipped: {result.tensorrt_reason}")
     report_outputs([result.out_dir], next_command=f"gandeploy repo {result.out_dir}")

@@ -7,6 +7,7 @@ A ``Dataset`` is in-memory or lazily loaded and serves deterministic batches::
     ds.get_batch(indices, gen)              # indices: int64 tensor; gen: torch.Generator for augmentation
         gan family:      (x [B, C, H, W] float32 in [-1, 1] | points [B, D], y [B] int64 or None)
         cyclegan family: (a [B, C, H, W], b [B, C, H, W]) in [-1, 1]
+        paired family:   (source [B, C, h, w], target [B, C, H, W]) in [-1, 1], H = scale * h (pix2pix: 1)
     ds.class_names                          # tuple of names, or None
     ds.test_batch(n)                        # fixed held-out batch for sample grids / evaluation
 """
@@ -30,7 +31,7 @@ class DatasetSpec:
 
     name: str
     description: str
-    families: tuple[str, ...]  # "gan" | "cyclegan"
+    families: tuple[str, ...]  # "gan" | "cyclegan" | "paired"
     opener: str
 
 
@@ -53,6 +54,9 @@ DATASETS: dict[str, DatasetSpec] = {
                     "tinted digits", ("cyclegan",), "gandeploy.data.synthetic:open_digits_pair"),
         *(DatasetSpec(name, f"CycleGAN authors' {name} (downloaded to --data-root when missing)",
                       ("cyclegan",), "gandeploy.data.unpaired:open_cyclegan_set") for name in CYCLEGAN_SETS),
+        DatasetSpec("photos", "the 11 colour photographs scikit-image and scikit-learn ship (8 train, 3 held "
+                    "out), random crops, low resolution by bicubic downscaling", ("paired",),
+                    "gandeploy.data.photos:open_photos"),
     )
 }
 
@@ -60,6 +64,10 @@ FOLDER_OPENERS = {
     "gan": "gandeploy.data.folder:open_image_folder",
     "cyclegan": "gandeploy.data.unpaired:open_unpaired_folder",
 }
+
+# Keywords only some families' openers take (the others never see them): paired sets make the source picture
+# ``scale`` x smaller than the target (the generator's declared output scale; 1 for pix2pix).
+FAMILY_KEYWORDS: dict[str, tuple[str, ...]] = {"paired": ("scale",)}
 
 
 def dataset_names() -> tuple[str, ...]:
@@ -70,12 +78,19 @@ def open_dataset(name: str, family: str, **kwargs: Any) -> Any:
     """Open dataset ``name`` for a model ``family``; keyword arguments go to its opener.
 
     Openers take ``name`` (the registry name, or the folder path for ``folder:``) plus keyword-only
-    ``image_size``, ``channels``, ``split`` ("train" | "test"), ``data_root`` and ``augment`` (the task's data options, a plain dict).
+    ``image_size``, ``channels``, ``split`` ("train" | "test"), ``data_root`` and ``augment`` (the task's data options, a plain dict);
+    paired families' openers also ``scale`` (``FAMILY_KEYWORDS``: dropped for the families whose openers do not
+    take them, so callers may always pass them).
     """
+    own = FAMILY_KEYWORDS.get(family, ())
+    kwargs = {k: v for k, v in kwargs.items() if k in own or not any(k in kws for kws in FAMILY_KEYWORDS.values())}
     if name.startswith(FOLDER_PREFIX):
         path = Path(name[len(FOLDER_PREFIX):]).expanduser()
         if not path.is_dir():
             raise DataError(f"DATASET '{name}': folder '{path}' does not exist.")
+        if family not in FOLDER_OPENERS:
+            raise DataError(f"DATASET '{name}': {FOLDER_PREFIX}PATH data is not available for {family} models yet; "
+                            f"datasets for them: {', '.join(n for n, d in DATASETS.items() if family in d.families)}.")
         return _call(FOLDER_OPENERS[family], str(path), **kwargs)
     if name not in DATASETS:
         raise unknown_choice("dataset", name, dataset_names(), flag="DATASET")

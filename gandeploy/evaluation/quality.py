@@ -6,6 +6,7 @@ Which measure applies follows the data set (what is known about it) and the gene
     digits + inputs (latent)               digits produced out of 10 and the classifier's mean confidence
     ring8 / grid25                         modes covered and the high-quality fraction (mixtures.py)
     digits2inverted                        MAE of G_A against the known map vs doing nothing (translation.py)
+    photos                                 PSNR-Y of the upscaled held-out photos vs bicubic (sr_psnr.py)
 
 Anything else gets a line saying no measure is known for it (FID is not implemented yet). The figures are also
 written to ``RUN_DIR/quality.json`` (the model card reads them) and, when TensorBoard is installed, logged
@@ -106,8 +107,26 @@ def _translation(run_dir: Path, run: Any) -> dict[str, Any]:
                                   f"{score.identity_mae:.3f}; lower is better) on {score.n} images"}
 
 
+def _super_resolution(run_dir: Path, run: Any) -> dict[str, Any]:
+    from gandeploy.data.photos import held_out_pairs
+    from gandeploy.evaluation.sr_psnr import psnr_vs_bicubic
+    from gandeploy.registry import get_model
+    from gandeploy.training.checkpoint import load_generator
+
+    generator, _ = load_generator(run_dir)
+    io = get_model(run.model).io(run.arch)
+    pairs = held_out_pairs(io.scale, channels=int(io.image_input.shape[1]))
+    r = psnr_vs_bicubic(generator, pairs, io.scale, io.size_multiple, io.outputs[0].value_range)
+    return {"measure": "PSNR-Y gain over bicubic (dB)", "value": r.gain, "psnr_y": r.model,
+            "bicubic_psnr_y": r.bicubic, "scale": io.scale, "n": len(pairs),
+            "per_picture": {k: {"psnr_y": v[0], "bicubic_psnr_y": v[1]} for k, v in r.per_picture.items()},
+            "line": f"PSNR-Y {r.model:.2f} dB vs bicubic {r.bicubic:.2f} dB ({r.gain:+.2f} dB) at x{io.scale} on "
+                    f"the {len(pairs)} held-out photos ({', '.join(r.per_picture)}; {io.scale} px border cropped)"}
+
+
 MEASURES: dict[str, Callable[[Path, Any], dict[str, Any] | None]] = {
-    "digits": _digits, "ring8": _mixture, "grid25": _mixture, "digits2inverted": _translation}
+    "digits": _digits, "ring8": _mixture, "grid25": _mixture, "digits2inverted": _translation,
+    "photos": _super_resolution}
 
 
 def log_to_tensorboard(run_dir: Path, result: dict[str, Any]) -> None:

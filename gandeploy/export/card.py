@@ -65,6 +65,7 @@ def model_card(export_dir: Path, served: dict[str, Sequence[dict[str, Any]]] | N
             if "uint8_levels" in entry:
                 check += f" (uint8 within {entry['uint8_levels']} level(s))"
             lines.append(f"| {fmt} | {entry['max_abs']:.2e} | {entry.get('mean_abs', float('nan')):.2e} | {check} |")
+    lines += _fp16_lines(manifest.get("fp16")) + _field_lines(manifest.get("receptive_field"))
     trt = manifest.get("tensorrt", {})
     if not trt.get("built"):
         lines.append(f"\nTensorRT: not built ({trt.get('reason', 'not requested')}).")
@@ -85,6 +86,31 @@ def model_card(export_dir: Path, served: dict[str, Sequence[dict[str, Any]]] | N
     picture_in = any(t.get("role") == IMAGE for t in manifest.get("inputs", []))
     lines += ["", "## Intended use", "", _intended_use(run.dataset, picture_in), ""]
     return "\n".join(lines)
+
+
+def _fp16_lines(fp16: dict[str, Any] | None) -> list[str]:
+    if not fp16:
+        return []
+    kept = fp16.get("kept_fp32_nodes") or {}
+    nodes = list(kept.get("overflow", [])) + list(kept.get("error", []))
+    error = fp16.get("error") or {}
+    line = (f"\nFP16 safety (measured at export on {fp16.get('calibration', {}).get('measured_on', '?')}): largest FP32 "
+            f"activation {fp16.get('max_fp32_activation', 0):.3g}; ")
+    line += f"kept in FP32 by measurement: {', '.join(nodes)}" if nodes else "no layer kept in FP32 by measurement"
+    if error.get("max_abs") is not None:
+        line += f"; FP16 max abs error {error['max_abs']:.2e}, uint8 within {error.get('uint8_max')} level(s)"
+    if fp16.get("fallback"):
+        line += f". {fp16['fallback']}"
+    return [line + "."]
+
+
+def _field_lines(field: dict[str, Any] | None) -> list[str]:
+    if not field:
+        return []
+    reach = f"{field['radius']} input pixels" + ("" if field.get("bounded", True) else " or more (not bounded)")
+    return [f"\nReceptive field (a one-pixel change moving the output by more than {field['threshold_levels']} uint8 "
+            f"level): {reach}, measured on {field.get('measured_on', '?')}. Tiles overlapping by this much are "
+            "seamless."]
 
 
 def _quality(run_dir: Path) -> dict[str, Any] | None:

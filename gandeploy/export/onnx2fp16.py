@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,16 +79,21 @@ class Fp16Export:
     path: Path
     kept_fp32: tuple[str, ...]
     seconds: float
+    kept_nodes: tuple[str, ...] = ()  # nodes kept in FP32 by name (activation MatMuls, measured overflows)
 
 
-def convert_fp16(src: Path, dst: Path, *, metadata: Mapping[str, str] | None = None) -> Fp16Export:
-    """Write the FP16 version of ``src`` to ``dst`` atomically; checked like the FP32 model."""
+def convert_fp16(src: Path, dst: Path, *, metadata: Mapping[str, str] | None = None,
+                 keep_nodes: Sequence[str] = ()) -> Fp16Export:
+    """Write the FP16 version of ``src`` to ``dst`` atomically; checked like the FP32 model. ``keep_nodes``:
+    node names kept in FP32 besides the op-type list (``fp16_safety`` measures which)."""
     from onnxconverter_common import float16
 
     start = time.perf_counter()
     model = onnx.load(str(src))
     block = fp16_block_list()
-    keep_nodes = activation_matmul_nodes(model)
+    _name_nodes(model)  # the names fp16_safety measured by (it names unnamed nodes the same way)
+    keep_nodes = sorted(set(activation_matmul_nodes(model)) | set(keep_nodes))
+    unshare_initializers(model, {n.name for n in model.graph.node if n.op_type in block or n.name in keep_nodes})
     try:
         with warnings.catch_warnings(record=True) as caught:  # one warning per clipped weight: summarise
             warnings.simplefilter("always")
@@ -99,6 +104,7 @@ def convert_fp16(src: Path, dst: Path, *, metadata: Mapping[str, str] | None = N
     clipped = sum("truncated" in str(w.message) for w in caught)
     if clipped:
         log.info("FP16: %d weight values outside FP16's range were clipped (to ±1e-7 / ±1e4)", clipped)
+    fuse_cast_pairs(converted)
     kept = sorted({n.op_type for n in converted.graph.node if n.op_type in block or n.name in keep_nodes})
     set_metadata(converted, {**(metadata or {}), "gandeploy.precision": "fp16",
                              "gandeploy.fp16_fp32_ops": ",".join(kept)})
@@ -106,4 +112,60 @@ def convert_fp16(src: Path, dst: Path, *, metadata: Mapping[str, str] | None = N
     save_model(converted, dst)
     seconds = time.perf_counter() - start
     log.info("converted %s to FP16 in %.1f s (kept in FP32: %s)", dst.name, seconds, ", ".join(kept) or "none")
-    return Fp16Export(dst, tuple(kept), seconds)
+    return Fp16Export(dst, tuple(kept), seconds, tuple(keep_nodes))
+
+
+def _cast_to(node: onnx.NodeProto) -> int | None:
+    return next((a.i for a in node.attribute if a.name == "to"), None) if node.op_type == "Cast" else None
+
+
+def fuse_cast_pairs(model: onnx.ModelProto) -> int:
+    """Remove FP32 → FP16 → FP32 round trips the converter leaves between two FP32-kept nodes.
+
+    The converter wraps each kept node on its own (Cast to FP32 in, Cast to FP16 out), so two kept nodes in a
+    row exchange their tensor in FP16: a value past 65504 — the reason they were kept — becomes inf on the way.
+    Consumers of the second Cast read the first Cast's FP32 input instead; returns how many Casts went."""
+    graph = model.graph
+    producer = {out: n for n in graph.node for out in n.output}
+    outputs = {o.name for o in graph.output}
+    removed = 0
+    for back in [n for n in graph.node if _cast_to(n) == onnx.TensorProto.FLOAT]:
+        down = producer.get(back.input[0])
+        if down is None or _cast_to(down) != onnx.TensorProto.FLOAT16 or back.output[0] in outputs:
+            continue
+        source = down.input[0]  # the FP32 tensor before the round trip
+        for node in graph.node:
+            node.input[:] = [source if i == back.output[0] else i for i in node.input]
+        graph.node.remove(back)
+        removed += 1
+        if not any(down.output[0] in n.input for n in graph.node) and down.output[0] not in outputs:
+            graph.node.remove(down)
+            removed += 1
+    return removed
+
+
+def unshare_initializers(model: onnx.ModelProto, fp32_nodes: set[str]) -> None:
+    """Give the FP32-kept consumers of a weight shared with FP16 nodes their own copy: the converter casts a
+    shared initializer once, to FP16, and the kept node then reads the wrong type (an invalid graph)."""
+    weights = {t.name: t for t in model.graph.initializer}
+    users: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in set(node.input) & set(weights):
+            users.setdefault(name, []).append(node)
+    for name, nodes in users.items():
+        kept = [n for n in nodes if n.name in fp32_nodes]
+        if not kept or len(kept) == len(nodes):
+            continue
+        copy = onnx.TensorProto()
+        copy.CopyFrom(weights[name])
+        copy.name = f"{name}_fp32"
+        model.graph.initializer.append(copy)
+        for node in kept:
+            node.input[:] = [copy.name if i == name else i for i in node.input]
+
+
+def _name_nodes(model: onnx.ModelProto) -> None:
+    """Give unnamed nodes the name ``gd_node_<index>`` (node_block_list works by name)."""
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"gd_node_{i}"

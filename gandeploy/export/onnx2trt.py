@@ -1,7 +1,13 @@
 """Step ONNX FP16 → TensorRT plan, built with NVIDIA Polygraphy's loaders (TensorRT 10.x and 11.x).
 
 - ``NetworkFromOnnxPath(path, strongly_typed=True)``: precision comes from the FP16 ONNX itself (InstanceNorm
-  and IO kept FP32 by ``onnx2fp16``); no ``BuilderFlag.FP16`` (removed in TensorRT 11.0).
+  and IO kept FP32 by ``onnx2fp16``, layers whose activations pass FP16's range kept FP32 by
+  ``fp16_safety``); a strongly typed network follows those types exactly, so the plan keeps them in FP32 too.
+  No ``BuilderFlag.FP16`` (removed in TensorRT 11.0).
+- The profile covers the *inputs* only (min/opt/max, H and W on the generator's declared size rule); TensorRT
+  derives the outputs — ``scale`` x the input for super-resolution — and its activation memory from them, so
+  ``check_context`` fails a profile whose largest output does not fit. Pixel-unshuffle reaches TensorRT as
+  ``SpaceToDepth`` (``onnx_rewrite``), a 4-D op of its ONNX parser; not yet run on a GPU.
 - ``CreateConfig(profiles=[Profile().add(name, min, opt, max)], memory_pool_limits={WORKSPACE: bytes},
   load_timing_cache=shared)``: one profile covering every dynamic input.
 - ``EngineFromNetwork(..., save_timing_cache=shared)``: after the build Polygraphy *merges* the new timings

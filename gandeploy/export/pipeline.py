@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from gandeploy.config import CONFIG_FILE, RunConfig, load_run_config
@@ -21,12 +23,15 @@ from gandeploy.errors import BackendUnavailable, ExportError, UserInputError
 from gandeploy.export import validate
 from gandeploy.export.card import write_model_card
 from gandeploy.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso, versions, write_manifest
-from gandeploy.export.onnx2fp16 import convert_fp16, fp16_block_list
+from gandeploy.export.calibration import calibration_inputs, probe_picture
+from gandeploy.export.fp16_safety import safe_fp16
+from gandeploy.export.onnx2fp16 import fp16_block_list
+from gandeploy.export.receptive_field import MAX_SIDE, measure_receptive_field
 from gandeploy.export.onnx2trt import build_engine
-from gandeploy.export.torch2onnx import SIZE_MULTIPLE, export_onnx
+from gandeploy.export.torch2onnx import export_onnx
 from gandeploy.formats import FORMATS
 from gandeploy.models.blocks import bake_for_export
-from gandeploy.models.io import HW, IMAGE, GeneratorIO
+from gandeploy.models.io import HW, IMAGE, GeneratorIO, example_inputs
 from gandeploy.registry import get_model
 from gandeploy.training.checkpoint import EMA_SUFFIX, GENERATOR_FILE, save_generator
 from gandeploy.runtimes.base import signature
@@ -74,10 +79,12 @@ class ExportResult:
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *, fp16: bool = False,
                trt: bool | None = None, max_batch: int = 64, min_size: HW | None = None, opt_size: HW | None = None,
                max_size: HW | None = None, opset: int | None = None, generator: str | None = None,
-               force: bool = False) -> ExportResult:
+               force: bool = False, calibration: Path | None = None, field_max_side: int = MAX_SIDE) -> ExportResult:
     """Export a run dir's generator. ``trt``: None builds a plan with ``fp16`` where TensorRT can run,
     True requires it (and implies the FP16 ONNX), False never builds one. ``force`` overwrites an export dir
-    that holds another run's (or generator's) export."""
+    that holds another run's (or generator's) export. ``calibration``: a directory of the user's pictures for
+    the FP16 safety check and the receptive field (default: the held-out photos of the 'photos' data set).
+    ``field_max_side``: the largest crop the receptive field is probed on (receptive_field.py)."""
     start = time.perf_counter()
     run_dir = Path(run_dir)
     if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
@@ -93,6 +100,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         raise BackendUnavailable(f"--trt was given but TensorRT cannot run here: {trt_reason}. "
                                  "Drop --trt (or use --no-trt) to export the ONNX artifacts only.")
     fp16 = fp16 or bool(trt)
+    calib = calibration_inputs(io_spec, Path(calibration) if calibration is not None else None) if fp16 else None
     module, key = load_for_export(run_dir, generator)
     out_dir = Path(out) if out is not None else default_export_dir(run_dir, spec.generator_keys, key)
     if not force:
@@ -106,28 +114,38 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     onnx_info = export_onnx(module, io_spec, onnx_path, num_classes=num_classes, example_hw=example_hw,
                             opset=opset, metadata=meta)
 
-    cases = validate.check_cases(max_batch, sizes)
+    cases = validate.check_cases(max_batch, sizes, io_spec.size_multiple)
     torch_rt = TorchRuntime(module, run, generator_key=key)
     refs = validate.references(torch_rt, io_spec, cases, num_classes)
     parity: dict[str, Any] = {}
     files: dict[str, dict[str, Any]] = {}
     io_pair = (io_spec.inputs, io_spec.outputs)
+    out_range = io_spec.outputs[0].value_range  # errors and uint8 levels in the output's declared range
 
+    field = None
     with OnnxRuntimeRuntime("onnxruntime", onnx_path, io=io_pair) as ort_rt:
-        parity["onnxruntime"] = validate.compare(ort_rt, refs, validate.FP32)
-    validate.enforce("onnxruntime (model.onnx)", parity["onnxruntime"], str(out_dir))
+        parity["onnxruntime"] = validate.compare(ort_rt, refs, validate.FP32, out_range)
+        validate.enforce("onnxruntime (model.onnx)", parity["onnxruntime"], str(out_dir))
+        if io_spec.image_input is not None:  # how far one input pixel reaches: the tile overlap serving needs
+            name, picture = probe_picture(io_spec, Path(calibration) if calibration is not None else None)
+            field = measure_receptive_field(picture_runner(ort_rt, io_spec), io_spec, picture, picture_name=name,
+                                            max_side=field_max_side)
     files[onnx_path.name] = file_entry(onnx_path, "onnxruntime")
 
     tensorrt: dict[str, Any] = {"built": False, "reason": "not requested (pass --fp16 or --trt)"}
-    fp16_info = None
+    fp16_info = safety = None
     if fp16:
         fp16_path = out_dir / FORMATS["onnxruntime-fp16"].file  # type: ignore[operator]
-        fp16_info = convert_fp16(onnx_path, fp16_path, metadata=meta)
-        with OnnxRuntimeRuntime("onnxruntime-fp16", fp16_path, io=io_pair) as ort16:
-            parity["onnxruntime-fp16"] = validate.compare(ort16, refs, validate.FP16)
-        validate.enforce("onnxruntime-fp16 (model.fp16.onnx)", parity["onnxruntime-fp16"], str(out_dir))
-        files[fp16_path.name] = file_entry(fp16_path, "onnxruntime-fp16")
-        if trt is False:
+        fp16_info, safety = safe_fp16(onnx_path, fp16_path, calib.feeds, measured_on=calib.measured_on,  # type: ignore[union-attr]
+                                      value_range=out_range, metadata=meta)
+        if fp16_info is not None:
+            with OnnxRuntimeRuntime("onnxruntime-fp16", fp16_path, io=io_pair) as ort16:
+                parity["onnxruntime-fp16"] = validate.compare(ort16, refs, validate.FP16, out_range)
+            validate.enforce("onnxruntime-fp16 (model.fp16.onnx)", parity["onnxruntime-fp16"], str(out_dir))
+            files[fp16_path.name] = file_entry(fp16_path, "onnxruntime-fp16")
+        if fp16_info is None:
+            tensorrt = {"built": False, "reason": f"no FP16 model to build from: {safety.fallback}"}  # type: ignore[union-attr]
+        elif trt is False:
             tensorrt = {"built": False, "reason": "disabled with --no-trt"}
         elif trt_reason:
             log.warning("TensorRT skipped: %s", trt_reason)
@@ -139,7 +157,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                 hint = "" if trt else " Pass --no-trt to export the ONNX artifacts without a plan."
                 raise ExportError(f"{exc}{hint}") from None
             with TensorRTRuntime("tensorrt", out_dir / "model.plan", io=io_pair) as trt_rt:
-                parity["tensorrt"] = validate.compare(trt_rt, refs, validate.FP16)
+                parity["tensorrt"] = validate.compare(trt_rt, refs, validate.FP16, out_range)
             validate.enforce("tensorrt (model.plan)", parity["tensorrt"], str(out_dir))
             files["model.plan"] = file_entry(out_dir / "model.plan", "tensorrt")
             files[TIMING_CACHE] = file_entry(out_dir / TIMING_CACHE)
@@ -154,13 +172,18 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         "inputs": [signature(t) for t in io_spec.inputs], "outputs": [signature(t) for t in io_spec.outputs],
         "max_batch": max_batch, "files": files, "parity": parity, "tensorrt": tensorrt,
         "exporter": {"onnx": onnx_info.exporter, "opset": onnx_info.opset, "seconds": round(onnx_info.seconds, 2),
-                     "fallback_reason": onnx_info.fallback_reason},
+                     "fallback_reason": onnx_info.fallback_reason, "space_to_depth": onnx_info.space_to_depth},
         "versions": versions(), "created": now_iso(), "seconds": round(time.perf_counter() - start, 2),
     }
-    if fp16_info is not None:
-        manifest["fp16"] = {"io": "float32", "kept_fp32": list(fp16_info.kept_fp32), "block_list": fp16_block_list()}
+    if safety is not None:
+        manifest["fp16"] = {"io": "float32", "block_list": fp16_block_list(), **safety.to_json(),
+                            "kept_fp32": list(fp16_info.kept_fp32) if fp16_info else [],
+                            "kept_nodes": list(fp16_info.kept_nodes) if fp16_info else []}
+    if field is not None:
+        manifest["receptive_field"] = field
     if sizes:
         manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
+        manifest["output_sizes"] = {k: [v[0] * io_spec.scale, v[1] * io_spec.scale] for k, v in sizes.items()}
     manifest["contract"] = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,
                                                   image_sizes=sizes).to_json()
     write_manifest(out_dir, manifest)
@@ -171,6 +194,21 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                         None if tensorrt["built"] else tensorrt.get("reason"))
 
 
+def picture_runner(runtime: OnnxRuntimeRuntime, io_spec: GeneratorIO) -> Callable[[np.ndarray], np.ndarray]:
+    """``run(pictures [N, C, H, W]) -> output``: any other inputs held at one fixed value for every row."""
+    image = io_spec.image_input
+    if image is None:
+        raise ValueError("picture_runner needs a generator with a picture input")
+
+    def run(x: np.ndarray) -> np.ndarray:
+        fixed = example_inputs(io_spec, 1, image_hw=(x.shape[2], x.shape[3]))
+        feeds = {n: np.repeat(v, x.shape[0], axis=0) for n, v in fixed.items()}
+        feeds[image.name] = x
+        return runtime.run(feeds)[io_spec.output_names[0]]
+
+    return run
+
+
 def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_size: HW | None,
                max_size: HW | None) -> dict[str, HW] | None:
     """min/opt/max image sizes for image-to-image models (None for sampling models); flags validated."""
@@ -179,19 +217,20 @@ def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_si
         used = [flag for flag, v in given.items() if v is not None]
         if used:
             verb = "applies" if len(used) == 1 else "apply"
-            raise UserInputError(f"{'/'.join(used)} {verb} only to image-to-image models (cyclegan); "
+            raise UserInputError(f"{'/'.join(used)} {verb} only to image-to-image models (a picture input); "
                                  f"'{run.model}' generates a fixed output size.")
         return None
+    k = io_spec.size_multiple
     for flag, value in given.items():
         if value is None:
             continue
-        if len(value) != 2 or min(value) < 1 or value[0] % SIZE_MULTIPLE or value[1] % SIZE_MULTIPLE:
-            raise UserInputError(f"{flag} must be HxW with H and W positive multiples of {SIZE_MULTIPLE}, "
-                                 f"got {'x'.join(map(str, value))}.")
-    s = int(getattr(run.arch, "image_size", 256))
+        if len(value) != 2 or min(value) < 1 or value[0] % k or value[1] % k:
+            raise UserInputError(f"{flag} must be HxW with H and W positive multiples of {k} (the size rule "
+                                 f"'{run.model}' declares), got {'x'.join(map(str, value))}.")
+    s = _round_up(int(getattr(run.arch, "image_size", 0) or 256), k)
     opt = opt_size or _clamp((s, s), min_size, max_size)
-    lo = min_size or (min(64, opt[0]), min(64, opt[1]))
-    hi = max_size or (max(512, opt[0]), max(512, opt[1]))
+    lo = min_size or (min(_round_up(64, k), opt[0]), min(_round_up(64, k), opt[1]))
+    hi = max_size or (max(_round_up(512, k), opt[0]), max(_round_up(512, k), opt[1]))
     named = {"--min-size": lo, "--opt-size": opt, "--max-size": hi}
     for a, b in (("--min-size", "--max-size"), ("--min-size", "--opt-size"), ("--opt-size", "--max-size")):
         (ah, aw), (bh, bw) = named[a], named[b]
@@ -201,6 +240,10 @@ def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_si
 
             raise UserInputError(f"{label(a)} must not exceed {label(b)}: need min <= opt <= max in both H and W.")
     return {"min": (int(lo[0]), int(lo[1])), "opt": (int(opt[0]), int(opt[1])), "max": (int(hi[0]), int(hi[1]))}
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-int(value) // multiple) * multiple
 
 
 def _clamp(hw: HW, lo: HW | None, hi: HW | None) -> HW:

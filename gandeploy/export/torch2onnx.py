@@ -2,7 +2,11 @@
 
 The dynamo exporter (``torch.onnx.export(dynamo=True)`` with ``torch.export.Dim`` dynamic shapes) is tried
 first; if it fails for a model, the TorchScript exporter with ``dynamic_axes`` is used and recorded.
-Graph IO follows ``gandeploy.models.io``: dynamic axes are named exactly 'N', 'H', 'W'.
+Graph IO follows ``gandeploy.models.io``: dynamic axes are named exactly 'N', 'H', 'W' on inputs; an image
+output ``scale`` x the input (super-resolution) names its axes ``H*s`` / ``W*s`` (``axis_name``), so one symbol
+never stands for two sizes. H and W are exported as multiples of the generator's declared size rule
+(``GeneratorIO.size_multiple``: ``torch.export.Dim`` ``H = k * H_k``), so the graph accepts exactly the sizes
+the generator is declared for.
 """
 
 from __future__ import annotations
@@ -22,12 +26,12 @@ from torch import nn
 
 from gandeploy.errors import ExportError
 from gandeploy.export.onnx_io import check_model, save_model, set_metadata
+from gandeploy.export.onnx_rewrite import space_to_depth
 from gandeploy.models.io import BATCH, HEIGHT, WIDTH, GeneratorIO, example_inputs
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("export.onnx")
 
-SIZE_MULTIPLE = 4  # image-to-image generators: H and W multiples of 4
 DYNAMO_MIN_OPSET = 18  # the dynamo exporter emits opset >= 18; older opsets go to TorchScript directly
 MAX_DIM = 1 << 14  # upper bound given to torch.export for dynamic sizes (ONNX itself keeps them open)
 
@@ -41,6 +45,7 @@ class OnnxExport:
     opset: int
     seconds: float
     fallback_reason: str | None = None
+    space_to_depth: int = 0  # pixel-unshuffles rewritten to SpaceToDepth (onnx_rewrite.py)
 
 
 def export_onnx(generator: nn.Module, io_spec: GeneratorIO, path: Path, *, num_classes: int = 0,
@@ -48,13 +53,15 @@ def export_onnx(generator: nn.Module, io_spec: GeneratorIO, path: Path, *, num_c
                 metadata: Mapping[str, str] | None = None) -> OnnxExport:
     """Export ``generator`` to ``path`` atomically; check it (full checker + shape inference) and tag it."""
     generator = generator.eval()
-    # batch 2 and (for images) an example size: torch.export specialises dims of size 0 and 1
-    feeds = example_inputs(io_spec, 2, image_hw=example_hw)
+    # batch 2 and (for images) an example size: torch.export specialises dims of size 0 and 1, so H and W are
+    # at least two of the size rule's steps
+    feeds = example_inputs(io_spec, 2, image_hw=example_size(io_spec, example_hw))
     args = tuple(torch.from_numpy(feeds[name]) for name in io_spec.input_names)
     start = time.perf_counter()
     failures: list[str] = []
     model: onnx.ModelProto | None = None
     exporter = ""
+    rewrites = 0
     for exporter, export_fn in (("dynamo", _export_dynamo), ("torchscript", _export_torchscript)):
         if exporter == "dynamo" and opset is not None and opset < DYNAMO_MIN_OPSET:
             failures.append(f"dynamo: exports opset >= {DYNAMO_MIN_OPSET} only, --opset {opset} was requested")
@@ -65,6 +72,7 @@ def export_onnx(generator: nn.Module, io_spec: GeneratorIO, path: Path, *, num_c
             if opset is not None and produced != opset:
                 raise ExportError(f"produced opset {produced} instead of the requested {opset}")
             name_dynamic_axes(model, io_spec)
+            rewrites = space_to_depth(model)  # pixel-unshuffle: 6-D reshape/transpose → SpaceToDepth
             model.producer_name, model.producer_version = "gandeploy", torch.__version__
             set_metadata(model, {**(metadata or {}), "gandeploy.exporter": exporter})
             check_model(model, path.name)
@@ -82,7 +90,16 @@ def export_onnx(generator: nn.Module, io_spec: GeneratorIO, path: Path, *, num_c
     opset_used = _opset(model)
     seconds = time.perf_counter() - start
     log.info("exported %s with the %s exporter (opset %d) in %.1f s", path.name, exporter, opset_used, seconds)
-    return OnnxExport(path, exporter, int(opset_used), seconds, fallback)
+    return OnnxExport(path, exporter, int(opset_used), seconds, fallback, rewrites)
+
+
+def example_size(io_spec: GeneratorIO, hw: tuple[int, int] | None) -> tuple[int, int] | None:
+    """``hw`` (default 8x8) rounded up to the declared size rule, at least 2 steps of it per side."""
+    if io_spec.image_input is None:
+        return None
+    k = io_spec.size_multiple
+    h, w = hw or (8, 8)
+    return max(2 * k, -(-h // k) * k), max(2 * k, -(-w // k) * k)
 
 
 def _opset(model: onnx.ModelProto) -> int:
@@ -90,16 +107,22 @@ def _opset(model: onnx.ModelProto) -> int:
 
 
 def _dynamic_shapes(io_spec: GeneratorIO) -> dict[str, dict[int, object]]:
+    """torch.export dims: N free; H and W multiples of the declared size rule k (H = k * H_k)."""
+    k = io_spec.size_multiple
     batch = torch.export.Dim("N", min=1, max=MAX_DIM)
-    quarter = {HEIGHT: torch.export.Dim("H_q", min=1, max=MAX_DIM // SIZE_MULTIPLE),
-               WIDTH: torch.export.Dim("W_q", min=1, max=MAX_DIM // SIZE_MULTIPLE)}
+    if k == 1:
+        sides = {HEIGHT: torch.export.Dim("H", min=1, max=MAX_DIM), WIDTH: torch.export.Dim("W", min=1, max=MAX_DIM)}
+    else:
+        sides = {d: k * torch.export.Dim(f"{d}_k", min=1, max=MAX_DIM // k) for d in (HEIGHT, WIDTH)}
     shapes: dict[str, dict[int, object]] = {}
     for spec in io_spec.inputs:
-        axes: dict[int, object] = {}
-        for axis, dim in spec.dynamic_axes.items():
-            axes[axis] = batch if dim == BATCH else SIZE_MULTIPLE * quarter[dim]  # H = 4 * H_q
-        shapes[spec.name] = axes
+        shapes[spec.name] = {axis: batch if dim == BATCH else sides[dim] for axis, dim in spec.dynamic_axes.items()}
     return shapes
+
+
+def axis_name(dim: str, scale: int = 1) -> str:
+    """The ONNX name of a dynamic axis: 'N', 'H', 'W', or 'H*4' / 'W*4' on an output 4x the input."""
+    return dim if dim == BATCH or scale == 1 else f"{dim}*{scale}"
 
 
 def _export_dynamo(generator: nn.Module, io_spec: GeneratorIO, args: tuple[torch.Tensor, ...],
@@ -142,7 +165,8 @@ def _quiet() -> Iterator[None]:
 
 
 def name_dynamic_axes(model: onnx.ModelProto, io_spec: GeneratorIO) -> None:
-    """Rename the graph's symbolic IO dims ('s0', '4*H_q', ...) to the contract's 'N' / 'H' / 'W'."""
+    """Rename the graph's symbolic IO dims ('s0', '4*H_k', ...) to the contract's 'N' / 'H' / 'W' ('H*s' on an
+    output ``scale`` s times the input)."""
     specs = {t.name: t for t in (*io_spec.inputs, *io_spec.outputs)}
     graph_io = list(model.graph.input) + list(model.graph.output)
     for value in graph_io:
@@ -158,7 +182,7 @@ def name_dynamic_axes(model: onnx.ModelProto, io_spec: GeneratorIO) -> None:
                     raise ExportError(f"the exporter fixed dynamic axis {spec.dynamic_axes[axis]} of "
                                       f"'{value.name}' to {dim.dim_value}")
                 dim.Clear()
-                dim.dim_param = spec.dynamic_axes[axis]
+                dim.dim_param = axis_name(spec.dynamic_axes[axis], spec.scale)
             elif dim.dim_param:  # the contract fixes this axis: pin it
                 dim.Clear()
                 dim.dim_value = int(spec.shape[axis])

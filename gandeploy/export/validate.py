@@ -1,6 +1,7 @@
 """Correctness at export time: every artifact against the FP32 PyTorch reference on fixed inputs.
 
-Tolerances (outputs in tanh space, [-1, 1]; vector outputs relative to their extent, see gandeploy/diffs.py):
+Tolerances (outputs in tanh-space units: pictures of another declared ``value_range`` scaled to [-1, 1], vector
+outputs relative to their extent, see gandeploy/diffs.py; uint8 levels of the declared range):
 
 - FP32 ONNX on ONNX Runtime: max abs ≤ ``FP32_MAX_ABS`` (1e-4).
 - FP16 (ONNX FP16 on ORT, TensorRT FP16): max abs ≤ ``FP16_MAX_ABS`` (2e-2) and uint8 pictures within
@@ -23,7 +24,7 @@ from gandeploy.diffs import compare_float
 from gandeploy.errors import ExportError
 from gandeploy.tolerances import TOLERANCES
 from gandeploy.export.onnx2fp16 import FP16_MAX_ABS, FP16_MAX_LEVELS
-from gandeploy.models.io import HW, GeneratorIO, example_inputs
+from gandeploy.models.io import DEFAULT_RANGE, HW, GeneratorIO, example_inputs
 from gandeploy.runtimes.base import Runtime
 from gandeploy.utils.logging import get_logger
 
@@ -66,24 +67,25 @@ FP32 = Tolerance(FP32_MAX_ABS)
 FP16 = Tolerance(FP16_MAX_ABS, FP16_MAX_LEVELS)
 
 
-def nonsquare(sizes: dict[str, HW]) -> HW:
-    """A non-square size inside [min, max]: the opt size if it is non-square, else 3/4 of its height."""
+def nonsquare(sizes: dict[str, HW], multiple: int = 4) -> HW:
+    """A non-square size inside [min, max] on the size rule: the opt size if it is non-square, else 3/4 of its
+    height."""
     lo, opt, hi = sizes["min"], sizes["opt"], sizes["max"]
     if opt[0] != opt[1]:
         return opt
-    h = max(lo[0], (opt[0] * 3 // 4) // 4 * 4)
+    h = max(lo[0], (opt[0] * 3 // 4) // multiple * multiple)
     if h == opt[0]:  # min == opt: grow the width instead
-        w = min(hi[1], opt[1] + 4)
+        w = min(hi[1], opt[1] + multiple)
         return (opt[0], w) if w != opt[0] else opt
     return h, opt[1]
 
 
-def check_cases(max_batch: int, sizes: dict[str, HW] | None) -> list[Case]:
+def check_cases(max_batch: int, sizes: dict[str, HW] | None, multiple: int = 4) -> list[Case]:
     """The fixed batches every artifact is checked on; ``sizes`` (min/opt/max, image inputs only) adds the
-    image sizes: the opt size, max batch at the min size, and a non-square size."""
+    image sizes: the opt size, max batch at the min size, and a non-square size (on the size rule ``multiple``)."""
     if sizes is not None:
         cases = [Case(1, sizes["opt"], 0), Case(max_batch, sizes["min"], 1),
-                 Case(min(2, max_batch), nonsquare(sizes), 2)]
+                 Case(min(2, max_batch), nonsquare(sizes, multiple), 2)]
     else:
         cases = [Case(b, None, i) for i, b in enumerate(sorted({1, max_batch}))]
     unique: list[Case] = []
@@ -102,8 +104,10 @@ def references(torch_rt: Runtime, io_spec: GeneratorIO, cases: Sequence[Case], n
     return refs
 
 
-def compare(runtime: Runtime, refs: Sequence[Reference], tolerance: Tolerance) -> dict[str, Any]:
-    """Run ``runtime`` on every case; max/mean abs error vs the reference, uint8 levels, pass/fail."""
+def compare(runtime: Runtime, refs: Sequence[Reference], tolerance: Tolerance,
+            value_range: tuple[float, float] = DEFAULT_RANGE) -> dict[str, Any]:
+    """Run ``runtime`` on every case; max/mean abs error vs the reference (in tanh-space units of the output's
+    declared ``value_range``, see diffs.py), uint8 levels of that range, pass/fail."""
     rows, total, count, worst, worst_levels = [], 0.0, 0, 0.0, 0
     name = runtime.output_names[0] if runtime.output_names else "output"
     for ref in tqdm(refs, desc=f"check {runtime.key}", unit="batch", leave=False, disable=None):
@@ -111,7 +115,7 @@ def compare(runtime: Runtime, refs: Sequence[Reference], tolerance: Tolerance) -
         if out.shape != ref.output.shape:
             raise ExportError(f"{runtime.key} returned shape {list(out.shape)} for {ref.case.label()}, "
                               f"PyTorch {list(ref.output.shape)}.")
-        diff = compare_float(ref.output, out)  # the one comparison (diffs.py): vectors relative to their extent
+        diff = compare_float(ref.output, out, value_range)  # the one comparison (diffs.py): vectors relative to their extent
         row: dict[str, Any] = {"batch": ref.case.batch, "max_abs": diff.max_abs, "mean_abs": diff.mean_abs}
         if ref.case.hw:
             row["hw"] = list(ref.case.hw)

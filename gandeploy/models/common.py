@@ -54,7 +54,9 @@ class ModelSpec:
     name: str
     description: str
     config_cls: type
-    family: str  # the kind of data it trains on: "gan" (images/points, optional labels) | "cyclegan" (unpaired)
+    # the kind of data it trains on: "gan" (images/points, optional labels) | "cyclegan" (unpaired) |
+    # "paired" (aligned source → target pictures: super-resolution, pix2pix)
+    family: str
     build_generator: Callable[[Any], nn.Module]
     build_discriminator: Callable[[Any], nn.Module]
     io: Callable[[Any], GeneratorIO]

@@ -287,8 +287,8 @@ def example_inputs(io: GeneratorIO, batch: int, *, image_hw: HW | None = None, s
             feeds[spec.name] = rng.standard_normal(shape).astype(np.float32)
         elif spec.role == CONTINUOUS_CODE:
             feeds[spec.name] = rng.uniform(spec.low, spec.high, size=shape).astype(np.float32)
-        else:  # pictures in [-1, 1]
-            feeds[spec.name] = rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
+        else:  # pictures: uniform over their declared value range
+            feeds[spec.name] = rng.uniform(*spec.value_range, size=shape).astype(np.float32)
     return feeds
 
 

@@ -123,6 +123,8 @@ def _dataset_facts(spec: ModelSpec, name: str, ds: Any, fields: set[str],
             facts["image_size"] = int(ds.image_size)
     if "input_nc" in fields and hasattr(ds, "channels"):  # translation models: both domains share channels
         facts.update(input_nc=int(ds.channels), output_nc=int(ds.channels))
+    if "num_in_ch" in fields and hasattr(ds, "channels"):  # super-resolution models (BasicSR's field names)
+        facts.update(num_in_ch=int(ds.channels), num_out_ch=int(ds.channels))
     # conditional: the default architecture has a class-label input, or the user asked for classes (SAGAN)
     if spec.num_classes(spec.config_cls()) or overrides.get("num_classes"):
         names = getattr(ds, "class_names", None)
@@ -138,6 +140,17 @@ def _requested(spec: ModelSpec, dataset_name: str, overrides: dict[str, Any], fi
     if field in overrides:
         return overrides[field]
     return DATASET_ARCH_DEFAULTS.get(dataset_name, {}).get(field)
+
+
+def declared_scale(spec: ModelSpec, overrides: dict[str, Any]) -> int:
+    """The output scale the generator declares (``GeneratorIO.scale``) under the user's ``overrides``; the
+    default architecture's when they do not make a valid config yet (``build_arch`` reports that later)."""
+    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+    try:
+        cfg = spec.config_cls(**{k: v for k, v in overrides.items() if k in fields})
+    except (TypeError, ValueError):
+        cfg = spec.config_cls()
+    return spec.io(cfg).scale
 
 
 def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLike[str] | None = None, *,
@@ -167,7 +180,8 @@ def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLi
         task_cls = task_class(spec)
         ds = open_dataset(dataset, spec.family, image_size=image_size, channels=channels, split="train",
                           data_root=Path(data_root) if data_root is not None else None,
-                          augment=task_cls.data_options(task_cls.parse_options(train.options)))
+                          augment=task_cls.data_options(task_cls.parse_options(train.options)),
+                          scale=declared_scale(spec, overrides))
         arch_cfg = build_arch(spec, dataset, overrides, ds, loss=train.loss)
         if saved is not None:
             _check_same_arch(run_dir, saved, arch_cfg)

@@ -14,7 +14,7 @@ class Schedule:
     items: int
     global_batch: int  # batch_size * world_size
     draws_per_epoch: int
-    n_critic: int
+    n_critic: int  # discriminator updates per step; 0: none (the generator update draws the step's batch)
     steps_per_epoch: int
     total_steps: int
 
@@ -23,16 +23,23 @@ class Schedule:
         return step // self.steps_per_epoch
 
 
+def draws_per_step(n_critic: int) -> int:
+    """Batches one step draws: one per discriminator update, or one for the generator alone when the family
+    has no discriminator update (``n_critic`` 0, e.g. SRResNet's pixel-loss training)."""
+    return max(1, n_critic)
+
+
 def make_schedule(items: int, batch_size: int, world_size: int, n_critic: int, epochs: int,
                   steps: int | None) -> Schedule:
-    """Epoch = one pass over the data in discriminator batches; ``steps`` (if set) overrides ``epochs``."""
+    """Epoch = one pass over the data in batches (``draws_per_step`` per step); ``steps`` (if set) overrides
+    ``epochs``."""
     global_batch = batch_size * world_size
     if items < global_batch:
         per_rank = f" x {world_size} processes" if world_size > 1 else ""
         raise DataError(f"--batch-size {batch_size}{per_rank} is larger than the data set ({items} items); "
                         "pass a smaller --batch-size.")
     draws = items // global_batch
-    spe = max(1, draws // n_critic)
+    spe = max(1, draws // draws_per_step(n_critic))
     total = steps if steps is not None else epochs * spe
     return Schedule(items, global_batch, draws, n_critic, spe, total)
 

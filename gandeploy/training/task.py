@@ -176,7 +176,8 @@ class GANTask(ABC):
     # ------------------------------------------------------------------ shared plumbing
     @property
     def n_critic(self) -> int:
-        """Discriminator updates per generator update."""
+        """Discriminator updates per generator update; 0 for a family trained without a discriminator update
+        (its ``d_step`` is never called and the generator update draws the step's batch)."""
         return 1
 
     def instance_noise_std(self) -> float:

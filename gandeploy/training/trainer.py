@@ -1,9 +1,10 @@
 """The generic trainer: one step loop for every GAN family (``GANTask``), with exact resume.
 
-One training *step* is ``n_critic`` discriminator updates followed by one generator update. Every random
+One training *step* is ``n_critic`` discriminator updates followed by one generator update (a family without a
+discriminator update declares ``n_critic`` 0: its generator update then draws the step's one batch). Every random
 draw is a pure function of (seed, counter), so a resumed run repeats an uninterrupted run bit for bit on CPU:
 
-* batches: draw ``d`` (the d-th discriminator batch) lies in epoch ``d // draws_per_epoch``; that epoch's
+* batches: draw ``d`` (the d-th batch; ``draws_per_step`` per step) lies in epoch ``d // draws_per_epoch``; that epoch's
   order is ``randperm(len(dataset), step_generator(seed, epoch, STREAM_PERM))``; draw ``d`` takes the next
   ``batch_size * world_size`` indices of it and this rank keeps its shard (the last partial batch is dropped);
 * noise: ``d_step`` of draw ``d`` gets ``step_generator(seed, d, STREAM_D + 16 * rank)``, ``g_step`` of step
@@ -40,7 +41,7 @@ from gandeploy.training.distributed import DistContext
 from gandeploy.training.losslog import LossLog, scalar
 from gandeploy.training.monitor import HealthMonitor, Signal
 from gandeploy.training.prefetch import Prefetcher
-from gandeploy.training.schedule import Schedule, make_schedule
+from gandeploy.training.schedule import Schedule, draws_per_step, make_schedule
 from gandeploy.training.task import GANTask
 from gandeploy.training.tensorboard import add_grid, open_writer
 from gandeploy.utils.device import step_generator
@@ -129,7 +130,8 @@ class Trainer:
         bar = tqdm(total=sched.total_steps, initial=start, disable=not main, unit="step", dynamic_ncols=True,
                    desc=self.run_dir.name, mininterval=0.5)
         self.losses.on_flush = lambda last: bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
-        batches = Prefetcher(self.sampler.batch, self._prefetch, last=sched.total_steps * sched.n_critic - 1)
+        batches = Prefetcher(self.sampler.batch, self._prefetch,
+                             last=sched.total_steps * draws_per_step(sched.n_critic) - 1)
         old_handler = self._install_sigint()
         board = open_writer(self.run_dir) if main else None  # None unless TensorBoard is installed
         if board is not None:  # the losses of every step, as LossLog converts them (no extra host sync)
@@ -207,13 +209,15 @@ class Trainer:
         return self.run_dir
 
     def _one_step(self, step: int, seed: int, rank_off: int, batches: Prefetcher) -> dict[str, Any]:
-        """``n_critic`` discriminator updates (losses averaged), then one generator update; losses stay tensors
-        (float64 sums: the same figures as Python floats) until ``LossLog`` converts them."""
+        """``n_critic`` discriminator updates (losses averaged), then one generator update on the last batch (its
+        own batch when ``n_critic`` is 0); losses stay tensors (float64 sums: the same figures as Python floats)
+        until ``LossLog`` converts them."""
         task, n = self.task, self.sched.n_critic
+        per_step = draws_per_step(n)
         sums: dict[str, Any] = {}
-        batch = None
+        batch = batches.get(step * per_step) if n == 0 else None
         for k in range(n):
-            draw = step * n + k
+            draw = step * per_step + k
             batch = batches.get(draw)
             for name, value in task.d_step(batch, step_generator(seed, draw, STREAM_D + rank_off)).items():
                 sums[name] = sums[name] + scalar(value) if name in sums else scalar(value)

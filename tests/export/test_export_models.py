@@ -15,6 +15,7 @@ from gandeploy.export import validate
 from gandeploy.manifest import EXPORT_FORMAT, verify_export
 from gandeploy.export.onnx2fp16 import FP16_MAX_ABS, FP16_MAX_LEVELS
 from gandeploy.export.pipeline import export_run
+from gandeploy.export.torch2onnx import axis_name
 from gandeploy.models.io import example_inputs, to_uint8
 from gandeploy.registry import MODELS, get_model
 from gandeploy.runtimes.base import open_runtime
@@ -75,7 +76,9 @@ def test_export_writes_checked_artifacts_and_manifest(exports: dict[str, Path], 
     onnx.checker.check_model(graph, full_check=True)
     dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
             for v in (*graph.graph.input, *graph.graph.output)}
-    assert dims == {t.name: list(t.shape) for t in (*io_spec.inputs, *io_spec.outputs)}
+    # dynamic axes by the contract: 'N', 'H', 'W', and 'H*s' / 'W*s' on an output scale s times the input
+    assert dims == {t.name: [axis_name(d, t.scale) if isinstance(d, str) else d for d in t.shape]
+                    for t in (*io_spec.inputs, *io_spec.outputs)}
     meta = {p.key: p.value for p in graph.metadata_props}
     assert meta["gandeploy.model"] == model and meta["gandeploy.arch_hash"] == manifest["arch_hash"]
     assert meta["gandeploy.nz"] == str(getattr(cfg, "nz", 0))
