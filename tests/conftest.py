@@ -60,6 +60,11 @@ def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "stress" not in (config.getoption("markexpr") or ""):  # minutes-long repeats: only when asked for
+        stress = [item for item in items if "stress" in item.keywords]
+        if stress:
+            config.hook.pytest_deselected(items=stress)
+            items[:] = [item for item in items if "stress" not in item.keywords]
     reasons = {"gpu": _cuda_reason(), "tensorrt": _tensorrt_reason()}
     for item in items:
         for marker, reason in reasons.items():

@@ -34,13 +34,16 @@ SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the gener
 @click.option("--ema/--no-ema", default=None,
               help="Export the moving average of G (G_ema, kept by 'train --ema') / the raw G  [default: G_ema "
                    "when the run has one].")
+@click.option("--exporter", type=click.Choice(["auto", "dynamo", "torchscript"]), default="auto", show_default=True,
+              help="ONNX exporter. auto: dynamo, and TorchScript only if dynamo fails (warned and recorded in "
+                   "manifest.json); dynamo / torchscript: that one, failing instead of falling back.")
 @click.option("--force", is_flag=True, help="Replace an export dir that holds another run's export.")
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="A directory of your own pictures: the FP16 safety check and the receptive field are measured on "
                    "them [default: the held-out photos of the 'photos' data set].")
 def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_batch: int, min_size: str | None,
            opt_size: str | None, max_size: str | None, opset: int | None, generator: str | None,
-           ema: bool | None, force: bool, calibration: Path | None) -> None:
+           ema: bool | None, exporter: str, force: bool, calibration: Path | None) -> None:
     """Export RUN_DIR's generator to ONNX (dynamic batch; dynamic H/W for image-to-image models).
 
     \b
@@ -62,8 +65,13 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
         ("min_size", min_size, "--min-size"), ("opt_size", opt_size, "--opt-size"),
         ("max_size", max_size, "--max-size"))}
     result = export_run(run_dir, out, fp16=fp16, trt=trt, max_batch=max_batch, opset=opset, generator=generator,
-                        force=force, calibration=calibration, **sizes)
+                        force=force, exporter=exporter, calibration=calibration, **sizes)
     manifest = result.manifest
+    fallback = manifest["exporter"].get("fallback_reason")
+    if fallback:
+        click.echo(f"Warning: exported with the {result.exporter} exporter, not the one asked for first ({fallback}); "
+                   "recorded in manifest.json as exporter.fallback_reason. Pass --exporter dynamo to fail instead.",
+                   err=True)
     click.echo(f"Exported {manifest['model']} generator {manifest['generator']} from {run_dir} in "
                f"{result.seconds:.1f} s ({result.exporter} exporter, opset {manifest['exporter']['opset']}).")
     click.echo(f"{'artifact':<17} {'format':<17} {'size':>9}  {'max abs err':>11}  {'mean abs err':>12}  check")

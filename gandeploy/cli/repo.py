@@ -42,9 +42,11 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
 @click.option("--triton-release", default=None, metavar="YY.MM",
               help="ngc: the NGC Triton release to target (default: the one serving/ pins). model.plan is served "
                    "only if that release's TensorRT built it; otherwise model.onnx, with a warning.")
+@click.option("--force", is_flag=True,
+              help="Replace served models of the same name that were built from another export dir.")
 def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int, max_queue_delay_us: int,
          preferred_batch_sizes: str | None, threads: int, max_pixels: int, max_side: int | None,
-         triton_release: str | None) -> None:
+         triton_release: str | None, force: bool) -> None:
     """Build a Triton model repository from export dirs (each re-hashed against its manifest first).
 
     \b
@@ -56,7 +58,8 @@ def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int,
     result = build_repository(export_dirs, out, flavour=flavour, instances=instances,
                               max_queue_delay_us=max_queue_delay_us,
                               preferred_batch_sizes=_sizes(preferred_batch_sizes), threads=threads,
-                              max_pixels=max_pixels, max_side=max_side, triton_release=triton_release)
+                              max_pixels=max_pixels, max_side=max_side, triton_release=triton_release,
+                              force=force)
     click.echo(f"Built {len(result.models)} Triton models for {', '.join(result.exports)} ({flavour} flavour) "
                f"in {result.seconds:.1f} s.")
     nxt = f"gandeploy serve --model-repository {out}" if flavour == "local" else \

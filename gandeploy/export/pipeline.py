@@ -1,13 +1,15 @@
 """``export_run``: a run dir → ``export/<name>/`` with ONNX FP32, optional FP16 ONNX and TensorRT plan.
 
 Composes the steps (torch2onnx, onnx2fp16, onnx2trt), checks each artifact against PyTorch through the
-runtimes (validate.py), and writes ``manifest.json`` last. A breach of tolerance raises ExportError and leaves
-no manifest, so a half-good export never looks complete.
+runtimes (validate.py), and writes ``manifest.json`` last, all in a staging directory beside the target that
+replaces it in one atomic swap on success. A breach of tolerance, Ctrl-C or a kill leaves the previous export
+complete and untouched.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from gandeploy.export.fp16_safety import safe_fp16
 from gandeploy.export.onnx2fp16 import fp16_block_list
 from gandeploy.export.receptive_field import MAX_SIDE, measure_receptive_field
 from gandeploy.export.onnx2trt import build_engine
-from gandeploy.export.torch2onnx import export_onnx
+from gandeploy.export.torch2onnx import EXPORTERS, export_onnx
 from gandeploy.formats import FORMATS
 from gandeploy.models.blocks import bake_for_export
 from gandeploy.models.io import HW, IMAGE, GeneratorIO, example_inputs
@@ -38,7 +40,7 @@ from gandeploy.runtimes.base import signature
 from gandeploy.runtimes.onnxruntime_rt import OnnxRuntimeRuntime
 from gandeploy.runtimes.tensorrt_rt import TensorRTRuntime, unavailable_reason
 from gandeploy.runtimes.torch_rt import TorchRuntime
-from gandeploy.utils.io import atomic_write_bytes
+from gandeploy.utils.io import atomic_write_bytes, staged_dir
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("export")
@@ -79,18 +81,26 @@ class ExportResult:
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *, fp16: bool = False,
                trt: bool | None = None, max_batch: int = 64, min_size: HW | None = None, opt_size: HW | None = None,
                max_size: HW | None = None, opset: int | None = None, generator: str | None = None,
-               force: bool = False, calibration: Path | None = None, field_max_side: int = MAX_SIDE) -> ExportResult:
+               force: bool = False, calibration: Path | None = None, field_max_side: int = MAX_SIDE,
+               exporter: str = "auto") -> ExportResult:
     """Export a run dir's generator. ``trt``: None builds a plan with ``fp16`` where TensorRT can run,
     True requires it (and implies the FP16 ONNX), False never builds one. ``force`` overwrites an export dir
     that holds another run's (or generator's) export. ``calibration``: a directory of the user's pictures for
     the FP16 safety check and the receptive field (default: the held-out photos of the 'photos' data set).
-    ``field_max_side``: the largest crop the receptive field is probed on (receptive_field.py)."""
+    ``field_max_side``: the largest crop the receptive field is probed on (receptive_field.py).
+    ``exporter``: ``dynamo``, ``torchscript`` or ``auto`` (dynamo, and TorchScript if dynamo fails: recorded in
+    the manifest as ``exporter.fallback_reason``).
+
+    The export is built in a staging directory beside the target and swapped in whole on success: a failed
+    step, Ctrl-C or a kill leaves the previous export as it was."""
     start = time.perf_counter()
     run_dir = Path(run_dir)
     if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
         raise UserInputError(f"--max-batch must be an integer >= 1, got {max_batch!r}.")
     if opset is not None and not 7 <= int(opset) <= 30:
         raise UserInputError(f"--opset must be between 7 and 30, got {opset}.")
+    if exporter not in EXPORTERS:
+        raise UserInputError(f"--exporter must be one of {', '.join(EXPORTERS)}, got '{exporter}'.")
     run = load_run_config(run_dir)
     spec = get_model(run.model)
     io_spec = spec.io(run.arch)
@@ -105,74 +115,116 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     out_dir = Path(out) if out is not None else default_export_dir(run_dir, spec.generator_keys, key)
     if not force:
         check_not_foreign(out_dir, run_dir, key)
-    prepare_out_dir(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserInputError(f"--out '{out_dir}' is a file; pass a directory such as export/NAME.")
+    plan = ExportPlan(run_dir, run, io_spec, module, key, out_dir, fp16, trt, trt_reason, max_batch, sizes,
+                      opset, exporter, calib, Path(calibration) if calibration is not None else None, field_max_side)
+    with staged_dir(out_dir) as staging:  # a failure or a kill before the swap leaves the old export as it was
+        old_cache = out_dir / TIMING_CACHE
+        if old_cache.is_file():  # the previous build's TensorRT timing cache joins this build
+            shutil.copyfile(old_cache, staging / TIMING_CACHE)
+        manifest, onnx_info, tensorrt = _build(plan, staging)
+    seconds = time.perf_counter() - start
+    log.debug("export of %s (%s) finished in %.1f s", run_dir, key, seconds)  # the CLI prints the result
+    return ExportResult(out_dir, manifest, tuple(artifact_rows(out_dir, manifest)), seconds, onnx_info.exporter,
+                        None if tensorrt["built"] else tensorrt.get("reason"))
 
-    num_classes = spec.num_classes(run.arch)
-    meta = onnx_metadata(run, key, io_spec)
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """Everything ``export_run`` checked, for building one export into a staging directory."""
+
+    run_dir: Path
+    run: RunConfig
+    io_spec: GeneratorIO
+    module: nn.Module
+    key: str
+    target: Path  # the export's final directory (its name is the export's name)
+    fp16: bool
+    trt: bool | None
+    trt_reason: str | None
+    max_batch: int
+    sizes: dict[str, HW] | None
+    opset: int | None
+    exporter: str
+    calib: Any  # calibration.CalibrationInputs for the FP16 safety check (None without --fp16)
+    calibration: Path | None  # the user's pictures directory (--calibration)
+    field_max_side: int
+
+
+def _build(p: ExportPlan, out_dir: Path) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """Write every artifact, the manifest and the model card into ``out_dir`` (the staging directory)."""
+    start = time.perf_counter()
+    run, io_spec, sizes, max_batch = p.run, p.io_spec, p.sizes, p.max_batch
+    num_classes = get_model(run.model).num_classes(run.arch)
+    meta = onnx_metadata(run, p.key, io_spec)
     onnx_path = out_dir / FORMATS["onnxruntime"].file  # type: ignore[operator]
     example_hw = (max(8, sizes["min"][0]), max(8, sizes["min"][1])) if sizes else None
-    onnx_info = export_onnx(module, io_spec, onnx_path, num_classes=num_classes, example_hw=example_hw,
-                            opset=opset, metadata=meta)
+    onnx_info = export_onnx(p.module, io_spec, onnx_path, num_classes=num_classes, example_hw=example_hw,
+                            opset=p.opset, metadata=meta, exporter=p.exporter)
 
     cases = validate.check_cases(max_batch, sizes, io_spec.size_multiple)
-    torch_rt = TorchRuntime(module, run, generator_key=key)
+    torch_rt = TorchRuntime(p.module, run, generator_key=p.key)
     refs = validate.references(torch_rt, io_spec, cases, num_classes)
     parity: dict[str, Any] = {}
     files: dict[str, dict[str, Any]] = {}
     io_pair = (io_spec.inputs, io_spec.outputs)
     out_range = io_spec.outputs[0].value_range  # errors and uint8 levels in the output's declared range
+    where = str(p.target)
 
     field = None
     with OnnxRuntimeRuntime("onnxruntime", onnx_path, io=io_pair) as ort_rt:
         parity["onnxruntime"] = validate.compare(ort_rt, refs, validate.FP32, out_range)
-        validate.enforce("onnxruntime (model.onnx)", parity["onnxruntime"], str(out_dir))
+        validate.enforce("onnxruntime (model.onnx)", parity["onnxruntime"], where)
         if io_spec.image_input is not None:  # how far one input pixel reaches: the tile overlap serving needs
-            name, picture = probe_picture(io_spec, Path(calibration) if calibration is not None else None)
+            name, picture = probe_picture(io_spec, p.calibration)
             field = measure_receptive_field(picture_runner(ort_rt, io_spec), io_spec, picture, picture_name=name,
-                                            max_side=field_max_side)
+                                            max_side=p.field_max_side)
     files[onnx_path.name] = file_entry(onnx_path, "onnxruntime")
 
     tensorrt: dict[str, Any] = {"built": False, "reason": "not requested (pass --fp16 or --trt)"}
     fp16_info = safety = None
-    if fp16:
+    if p.fp16:
         fp16_path = out_dir / FORMATS["onnxruntime-fp16"].file  # type: ignore[operator]
-        fp16_info, safety = safe_fp16(onnx_path, fp16_path, calib.feeds, measured_on=calib.measured_on,  # type: ignore[union-attr]
+        fp16_info, safety = safe_fp16(onnx_path, fp16_path, p.calib.feeds, measured_on=p.calib.measured_on,  # type: ignore[union-attr]
                                       value_range=out_range, metadata=meta)
         if fp16_info is not None:
             with OnnxRuntimeRuntime("onnxruntime-fp16", fp16_path, io=io_pair) as ort16:
                 parity["onnxruntime-fp16"] = validate.compare(ort16, refs, validate.FP16, out_range)
-            validate.enforce("onnxruntime-fp16 (model.fp16.onnx)", parity["onnxruntime-fp16"], str(out_dir))
+            validate.enforce("onnxruntime-fp16 (model.fp16.onnx)", parity["onnxruntime-fp16"], where)
             files[fp16_path.name] = file_entry(fp16_path, "onnxruntime-fp16")
         if fp16_info is None:
             tensorrt = {"built": False, "reason": f"no FP16 model to build from: {safety.fallback}"}  # type: ignore[union-attr]
-        elif trt is False:
+        elif p.trt is False:
             tensorrt = {"built": False, "reason": "disabled with --no-trt"}
-        elif trt_reason:
-            log.warning("TensorRT skipped: %s", trt_reason)
-            tensorrt = {"built": False, "reason": trt_reason}
+        elif p.trt_reason:
+            log.warning("TensorRT skipped: %s", p.trt_reason)
+            tensorrt = {"built": False, "reason": p.trt_reason}
         else:
             try:
                 tensorrt = build_tensorrt(fp16_path, out_dir, io_spec, max_batch, sizes)
             except ExportError as exc:
-                hint = "" if trt else " Pass --no-trt to export the ONNX artifacts without a plan."
+                hint = "" if p.trt else " Pass --no-trt to export the ONNX artifacts without a plan."
                 raise ExportError(f"{exc}{hint}") from None
             with TensorRTRuntime("tensorrt", out_dir / "model.plan", io=io_pair) as trt_rt:
                 parity["tensorrt"] = validate.compare(trt_rt, refs, validate.FP16, out_range)
-            validate.enforce("tensorrt (model.plan)", parity["tensorrt"], str(out_dir))
+            validate.enforce("tensorrt (model.plan)", parity["tensorrt"], where)
             files["model.plan"] = file_entry(out_dir / "model.plan", "tensorrt")
             files[TIMING_CACHE] = file_entry(out_dir / TIMING_CACHE)
-    remove_stale(out_dir, keep=set(files))
+    if TIMING_CACHE not in files:
+        (out_dir / TIMING_CACHE).unlink(missing_ok=True)  # the old build's cache, copied in but not used
 
-    config_copy = atomic_write_bytes(out_dir / CONFIG_FILE, (run_dir / CONFIG_FILE).read_bytes())
+    config_copy = atomic_write_bytes(out_dir / CONFIG_FILE, (p.run_dir / CONFIG_FILE).read_bytes())
     files[CONFIG_FILE] = file_entry(config_copy)
-    files[GENERATOR_FILE] = file_entry(save_generator(out_dir, module, key))  # the PyTorch reference, self-contained
+    files[GENERATOR_FILE] = file_entry(save_generator(out_dir, p.module, p.key))  # the PyTorch reference
     manifest = {
-        "format": EXPORT_FORMAT, "name": out_dir.name, "model": run.model, "task": io_spec.task,
-        "generator": key, "arch_hash": run.arch_hash, "source_run": str(run_dir),
+        "format": EXPORT_FORMAT, "name": p.target.name, "model": run.model, "task": io_spec.task,
+        "generator": p.key, "arch_hash": run.arch_hash, "source_run": str(p.run_dir),
         "inputs": [signature(t) for t in io_spec.inputs], "outputs": [signature(t) for t in io_spec.outputs],
         "max_batch": max_batch, "files": files, "parity": parity, "tensorrt": tensorrt,
-        "exporter": {"onnx": onnx_info.exporter, "opset": onnx_info.opset, "seconds": round(onnx_info.seconds, 2),
-                     "fallback_reason": onnx_info.fallback_reason, "space_to_depth": onnx_info.space_to_depth},
+        "exporter": {"onnx": onnx_info.exporter, "requested": p.exporter, "opset": onnx_info.opset,
+                     "seconds": round(onnx_info.seconds, 2), "fallback_reason": onnx_info.fallback_reason,
+                     "space_to_depth": onnx_info.space_to_depth},
         "versions": versions(), "created": now_iso(), "seconds": round(time.perf_counter() - start, 2),
     }
     if safety is not None:
@@ -188,10 +240,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                                                   image_sizes=sizes).to_json()
     write_manifest(out_dir, manifest)
     write_model_card(out_dir)  # README.md: generated from the manifest, config.json and the run's quality.json
-    seconds = time.perf_counter() - start
-    log.debug("export of %s (%s) finished in %.1f s", run_dir, key, seconds)  # the CLI prints the result
-    return ExportResult(out_dir, manifest, tuple(artifact_rows(out_dir, manifest)), seconds, onnx_info.exporter,
-                        None if tensorrt["built"] else tensorrt.get("reason"))
+    return manifest, onnx_info, tensorrt
 
 
 def picture_runner(runtime: OnnxRuntimeRuntime, io_spec: GeneratorIO) -> Callable[[np.ndarray], np.ndarray]:
@@ -287,22 +336,6 @@ def check_not_foreign(out_dir: Path, run_dir: Path, key: str) -> None:
     what = f"{old.get('model', '?')} generator {old.get('generator', '?')} from {source}"
     raise UserInputError(f"'{out_dir}' already holds the export of {what}: pass --out DIR for this one, or "
                          "--force to replace it.")
-
-
-def prepare_out_dir(out_dir: Path) -> None:
-    """Create ``out_dir``; drop an old manifest first so an interrupted re-export never looks complete."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserInputError(f"--out '{out_dir}' is a file; pass a directory such as export/NAME.")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
-
-
-def remove_stale(out_dir: Path, keep: set[str]) -> None:
-    """Remove artifacts of an earlier export to the same dir that this export did not produce."""
-    for name in ("model.fp16.onnx", "model.plan"):
-        if name not in keep and (out_dir / name).exists():
-            log.info("removing stale %s from an earlier export", out_dir / name)
-            (out_dir / name).unlink()
 
 
 def onnx_metadata(run: RunConfig, key: str, io_spec: GeneratorIO) -> dict[str, str]:

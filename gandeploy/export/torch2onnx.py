@@ -1,10 +1,12 @@
 """Step torch → ONNX: an eval-mode generator to ``model.onnx`` (FP32) with dynamic batch (and H, W).
 
-The dynamo exporter (``torch.onnx.export(dynamo=True)`` with ``torch.export.Dim`` dynamic shapes) is tried
-first; if it fails for a model, the TorchScript exporter with ``dynamic_axes`` is used and recorded.
-Graph IO follows ``gandeploy.models.io``: dynamic axes are named exactly 'N', 'H', 'W' on inputs; an image
-output ``scale`` x the input (super-resolution) names its axes ``H*s`` / ``W*s`` (``axis_name``), so one symbol
-never stands for two sizes. H and W are exported as multiples of the generator's declared size rule
+``exporter`` chooses: ``dynamo`` (``torch.onnx.export(dynamo=True)`` with ``torch.export.Dim`` dynamic shapes),
+``torchscript`` (``dynamic_axes``), or ``auto``: dynamo, and TorchScript only when dynamo *fails* — the reason
+is returned (the manifest records it and the CLI prints it as a warning). Ctrl-C is never a failure: a SIGINT
+during an exporter ends the export with ``KeyboardInterrupt`` even when the exporter catches it and raises
+something else. Graph IO follows ``gandeploy.models.io``: dynamic axes are named exactly 'N', 'H', 'W' on inputs;
+an image output ``scale`` x the input (super-resolution) names its axes ``H*s`` / ``W*s`` (``axis_name``), so one
+symbol never stands for two sizes. H and W are exported as multiples of the generator's declared size rule
 (``GeneratorIO.size_multiple``: ``torch.export.Dim`` ``H = k * H_k``), so the graph accepts exactly the sizes
 the generator is declared for.
 """
@@ -14,9 +16,12 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from types import FrameType
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +39,7 @@ log = get_logger("export.onnx")
 
 DYNAMO_MIN_OPSET = 18  # the dynamo exporter emits opset >= 18; older opsets go to TorchScript directly
 MAX_DIM = 1 << 14  # upper bound given to torch.export for dynamic sizes (ONNX itself keeps them open)
+EXPORTERS = ("auto", "dynamo", "torchscript")
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,11 @@ class OnnxExport:
 
 def export_onnx(generator: nn.Module, io_spec: GeneratorIO, path: Path, *, num_classes: int = 0,
                 example_hw: tuple[int, int] | None = None, opset: int | None = None,
-                metadata: Mapping[str, str] | None = None) -> OnnxExport:
-    """Export ``generator`` to ``path`` atomically; check it (full checker + shape inference) and tag it."""
+                metadata: Mapping[str, str] | None = None, exporter: str = "auto") -> OnnxExport:
+    """Export ``generator`` to ``path`` atomically with ``exporter``; check it (full checker + shape inference)
+    and tag it."""
+    if exporter not in EXPORTERS:
+        raise ExportError(f"unknown exporter '{exporter}' (choose from {', '.join(EXPORTERS)})")
     generator = generator.eval()
     # batch 2 and (for images) an example size: torch.export specialises dims of size 0 and 1, so H and W are
     # at least two of the size rule's steps
@@ -60,37 +69,36 @@ def export_onnx(generator: nn.Module, io_spec: GeneratorIO, path: Path, *, num_c
     start = time.perf_counter()
     failures: list[str] = []
     model: onnx.ModelProto | None = None
-    exporter = ""
+    chosen = ("dynamo", "torchscript") if exporter == "auto" else (exporter,)
+    used = ""
     rewrites = 0
-    for exporter, export_fn in (("dynamo", _export_dynamo), ("torchscript", _export_torchscript)):
-        if exporter == "dynamo" and opset is not None and opset < DYNAMO_MIN_OPSET:
-            failures.append(f"dynamo: exports opset >= {DYNAMO_MIN_OPSET} only, --opset {opset} was requested")
-            continue
-        try:
-            model = export_fn(generator, io_spec, args, opset)
-            produced = _opset(model)
-            if opset is not None and produced != opset:
-                raise ExportError(f"produced opset {produced} instead of the requested {opset}")
-            name_dynamic_axes(model, io_spec)
-            rewrites = space_to_depth(model)  # pixel-unshuffle: 6-D reshape/transpose → SpaceToDepth
-            model.producer_name, model.producer_version = "gandeploy", torch.__version__
-            set_metadata(model, {**(metadata or {}), "gandeploy.exporter": exporter})
-            check_model(model, path.name)
-            break
-        except Exception as exc:  # noqa: BLE001 - a failing exporter triggers the documented fallback
-            text = str(exc).strip()
-            failures.append(f"{exporter}: {type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}")
-            model = None
-            if exporter == "dynamo":
-                log.warning("dynamo exporter failed (%s); falling back to the TorchScript exporter", failures[-1])
+    with _interrupts() as interrupted:
+        for used in chosen:
+            if used == "dynamo" and opset is not None and opset < DYNAMO_MIN_OPSET:
+                failures.append(f"dynamo: exports opset >= {DYNAMO_MIN_OPSET} only, --opset {opset} was requested")
+                continue
+            try:
+                model, rewrites = _export_with(used, generator, io_spec, args, opset, metadata, path)
+                break
+            except Exception as exc:  # noqa: BLE001 - reported below; a fallback only under 'auto'
+                if interrupted():  # the exporter turned Ctrl-C into another error: still Ctrl-C
+                    raise KeyboardInterrupt from None
+                text = str(exc).strip()
+                failures.append(f"{used}: {type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}")
+                if used != chosen[-1]:
+                    log.warning("the dynamo exporter failed (%s); falling back to the TorchScript exporter "
+                                "(recorded in the manifest; --exporter dynamo fails instead)", failures[-1])
+        if interrupted():  # an exporter swallowed Ctrl-C entirely
+            raise KeyboardInterrupt
     if model is None:
-        raise ExportError(f"ONNX export failed with both exporters ({'; '.join(failures)}). Try another --opset.")
-    fallback = failures[0] if failures else None
+        hint = "Try another --opset." if exporter == "auto" else "Try --exporter auto or another --opset."
+        raise ExportError(f"ONNX export failed ({'; '.join(failures)}). {hint}")
+    fallback = "; ".join(failures) if failures else None
     save_model(model, path)
     opset_used = _opset(model)
     seconds = time.perf_counter() - start
-    log.info("exported %s with the %s exporter (opset %d) in %.1f s", path.name, exporter, opset_used, seconds)
-    return OnnxExport(path, exporter, int(opset_used), seconds, fallback, rewrites)
+    log.info("exported %s with the %s exporter (opset %d) in %.1f s", path.name, used, opset_used, seconds)
+    return OnnxExport(path, used, int(opset_used), seconds, fallback, rewrites)
 
 
 def example_size(io_spec: GeneratorIO, hw: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -100,6 +108,44 @@ def example_size(io_spec: GeneratorIO, hw: tuple[int, int] | None) -> tuple[int,
     k = io_spec.size_multiple
     h, w = hw or (8, 8)
     return max(2 * k, -(-h // k) * k), max(2 * k, -(-w // k) * k)
+
+
+def _export_with(exporter: str, generator: nn.Module, io_spec: GeneratorIO, args: tuple[torch.Tensor, ...],
+                 opset: int | None, metadata: Mapping[str, str] | None, path: Path) -> tuple[onnx.ModelProto, int]:
+    """One exporter's graph, named, rewritten, tagged and checked; with the number of SpaceToDepth rewrites."""
+    model = (_export_dynamo if exporter == "dynamo" else _export_torchscript)(generator, io_spec, args, opset)
+    produced = _opset(model)
+    if opset is not None and produced != opset:
+        raise ExportError(f"produced opset {produced} instead of the requested {opset}")
+    name_dynamic_axes(model, io_spec)
+    rewrites = space_to_depth(model)  # pixel-unshuffle: 6-D reshape/transpose → SpaceToDepth
+    model.producer_name, model.producer_version = "gandeploy", torch.__version__
+    set_metadata(model, {**(metadata or {}), "gandeploy.exporter": exporter})
+    check_model(model, path.name)
+    return model, rewrites
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[Callable[[], bool]]:
+    """Note every SIGINT while the exporters run (and raise ``KeyboardInterrupt`` as usual); yields a function
+    that tells whether one came. Exporters catch broad exceptions and may re-raise Ctrl-C as an export error."""
+    seen: list[int] = []
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if previous is None or previous == signal.SIG_IGN:  # not the main thread, or Ctrl-C is ignored here
+        yield lambda: False
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
+        if callable(previous) and previous not in (signal.default_int_handler, handler):
+            previous(signum, frame)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(seen)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _opset(model: onnx.ModelProto) -> int:

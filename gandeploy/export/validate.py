@@ -149,5 +149,5 @@ def enforce(key: str, entry: dict[str, Any], where: str) -> None:
     size = f" at {worst['hw'][0]}x{worst['hw'][1]}" if "hw" in worst else ""
     raise ExportError(
         f"{key} output differs from PyTorch beyond tolerance: max abs {entry['max_abs']:.3g} (limit "
-        f"{tol['max_abs']:g}){levels}, worst at batch {worst['batch']}{size}. The export in '{where}' was "
-        "left without a manifest.json, so nothing will serve it.")
+        f"{tol['max_abs']:g}){levels}, worst at batch {worst['batch']}{size}. Nothing was written to '{where}' "
+        "(an earlier export there is kept as it was).")

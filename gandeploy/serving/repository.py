@@ -103,8 +103,9 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
                      *, flavour: str = "local", instances: int = 1, max_queue_delay_us: int = 0,
                      preferred_batch_sizes: Sequence[int] | None = None, threads: int = 0,
                      max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None,
-                     triton_release: str | None = None) -> RepositoryResult:
-    """Verify each export and write its Triton models into ``out`` (see the module docstring)."""
+                     triton_release: str | None = None, force: bool = False) -> RepositoryResult:
+    """Verify each export and write its Triton models into ``out`` (see the module docstring). Models that a
+    build from another export dir of the same name placed there are replaced only with ``force``."""
     start = time.perf_counter()
     options = RepositoryOptions(flavour, instances, max_queue_delay_us,
                                 tuple(preferred_batch_sizes) if preferred_batch_sizes else None, threads,
@@ -121,7 +122,7 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
     configs = {m.name: m.config for m in planned}
     C.validate_configs(configs)
     root = Path(out)
-    _check_conflicts(root, exports, {m.name for m in planned})
+    _check_conflicts(root, exports, {m.name for m in planned}, force)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-", dir=root.parent))
     try:
@@ -300,12 +301,14 @@ def _hashes(model_dir: Path) -> dict[str, str]:
             for p in sorted(model_dir.rglob("*")) if p.is_file() and p.name != RECORD_FILE}
 
 
-def _check_conflicts(root: Path, exports: list[ServedExport], new_models: set[str]) -> None:
-    """Refuse to overwrite a model directory that another export (or no gandeploy build) owns."""
+def _check_conflicts(root: Path, exports: list[ServedExport], new_models: set[str], force: bool = False) -> None:
+    """Refuse to overwrite a model directory that another export (or no gandeploy build) owns; one built from
+    another export dir of the same name (a served model the running server would hot-reload) needs ``force``."""
     if not root.is_dir():
         return
+    records = read_records(root)
     owned = {}
-    for record in read_records(root).values():
+    for record in records.values():
         for model in record.get("models", {}):
             owned[model] = record["name"]
     ours = {e.name for e in exports}
@@ -314,6 +317,15 @@ def _check_conflicts(root: Path, exports: list[ServedExport], new_models: set[st
             owner = f"export '{owned[model]}'" if model in owned else "something other than 'gandeploy repo'"
             raise UserInputError(f"'{root / model}' already exists and belongs to {owner}; remove it or pass "
                                  "another --out.")
+    if force:
+        return
+    for export in exports:
+        old = records.get(export.name)
+        source = old.get("export_dir") if old else None
+        if source and Path(source).resolve() != export.export_dir.resolve():
+            raise UserInputError(f"'{root / export.name}' serves '{export.name}' built from the export {source}, not "
+                                 f"{export.export_dir}: pass --force to replace it (a running server reloads it), "
+                                 "or re-export under another name (export --out DIR).")
 
 
 def _swap_in(root: Path, staging: Path, exports: list[ServedExport], planned: list[PlannedModel]) -> None:

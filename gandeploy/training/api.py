@@ -172,6 +172,7 @@ def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLi
 
     device = distributed.resolve_local_device(resolve_device(train.device))
     ctx = distributed.init_from_env(device)
+    task, finished = None, False
     try:
         image_size = _requested(spec, dataset, overrides, "image_size")
         if image_size is None and "image_size" in {f.name for f in dataclasses.fields(spec.config_cls)}:
@@ -202,9 +203,13 @@ def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLi
             save_run_config(run_dir, run)
         distributed.barrier(ctx)
         log.info("%s on %s: %s", spec.name, dataset, ", ".join(f"{k}={v}" for k, v in to_dict(arch_cfg).items()))
-        return trainer.fit()
-    finally:
-        distributed.cleanup(ctx)
+        result = trainer.fit()
+        finished = True
+        return result
+    finally:  # in order: the trainer closed its threads and writers in fit(); then DDP, then the process group
+        if task is not None:
+            task.disable_ddp()
+        distributed.cleanup(ctx, finished=finished)
 
 
 def task_class(spec: ModelSpec) -> type[GANTask]:

@@ -10,6 +10,7 @@ no-op single process.
 from __future__ import annotations
 
 import datetime
+import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -130,6 +131,19 @@ def params_in_sync(modules: list[nn.Module], ctx: DistContext) -> bool:
     return all(s == sums[0] for s in sums)
 
 
-def cleanup(ctx: DistContext) -> None:
-    if ctx.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+def cleanup(ctx: DistContext, *, finished: bool = True) -> None:
+    """Leave the process group in order, while the interpreter is fully alive.
+
+    A finished run first meets every rank at a barrier (no rank closes its sockets while another is still in a
+    collective); then the DDP wrappers the caller has released are collected, so their reducers drop the last
+    references to the gloo/NCCL backend here and not during interpreter shutdown (where destroying it aborted a
+    rank with ``terminate called without an active exception``); then the group is destroyed. After a failure
+    the barrier is skipped (the other ranks may never reach it).
+    """
+    if not (ctx.enabled and dist.is_initialized()):
+        return
+    if finished:
+        dist.barrier()
+    gc.collect()  # DDP wrappers sit in reference cycles: free their reducers (and backend refs) now
+    dist.destroy_process_group()
+    gc.collect()

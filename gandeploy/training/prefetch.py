@@ -50,8 +50,8 @@ class Prefetcher:
         return self._pending.pop(draw).result()
 
     def close(self) -> None:
+        """Cancel what is queued and join the worker thread (a batch being made is finished first)."""
         if self._pool is not None:
-            for future in self._pending.values():
-                future.cancel()
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
             self._pending.clear()

@@ -224,6 +224,11 @@ class GANTask(ABC):
         self.forward_models = {k: distributed.wrap(m, ctx, self.device) if k in self.optimizers else m
                                for k, m in self.models.items()}  # G_ema has no optimizer: not wrapped
 
+    def disable_ddp(self) -> None:
+        """End of training under ``torchrun``: drop the DDP wrappers (and their reducers, which hold the process
+        group) so ``distributed.cleanup`` can tear the group down in order. The plain modules stay in ``models``."""
+        self.forward_models = {k: self.compiled.get(k, m) for k, m in self.models.items()}
+
     def enable_compile(self) -> None:
         """``--compile``: ``torch.compile`` wrappers around ``forward_models`` (DDP wrappers included) and the plain
         modules (``net``). They share the plain modules' parameters, so ``models`` still holds what checkpoints

@@ -56,6 +56,12 @@ LOG_EVERY_CUDA = 25  # steps between loss conversions (host syncs) on CUDA
 PREFETCH_CUDA = 2  # batches prepared ahead on CUDA
 
 
+class _Bar(tqdm):  # type: ignore[misc]
+    """tqdm without its monitor thread: nothing of a finished run may still be running when the process exits."""
+
+    monitor_interval = 0
+
+
 class BatchSampler:
     """Deterministic batches: draw ``d`` → this rank's shard of the epoch permutation's next slice."""
 
@@ -127,7 +133,7 @@ class Trainer:
                      task.device)
         rank_off = RANK_STRIDE * self.ctx.rank
         last_saved, t0, interrupted = start, time.perf_counter(), None
-        bar = tqdm(total=sched.total_steps, initial=start, disable=not main, unit="step", dynamic_ncols=True,
+        bar = _Bar(total=sched.total_steps, initial=start, disable=not main, unit="step", dynamic_ncols=True,
                    desc=self.run_dir.name, mininterval=0.5)
         self.losses.on_flush = lambda last: bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
         batches = Prefetcher(self.sampler.batch, self._prefetch,
@@ -174,13 +180,13 @@ class Trainer:
                     else:
                         log.warning("stopped after step %d (%s); checkpoint saved.", done, self.stop_reason)
                     break
-        finally:
+        finally:  # in order: the prefetch thread, the files, the bar, TensorBoard's writer thread, Ctrl-C
             batches.close()
             self.losses.close()
             bar.close()
-            self._restore_sigint(old_handler)
             if board is not None:
                 board.close()
+            self._restore_sigint(old_handler)
         trained = max(last_saved - start, 0)
         if trained:
             dt = time.perf_counter() - t0

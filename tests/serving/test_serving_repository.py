@@ -136,6 +136,28 @@ def test_foreign_model_directory_is_not_overwritten(exports: dict[str, Path], tm
         build_repository([exports["mlp-tiny"]], out)
 
 
+def test_model_of_another_export_dir_with_the_same_name_needs_force(exports: dict[str, Path],
+                                                                     tmp_path: Path) -> None:
+    """Two export dirs both named mlp-tiny: the second 'repo' refuses to replace the first's served models
+    (a running server would hot-reload them), names the owner, and replaces them with --force."""
+    out = tmp_path / "repo"
+    first = exports["mlp-tiny"]
+    second = Path(shutil.copytree(first, tmp_path / "elsewhere" / "mlp-tiny"))
+    build_repository([first], out)
+    build_repository([first], out, instances=2)  # the same export again: a plain rebuild
+    before = sha256_file(out / "mlp-tiny" / "config.pbtxt")
+    with pytest.raises(UserInputError, match=f"built from the export {first.resolve()}.*--force"):
+        build_repository([second], out)
+    assert sha256_file(out / "mlp-tiny" / "config.pbtxt") == before
+    assert read_records(out)["mlp-tiny"]["export_dir"] == str(first.resolve())
+    result = CliRunner().invoke(main, ["repo", str(second), "--out", str(out)])
+    assert result.exit_code == 1 and str(first.resolve()) in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["repo", str(second), "--out", str(out), "--force"])
+    assert result.exit_code == 0, result.output
+    assert read_records(out)["mlp-tiny"]["export_dir"] == str(second.resolve())
+    verify_repository(out)
+
+
 def test_bad_flags_are_user_errors(exports: dict[str, Path], tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["repo", str(exports["mlp-tiny"]), "--out", str(tmp_path / "r"),
