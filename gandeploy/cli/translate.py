@@ -36,7 +36,7 @@ def expand_images(paths: tuple[Path, ...]) -> list[Path]:
 @click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run in-process on this export dir instead of a server (the same pipeline rules).")
 @click.option("--backend", default="onnxruntime", show_default=True,
-              help="With --export: torch | onnxruntime | onnxruntime-fp16 | tensorrt.")
+              help="With --export: torch | onnxruntime | onnxruntime-fp16 | onnxruntime-int8 | tensorrt.")
 @click.option("--url", default=None, help="Triton address (default 127.0.0.1:8001 for grpc, :8000 for http).")
 @click.option("--protocol", type=click.Choice(["grpc", "http"]), default="grpc", show_default=True)
 @click.option("--concurrency", type=int, default=4, show_default=True, help="Requests in flight at once.")

@@ -167,13 +167,14 @@ def _open(key: str, export_dir: Path, manifest: Manifest, threads: int, url: str
     if key == "tensorrt" and not manifest.tensorrt.get("built"):
         raise BackendUnavailable(f"not built at export: {manifest.tensorrt.get('reason', 'no plan')}")
     if fmt.file and not (export_dir / fmt.file).is_file():
-        raise BackendUnavailable(f"{fmt.file} is not in the export" + (" (re-export with --fp16)"
-                                                                     if fmt.precision == "fp16" else ""))
+        hint = {"fp16": " (re-export with --fp16)", "int8": " (re-export with --int8, or INT8 was refused: see "
+                "manifest.json 'int8')"}.get(fmt.precision, "")
+        raise BackendUnavailable(f"{fmt.file} is not in the export{hint}")
     if key in SERVED:
         if not url:
             raise BackendUnavailable("no server: pass --url HOST:PORT of a running 'gandeploy serve'")
         return open_runtime(key, export_dir, url=url, protocol=protocol)
-    if key == "onnxruntime" or key == "onnxruntime-fp16":
+    if fmt.runtime == "onnxruntime":  # every ONNX Runtime format of the table (fp32, fp16, int8)
         return open_runtime(key, export_dir, threads=threads)
     return open_runtime(key, export_dir)
 

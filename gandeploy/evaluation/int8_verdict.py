@@ -55,7 +55,7 @@ def _run(sess: Any, feeds: Sequence[dict[str, np.ndarray]], output: str) -> np.n
 def psnr(ref_u8: np.ndarray, got_u8: np.ndarray) -> float:
     """PSNR in dB of two uint8 pictures (inf when equal)."""
     mse = float(np.mean((ref_u8.astype(np.float64) - got_u8.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0 ** 2 / mse))
 
 
 def _features(io: GeneratorIO, dataset: str | None, data_root: str | None) -> tuple[Any, str]:
@@ -99,7 +99,7 @@ def judge_for(fp32_path: Path, io: GeneratorIO, contract: ServedContract, datase
                    "fid_delta": None if fid_int8 is None else fid_int8 - control_fid,  # type: ignore[operator]
                    "max_abs_paired": float(np.abs(out - ref_out).max()),
                    "mean_abs_paired": float(np.abs(out - ref_out).mean())}
-        passed = abs(k_mean) <= bound
+        passed = bool(abs(k_mean) <= bound)
         reason = None if passed else (f"KID between FP32 and INT8 samples {k_mean:.3g} is beyond its std "
                                       f"{bound:.3g} ({features} features, {len(seeds)} seeds)")
         return Int8Verdict(passed, "distribution", figures, reason)
@@ -136,7 +136,7 @@ def _picture_judge(ref: Any, io: GeneratorIO, output: str) -> Judge:
         db = psnr(ref_u8, got)
         figures = {"psnr_db": None if not np.isfinite(db) else round(db, 2), "psnr_min_db": PSNR_MIN_DB,
                    "pictures": len(feeds), "max_levels": int(np.abs(got.astype(int) - ref_u8).max())}
-        passed = db >= PSNR_MIN_DB
+        passed = bool(db >= PSNR_MIN_DB)
         reason = None if passed else f"PSNR vs FP32 {db:.1f} dB < {PSNR_MIN_DB:g} dB on {len(feeds)} test pictures"
         return Int8Verdict(passed, "psnr", figures, reason)
 
