@@ -110,3 +110,21 @@ def test_quantized_model_is_qdq(tmp_path: Path) -> None:
     quantize_int8(tmp_path / "exp" / "model.onnx", tmp_path / "q.onnx", feeds)
     ops = {n.op_type for n in onnx.load(str(tmp_path / "q.onnx")).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+
+
+def test_cli_int8_calibration_seeds_and_bad_value(tmp_path: Path) -> None:
+    """``export --int8 --calibration N``: N calibration seeds, recorded; N = 0 is a one-line error naming the flag."""
+    from click.testing import CliRunner
+
+    from gandeploy.cli import main
+
+    run = make_run_dir(tmp_path / "run", "mlp")
+    res = CliRunner().invoke(main, ["export", str(run), "--out", str(tmp_path / "exp"), "--int8",
+                                    "--calibration", "8"])
+    assert res.exit_code == 0, res.output
+    q = json.loads((tmp_path / "exp" / "manifest.json").read_text())["int8"]
+    assert q["calibrated_on"] == "seeds 0..7"
+    assert ("INT8: accepted" in res.output) == q["written"]
+    bad = CliRunner().invoke(main, ["export", str(run), "--out", str(tmp_path / "exp2"), "--int8",
+                                    "--calibration", "0"])
+    assert bad.exit_code != 0 and "--calibration" in bad.output and "Traceback" not in bad.output
