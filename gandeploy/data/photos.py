@@ -34,7 +34,7 @@ TRAIN_PHOTOS = ("astronaut", "rocket", "hubble_deep_field", "retina", "immunohis
 HELD_OUT_PHOTOS = ("chelsea", "coffee", "flower")
 SKLEARN_PHOTOS = {"china": "china.jpg", "flower": "flower.jpg"}
 STEREO = {"motorcycle_left": 0, "motorcycle_right": 1}  # views of skimage.data.stereo_motorcycle()
-CROPS_PER_PICTURE = 32  # items per training picture in one epoch
+CROPS_PER_PICTURE = 128  # items per training picture in one epoch (1,024 crops of the 8 pictures)
 DEFAULT_SIZE, DEFAULT_SCALE = 128, 4
 TEST_SEED = 1234  # positions of the fixed held-out crops
 Y_WEIGHTS = (0.299, 0.587, 0.114)  # BT.601 luma, for channels=1

@@ -21,7 +21,7 @@ from gandeploy.export.torch2onnx import export_onnx
 from gandeploy.models.io import GeneratorIO
 
 from export_helpers import make_run_dir
-from sr_nets import RANGE, OverflowSR, TinySRConfig, _io, register_sr  # noqa: F401 - register_sr is a fixture
+from sr_nets import RANGE, OverflowSR, TinySR, TinySRConfig, _io, register_sr  # noqa: F401 - register_sr is a fixture
 
 GAIN = 1e5  # first feature map up to ~3e5: past FP16's 65504
 
@@ -119,3 +119,52 @@ def test_cli_calibration_dir_feeds_fp16_check_and_receptive_field(tmp_path: Path
     assert manifest["fp16"]["calibration"]["inputs"] == 2 and manifest["receptive_field"]["measured_on"].startswith("a.png")
     bad = CliRunner().invoke(main, [*args, str(tmp_path / "nope"), "--force"])
     assert bad.exit_code != 0 and "--calibration" in bad.output and "Traceback" not in bad.output
+
+
+def _spoiling(node: str, unless: str | None = None):
+    """The real converter, then node ``node``'s weights scaled by 8 in the FP16 file unless ``unless`` (default:
+    that node) was kept in FP32: a layer whose FP16 version is off, as a layer with bad FP16 rounding would be."""
+    from onnx import numpy_helper
+
+    def convert(src: Path, dst: Path, *, metadata=None, keep_nodes=()):
+        result = convert_fp16(src, dst, metadata=metadata, keep_nodes=keep_nodes)
+        if (unless or node) not in keep_nodes:
+            model = onnx.load(str(dst))
+            target = next(n for n in model.graph.node if n.name == node)
+            weight = next(t for t in model.graph.initializer if t.name == target.input[1])
+            weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * np.float16(8.0), weight.name))
+            onnx.save(model, str(dst))
+        return result
+
+    return convert
+
+
+def _convs(path: Path) -> list[str]:
+    return [n.name for n in onnx.load(str(path)).graph.node if n.op_type == "Conv"]
+
+
+def test_error_breach_bisects_to_the_layers_to_keep(tmp_path: Path) -> None:
+    cfg = TinySRConfig(scale=2)
+    torch.manual_seed(0)
+    path = tmp_path / "model.onnx"
+    export_onnx(TinySR(cfg).eval(), _io(cfg), path)
+    calib = calibration_inputs(_io(cfg), side=16)
+    second = _convs(path)[1]
+    result, safety = safe_fp16(path, tmp_path / "fp16.onnx", calib.feeds, measured_on="test", value_range=RANGE,
+                               convert=_spoiling(second))
+    assert result is not None and safety.passed and safety.overflow_nodes == []
+    assert safety.error_nodes[-1] == second and safety.conversions > 2  # the shortest prefix holding it
+    assert second in result.kept_nodes
+
+
+def test_fp16_falls_back_when_only_all_fp32_meets_the_tolerance(tmp_path: Path) -> None:
+    cfg = TinySRConfig(scale=2)
+    torch.manual_seed(0)
+    path = tmp_path / "model.onnx"
+    export_onnx(TinySR(cfg).eval(), _io(cfg), path)
+    calib = calibration_inputs(_io(cfg), side=16)
+    last = onnx.load(str(path)).graph.node[-1].name  # the final Sigmoid: only an all-FP32 graph keeps it
+    result, safety = safe_fp16(path, tmp_path / "fp16.onnx", calib.feeds, measured_on="test", value_range=RANGE,
+                               convert=_spoiling(_convs(path)[0], unless=last))
+    assert result is None and "no FP16 model was written" in safety.fallback
+    assert not (tmp_path / "fp16.onnx").exists()
