@@ -193,11 +193,11 @@ def _build_repository(export_dirs: list[Path], out: Path) -> Stage:
 
 # ---------------------------------------------------------------------------------------------- serving
 def _serve_and_call(paths: DemoPaths, export_dirs: dict[str, Path], stages: list[Stage]) -> None:
-    from gandeploy.serving.server import TritonServer, free_port
+    from gandeploy.serving.server import TritonServer
 
     log_file = paths.pictures / "tritonserver.log"
     start = time.perf_counter()
-    ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
+    ports = {"http_port": 0, "grpc_port": 0, "metrics_port": 0}  # three distinct free ports, chosen at start
     with TritonServer(paths.repository, log_file=log_file, **ports) as server:
         stages.append(Stage("start tritonserver", time.perf_counter() - start,
                             f"ready at http {server.http_url}, grpc {server.grpc_url}", [log_file]))

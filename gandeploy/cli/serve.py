@@ -20,9 +20,9 @@ log = get_logger("cli.serve")
               show_default=True, help="Repository built by 'gandeploy repo'.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind (0.0.0.0 exposes the server to the network).")
-@click.option("--http-port", type=int, default=8000, show_default=True)
-@click.option("--grpc-port", type=int, default=8001, show_default=True)
-@click.option("--metrics-port", type=int, default=8002, show_default=True)
+@click.option("--http-port", type=int, default=8000, show_default=True, help="0: any free port (printed).")
+@click.option("--grpc-port", type=int, default=8001, show_default=True, help="0: any free port (printed).")
+@click.option("--metrics-port", type=int, default=8002, show_default=True, help="0: any free port (printed).")
 @click.option("--log-file", type=click.Path(path_type=Path), default=None,
               help="Where Triton's log is appended  [default: a new serving/logs/tritonserver-<UTC time>.log per "
                    "start].")

@@ -32,7 +32,7 @@ def local_server(export_dirs: Sequence[str | os.PathLike[str]], *, threads: int 
     ``instances`` and ``max_queue_delay_us`` (None: the repository default) as ``gandeploy repo`` takes them.
     """
     from gandeploy.serving.repository import build_repository
-    from gandeploy.serving.server import TritonServer, find_tritonserver, free_port
+    from gandeploy.serving.server import TritonServer, find_tritonserver
 
     with tempfile.TemporaryDirectory(prefix="gandeploy-served-") as tmp:
         repo = Path(tmp) / "model_repository"
@@ -41,12 +41,8 @@ def local_server(export_dirs: Sequence[str | os.PathLike[str]], *, threads: int 
         build_repository([Path(d) for d in export_dirs], repo, flavour="local", threads=threads, instances=instances,
                          **delay)
         find_tritonserver()  # BackendUnavailable with the reason
-        ports: set[int] = set()
-        while len(ports) < 3:
-            ports.add(free_port())
-        http, grpc, metrics = sorted(ports)
         log_file = Path(keep_log) if keep_log else Path(tmp) / "tritonserver.log"
-        server = TritonServer(repo, http_port=http, grpc_port=grpc, metrics_port=metrics, log_file=log_file)
+        server = TritonServer(repo, http_port=0, grpc_port=0, metrics_port=0, log_file=log_file)  # free ports
         log.info("starting a temporary tritonserver for %s", ", ".join(str(d) for d in export_dirs))
         with server:
             yield server

@@ -6,6 +6,12 @@ Python) in a cache dir, checks that its ports are free, starts the server bound 
 to a file and/or stderr, and waits until every model in the repository is READY. A model that fails to load
 raises ``ServingError`` naming the model and the reason from Triton's log. Leaving the ``with`` block (or
 ``stop()``) sends SIGTERM and waits for a clean exit.
+
+The server runs under ``supervise.py``, a small stdlib-only supervisor: it ends the server's whole process tree
+(python backend stubs included; SIGTERM, then SIGKILL) when ``stop()`` asks, when the server exits, or when
+this *process* dies, whichever thread started the server. Ports given as 0 are chosen here, all at once (never
+one port twice), and a start that loses such a port to another program before Triton binds it is retried on
+fresh ports.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from gandeploy.utils.logging import get_logger
 log = get_logger("serving.server")
 
 FAILED_LOAD = re.compile(r"failed to load '([^']+)' version \d+: (.*)")
+LOADED = re.compile(r"successfully loaded '([^']+)'")
+LOADING = re.compile(r"loading: ([^:\s]+):\d+")
 PORT_FLAGS = {"http": "--http-port", "grpc": "--grpc-port", "metrics": "--metrics-port"}
 POLL_SECONDS = 2  # how often a serving tritonserver looks for new or rebuilt models in its repository
 
@@ -109,18 +117,25 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports that are free right now: all are bound at once before any is released, so one
+    call never returns a port twice. Another program may still take one before Triton binds it: ``start``
+    retries on fresh ports when that happens."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(family, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in socks:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free right now (for tests and ``--http-port 0``)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """One port that is free right now (several for one server: ``free_ports``)."""
+    return free_ports(1, host)[0]
 
 
-def _set_parent_death_signal() -> None:  # runs in the child before exec: die with the parent (Linux)
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+SUPERVISOR = Path(__file__).with_name("supervise.py")
+START_ATTEMPTS = 3  # starts on fresh ports when an auto-chosen port was taken before Triton bound it
 
 
 class TritonServer:
@@ -134,6 +149,7 @@ class TritonServer:
         self.repository = Path(model_repository)
         self.host = host
         self.ports = {"http": int(http_port), "grpc": int(grpc_port), "metrics": int(metrics_port)}
+        self.auto_ports = {kind for kind, port in self.ports.items() if port == 0}  # chosen at start
         self.log_file = Path(log_file) if log_file else None
         self.stream = stream
         self.ready_timeout = ready_timeout
@@ -145,6 +161,7 @@ class TritonServer:
         self.ready_seconds: float | None = None
         self._tail: deque[str] = deque(maxlen=400)
         self._failures: dict[str, str] = {}
+        self._logged_states: dict[str, str] = {}  # model → LOADING / READY, from Triton's log
         self._reader: threading.Thread | None = None
 
     # --- addresses ---
@@ -196,13 +213,39 @@ class TritonServer:
             raise UserInputError(f"model repository '{self.repository}' has no models: run 'gandeploy repo "
                                  "EXPORT_DIR' first (or pass --model-repository).")
         for kind, port in self.ports.items():
+            if kind in self.auto_ports:
+                continue
             if not 0 < port < 65536:
-                raise UserInputError(f"{PORT_FLAGS[kind]} must be between 1 and 65535, got {port}.")
+                raise UserInputError(f"{PORT_FLAGS[kind]} must be between 0 (any free port) and 65535, got {port}.")
             if port_in_use(self.host, port):
                 raise ServingError(f"port {port} ({PORT_FLAGS[kind]}) is already in use on {self.host}: stop what "
-                                   f"is listening there or pass another {PORT_FLAGS[kind]}.")
-        if len(set(self.ports.values())) != 3:
+                                   f"is listening there or pass another {PORT_FLAGS[kind]} (0: any free port).")
+        fixed = [port for kind, port in self.ports.items() if kind not in self.auto_ports]
+        if len(set(fixed)) != len(fixed):
             raise UserInputError(f"--http-port, --grpc-port and --metrics-port must differ, got {self.ports}.")
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self._choose_ports(fixed)
+            try:
+                return self._start_once()
+            except ServingError as exc:
+                if not (self.auto_ports and self._lost_a_port()) or attempt == START_ATTEMPTS:
+                    raise
+                log.warning("a chosen port was taken before tritonserver bound it (%s); retrying on fresh ports", exc)
+        raise AssertionError("unreachable")  # noqa: S101 - the loop returns or raises
+
+    def _choose_ports(self, fixed: list[int]) -> None:
+        """Fill the ports given as 0 with free ones, distinct from each other and from the fixed ones."""
+        if not self.auto_ports:
+            return
+        fresh = [p for p in free_ports(len(self.auto_ports) + len(fixed), self.host) if p not in fixed]
+        for kind in sorted(self.auto_ports):
+            self.ports[kind] = fresh.pop(0)
+
+    def _lost_a_port(self) -> bool:
+        return any(re.search(pattern, line) for line in self._tail
+                   for pattern in (r"failed to start \w+ service", r"[Aa]ddress already in use", r"already in use"))
+
+    def _start_once(self) -> TritonServer:
         root = find_tritonserver()
         backend_dir = prepare_backend_dir(root)
         env = dict(os.environ)
@@ -213,10 +256,14 @@ class TritonServer:
         log.debug("starting %s", " ".join(cmd))
         if self.log_file:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._tail.clear()
+        self._failures.clear()
+        self._logged_states.clear()
         started = time.perf_counter()
-        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                                        stdin=subprocess.DEVNULL, start_new_session=True,
-                                        preexec_fn=_set_parent_death_signal)
+        # the supervisor: its stdin is our lifeline (EOF when this process dies, whichever thread started it)
+        self.process = subprocess.Popen([sys.executable, str(SUPERVISOR), str(self.exit_timeout + 5), "--", *cmd],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        env=env, start_new_session=True)
         self._reader = threading.Thread(target=self._pump, name="tritonserver-log", daemon=True)
         self._reader.start()
         try:
@@ -238,6 +285,10 @@ class TritonServer:
                 match = FAILED_LOAD.search(line)
                 if match:
                     self._failures[match.group(1)] = _clean_reason(match.group(2))
+                for pattern, state in ((LOADING, "LOADING"), (LOADED, "READY")):
+                    found = pattern.search(line)
+                    if found:
+                        self._logged_states[found.group(1)] = state
                 if sink:
                     sink.write(line)
                     sink.flush()
@@ -258,10 +309,26 @@ class TritonServer:
             if all_ready and self._get("/v2/health/ready") == 200:
                 return
             time.sleep(0.2)
-        states = self._model_states() or {}
-        waiting = sorted(n for n, s in states.items() if s != "READY")
-        raise ServingError(f"tritonserver was not ready after {self.ready_timeout:.0f} s (models not READY: "
-                           f"{', '.join(waiting) or 'unknown'}); see {self.log_hint()}.")
+        raise ServingError(f"tritonserver was not ready after {self.ready_timeout:g} s: {self._not_ready()}; "
+                           f"see {self.log_hint()} (a slow machine may need a larger --ready-timeout).")
+
+    def _not_ready(self) -> str:
+        """Which models are not READY and why, from Triton's repository index (state, reason) and its log."""
+        index = self._repository_index()
+        if index is None:  # Triton opens HTTP only once its first models are loaded: read its log instead
+            names = sorted(p.name for p in self.repository.iterdir() if (p / "config.pbtxt").is_file())
+            states = self._logged_states
+            parts = [f"{name} ({self._failures.get(name) or ('LOADING' if name in states else 'not loading yet')})"
+                     for name in names if states.get(name) != "READY"]
+            return "models not READY (from the log; HTTP was not up yet): " + "; ".join(parts)
+        parts = []
+        for model in sorted(index, key=lambda m: str(m.get("name"))):
+            name, state = str(model.get("name")), str(model.get("state") or "not loaded yet")
+            if state == "READY":
+                continue
+            reason = self._failures.get(name) or _clean_reason(str(model.get("reason") or "")) or "no reason given"
+            parts.append(f"{name} {state} ({reason})")
+        return "models not READY: " + ("; ".join(parts) or "none listed by the repository index")
 
     def _raise_exit(self) -> None:
         if self._reader is not None:
@@ -296,15 +363,20 @@ class TritonServer:
         except (OSError, ValueError):
             return None
 
-    def _model_states(self) -> dict[str, str] | None:
-        """Model name → state from the repository index, or None while the HTTP endpoint is not up."""
+    def _repository_index(self) -> list[dict[str, object]] | None:
+        """Triton's repository index (name, version, state, reason per model), or None while HTTP is not up."""
         req = urllib.request.Request(f"http://{self.http_url}/v2/repository/index", data=b"{}", method="POST")
         try:
             with urllib.request.urlopen(req, timeout=2) as resp:  # noqa: S310
                 index = json.loads(resp.read())
         except (OSError, ValueError):
             return None
-        return {str(m["name"]): str(m.get("state", "")) for m in index}
+        return [m for m in index if isinstance(m, dict)] if isinstance(index, list) else None
+
+    def _model_states(self) -> dict[str, str] | None:
+        """Model name → state from the repository index, or None while the HTTP endpoint is not up."""
+        index = self._repository_index()
+        return None if index is None else {str(m["name"]): str(m.get("state", "")) for m in index}
 
     def model_states(self) -> dict[str, str]:
         return self._model_states() or {}
@@ -317,19 +389,27 @@ class TritonServer:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float | None = None) -> int | None:
-        """SIGTERM, wait for a clean exit (then SIGKILL); returns the exit code. Idempotent."""
+        """SIGTERM to the supervisor, which ends the server and its backend stubs (SIGKILL after the grace time);
+        returns the server's exit code. Idempotent; leaves no process of the server behind."""
         if self.process is None:
             return None
+        wait = timeout or self.exit_timeout + 20
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=timeout or self.exit_timeout + 10)
+                self.process.wait(timeout=wait)
             except subprocess.TimeoutExpired:
-                log.warning("tritonserver did not stop within %s s; killing it", timeout or self.exit_timeout + 10)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
+                log.warning("tritonserver did not stop within %s s; killing it and its backend stubs", wait)
+                from gandeploy.serving.supervise import descendants
+
+                for pid in [*descendants(self.process.pid), self.process.pid]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 self.process.wait()
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
         if self._reader is not None:
             self._reader.join(timeout=5)
         return self.process.returncode

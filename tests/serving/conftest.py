@@ -90,14 +90,9 @@ def server(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def three_ports() -> list[int]:
     """Three distinct free ports (HTTP, gRPC, metrics)."""
-    from gandeploy.serving.server import free_port
+    from gandeploy.serving.server import free_ports
 
-    ports: list[int] = []
-    while len(ports) < 3:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
+    return free_ports(3)
 
 
 @pytest.fixture
