@@ -226,7 +226,7 @@ def quantize_accepted(fp32_path: Path, out_path: Path, feeds: Sequence[dict[str,
         for attempt in range(1, max_tries + 1):
             quantize_int8(fp32_path, tmp, feeds, kept)
             verdict = judge(tmp)
-            headline = {k: verdict.figures[k] for k in ("kid_unpaired", "kid_unpaired_std", "fid_delta", "psnr_db")
+            headline = {k: verdict.figures[k] for k in ("kid_shift", "kid_unpaired_std", "fid_delta", "psnr_db")
                         if k in verdict.figures}
             tries.append({"try": attempt, "kept_float": len(kept), "passed": verdict.passed, **headline,
                           "reason": verdict.reason})
@@ -274,8 +274,9 @@ def int8_card_lines(int8: dict[str, Any] | None) -> list[str]:
         figure = f"PSNR vs FP32 {v.get('psnr_db')} dB (bound ≥ {v.get('psnr_min_db')} dB)"
     else:
         fid_delta = v.get("fid_delta")
-        figure = (f"unpaired KID vs FP32 {v.get('kid_unpaired', float('nan')):.3g} ± "
-                  f"{v.get('kid_unpaired_std', float('nan')):.3g} on {v.get('features')} features, {v.get('n')} seeds"
+        figure = (f"unpaired KID vs FP32 {v.get('kid_unpaired', float('nan')):.3g} (FP32 control "
+                  f"{v.get('kid_control', float('nan')):.3g}, std {v.get('kid_unpaired_std', float('nan')):.3g}) on "
+                  f"{v.get('features')} features, {v.get('n')} seeds"
                   + (f", FID delta {fid_delta:+.3g}" if fid_delta is not None else ""))
     searched = int8.get("kept_float_by_search") or []
     kept = ", ".join(f"{k['node']} ({k['op']})" for k in int8.get("kept_float", [])) or "none"
