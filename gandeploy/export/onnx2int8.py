@@ -15,8 +15,8 @@ caller (the CLI passes the distribution / PSNR verdict of ``gandeploy.evaluation
 never decides quality by per-pixel error. On a failed verdict the step measures every weighted node's own error
 (``node_errors``: relative error of its output in the INT8 model against FP32, minus the largest error on its
 inputs, i.e. the error that node *adds*), keeps the worst ones in float (1, 2, 4, ... more per try) together
-with the weighted node producing their input (so the activation between them stays float too: QDQ quantizes a
-tensor whenever its producer is quantized) and tries again; after ``max_tries`` it refuses and says why. Refusal writes nothing.
+with the weighted node producing their input and the nodes reading their output (ONNX Runtime's QDQ quantizes
+a tensor when either its producer or a reader is quantized, so only both ends float keep it float) and tries again; after ``max_tries`` it refuses and says why. Refusal writes nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ log = get_logger("export.int8")
 
 FLOAT_OP_TYPES = ("InstanceNormalization", "LayerNormalization", "GroupNormalization", "Softmax")
 WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # the nodes the search may keep in float
+DQ_SUFFIX = "_DequantizeLinear_Output"  # onnxruntime.quantization's name for a tensor's dequantized copy
 ELEMENTWISE_OP_TYPES = ("Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Clip", "Identity", "Mul", "Add")
 MAX_TRIES = 4
 DEFAULT_SEEDS = 64  # sampling families: calibration seeds 0 .. N-1
@@ -158,15 +159,31 @@ def node_errors(fp32_path: Path, int8_path: Path, feeds: Sequence[dict[str, np.n
                 skip: Iterable[str] = ()) -> list[tuple[str, str, float]]:
     """(node, op type, error it adds) for every weighted node of the FP32 graph not in ``skip``, worst first.
 
-    The error of a tensor is ‖int8 − fp32‖ / ‖fp32‖ over ``feeds``; a node's added error is its output's error
-    minus the largest error among its inputs (errors grow with depth, so the raw figure would always blame the
-    last layers). QDQ keeps the FP32 tensor names, so the same names address both models.
+    The error of a tensor is ‖int8 − fp32‖ / ‖fp32‖ over ``feeds``, the INT8 side taken as its consumers see it
+    (after its QuantizeLinear / DequantizeLinear pair, which also carries a fused Relu's clipping); a node's added
+    error is its output's error (its own arithmetic and the quantization of its output) minus the largest error
+    among its inputs (errors grow with depth, so the raw figure would always blame the
+    last layers). The FP32 reference is the graph the quantizer itself worked on: ONNX Runtime's basic
+    optimisations (BatchNorm folded into the convolution, Conv + Relu fused) applied to the named FP32 model, so a
+    tensor name means the same values in both models (the raw export's ``convolution`` is pre-BatchNorm, the
+    quantized model's post-BatchNorm).
     """
-    model = name_nodes(onnx.load(str(fp32_path)))
-    skip = set(skip)
-    names = [o for n in model.graph.node for o in n.output]
-    ref = _intermediates(fp32_path, names, feeds)
-    got = _intermediates(int8_path, names, feeds)
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="gd-int8-err-") as tmp:
+        named, optimized = Path(tmp) / "named.onnx", Path(tmp) / "optimized.onnx"
+        onnx.save_model(name_nodes(onnx.load(str(fp32_path))), str(named))
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        opts.optimized_model_filepath = str(optimized)
+        ort.InferenceSession(str(named), opts, providers=["CPUExecutionProvider"])
+        model = onnx.load(str(optimized))
+        skip = set(skip)
+        names = [o for n in model.graph.node for o in n.output]
+        ref = _intermediates(optimized, names, feeds)
+        dq = [f"{n}{DQ_SUFFIX}" for n in names]  # the tensor as its consumers see it: quantized, then dequantized
+        got = _intermediates(int8_path, names + dq, feeds)
+    got = {n: got.get(f"{n}{DQ_SUFFIX}", got.get(n)) for n in names if n in got or f"{n}{DQ_SUFFIX}" in got}
     err = {n: _rel_error(ref[n], got[n]) for n in ref if n in got}
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for node in model.graph.node:
@@ -188,7 +205,7 @@ def node_errors(fp32_path: Path, int8_path: Path, feeds: Sequence[dict[str, np.n
 
 def with_producers(model: onnx.ModelProto, names: Iterable[str]) -> list[str]:
     """``names`` plus, for each, the nodes producing its first input back to the nearest weighted node
-    (through elementwise ops): keeping both float keeps the activation between them float."""
+    (through elementwise ops)."""
     producer = {o: n for n in model.graph.node for o in n.output}
     by_name = {n.name: n for n in model.graph.node}
     out: list[str] = []
@@ -202,6 +219,27 @@ def with_producers(model: onnx.ModelProto, names: Iterable[str]) -> list[str]:
             out.append(node.name)
             if node.op_type in WEIGHTED_OP_TYPES:
                 break
+    return list(dict.fromkeys(out))
+
+
+def with_consumers(model: onnx.ModelProto, names: Iterable[str]) -> list[str]:
+    """``names`` plus every node reading their output, through elementwise ops up to the next weighted nodes:
+    QDQ quantizes a tensor whenever a quantized node reads it, so its producer and its readers stay float
+    together."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for i in node.input:
+            consumers.setdefault(i, []).append(node)
+    by_name = {n.name: n for n in model.graph.node}
+    out: list[str] = []
+    for name in names:
+        out.append(name)
+        frontier = list(by_name[name].output) if name in by_name else []
+        while frontier:
+            for reader in consumers.get(frontier.pop(), []):
+                out.append(reader.name)
+                if reader.op_type in ELEMENTWISE_OP_TYPES:
+                    frontier += list(reader.output)
     return list(dict.fromkeys(out))
 
 
@@ -243,7 +281,8 @@ def quantize_accepted(fp32_path: Path, out_path: Path, feeds: Sequence[dict[str,
                 break
             log.info("INT8: keeping float the nodes adding the most error: %s",
                      ", ".join(f"{n} ({op}, +{e:.3g})" for n, op, e in worst))
-            added = [n for n in with_producers(model, [n for n, _, _ in worst]) if n not in kept]
+            picked = with_producers(model, [n for n, _, _ in worst])  # its input float: both ends of it
+            added = [n for n in with_consumers(model, picked) if n not in kept]  # its output float: both ends
             searched += added
             kept += added
             step *= 2
