@@ -151,8 +151,9 @@ def flops_per_image(module: nn.Module, feeds: Mapping[str, np.ndarray]) -> float
 
 
 def bytes_per_item(module: nn.Module, feeds: Mapping[str, np.ndarray]) -> float:
-    """Bytes one forward pass touches per item: the weights once per batch plus every activation (inputs and
-    each leaf module's output, float32), divided by the batch size."""
+    """Bytes one forward pass touches per item: the weights once per batch plus the activations (the inputs and
+    each weighted layer's output — conv, transposed conv, linear; the norms and activations after them are fused
+    into it by ONNX Runtime and move no extra bytes), divided by the batch size."""
     batch = int(next(iter(feeds.values())).shape[0])
     weights = sum(p.numel() * p.element_size() for p in module.parameters())
     weights += sum(b.numel() * b.element_size() for b in module.buffers())
@@ -162,7 +163,8 @@ def bytes_per_item(module: nn.Module, feeds: Mapping[str, np.ndarray]) -> float:
         if isinstance(out, torch.Tensor):
             acts.append(out.numel() * out.element_size())
 
-    leaves = [m for m in module.modules() if not list(m.children())]
+    leaves = [m for m in module.modules() if not list(m.children())
+              and getattr(getattr(m, "weight", None), "dim", lambda: 0)() >= 2]  # conv / linear layers
     handles = [m.register_forward_hook(hook) for m in leaves]
     try:
         with torch.inference_mode():
