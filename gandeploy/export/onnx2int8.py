@@ -40,7 +40,8 @@ log = get_logger("export.int8")
 FLOAT_OP_TYPES = ("InstanceNormalization", "LayerNormalization", "GroupNormalization", "Softmax")
 WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # the nodes the search may keep in float
 DQ_SUFFIX = "_DequantizeLinear_Output"  # onnxruntime.quantization's name for a tensor's dequantized copy
-ELEMENTWISE_OP_TYPES = ("Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Clip", "Identity", "Mul", "Add")
+ELEMENTWISE_OP_TYPES = ("Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Clip", "Identity", "Mul", "Add",
+                        "BatchNormalization")  # what the search walks through between two weighted layers
 MAX_TRIES = 4
 DEFAULT_SEEDS = 64  # sampling families: calibration seeds 0 .. N-1
 
@@ -262,7 +263,14 @@ def quantize_accepted(fp32_path: Path, out_path: Path, feeds: Sequence[dict[str,
     tmp = Path(tmp_name)
     try:
         for attempt in range(1, max_tries + 1):
-            quantize_int8(fp32_path, tmp, feeds, kept)
+            try:
+                quantize_int8(fp32_path, tmp, feeds, kept)
+            except Exception as exc:  # noqa: BLE001 - the quantizer's failure refuses INT8, never the export
+                text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+                verdict = Int8Verdict(False, "quantization", {}, f"ONNX Runtime could not quantize the model: "
+                                                                   f"{type(exc).__name__}: {text}")
+                tries.append({"try": attempt, "kept_float": len(kept), "passed": False, "reason": verdict.reason})
+                break
             verdict = judge(tmp)
             headline = {k: verdict.figures[k] for k in ("kid_shift", "kid_unpaired_std", "fid_delta", "psnr_db")
                         if k in verdict.figures}

@@ -128,3 +128,17 @@ def test_cli_int8_calibration_seeds_and_bad_value(tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, ["export", str(run), "--out", str(tmp_path / "exp2"), "--int8",
                                     "--calibration", "0"])
     assert bad.exit_code != 0 and "--calibration" in bad.output and "Traceback" not in bad.output
+
+
+def test_quantizer_failure_refuses_int8_not_the_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gandeploy.export.onnx2int8 as step
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise RuntimeError("planted: unsupported op")
+
+    monkeypatch.setattr(step, "quantize_int8", broken)
+    run = make_run_dir(tmp_path / "run", "mlp")
+    result = export_run(run, tmp_path / "exp", int8=True, int8_judge=_judge, int8_seeds=8)
+    q = result.manifest["int8"]
+    assert not q["written"] and "could not quantize" in q["reason"] and "planted" in q["reason"]
+    assert (tmp_path / "exp" / "model.onnx").is_file() and not (tmp_path / "exp" / "model.int8.onnx").exists()
