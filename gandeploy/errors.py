@@ -67,6 +67,23 @@ def one_line(text: str, limit: int = 400) -> str:
     return (cut or line[:limit]) + " …"
 
 
+def os_error_message(exc: OSError) -> str:
+    """One line for an OSError that reached the CLI (a file it could not write or read, a full disk), naming the
+    file and what to do. Files are written under a temporary name and renamed, so nothing is half-written."""
+    import errno
+
+    where = f" '{exc.filename}'" if exc.filename else ""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied on{where}: pick another --out (or --report / --json) or fix its permissions."
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no space left on the device{' of' + where if where else ''}: free some space or pick another "
+                "--out; nothing was half-written.")
+    if exc.errno == errno.EROFS:
+        return f"read-only file system{' at' + where if where else ''}: pick another --out."
+    reason = exc.strerror or type(exc).__name__
+    return f"{reason}{':' + where if where else ''}" + (f" ({exc})" if not exc.strerror else "") + "."
+
+
 class RequestRejected(ServingError):
     """The server answered a request with an error (bad input, unknown model, model failure)."""
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from gandeploy.errors import unknown_choice
-from gandeploy.models import biggan, cgan, cyclegan, dcgan, esrgan, infogan, mlp, sagan, srresnet, srvgg
+from gandeploy.models import biggan, cgan, cyclegan, dcgan, esrgan, infogan, mlp, pix2pix, sagan, srresnet, srvgg
 from gandeploy.models.common import ModelSpec
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
-    dcgan.SPEC, cgan.SPEC, infogan.SPEC, sagan.SPEC, biggan.SPEC, mlp.SPEC, cyclegan.SPEC,
+    dcgan.SPEC, cgan.SPEC, infogan.SPEC, sagan.SPEC, biggan.SPEC, mlp.SPEC, cyclegan.SPEC, pix2pix.SPEC,
     srresnet.SPEC, srresnet.SRGAN_SPEC, esrgan.SPEC, srvgg.SPEC,
 )}
 

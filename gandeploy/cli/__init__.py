@@ -1,18 +1,24 @@
 """The ``gandeploy`` command: a click group whose commands live one per module and load lazily.
 
-Every ``GanDeployError`` raised below becomes a clean ``click`` error (exit 1, no traceback).
+Every ``GanDeployError`` raised below becomes a clean ``click`` error (exit 1, no traceback); so do an
+``OSError`` (a file that cannot be written, a full disk) and a ``MemoryError``, as one line naming the file
+(``-v`` logs the traceback). Writers stage under a temporary name and rename, so such an error leaves nothing
+half-written.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 import click
 
 from gandeploy import __version__
-from gandeploy.errors import GanDeployError
+from gandeploy.errors import GanDeployError, os_error_message
 from gandeploy.utils.logging import setup_logging
+
+log = logging.getLogger(__name__)
 
 # command name -> "module:attribute"; the order is the order of the design card.
 COMMANDS: dict[str, str] = {
@@ -55,6 +61,13 @@ class LazyGroup(click.Group):
             error = click.ClickException(str(exc))
             error.exit_code = getattr(exc, "exit_code", 1)  # Interrupted: 130
             raise error from None
+        except OSError as exc:
+            log.debug("OSError at the CLI boundary", exc_info=True)
+            raise click.ClickException(os_error_message(exc)) from None
+        except MemoryError:
+            log.debug("MemoryError at the CLI boundary", exc_info=True)
+            raise click.ClickException("out of memory: ask for less at once (a smaller --n, --batch-size or image "
+                                       "size) or free memory; nothing was half-written.") from None
         except KeyboardInterrupt:
             click.echo("Aborted (interrupted).", err=True)
             ctx.exit(130)

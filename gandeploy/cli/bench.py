@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gandeploy.cli.options import parse_hw, report_outputs
+from gandeploy.cli.options import OutPath, parse_hw, report_outputs
 from gandeploy.cli.parity import parse_ints, split_list, url_protocol
 
 BACKENDS_HELP = ("Backends (repeatable or comma-separated): torch, onnxruntime, onnxruntime-fp16, onnxruntime-int8, tensorrt, triton, "
@@ -30,10 +30,11 @@ BACKENDS_HELP = ("Backends (repeatable or comma-separated): torch, onnxruntime, 
               help="CPU threads for torch, ONNX Runtime and the roofline [default: all cores of this process].")
 @click.option("--reps", type=click.IntRange(min=1), default=10, show_default=True, help="Timed calls per point.")
 @click.option("--warmup", type=click.IntRange(min=0), default=2, show_default=True, help="Untimed calls first.")
-@click.option("--json", "json_file", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
+@click.option("--json", "json_file", type=OutPath(allow_dash=True), is_flag=False, flag_value="-", default=None,
+              metavar="[FILE]",
               help="Also write the JSON results to FILE; '--json' alone prints them on stdout (the table then goes "
                    "to stderr).")
-@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--report", "report_dir", type=OutPath(directory=True), default=None,
               help="Where bench.json / bench.md / bench.png go [default: reports/<export name>].")
 @click.option("--image-sizes", default=None, metavar="HxW,...",
               help="Exports with a picture input: megapixels per second of one picture at these input sizes (e.g. "
@@ -41,7 +42,7 @@ BACKENDS_HELP = ("Backends (repeatable or comma-separated): torch, onnxruntime, 
                    "batch sweep; written to bench-images.json.")
 def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, ...], size: str | None,
           url: str | None, protocol: str | None, concurrency: tuple[str, ...], threads: int | None, reps: int,
-          warmup: int, json_file: str | None, report_dir: Path | None, image_sizes: str | None) -> None:
+          warmup: int, json_file: Path | None, report_dir: Path | None, image_sizes: str | None) -> None:
     """Throughput and p50/p99 latency of EXPORT_DIR per backend and batch size, against a measured roofline.
 
     \b
@@ -78,7 +79,7 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
                                          expected_ms=single.p50_ms if single else None)
     out = report_dir or Path("reports") / manifest.name
     paths = write_bench_report([report], out)
-    if json_file == "-":  # machine-readable stdout: everything else goes to stderr
+    if str(json_file) == "-":  # machine-readable stdout: everything else goes to stderr
         click.echo(json.dumps(report.to_json(), indent=2))
         click.echo(bench_text(report), err=True)
         click.echo(f"Wrote: {', '.join(str(p) for p in paths)}", err=True)
@@ -132,7 +133,7 @@ def _start_server(stack: contextlib.ExitStack, export_dir: Path, threads: int | 
 
 
 @click.command("bench-suite")
-@click.option("--out", "work_dir", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--out", "work_dir", type=OutPath(directory=True),
               default=Path("reports/bench-suite"),
               show_default=True, help="Work and report dir: runs/, export/, bench.json, bench.md, bench.png.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,

@@ -26,4 +26,10 @@ def demo(root: Path, retrain: bool) -> None:
     report_outputs(sorted(paths.pictures.glob("*.png")) + [paths.pictures / "summary.md"],
                    "the README's five-minute tour (the demo keeps its runs, exports and repository in demo/)",
                    title="Pictures and summary")
-    click.echo("Web page: gandeploy serve, then in a second shell gandeploy ui  # open http://127.0.0.1:7860")
+    click.echo(web_page_hint(paths.repository))
+
+
+def web_page_hint(repository: Path) -> str:
+    """The closing hint: serve the demo's own repository (not the tour's model_repository/), then the page."""
+    return (f"Web page: gandeploy serve --model-repository {repository}, then in a second shell gandeploy ui  "
+            "# open http://127.0.0.1:7860")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gandeploy.cli.options import report_outputs
+from gandeploy.cli.options import OutPath, report_outputs
 
 
 @click.command("diagnose")
@@ -15,9 +15,9 @@ from gandeploy.cli.options import report_outputs
               help="Generated points for the KDE of p_g, and again for the expectations.")
 @click.option("--bandwidth", type=float, default=None, help="KDE bandwidth [default: chosen by held-out likelihood].")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--report", "report_dir", type=OutPath(directory=True), default=None,
               help="Folder for diagnose.{png,md,json} [default: RUN_DIR].")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--json", "json_file", type=OutPath(), default=None,
               help="Also write the JSON figures here.")
 def diagnose(run_dir: Path, n: int, bandwidth: float | None, seed: int, report_dir: Path | None,
              json_file: Path | None) -> None:

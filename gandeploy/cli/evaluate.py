@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gandeploy.cli.options import report_outputs
+from gandeploy.cli.options import OutPath, report_outputs
 from gandeploy.evaluation.features import FEATURES
 from gandeploy.formats import FORMATS
 
@@ -28,6 +28,10 @@ BACKEND_CHOICES = [k for k in FORMATS if k != "triton-ensemble"]  # the format t
 @click.option("--real", default=None, help="Real data set to compare with, held-out split [default: the run's].")
 @click.option("--n", "n", type=int, default=10_000, show_default=True, help="Generated samples (seeds seed..seed+n-1).")
 @click.option("--seed", type=int, default=0, show_default=True, help="First seed.")
+@click.option("--metric", "metric", default=None,
+              help="psnr,ssim: super-resolution quality against the original pictures, beside bicubic; fid: the "
+                   "distribution suite (FID, KID, precision/recall, density/coverage) [default: psnr,ssim for "
+                   "generators that upscale a picture, else fid].")
 @click.option("--features", type=click.Choice(list(FEATURES)), default=None,
               help="Feature space [default: pixels for point data, digits for digit images, else inception].")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
@@ -37,13 +41,14 @@ BACKEND_CHOICES = [k for k in FORMATS if k != "triton-ensemble"]  # the format t
 @click.option("--compare", "compare_backends", default=None,
               help="Comma-separated backends of an export dir to compare on the same seeds, first = reference, "
                    "e.g. onnxruntime,onnxruntime-fp16,tensorrt,triton.")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--json", "json_file", type=OutPath(), default=None,
               help="Also write the JSON result here.")
-@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for evaluate.{json,md,png} [default: reports/evaluate/<target name>].")
+@click.option("--report", "report_dir", type=OutPath(directory=True), default=None,
+              help="Folder for evaluate.{json,md,png} [default: reports/evaluate/<target name>-<source>, the "
+                   "source being run, export-<backend>, served or compare, so no two of them share a report].")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Data folder [default: training/data].")
 def evaluate(target: str, backend: str | None, url: str | None, protocol: str, generator: str | None,
-             real: str | None, n: int, seed: int, features: str | None, inception_weights: str | None, kid_subsets: int, kid_subset_size: int,
+             real: str | None, n: int, seed: int, metric: str | None, features: str | None, inception_weights: str | None, kid_subsets: int, kid_subset_size: int,
              compare_backends: str | None, json_file: Path | None, report_dir: Path | None,
              data_root: str | None) -> None:
     """Score TARGET's samples against held-out real data.
@@ -55,17 +60,21 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, g
       gandeploy evaluate cgan-digits --url 127.0.0.1:8001 --real digits
       gandeploy evaluate export/cgan-digits --compare onnxruntime,onnxruntime-fp16
       gandeploy evaluate training/runs/cyclegan-digits2inverted --generator G_B
+      gandeploy evaluate export/esrgan-photos --backend onnxruntime-fp16 --metric psnr,ssim
     """
     from gandeploy.errors import UserInputError
     from gandeploy.evaluation import eval_report
     from gandeploy.evaluation.evaluate import EvalConfig, compare
     from gandeploy.evaluation.evaluate import evaluate as run_evaluate
+    from gandeploy.evaluation.sr_eval import SRResult, summary_line, write_sr
 
     if kid_subsets < 1 or kid_subset_size < 2:
         raise UserInputError("--kid-subsets must be >= 1 and --kid-subset-size >= 2.")
+    metrics = tuple(m.strip().lower() for m in metric.split(",") if m.strip()) if metric else None
     cfg = EvalConfig(n=n, seed=seed, real=real, features=features, kid_subsets=kid_subsets,
-                     kid_subset_size=kid_subset_size, inception_weights=inception_weights, data_root=data_root)
-    out = report_dir or Path("reports/evaluate") / (Path(target).name or "target")
+                     kid_subset_size=kid_subset_size, inception_weights=inception_weights, data_root=data_root,
+                     metrics=metrics)
+    out = report_dir or default_report(target, backend, compare_backends is not None)
     if compare_backends:
         if generator is not None:
             raise UserInputError("--generator does not apply to --compare: an export dir holds one generator "
@@ -85,6 +94,11 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, g
         report_outputs(eval_report.write_compare(comp, out, json_file), f"gandeploy parity {target}")
         return
     result = run_evaluate(target, backend, cfg=cfg, url=url, protocol=protocol, generator=generator)
+    if isinstance(result, SRResult):
+        click.echo(summary_line(result))
+        is_run = Path(target).is_dir() and not (Path(target) / "manifest.json").is_file()
+        report_outputs(write_sr(result, out, json_file), f"gandeploy export {target}" if is_run else None)
+        return
     for res in (result, result.reverse):
         if res is None:
             continue
@@ -94,6 +108,8 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, g
                    f"FID {s['fid']:.4g}, KID {s['kid_mean']:.4g} ± {s['kid_std']:.2g}, precision "
                    f"{s['precision']:.3f}, recall {s['recall']:.3f}, density {s['density']:.3f}, coverage "
                    f"{s['coverage']:.3f}")
+        if s.get("paired"):  # a paired set's own measures against its known targets
+            click.echo(f"  against the true targets: {s['paired']['line']}")
     if result.reverse_skipped:
         click.echo(f"  other direction not scored: {result.reverse_skipped}")
     for row in result.per_class:
@@ -109,3 +125,18 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, g
     next_cmd = f"gandeploy evaluate {target} --compare onnxruntime,onnxruntime-fp16" if (Path(target) / "manifest.json").is_file() \
         else "gandeploy export " + target if Path(target).is_dir() else None
     report_outputs(eval_report.write_eval(result, out, json_file), next_cmd)
+
+
+def default_report(target: str, backend: str | None, comparing: bool) -> Path:
+    """``reports/evaluate/<name>-<source>``: a run dir, an export on a backend, a served model and a comparison
+    of the same name each get their own folder (an export and the model served from it share the name)."""
+    path = Path(target)
+    if comparing:
+        source = "compare"
+    elif not path.is_dir():
+        source = "served"
+    elif (path / "manifest.json").is_file():
+        source = f"export-{backend or 'onnxruntime'}"
+    else:
+        source = "run"
+    return Path("reports/evaluate") / f"{path.name or 'target'}-{source}"

@@ -9,7 +9,7 @@ import click
 
 from gandeploy.errors import UserInputError
 
-from gandeploy.cli.options import parse_hw, report_outputs
+from gandeploy.cli.options import OutPath, parse_hw, report_outputs
 from gandeploy.utils.io import human_size
 
 SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the generator declares)"
@@ -17,7 +17,7 @@ SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the gener
 
 @click.command("export")
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--out", type=OutPath(directory=True), default=None,
               help="Export dir [default: export/<run dir name>].")
 @click.option("--fp16", is_flag=True,
               help="Also write model.fp16.onnx and, where TensorRT and a GPU exist, model.plan.")

@@ -9,7 +9,7 @@ import click
 
 def _tensor(t: dict[str, Any]) -> str:
     dims = ", ".join(str(d) for d in t.get("shape", []))
-    return f"{t['name']} {t['datatype']} [{dims}]"
+    return f"{t['name']} {t['datatype']} [{dims}]" + (" (optional)" if t.get("optional") else "")
 
 
 @click.command("models")
@@ -20,7 +20,8 @@ def models(url: str | None, protocol: str, show_all: bool) -> None:
     """List the served models (from Triton's repository index and model metadata): name, state, tensors.
 
     \b
-    User-facing models (the ones 'gandeploy repo' names after the export) come first; -1 is the batch axis.
+    User-facing models (the ones 'gandeploy repo' names after the export) come first; -1 is the batch axis;
+    "(optional)" marks an input a request may leave out (truncation).
     """
     from gandeploy.serving.client import TritonClient, served_models
 

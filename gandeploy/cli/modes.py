@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gandeploy.cli.options import report_outputs
+from gandeploy.cli.options import OutPath, report_outputs
 
 
 @click.command("mode-table")
@@ -17,7 +17,7 @@ from gandeploy.cli.options import report_outputs
               "(their recipes were chosen on 0-4).")
 @click.option("--recipes", type=click.Path(file_okay=False, path_type=Path), default=Path("training/recipes"),
               show_default=True, help="Folder holding the mlp-<dataset>-*.toml recipes.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/modes"),
+@click.option("--out", "out_dir", type=OutPath(directory=True), default=Path("reports/modes"),
               show_default=True, help="Folder for modes.md / modes.json.")
 @click.option("--keep-runs", is_flag=True, help="Keep every run dir under OUT/runs.")
 @click.option("--jobs", type=int, default=1, show_default=True,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gandeploy.cli.options import parse_hw, report_outputs
+from gandeploy.cli.options import OutPath, parse_hw, report_outputs
 
 if TYPE_CHECKING:
     from gandeploy.evaluation.parity import ParityReport
@@ -48,7 +48,7 @@ BACKENDS_HELP = ("Backends to compare (repeatable or comma-separated): onnxrunti
                                           "server when a triton backend is compared].")
 @click.option("--protocol", type=click.Choice(["http", "grpc"]), default=None,
               help="Protocol for --url [default: grpc for port 8001, else http].")
-@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--report", "report_dir", type=OutPath(directory=True), default=None,
               help="Where parity.json / parity.md / parity_<name>.png go [default: reports/<export name>].")
 @click.option("--batch-sizes", multiple=True, help="Batch sizes, e.g. 1,4,16 [default: 1,4,16; image-to-image 1,2].")
 @click.option("--sizes", multiple=True, help="Image-to-image HxW sizes, e.g. 256x256,192x256 [default: the export's "
@@ -76,6 +76,8 @@ def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protoco
     for problem in tampered:
         click.echo(f"warning: {problem}", err=True)
     kwargs = dict(batch_sizes=batches, sizes=hws, protocol=url_protocol(url, protocol), run_dir=run_dir)
+    if url and any(k in SERVED for k in keys):
+        _check_live(url, url_protocol(url, protocol))  # a dead --url is not a parity result: keep the last report
     if url or not any(k in SERVED for k in keys):
         report = run_parity(export_dir, keys, url=url, **kwargs)  # type: ignore[arg-type]
     else:
@@ -105,6 +107,18 @@ def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protoco
         raise click.ClickException(f"parity FAILED for {len(bad)} of {len(report.rows)} checks: {what}. "
                                    f"See {out / 'parity.md'}.{hashes}")
     click.echo(f"parity passed: {len(report.rows)} checks on {', '.join(report.compared)}.")
+
+
+def _check_live(url: str, protocol: str) -> None:
+    """ServingError, before anything is measured or written, when no Triton server answers at ``url``."""
+    from gandeploy.errors import ServingError
+    from gandeploy.runtimes.triton_client import TritonClient
+
+    with TritonClient(url, protocol, timeout=10.0) as client:
+        if not client.server_ready():
+            raise ServingError(f"parity: cannot reach Triton at {client.url} over {protocol}: start it with "
+                               "'gandeploy serve' or pass --url / --protocol (without --url parity starts its own "
+                               "server). Nothing was measured or written; the last report is kept.")
 
 
 def _with_own_server(export_dir: Path, keys: list[str], kwargs: dict[str, Any]) -> ParityReport:

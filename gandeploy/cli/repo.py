@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gandeploy.cli.options import report_outputs
+from gandeploy.cli.options import OutPath, report_outputs
 
 
 def _sizes(value: str | None) -> tuple[int, ...] | None:
@@ -21,7 +21,7 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
 
 @click.command("repo")
 @click.argument("export_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=Path("model_repository"), show_default=True,
+@click.option("--out", type=OutPath(directory=True), default=Path("model_repository"), show_default=True,
               help="Model repository to write (models of other exports already there are kept).")
 @click.option("--flavour", type=click.Choice(["local", "ngc"]), default="local", show_default=True,
               help="local: python-backend models on ONNX Runtime (the bundled tritonserver); ngc: native "

@@ -16,12 +16,14 @@ from pathlib import Path
 import click
 import numpy as np
 
-from gandeploy.cli.options import report_outputs
+from gandeploy.cli.options import OutPath, report_outputs
 from gandeploy.contract import TRUNCATION, ServedContract, interpolation_feeds, raw_model
 from gandeploy.errors import UserInputError
 from gandeploy.models.io import CLASS_LABEL, CONTINUOUS_CODE
 
 TRAVERSE_VALUES = np.linspace(-2.0, 2.0, 9)  # --traverse: the sweep of the chosen continuous code
+OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy")  # --out: the suffix picks the format
+MAX_RESULT_BYTES = 1 << 30  # one command's pictures / points in memory at most (1 GiB): --n is refused above it
 
 
 def parse_floats(text: str | None, flag: str) -> list[float] | None:
@@ -43,7 +45,8 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
               help="InfoGAN categorical code (without it: one row per category, same seeds in each row).")
 @click.option("--continuous", default=None, help="InfoGAN continuous codes, comma-separated (default: all 0).")
 @click.option("--truncation", type=float, default=None,
-              help="Truncation t > 0: latent components with |z| > t are redrawn from the seed (default: none).")
+              help="Truncation t >= 0.02: latent components with |z| > t are redrawn from the seed (at most 4096 "
+                   "rounds, then clipped; default: none).")
 @click.option("--traverse", type=int, default=None,
               help="InfoGAN figure: one row per category, columns sweep continuous code I from -2 to 2 (seed fixed).")
 @click.option("--truncation-sweep", default=None,
@@ -53,9 +56,9 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
               help="A latent interpolation strip: the two seeds' latents slerped in --steps frames, computed on the "
                    "client and sent to the served raw NAME_generator (other inputs at their given or default values).")
 @click.option("--steps", type=click.IntRange(min=2), default=8, show_default=True, help="Frames of --interpolate.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="PNG grid (2D-point models: a scatter plot); a .npy suffix saves the raw array instead  "
-                   "[default: samples/NAME.png].")
+@click.option("--out", type=OutPath(suffixes=OUT_SUFFIXES), default=None,
+              help="Grid picture, .png or .jpg/.jpeg by its suffix (2D-point models: a scatter plot); .npy saves "
+                   "the raw array instead  [default: samples/NAME.png].")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run in-process on this export dir instead of a server (the same contract; NAME names the output).")
 @click.option("--backend", default="onnxruntime", show_default=True,
@@ -70,7 +73,7 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
            batch_size: int | None, concurrency: int) -> None:
     """Ask the served model NAME for the pictures of seeds seed .. seed+n-1 and save them as one grid."""
     from gandeploy.serving import client as tc
-    from gandeploy.serving.pictures import image_grid, labelled_grid, save_png, save_points_plot
+    from gandeploy.serving.pictures import image_grid, labelled_grid, save_image, save_points_plot
     from gandeploy.utils.io import atomic_path
 
     out = out or Path("samples") / f"{name}.png"  # git-ignored, like translate's default translated/
@@ -90,6 +93,7 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
         contract = tc.served_contract(name, url=url, protocol=protocol)
     if contract.translation:
         raise UserInputError(f"'{name}' is an image-to-image model: use 'gandeploy translate {name} IMAGE'.")
+    _check_budget(n, contract, f"--n {n}")  # before any array of n seeds exists
     given = {"label": label, "code": code, "continuous": parse_floats(continuous, "--continuous"),
              "truncation": truncation}
     contract.values([seed], **given)  # a flag the model does not take, or a bad value: error before any request
@@ -135,6 +139,7 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
         given[rows_input.name] = np.repeat(np.arange(rows, dtype=np.int64), cols)
         names = contract.class_names if rows_input.role == CLASS_LABEL and contract.class_names else None
         row_names = [f"{rows_input.name} {k}" + (f" ({names[k]})" if names else "") for k in range(rows)]
+    _check_budget(len(seeds), contract, f"--n {n} ({len(seeds)} samples with one row per class / t)")
     start = time.perf_counter()
     if interpolate is not None:
         result = _interpolation(name, contract, int(seeds[0]), int(seeds[1]), steps, given, url, protocol)
@@ -153,7 +158,7 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
     elif result.dtype == np.uint8:
         grid = image_grid(result, cols=cols)
         labelled = traverse is not None or truncation_sweep is not None or interpolate is not None
-        save_png(out, labelled_grid(grid, result.shape[1:3], row_names, col_names) if labelled else grid)
+        save_image(out, labelled_grid(grid, result.shape[1:3], row_names, col_names) if labelled else grid)
     else:
         save_points_plot(out, result, title=f"{name}: {len(result)} samples")
     where = f"in-process ({backend} on {export_dir})" if export_dir is not None else f"over {protocol}"
@@ -169,15 +174,30 @@ def sample(name: str, n: int, seed: int, label: int | None, code: int | None, co
     report_outputs([out], f"gandeploy sample {name} {again}{flags} --out {following}")  # same flags, new file
 
 
+def _check_budget(count: int, contract: ServedContract, what: str) -> None:
+    """Refuse, before asking, a request whose results would not fit ``MAX_RESULT_BYTES`` (1 GiB) in memory."""
+    out = contract.outputs[0]
+    each = int(np.prod([max(int(d), 1) for d in out.dims])) * np.dtype(out.dtype).itemsize
+    if count * each > MAX_RESULT_BYTES:
+        most = MAX_RESULT_BYTES // each
+        raise UserInputError(f"{what} asks for {count * each / 2**30:,.1f} GiB of samples ({each:,} bytes each); "
+                             f"one 'gandeploy sample' makes at most 1 GiB ({most:,} samples of this model): "
+                             "split it into several runs with --seed.")
+
+
 def _truncation_values(text: str, truncation: float | None, traverse: int | None, contract: object) -> list[float]:
-    """The t values of --truncation-sweep: finite, > 0, on a model with a latent, without --truncation/--traverse."""
+    """The t values of --truncation-sweep: finite, >= TRUNCATION_MIN, on a model with a latent, without
+    --truncation/--traverse."""
+    from gandeploy.models.io import TRUNCATION_MIN
+
     if truncation is not None or traverse is not None:
         raise UserInputError("--truncation-sweep sets the truncation of every row: drop --truncation / --traverse.")
     if contract.latent is None:  # type: ignore[attr-defined]
         raise UserInputError("--truncation-sweep needs a model with a latent input (it takes no truncation).")
     values = parse_floats(text, "--truncation-sweep") or []
-    if not values or any(not np.isfinite(v) or v <= 0 for v in values):
-        raise UserInputError(f"--truncation-sweep takes numbers > 0 such as 0.25,0.5,1.0,2.0; got '{text}'.")
+    if not values or any(not np.isfinite(v) or v < TRUNCATION_MIN for v in values):
+        raise UserInputError(f"--truncation-sweep takes numbers >= {TRUNCATION_MIN} such as 0.25,0.5,1.0,2.0; "
+                             f"got '{text}'.")
     return values
 
 

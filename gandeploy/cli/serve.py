@@ -10,6 +10,7 @@ from types import FrameType
 
 import click
 
+from gandeploy.cli.options import OutPath
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("cli.serve")
@@ -23,7 +24,7 @@ log = get_logger("cli.serve")
 @click.option("--http-port", type=int, default=8000, show_default=True, help="0: any free port (printed).")
 @click.option("--grpc-port", type=int, default=8001, show_default=True, help="0: any free port (printed).")
 @click.option("--metrics-port", type=int, default=8002, show_default=True, help="0: any free port (printed).")
-@click.option("--log-file", type=click.Path(path_type=Path), default=None,
+@click.option("--log-file", type=OutPath(), default=None,
               help="Where Triton's log is appended  [default: a new serving/logs/tritonserver-<UTC time>.log per "
                    "start].")
 @click.option("--stream-log", is_flag=True, help="Also copy Triton's log to stderr.")

@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 
+from gandeploy.cli.options import OutPath
 from gandeploy.config import CONFIG_FILE
-from gandeploy.data import DATASETS, FOLDER_PREFIX, dataset_names
+from gandeploy.data import ALIGNED_PREFIX, DATASETS, FOLDER_PREFIX, dataset_names
 from gandeploy.errors import UserInputError, unknown_choice
 from gandeploy.registry import MODELS, get_model
 from gandeploy.training.task import LOSSES, TrainConfig, option_fields
@@ -25,6 +26,7 @@ def _epilog() -> str:
     lines += ["", "\b", "Datasets:"]
     lines += [f"  {name:<24} {d.description} [{'/'.join(d.families)}]" for name, d in DATASETS.items()]
     lines += [f"  {FOLDER_PREFIX + 'PATH':<24} any folder of images (one sub-folder per class for cgan)"]
+    lines += [f"  {ALIGNED_PREFIX + 'PATH':<24} pix2pix's aligned layout: A|B side by side in train/, val/, test/"]
     lines += ["", "\b", "Losses:", "  " + ", ".join(f"{x} (default)" if x == _D.loss else x for x in LOSSES)]
     lines += ["", "\b", "Examples:", "  gandeploy train cgan digits --epochs 1",
               "  gandeploy train mlp ring8 --loss wgan-gp --steps 2000",
@@ -40,7 +42,7 @@ def _check_model(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 def _check_dataset(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not value.startswith(FOLDER_PREFIX) and value not in DATASETS:
+    if value is not None and not value.startswith((FOLDER_PREFIX, ALIGNED_PREFIX)) and value not in DATASETS:
         raise click.BadParameter(str(unknown_choice("dataset", value, dataset_names())), param_hint="DATASET")
     return value
 
@@ -96,7 +98,9 @@ def _add_family_flags(command: click.Command) -> click.Command:
 @click.argument("model", required=False, callback=_check_model)
 @click.argument("dataset", required=False, callback=_check_dataset)
 @click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML with model, dataset, [arch], [train] (training/recipes/); flags override it.")
+              help="TOML with model, dataset, [arch], [train] (training/recipes/); flags override it  [default: "
+                   "the shipped training/recipes/MODEL-DATASET.toml when there is one]")
+@click.option("--no-recipe", is_flag=True, help="Generic defaults, not the shipped recipe for MODEL x DATASET.")
 @click.option("--epochs", type=click.IntRange(min=0), help=f"Passes over the data  [default: {_D.epochs}]")
 @click.option("--steps", type=click.IntRange(min=1), help="Generator updates in total (overrides --epochs).")
 @click.option("--batch-size", type=click.IntRange(min=1), help=f"Per process  [default: {_D.batch_size}]")
@@ -122,7 +126,7 @@ def _add_family_flags(command: click.Command) -> click.Command:
               help="BigGAN's orthogonal regularisation of G with this beta (1e-4 in BigGAN)  [default: off]")
 @click.option("--seed", type=int, help=f"All randomness derives from it  [default: {_D.seed}]")
 @click.option("--device", callback=_check_device, metavar="auto|cpu|cuda", help="[default: auto]")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=OutPath(directory=True),
               help="Run dir  [default: training/runs/MODEL-DATASET]")
 @click.option("--resume", is_flag=True, help="Continue the run dir's checkpoints/latest.pt.")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
@@ -141,14 +145,25 @@ def _add_family_flags(command: click.Command) -> click.Command:
 @click.option("--compile/--no-compile", "compile", default=None,
               help="torch.compile G and D (CPU and CUDA; the first steps compile, checkpoints stay plain)  "
                    "[default: off]")
-def train(model: str | None, dataset: str | None, recipe: Path | None, arch_pairs: tuple[str, ...],
+def train(model: str | None, dataset: str | None, recipe: Path | None, no_recipe: bool, arch_pairs: tuple[str, ...],
           image_size: int | None, out: Path | None, resume: bool, data_root: Path | None, **flags: Any) -> None:
-    """Train MODEL on DATASET; writes a run dir with config.json, checkpoints, losses and sample grids."""
+    """Train MODEL on DATASET; writes a run dir with config.json, checkpoints, losses and sample grids.
+
+    Without --recipe, the shipped recipe for MODEL x DATASET (training/recipes/MODEL-DATASET.toml) is used when
+    there is one (the first line says so; flags override it); --no-recipe gives the generic defaults. --resume
+    keeps the run's recorded settings instead."""
     from gandeploy.cli.options import report_outputs
     from gandeploy.evaluation.quality import quality_line
     from gandeploy.training.api import coerce_arch, default_run_dir, task_class, train_run
-    from gandeploy.training.recipes import load_recipe, make_train_config, merge_train
+    from gandeploy.training.recipes import load_recipe, make_train_config, merge_train, shipped_recipe
 
+    if recipe is not None and no_recipe:
+        raise click.UsageError("--recipe and --no-recipe contradict each other: pass one.")
+    if recipe is None and not no_recipe and not resume and model is not None and dataset is not None:
+        recipe = shipped_recipe(model, dataset)
+        if recipe is not None and int(os.environ.get("RANK", "0")) == 0:
+            click.echo(f"Using the shipped recipe {recipe} for {model} x {dataset} (flags override it; "
+                       "--no-recipe: generic defaults).")
     rec = load_recipe(recipe) if recipe is not None else None
     model = model or (rec.model if rec else None)
     dataset = dataset or (rec.dataset if rec else None)

@@ -4,13 +4,41 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
-from gandeploy.cli.options import report_outputs
+from gandeploy.cli.options import OutPath, report_outputs
 from gandeploy.errors import ServingError, UserInputError
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def size_warning(name: str, files: list[Path], blobs: list[bytes], image_sizes: Any) -> str | None:
+    """One line naming the pictures whose H x W differs from the export's optimal size (``image_sizes['opt']``,
+    the training size unless 'export --opt-size' changed it), or None. Unreadable pictures are left to the
+    server's own error."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    opt = (image_sizes or {}).get("opt")
+    if not opt:
+        return None
+    odd = []
+    for path, blob in zip(files, blobs, strict=True):
+        try:
+            w, h = Image.open(io.BytesIO(blob)).size
+        except (UnidentifiedImageError, OSError, ValueError):
+            continue
+        if (h, w) != (int(opt[0]), int(opt[1])):
+            odd.append(f"{path.name} ({h}x{w})")
+    if not odd:
+        return None
+    more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
+    return (f"{', '.join(odd[:3])}{more}: not the {opt[0]}x{opt[1]} pictures '{name}' was exported for (its "
+            "training size by default). It translates any size, but far from the trained scale the result is "
+            f"often garbled: resize to {opt[0]}x{opt[1]} for the trained behaviour.")
 
 
 def expand_images(paths: tuple[Path, ...]) -> list[Path]:
@@ -31,7 +59,7 @@ def expand_images(paths: tuple[Path, ...]) -> list[Path]:
 @click.command("translate")
 @click.argument("name")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=Path("translated"), show_default=True,
+@click.option("--out", type=OutPath(directory=True), default=Path("translated"), show_default=True,
               help="Directory for the translated PNGs (<stem>.png each).")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run in-process on this export dir instead of a server (the same pipeline rules).")
@@ -42,7 +70,11 @@ def expand_images(paths: tuple[Path, ...]) -> list[Path]:
 @click.option("--concurrency", type=int, default=4, show_default=True, help="Requests in flight at once.")
 def translate(name: str, images: tuple[Path, ...], out: Path, export_dir: Path | None, backend: str,
               url: str | None, protocol: str, concurrency: int) -> None:
-    """Translate IMAGE files (PNG/JPEG; directories are expanded) with the served model NAME."""
+    """Translate IMAGE files (PNG/JPEG; directories are expanded) with the served model NAME.
+
+    A picture whose size differs from the one the export was made for (its image_sizes 'opt', the training size
+    by default) is translated anyway, with a warning: a CycleGAN generator runs at any size (padded to its
+    multiple), but far from the scale it was trained at its pictures often come out garbled; resize first."""
     from tqdm import tqdm
 
     from gandeploy.serving.client import translate_many
@@ -63,6 +95,17 @@ def translate(name: str, images: tuple[Path, ...], out: Path, export_dir: Path |
         raise UserInputError(f"--out '{out}' would overwrite the input {clash[0]} with its translation; pass "
                              "another --out directory.")
     blobs = [f.read_bytes() for f in files]
+    if export_dir is not None:
+        from gandeploy.manifest import load_manifest
+
+        contract = load_manifest(export_dir).contract
+    else:
+        from gandeploy.serving.client import served_contract
+
+        contract = served_contract(name, url=url, protocol=protocol)
+    warning = size_warning(name, files, blobs, contract.image_sizes)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     start = time.perf_counter()
     if export_dir is not None:
         from gandeploy.serving.local import local_translate

@@ -18,7 +18,7 @@ whole held-out pictures (for PSNR).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ CROPS_PER_PICTURE = 128  # items per training picture in one epoch (1,024 crops 
 DEFAULT_SIZE, DEFAULT_SCALE = 128, 4
 TEST_SEED = 1234  # positions of the fixed held-out crops
 Y_WEIGHTS = (0.299, 0.587, 0.114)  # BT.601 luma, for channels=1
+BICUBIC, REALESRGAN = "bicubic", "realesrgan"
+DEGRADATIONS = (BICUBIC, REALESRGAN)  # how low-resolution inputs are made (data option ``degradation``)
 
 
 @functools.lru_cache(maxsize=None)
@@ -54,12 +56,20 @@ def load_photo(name: str) -> np.ndarray:
     return np.ascontiguousarray(getattr(skimage.data, name)())
 
 
-def make_lr(hr: torch.Tensor, scale: int, gen: torch.Generator | None = None) -> torch.Tensor:
-    """The low-resolution partner of ``hr`` [B, C, H, W] in [0, 1] (H, W multiples of ``scale``):
-    antialiased bicubic downscaling to [B, C, H/scale, W/scale], clamped and rounded to uint8 levels.
+def make_lr(hr: torch.Tensor, scale: int, gen: torch.Generator | None = None,
+            degradation: str = BICUBIC) -> torch.Tensor:
+    """The low-resolution partner of ``hr`` [B, C, H, W] in [0, 1] (H, W multiples of ``scale``), [B, C, H/scale,
+    W/scale] in uint8 levels: antialiased bicubic downscaling, or with ``degradation="realesrgan"`` Real-ESRGAN's
+    second-order blur / noise / JPEG degradation (``gandeploy.data.degradations``).
 
-    ``gen`` is for degradations that draw random numbers (blur, noise, JPEG); bicubic draws none.
+    ``gen`` feeds the degradation's random draws (bicubic draws none); None draws from a fixed seed.
     """
+    if degradation not in DEGRADATIONS:
+        raise DataError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got '{degradation}'.")
+    if degradation == REALESRGAN:
+        from gandeploy.data.degradations import realesrgan_degrade
+
+        return realesrgan_degrade(hr, scale, gen if gen is not None else torch.Generator().manual_seed(TEST_SEED))
     h, w = hr.shape[-2] // scale, hr.shape[-1] // scale
     lr = F.interpolate(hr, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
     return torch.round(lr.clamp(0.0, 1.0) * 255.0) / 255.0
@@ -94,15 +104,19 @@ class PairedCrops:
     kind = KIND_IMAGES
     class_names = None
 
-    def __init__(self, pictures: list[torch.Tensor], held_out: list[torch.Tensor], *, image_size: int, scale: int,
-                 flip: bool = True, crops_per_picture: int = CROPS_PER_PICTURE, source: str = "photos") -> None:
+    def __init__(self, pictures: Sequence[torch.Tensor], held_out: Sequence[torch.Tensor], *, image_size: int,
+                 scale: int, flip: bool = True, crops_per_picture: int = CROPS_PER_PICTURE, source: str = "photos",
+                 degradation: str = BICUBIC, held_out_names: Sequence[str] = (),
+                 check_sizes: bool = True) -> None:
+        if degradation not in DEGRADATIONS:
+            raise DataError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got '{degradation}'.")
         if image_size % scale:
             raise DataError(f"image_size {image_size} must be a multiple of the model's scale {scale} (the "
                             "low-resolution crop is image_size / scale); pass --image-size.")
         for where, group in (("training", pictures), ("held-out", held_out)):
             if not group:
                 raise DataError(f"'{source}' has no {where} pictures.")
-            smallest = min(min(p.shape[-2:]) for p in group)
+            smallest = min(min(p.shape[-2:]) for p in group) if check_sizes else image_size
             if smallest < image_size:
                 raise DataError(f"image_size {image_size} is larger than the smallest {where} picture of "
                                 f"'{source}' ({smallest} px); pass a smaller --image-size.")
@@ -110,6 +124,8 @@ class PairedCrops:
         self.image_size, self.scale, self.flip = int(image_size), int(scale), bool(flip)
         self.channels = int(pictures[0].shape[0])
         self.crops_per_picture = int(crops_per_picture)
+        self.degradation = degradation
+        self.held_out_names = tuple(held_out_names)  # for per-picture evaluation rows
         self._test: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __len__(self) -> int:
@@ -126,7 +142,7 @@ class PairedCrops:
     def pair(self, hr_u8: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 [B, C, S, S] → (source [B, C, S/scale, S/scale], target [B, C, S, S]) float32 in [-1, 1]."""
         hr = hr_u8.float() / 255.0  # [B, C, S, S] in [0, 1]
-        lr = make_lr(hr, self.scale, gen)
+        lr = make_lr(hr, self.scale, gen, self.degradation)
         return lr * 2.0 - 1.0, hr * 2.0 - 1.0
 
     def get_batch(self, indices: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -174,6 +190,8 @@ def open_photos(name: str, *, image_size: int | None = None, channels: int | Non
         raise DataError(f"split must be 'train' or 'test', got '{split}'.")
     held_out = to_channels([_chw(load_photo(n)) for n in HELD_OUT_PHOTOS], channels)
     train = held_out if split == "test" else to_channels([_chw(load_photo(n)) for n in TRAIN_PHOTOS], channels)
-    flip = bool((augment or {}).get("flip", True)) and split == "train"
+    options = dict(augment or {})
+    flip = bool(options.get("flip", True)) and split == "train"
     return PairedCrops(train, held_out, image_size=int(image_size or DEFAULT_SIZE), scale=int(scale), flip=flip,
-                       source=name)
+                       source=name, degradation=str(options.get("degradation", BICUBIC)),
+                       held_out_names=HELD_OUT_PHOTOS)

@@ -6,12 +6,18 @@ which no GAN trains on, and is scored on the ~1,437 training digits it never saw
 
 Architecture: images are average-pooled to 8x8 (the digits' native resolution, so any ``image_size``
 works), then a 64-256-10 MLP with dropout, trained full-batch with Adam and small random shifts.
+
+The fitted classifier is cached in the user cache folder (``gandeploy.utils.io.cache_dir()``:
+``digits-classifier-<key>.pt``, written atomically), keyed by the SHA-256 of its data (both splits at the
+size) and every fitting setting, so the first health check of a run (step 100) loads it in well under a second
+instead of fitting it again (~20-35 s on 2 loaded CPU cores). A missing, damaged or foreign file is refitted.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -55,20 +61,82 @@ class TrainedClassifier:
     image_size: int
 
 
+CACHE_FORMAT = "gandeploy.digits-classifier/1"  # bump when the architecture or the fitting code changes
+FIT_SETTINGS = {"hidden": 256, "lr": 2e-3, "weight_decay": 1e-4, "batch": 256, "dropout": 0.2}
+
+
 @functools.lru_cache(maxsize=4)
 def digits_classifier(image_size: int = 32, iters: int = 600, seed: int = 0) -> TrainedClassifier:
-    """Train (once per process and size) the classifier on the held-out digits; score it on the rest."""
+    """The classifier fitted on the held-out digits and scored on the rest: from the user cache when a file
+    with the same data and settings is there, else fitted (and cached) now. Once per process and size."""
     x, y = load_split("test", image_size)  # [~360, 1, S, S]
     tx, ty = load_split("train", image_size)  # [~1437, 1, S, S]
+    path = _cache_path(x, y, tx, ty, image_size=image_size, iters=iters, seed=seed)
+    cached = _load_cached(path)
+    if cached is not None:
+        model, acc = cached
+        log.info("digits classifier (%dx%d) from %s: held-out accuracy %.3f", image_size, image_size, path, acc)
+        return TrainedClassifier(model, acc, image_size)
+    model, acc = _fit(x, y, tx, ty, image_size, iters, seed)
+    _save_cached(path, model, acc)
+    return TrainedClassifier(model, acc, image_size)
+
+
+def _cache_path(*data: torch.Tensor, **settings: int) -> Path:
+    """``cache_dir()/digits-classifier-<sha256 of the data, the settings and the format>.pt``."""
+    import hashlib
+    import json
+
+    from gandeploy.utils.io import cache_dir
+
+    digest = hashlib.sha256(json.dumps({"format": CACHE_FORMAT, **FIT_SETTINGS, **settings},
+                                       sort_keys=True).encode())
+    for t in data:
+        digest.update(t.contiguous().numpy().tobytes())
+    return cache_dir() / f"digits-classifier-{digest.hexdigest()[:16]}.pt"
+
+
+def _load_cached(path: Path) -> tuple[DigitsClassifier, float] | None:
+    """(model, held-out accuracy) from ``path``; None when it is absent, damaged or of another format."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state.get("format") != CACHE_FORMAT:
+            return None
+        model = DigitsClassifier(hidden=FIT_SETTINGS["hidden"])
+        model.load_state_dict(state["model"])
+        return model.eval(), float(state["held_out_accuracy"])
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - a damaged cache file is refitted, never fatal
+        log.warning("ignoring the damaged digits classifier cache %s (%s); fitting it again", path, exc)
+        return None
+
+
+def _save_cached(path: Path, model: DigitsClassifier, acc: float) -> None:
+    import io
+
+    from gandeploy.utils.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save({"format": CACHE_FORMAT, "model": model.state_dict(), "held_out_accuracy": acc}, buf)
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError as exc:  # a read-only home: fit again next time
+        log.warning("could not cache the digits classifier at %s (%s)", path, exc)
+
+
+def _fit(x: torch.Tensor, y: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, image_size: int, iters: int,
+         seed: int) -> tuple[DigitsClassifier, float]:
+    """Fit on (x, y) with random shifts; the accuracy on (tx, ty), which it never saw."""
     with torch.random.fork_rng(devices=[]), torch.enable_grad():  # deterministic, global RNG untouched
         torch.manual_seed(seed)
-        model = DigitsClassifier()
-        opt = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=1e-4)
+        model = DigitsClassifier(hidden=FIT_SETTINGS["hidden"])
+        opt = torch.optim.Adam(model.parameters(), lr=FIT_SETTINGS["lr"], weight_decay=FIT_SETTINGS["weight_decay"])
         max_px = max(1, image_size // 16)
         fb = model.features(_shifted_copies(x, max_px))  # [(2p+1)² N, 64]
         yb = y.repeat((2 * max_px + 1) ** 2)
         for _ in range(iters):
-            pick = torch.randint(0, fb.shape[0], (256,))  # mini-batch [256]
+            pick = torch.randint(0, fb.shape[0], (FIT_SETTINGS["batch"],))  # mini-batch [256]
             loss = F.cross_entropy(model.net(fb[pick]), yb[pick])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -78,7 +146,7 @@ def digits_classifier(image_size: int = 32, iters: int = 600, seed: int = 0) -> 
         acc = float((model(tx).argmax(1) == ty).float().mean())
     log.info("digits classifier (%dx%d): held-out accuracy %.3f on %d digits", image_size, image_size, acc,
              len(ty))
-    return TrainedClassifier(model, acc, image_size)
+    return model, acc
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from gandeploy.errors import CheckpointError, GanDeployError, UserInputError
 from gandeploy.evaluation.distribution import KID_SUBSET_SIZE, KID_SUBSETS, score
 from gandeploy.evaluation.features import get_extractor
 from gandeploy.evaluation.sampling import Source, open_source, role_values
+from gandeploy.evaluation.sr_eval import DISTRIBUTION, SRResult, evaluate_sr, resolve_metrics
 from gandeploy.manifest import MANIFEST_FILE
 from gandeploy.models.io import CATEGORICAL_CODE, CLASS_LABEL, IMAGE, POINTS
 from gandeploy.registry import get_model
@@ -67,6 +68,7 @@ class EvalConfig:
     inception_weights: str | None = None
     data_root: str | None = None
     per_class: bool = True
+    metrics: tuple[str, ...] | None = None  # None: by the generator's IO (sr_eval.default_metrics)
 
     def __post_init__(self) -> None:
         if self.n < 2:
@@ -109,20 +111,23 @@ def default_features(output_role: str, dataset: str) -> str:
 
 def real_set(dataset: str, *, translation: bool, image_size: int = 0, channels: int = 0,
              n_points: int = DEFAULT_N, data_root: str | None = None,
-             domains: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray | None, Any]:
+             domains: tuple[int, int] = (0, 1), family: str | None = None,
+             augment: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray | None, Any]:
     """(real samples, their labels or None, translation inputs or None) from the held-out split of ``dataset``.
 
     Translation: the inputs are every held-out picture of domain ``domains[0]`` and the real samples those of
     ``domains[1]`` (indices into the (A, B) pair). Point mixtures draw ``n_points`` fresh points with the data
-    set's fixed test seed.
+    set's fixed test seed. ``family``: the model family the data set is opened for (default: "cyclegan" for
+    translation, "gan" otherwise); a paired set's (source, target) are the (A, B) pair. ``augment``: the run's data
+    options (an aligned set's ``direction``); the held-out split is never augmented.
     """
     from gandeploy.data import KIND_POINTS, open_dataset
 
-    kwargs: dict[str, Any] = {"split": "test", "augment": None,
+    kwargs: dict[str, Any] = {"split": "test", "augment": augment,
                               "data_root": Path(data_root) if data_root is not None else None}
     if image_size:
         kwargs.update(image_size=image_size, channels=channels or None)
-    ds = open_dataset(dataset, "cyclegan" if translation else "gan", **kwargs)
+    ds = open_dataset(dataset, family or ("cyclegan" if translation else "gan"), **kwargs)
     if translation:
         pair = ds.test_batch(10**9)  # (A, B): every held-out picture of both domains
         return pair[domains[1]].numpy(), None, pair[domains[0]].numpy()
@@ -139,17 +144,21 @@ def _scores(real_f: np.ndarray, fake_f: np.ndarray, cfg: EvalConfig) -> dict[str
 
 def evaluate(target: str | os.PathLike[str], backend: str | None = None, *, cfg: EvalConfig = EvalConfig(),
              url: str | None = None, protocol: str = "grpc", source: Source | None = None,
-             run: Any = None, generator: str | None = None) -> EvalResult:
+             run: Any = None, generator: str | None = None) -> EvalResult | SRResult:
     """Score the generator at ``target`` (run dir, export dir + ``backend``, or served name + ``url``).
 
     ``generator``: a run dir's checkpoint key (one direction only); without it an image-to-image run dir is
-    scored in both directions (``EvalResult.reverse``).
+    scored in both directions (``EvalResult.reverse``). Super-resolution generators (a picture in, ``scale`` > 1)
+    and ``cfg.metrics`` psnr / ssim get PSNR / SSIM against bicubic instead (``sr_eval``, an ``SRResult``).
     """
     own = source is None
     if own:
         source, run = open_source(target, backend, url=url, protocol=protocol, generator=generator)
     assert source is not None  # noqa: S101 - set above
     try:
+        metrics = resolve_metrics(cfg.metrics, source.io)
+        if DISTRIBUTION not in metrics:
+            return evaluate_sr(str(target), source, run, cfg, metrics)
         result = _evaluate(str(target), source, run, cfg)
     finally:
         if own:
@@ -158,6 +167,30 @@ def evaluate(target: str | os.PathLike[str], backend: str | None = None, *, cfg:
     if own and generator is None and is_run_dir and source.io.by_role(IMAGE):  # image-to-image: both directions
         result.reverse, result.reverse_skipped = _other_direction(str(target), source, run, cfg)
     return result
+
+
+def data_options(run: Any) -> dict[str, Any] | None:
+    """The data options the run trained with (its family's ``data_options``: a pix2pix run's ``direction``), so
+    held-out pairs are read the way training read them; None without a recorded training config."""
+    from gandeploy.training.api import task_class
+
+    if run is None or not isinstance(getattr(run, "train", None), dict):
+        return None
+    task = task_class(get_model(run.model))
+    try:
+        return task.data_options(task.parse_options(run.train.get("options") or {}))
+    except GanDeployError:
+        return None
+
+
+def data_family(run: Any, dataset: str) -> str | None:
+    """The family a data set is opened for: the run's model's, else the data set's only one (None: default)."""
+    from gandeploy.data import DATASETS
+
+    if run is not None:
+        return get_model(run.model).family
+    spec = DATASETS.get(dataset)
+    return spec.families[0] if spec is not None and len(spec.families) == 1 else None
 
 
 def generator_domains(run: Any, generator: str | None) -> tuple[int, int]:
@@ -214,9 +247,11 @@ def _other_direction(target: str, source: Source, run: Any, cfg: EvalConfig) -> 
 
 
 def _evaluate(target: str, source: Source, run: Any, cfg: EvalConfig) -> EvalResult:
-    dataset = cfg.real or (run.dataset if run is not None else None)
+    dataset = cfg.real or (run.dataset if run is not None else None) or source.dataset
     if not dataset:
-        raise UserInputError(f"'{target}' does not record its data set: pass --real DATASET.")
+        older = " (its repository was built before 'gandeploy repo' recorded it: rebuild it, or" \
+            if source.served_name else " ("
+        raise UserInputError(f"'{target}' does not record its data set{older} pass --real DATASET).")
     out = source.io.outputs[0]
     translation = bool(source.io.by_role(IMAGE))
     size = int(out.shape[2]) if out.role == IMAGE and isinstance(out.shape[2], int) else 0
@@ -224,8 +259,10 @@ def _evaluate(target: str, source: Source, run: Any, cfg: EvalConfig) -> EvalRes
     domains = generator_domains(run, source.generator) if translation else (0, 1)
     if translation and run is not None:
         size, channels = int(getattr(run.arch, "image_size", 0) or 0), int(getattr(run.arch, "input_nc", 0) or 0)
+    family = data_family(run, dataset)
     real, real_labels, inputs = real_set(dataset, translation=translation, image_size=size, channels=channels,
-                                         n_points=cfg.n, data_root=cfg.data_root, domains=domains)
+                                         n_points=cfg.n, data_root=cfg.data_root, domains=domains, family=family,
+                                         augment=data_options(run))
     features = cfg.features or default_features(out.role, dataset)
     extractor = get_extractor(features, inception_weights_path=cfg.inception_weights, data_root=cfg.data_root)
 
@@ -247,6 +284,12 @@ def _evaluate(target: str, source: Source, run: Any, cfg: EvalConfig) -> EvalRes
         "generator": source.generator, "feature_extractor": extractor.info}
     if translation:
         summary["direction"] = direction_label(domains)
+        from gandeploy.evaluation.paired import paired_summary
+
+        paired = paired_summary(dataset, family, fake, image_size=size, channels=channels, data_root=cfg.data_root,
+                                augment=data_options(run))
+        if paired is not None:  # the set's declared measures against its known targets (pix2pix digits)
+            summary["paired"] = paired
     result = EvalResult(summary, real=real, fake=fake, fake_features=fake_f)
     if cfg.per_class and labels is not None:
         if real_labels is None:
@@ -344,7 +387,12 @@ def compare(export_dir: str | os.PathLike[str], backends: list[str], *, cfg: Eva
             log.warning("skipping %s: %s", key, exc)
             continue
         try:
-            results[key] = evaluate(export_dir, key, cfg=cfg, source=source, run=run)
+            if DISTRIBUTION not in resolve_metrics(cfg.metrics, source.io):
+                raise UserInputError("--compare puts distribution metrics side by side; for PSNR / SSIM run "
+                                     "'gandeploy evaluate EXPORT --backend KEY' once per backend.")
+            result = evaluate(export_dir, key, cfg=cfg, source=source, run=run)
+            assert isinstance(result, EvalResult)  # noqa: S101 - distribution metrics checked above
+            results[key] = result
         except GanDeployError as exc:
             skipped[key] = str(exc)
             continue

@@ -142,11 +142,13 @@ def case_inputs(contract: ServedContract, case: Case) -> tuple[dict[str, np.ndar
 
 
 def default_sizes(contract: ServedContract) -> list[HW]:
-    """Translation sizes: the export's opt size and a non-square one inside [min, max] (multiples of 4)."""
+    """Translation sizes: the export's opt size and a non-square one inside [min, max] (multiples of the
+    generator's declared size rule, ``multiple``)."""
+    step = contract.io.size_multiple
     sizes = contract.image_sizes or {}
     lo, opt, hi = (tuple(int(v) for v in sizes.get(k, (64, 64))) for k in ("min", "opt", "max"))
-    h2 = max(lo[0], (opt[0] * 3 // 4) // 4 * 4)
-    second = (h2, opt[1]) if h2 != opt[0] else (opt[0], min(hi[1], opt[1] + 8))
+    h2 = max(lo[0], (opt[0] * 3 // 4) // step * step)
+    second = (h2, opt[1]) if h2 != opt[0] else (opt[0], min(hi[1], opt[1] + max(8, step)))
     return list(dict.fromkeys([(opt[0], opt[1]), second]))
 
 
@@ -163,9 +165,10 @@ def plan_cases(contract: ServedContract, batch_sizes: Sequence[int] | None, size
     if not translation:
         return [Case(b, None, 1000 * i) for i, b in enumerate(batches)]
     hws = list(sizes or default_sizes(contract))
+    step = contract.io.size_multiple
     for hw in hws:
-        if hw[0] % 4 or hw[1] % 4:
-            raise UserInputError(f"--sizes must be multiples of 4 (got {hw[0]}x{hw[1]}).")
+        if hw[0] % step or hw[1] % step:
+            raise UserInputError(f"--sizes must be multiples of {step} (got {hw[0]}x{hw[1]}).")
     return [Case(b, hw, 1000 * i + 100 * j) for i, b in enumerate(batches) for j, hw in enumerate(hws)]
 
 

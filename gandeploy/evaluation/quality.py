@@ -7,6 +7,8 @@ Which measure applies follows the data set (what is known about it) and the gene
     ring8 / grid25                         modes covered and the high-quality fraction (mixtures.py)
     digits2inverted                        MAE of G_A against the known map vs doing nothing (translation.py)
     photos                                 PSNR-Y of the upscaled held-out photos vs bicubic (sr_psnr.py)
+    digits-edges / -noisy / -masked        what the paired set declares: judge agreement, FID, PSNR, masked
+                                           MAE, each beside its do-nothing baseline (paired.py)
 
 Anything else gets a line saying no measure is known for it (FID is not implemented yet). The figures are also
 written to ``RUN_DIR/quality.json`` (the model card reads them) and, when TensorBoard is installed, logged
@@ -124,9 +126,20 @@ def _super_resolution(run_dir: Path, run: Any) -> dict[str, Any]:
                     f"the {len(pairs)} held-out photos ({', '.join(r.per_picture)}; {io.scale} px border cropped)"}
 
 
+def _paired(run_dir: Path, run: Any) -> dict[str, Any] | None:
+    from gandeploy.evaluation.paired import evaluate_paired_run
+
+    scores = evaluate_paired_run(run_dir)
+    if scores is None:
+        return None
+    main = scores["measures"][0]
+    return {"measure": main.replace("_", " "), "value": scores[main], **scores}
+
+
 MEASURES: dict[str, Callable[[Path, Any], dict[str, Any] | None]] = {
     "digits": _digits, "ring8": _mixture, "grid25": _mixture, "digits2inverted": _translation,
-    "photos": _super_resolution}
+    "photos": _super_resolution,
+    **{name: _paired for name in ("digits-edges", "digits-noisy", "digits-masked")}}
 
 
 def log_to_tensorboard(run_dir: Path, result: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from gandeploy.contract import SEED, ServedContract
+from gandeploy.contract import DATASET_PARAMETER, SEED, ServedContract
 from gandeploy.errors import UserInputError
 from gandeploy.models.io import CLASS_LABEL, IMAGE, GeneratorIO, from_uint8, to_uint8
 from gandeploy.utils.logging import get_logger
@@ -93,6 +93,7 @@ class Source:
     generator: str | None = None  # the checkpoint key it runs (run dir: resolved; export: the manifest's)
     served_name: str | None = None
     served: dict[str, Any] = field(default_factory=dict)  # url, protocol
+    dataset: str | None = None  # a served model's training data set (its config parameter gandeploy_dataset)
 
     @property
     def class_input(self) -> Any:
@@ -193,11 +194,13 @@ def open_source(target: str | os.PathLike[str], backend: str | None = None, *, u
 
 
 def _served_source(name: str, url: str | None, protocol: str) -> Source:
-    """A served sampling model, described by the contract its config carries."""
-    from gandeploy.serving.client import served_contract
+    """A served model, described by the contract its config carries (image-to-image ones are scored picture by
+    picture through ``serving.client.translate`` where the evaluation supports it: super-resolution)."""
+    from gandeploy.serving.client import TritonClient, served_contract
 
-    contract = served_contract(name, url=url, protocol=protocol)
-    if contract.translation:
-        raise UserInputError(f"served model '{name}' is an image-to-image model: evaluate it through its export "
-                             "dir with --backend triton.")
-    return Source("served", contract.io, served_name=name, served={"url": url, "protocol": protocol})
+    with TritonClient(url, protocol) as client:
+        contract = served_contract(name, client=client)
+        params = client.config(name).get("parameters", {})
+    dataset = (params.get(DATASET_PARAMETER) or {}).get("string_value") or None
+    return Source("served", contract.io, served_name=name, served={"url": url, "protocol": protocol},
+                  dataset=dataset)

@@ -5,20 +5,17 @@ to uint8 levels, converted to BT.601 luma Y = 16 + 65.481 R + 128.553 G + 24.966
 pictures are their own Y), ``scale`` pixels cropped at every border, PSNR = 10 log10(255² / MSE).
 The baseline is bicubic upscaling of the same source (torch's antialiased bicubic, a = -0.5 as MATLAB's).
 
-A minimal module for the run's closing quality line; the full ``evaluate`` (PSNR and SSIM on run dirs, exports
-and served models) may adopt these functions.
+The run's closing quality line; the measure itself is ``sr_metrics`` (shared with ``gandeploy evaluate``, which
+adds SSIM and runs on exports and served models).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-Y_FROM_RGB = (65.481, 128.553, 24.966)  # BT.601, for RGB in [0, 1] → Y in [16, 235]
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
@@ -26,21 +23,13 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
     return torch.round(x.clamp(0.0, 1.0) * 255.0)
 
 
-def luma(x255: torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] in [0, 255] → Y [N, H, W] in [16, 235] (C = 3), or the grey channel itself (C = 1)."""
-    if x255.shape[1] == 1:
-        return x255[:, 0]
-    w = torch.tensor(Y_FROM_RGB, dtype=torch.float64, device=x255.device).view(1, 3, 1, 1)
-    return 16.0 + (x255.double() * w).sum(1) / 255.0
-
-
 def psnr_y(pred: torch.Tensor, target: torch.Tensor, border: int) -> float:
-    """PSNR (dB) on Y between ``pred`` and ``target`` ([1, C, H, W] in [0, 1]), ``border`` pixels cropped."""
-    a, b = luma(quantize(pred)).double(), luma(quantize(target)).double()
-    if border:
-        a, b = a[..., border:-border, border:-border], b[..., border:-border, border:-border]
-    mse = float(((a - b) ** 2).mean())
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+    """PSNR (dB) on Y between ``pred`` and ``target`` ([1, C, H, W] in [0, 1]), ``border`` pixels cropped: the
+    uint8 levels through ``sr_metrics`` (the one PSNR ``gandeploy evaluate`` reports too)."""
+    from gandeploy.evaluation.sr_metrics import crop, psnr, to_y
+
+    a, b = (to_y(quantize(x)[0].cpu().numpy()) for x in (pred, target))
+    return psnr(crop(a, border), crop(b, border))
 
 
 def bicubic(source: torch.Tensor, scale: int) -> torch.Tensor:

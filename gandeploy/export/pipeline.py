@@ -90,10 +90,10 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     True requires it (and implies the FP16 ONNX), False never builds one. ``force`` overwrites an export dir
     that holds another run's (or generator's) export. ``calibration``: a directory of the user's pictures for
     the FP16 safety check and the receptive field (default: the held-out photos of the 'photos' data set).
-    ``field_max_side``: the largest crop the receptive field is probed on (receptive_field.py).
-    ``exporter``: ``dynamo``, ``torchscript`` or ``auto`` (dynamo, and TorchScript if dynamo fails: recorded in
-    the manifest as ``exporter.fallback_reason``). ``int8``: also write ``model.int8.onnx`` (onnx2int8.py),
-    calibrated on ``int8_seeds`` seeds (sampling) or the ``calibration`` pictures, and only if the judge that
+    ``field_max_side``: the largest crop the receptive field is probed on (receptive_field.py). ``exporter``:
+    ``dynamo``, ``torchscript`` or ``auto`` (dynamo, and TorchScript if dynamo fails: recorded in the manifest
+    as ``exporter.fallback_reason``). ``int8``: also write ``model.int8.onnx`` (onnx2int8.py), calibrated on
+    ``int8_seeds`` seeds (sampling) or the ``calibration`` pictures, and only if the judge that
     ``int8_judge(fp32_path, io, contract, run)`` returns accepts it (the CLI passes
     ``gandeploy.evaluation.int8_verdict.judge_for``); a refusal is recorded in the manifest, the rest stands.
 
@@ -122,158 +122,121 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         raise UserInputError(f"--calibration N must be a whole number of seeds >= 1, got {int8_seeds!r}.")
     calib = calibration_inputs(io_spec, Path(calibration) if calibration is not None else None) if fp16 else None
     module, key = load_for_export(run_dir, generator)
-    out_dir = Path(out) if out is not None else default_export_dir(run_dir, spec.generator_keys, key)
+    target = Path(out) if out is not None else default_export_dir(run_dir, spec.generator_keys, key)
     if not force:
-        check_not_foreign(out_dir, run_dir, key)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserInputError(f"--out '{out_dir}' is a file; pass a directory such as export/NAME.")
-    plan = ExportPlan(run_dir, run, io_spec, module, key, out_dir, fp16, trt, trt_reason, max_batch, sizes,
-                      opset, exporter, calib, Path(calibration) if calibration is not None else None, field_max_side,
-                      int8_judge if int8 else None, int8_seeds)
-    with staged_dir(out_dir) as staging:  # a failure or a kill before the swap leaves the old export as it was
-        old_cache = out_dir / TIMING_CACHE
-        if old_cache.is_file():  # the previous build's TensorRT timing cache joins this build
-            shutil.copyfile(old_cache, staging / TIMING_CACHE)
-        manifest, onnx_info, tensorrt = _build(plan, staging)
+        check_not_foreign(target, run_dir, key)
+    if target.exists() and not target.is_dir():
+        raise UserInputError(f"--out '{target}' is a file; pass a directory such as export/NAME.")
+    with staged_dir(target) as out_dir:  # a failure, Ctrl-C or a kill before the swap leaves the old export as it was
+        if (target / TIMING_CACHE).is_file():  # the previous build's TensorRT timing cache joins this build
+            shutil.copyfile(target / TIMING_CACHE, out_dir / TIMING_CACHE)
+        num_classes = spec.num_classes(run.arch)
+        meta = onnx_metadata(run, key, io_spec)
+        onnx_path = out_dir / FORMATS["onnxruntime"].file  # type: ignore[operator]
+        example_hw = (max(8, sizes["min"][0]), max(8, sizes["min"][1])) if sizes else None
+        onnx_info = export_onnx(module, io_spec, onnx_path, num_classes=num_classes, example_hw=example_hw,
+                                opset=opset, metadata=meta, exporter=exporter)
+
+        cases = validate.check_cases(max_batch, sizes, io_spec.size_multiple)
+        torch_rt = TorchRuntime(module, run, generator_key=key)
+        refs = validate.references(torch_rt, io_spec, cases, num_classes)
+        parity: dict[str, Any] = {}
+        files: dict[str, dict[str, Any]] = {}
+        io_pair = (io_spec.inputs, io_spec.outputs)
+        out_range = io_spec.outputs[0].value_range  # errors and uint8 levels in the output's declared range
+
+        field = None
+        with OnnxRuntimeRuntime("onnxruntime", onnx_path, io=io_pair) as ort_rt:
+            parity["onnxruntime"] = validate.compare(ort_rt, refs, validate.FP32, out_range)
+            validate.enforce("onnxruntime (model.onnx)", parity["onnxruntime"], str(target))
+            if io_spec.image_input is not None:  # how far one input pixel reaches: the tile overlap serving needs
+                name, picture = probe_picture(io_spec, Path(calibration) if calibration is not None else None)
+                field = measure_receptive_field(picture_runner(ort_rt, io_spec), io_spec, picture, picture_name=name,
+                                                max_side=field_max_side)
+        files[onnx_path.name] = file_entry(onnx_path, "onnxruntime")
+
+        tensorrt: dict[str, Any] = {"built": False, "reason": "not requested (pass --fp16 or --trt)"}
+        fp16_info = safety = None
+        if fp16:
+            fp16_path = out_dir / FORMATS["onnxruntime-fp16"].file  # type: ignore[operator]
+            fp16_info, safety = safe_fp16(onnx_path, fp16_path, calib.feeds, measured_on=calib.measured_on,  # type: ignore[union-attr]
+                                          value_range=out_range, metadata=meta)
+            if fp16_info is not None:
+                with OnnxRuntimeRuntime("onnxruntime-fp16", fp16_path, io=io_pair) as ort16:
+                    parity["onnxruntime-fp16"] = validate.compare(ort16, refs, validate.FP16, out_range)
+                validate.enforce("onnxruntime-fp16 (model.fp16.onnx)", parity["onnxruntime-fp16"], str(target))
+                files[fp16_path.name] = file_entry(fp16_path, "onnxruntime-fp16")
+            if fp16_info is None:
+                tensorrt = {"built": False, "reason": f"no FP16 model to build from: {safety.fallback}"}  # type: ignore[union-attr]
+            elif trt is False:
+                tensorrt = {"built": False, "reason": "disabled with --no-trt"}
+            elif trt_reason:
+                log.warning("TensorRT skipped: %s", trt_reason)
+                tensorrt = {"built": False, "reason": trt_reason}
+            else:
+                try:
+                    tensorrt = build_tensorrt(fp16_path, out_dir, io_spec, max_batch, sizes)
+                except ExportError as exc:
+                    hint = "" if trt else " Pass --no-trt to export the ONNX artifacts without a plan."
+                    raise ExportError(f"{exc}{hint}") from None
+                with TensorRTRuntime("tensorrt", out_dir / "model.plan", io=io_pair) as trt_rt:
+                    parity["tensorrt"] = validate.compare(trt_rt, refs, validate.FP16, out_range)
+                validate.enforce("tensorrt (model.plan)", parity["tensorrt"], str(target))
+                files["model.plan"] = file_entry(out_dir / "model.plan", "tensorrt")
+                files[TIMING_CACHE] = file_entry(out_dir / TIMING_CACHE)
+        contract = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,
+                                          image_sizes=sizes)
+        int8_result = None
+        if int8:
+            int8_result = _int8(onnx_path, out_dir / FORMATS["onnxruntime-int8"].file, io_spec, contract,  # type: ignore[operator]
+                                run, int8_judge, int8_seeds, Path(calibration) if calibration is not None else None)
+            if int8_result.path is not None:
+                files[int8_result.path.name] = file_entry(int8_result.path, "onnxruntime-int8")
+        if TIMING_CACHE not in files:
+            (out_dir / TIMING_CACHE).unlink(missing_ok=True)  # the old build's cache, copied in but not used
+
+        config_copy = atomic_write_bytes(out_dir / CONFIG_FILE, (run_dir / CONFIG_FILE).read_bytes())
+        files[CONFIG_FILE] = file_entry(config_copy)
+        files[GENERATOR_FILE] = file_entry(save_generator(out_dir, module, key))  # the PyTorch reference, self-contained
+        manifest = {
+            "format": EXPORT_FORMAT, "name": target.name, "model": run.model, "task": io_spec.task,
+            "generator": key, "arch_hash": run.arch_hash, "source_run": str(run_dir),
+            "inputs": [signature(t) for t in io_spec.inputs], "outputs": [signature(t) for t in io_spec.outputs],
+            "max_batch": max_batch, "files": files, "parity": parity, "tensorrt": tensorrt,
+            "exporter": {"onnx": onnx_info.exporter, "requested": exporter, "opset": onnx_info.opset,
+                         "seconds": round(onnx_info.seconds, 2), "fallback_reason": onnx_info.fallback_reason,
+                         "space_to_depth": onnx_info.space_to_depth},
+            "versions": versions(), "created": now_iso(), "seconds": round(time.perf_counter() - start, 2),
+        }
+        if safety is not None:
+            manifest["fp16"] = {"io": "float32", "block_list": fp16_block_list(), **safety.to_json(),
+                                "kept_fp32": list(fp16_info.kept_fp32) if fp16_info else [],
+                                "kept_nodes": list(fp16_info.kept_nodes) if fp16_info else []}
+        if field is not None:
+            manifest["receptive_field"] = field
+        if sizes:
+            manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
+            manifest["output_sizes"] = {k: [v[0] * io_spec.scale, v[1] * io_spec.scale] for k, v in sizes.items()}
+        manifest["int8"] = (int8_result.to_json() if int8_result is not None
+                            else {"written": False, "reason": "not requested (pass --int8)"})
+        manifest["contract"] = contract.to_json()
+        write_manifest(out_dir, manifest)
+        write_model_card(out_dir)  # README.md: generated from the manifest, config.json and the run's quality.json
     seconds = time.perf_counter() - start
     log.debug("export of %s (%s) finished in %.1f s", run_dir, key, seconds)  # the CLI prints the result
-    return ExportResult(out_dir, manifest, tuple(artifact_rows(out_dir, manifest)), seconds, onnx_info.exporter,
+    return ExportResult(target, manifest, tuple(artifact_rows(target, manifest)), seconds, onnx_info.exporter,
                         None if tensorrt["built"] else tensorrt.get("reason"))
 
 
-@dataclass(frozen=True)
-class ExportPlan:
-    """Everything ``export_run`` checked, for building one export into a staging directory."""
-
-    run_dir: Path
-    run: RunConfig
-    io_spec: GeneratorIO
-    module: nn.Module
-    key: str
-    target: Path  # the export's final directory (its name is the export's name)
-    fp16: bool
-    trt: bool | None
-    trt_reason: str | None
-    max_batch: int
-    sizes: dict[str, HW] | None
-    opset: int | None
-    exporter: str
-    calib: Any  # calibration.CalibrationInputs for the FP16 safety check (None without --fp16)
-    calibration: Path | None  # the user's pictures directory (--calibration)
-    field_max_side: int
-    int8_judge: Callable[[Path, GeneratorIO, ServedContract, RunConfig], Judge] | None  # None: no INT8
-    int8_seeds: int
-
-
-def _build(p: ExportPlan, out_dir: Path) -> tuple[dict[str, Any], Any, dict[str, Any]]:
-    """Write every artifact, the manifest and the model card into ``out_dir`` (the staging directory)."""
-    start = time.perf_counter()
-    run, io_spec, sizes, max_batch = p.run, p.io_spec, p.sizes, p.max_batch
-    num_classes = get_model(run.model).num_classes(run.arch)
-    meta = onnx_metadata(run, p.key, io_spec)
-    onnx_path = out_dir / FORMATS["onnxruntime"].file  # type: ignore[operator]
-    example_hw = (max(8, sizes["min"][0]), max(8, sizes["min"][1])) if sizes else None
-    onnx_info = export_onnx(p.module, io_spec, onnx_path, num_classes=num_classes, example_hw=example_hw,
-                            opset=p.opset, metadata=meta, exporter=p.exporter)
-
-    cases = validate.check_cases(max_batch, sizes, io_spec.size_multiple)
-    torch_rt = TorchRuntime(p.module, run, generator_key=p.key)
-    refs = validate.references(torch_rt, io_spec, cases, num_classes)
-    parity: dict[str, Any] = {}
-    files: dict[str, dict[str, Any]] = {}
-    io_pair = (io_spec.inputs, io_spec.outputs)
-    out_range = io_spec.outputs[0].value_range  # errors and uint8 levels in the output's declared range
-    where = str(p.target)
-
-    field = None
-    with OnnxRuntimeRuntime("onnxruntime", onnx_path, io=io_pair) as ort_rt:
-        parity["onnxruntime"] = validate.compare(ort_rt, refs, validate.FP32, out_range)
-        validate.enforce("onnxruntime (model.onnx)", parity["onnxruntime"], where)
-        if io_spec.image_input is not None:  # how far one input pixel reaches: the tile overlap serving needs
-            name, picture = probe_picture(io_spec, p.calibration)
-            field = measure_receptive_field(picture_runner(ort_rt, io_spec), io_spec, picture, picture_name=name,
-                                            max_side=p.field_max_side)
-    files[onnx_path.name] = file_entry(onnx_path, "onnxruntime")
-
-    tensorrt: dict[str, Any] = {"built": False, "reason": "not requested (pass --fp16 or --trt)"}
-    fp16_info = safety = None
-    if p.fp16:
-        fp16_path = out_dir / FORMATS["onnxruntime-fp16"].file  # type: ignore[operator]
-        fp16_info, safety = safe_fp16(onnx_path, fp16_path, p.calib.feeds, measured_on=p.calib.measured_on,  # type: ignore[union-attr]
-                                      value_range=out_range, metadata=meta)
-        if fp16_info is not None:
-            with OnnxRuntimeRuntime("onnxruntime-fp16", fp16_path, io=io_pair) as ort16:
-                parity["onnxruntime-fp16"] = validate.compare(ort16, refs, validate.FP16, out_range)
-            validate.enforce("onnxruntime-fp16 (model.fp16.onnx)", parity["onnxruntime-fp16"], where)
-            files[fp16_path.name] = file_entry(fp16_path, "onnxruntime-fp16")
-        if fp16_info is None:
-            tensorrt = {"built": False, "reason": f"no FP16 model to build from: {safety.fallback}"}  # type: ignore[union-attr]
-        elif p.trt is False:
-            tensorrt = {"built": False, "reason": "disabled with --no-trt"}
-        elif p.trt_reason:
-            log.warning("TensorRT skipped: %s", p.trt_reason)
-            tensorrt = {"built": False, "reason": p.trt_reason}
-        else:
-            try:
-                tensorrt = build_tensorrt(fp16_path, out_dir, io_spec, max_batch, sizes)
-            except ExportError as exc:
-                hint = "" if p.trt else " Pass --no-trt to export the ONNX artifacts without a plan."
-                raise ExportError(f"{exc}{hint}") from None
-            with TensorRTRuntime("tensorrt", out_dir / "model.plan", io=io_pair) as trt_rt:
-                parity["tensorrt"] = validate.compare(trt_rt, refs, validate.FP16, out_range)
-            validate.enforce("tensorrt (model.plan)", parity["tensorrt"], where)
-            files["model.plan"] = file_entry(out_dir / "model.plan", "tensorrt")
-            files[TIMING_CACHE] = file_entry(out_dir / TIMING_CACHE)
-    contract = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,
-                                      image_sizes=sizes)
-    int8 = _int8(p, onnx_path, out_dir / FORMATS["onnxruntime-int8"].file, contract)  # type: ignore[operator]
-    if int8 is not None and int8.path is not None:
-        files[int8.path.name] = file_entry(int8.path, "onnxruntime-int8")
-    if TIMING_CACHE not in files:
-        (out_dir / TIMING_CACHE).unlink(missing_ok=True)  # the old build's cache, copied in but not used
-
-    config_copy = atomic_write_bytes(out_dir / CONFIG_FILE, (p.run_dir / CONFIG_FILE).read_bytes())
-    files[CONFIG_FILE] = file_entry(config_copy)
-    files[GENERATOR_FILE] = file_entry(save_generator(out_dir, p.module, p.key))  # the PyTorch reference
-    manifest = {
-        "format": EXPORT_FORMAT, "name": p.target.name, "model": run.model, "task": io_spec.task,
-        "generator": p.key, "arch_hash": run.arch_hash, "source_run": str(p.run_dir),
-        "inputs": [signature(t) for t in io_spec.inputs], "outputs": [signature(t) for t in io_spec.outputs],
-        "max_batch": max_batch, "files": files, "parity": parity, "tensorrt": tensorrt,
-        "exporter": {"onnx": onnx_info.exporter, "requested": p.exporter, "opset": onnx_info.opset,
-                     "seconds": round(onnx_info.seconds, 2), "fallback_reason": onnx_info.fallback_reason,
-                     "space_to_depth": onnx_info.space_to_depth},
-        "versions": versions(), "created": now_iso(), "seconds": round(time.perf_counter() - start, 2),
-    }
-    if safety is not None:
-        manifest["fp16"] = {"io": "float32", "block_list": fp16_block_list(), **safety.to_json(),
-                            "kept_fp32": list(fp16_info.kept_fp32) if fp16_info else [],
-                            "kept_nodes": list(fp16_info.kept_nodes) if fp16_info else []}
-    if field is not None:
-        manifest["receptive_field"] = field
-    if sizes:
-        manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
-        manifest["output_sizes"] = {k: [v[0] * io_spec.scale, v[1] * io_spec.scale] for k, v in sizes.items()}
-    manifest["int8"] = int8.to_json() if int8 is not None else {"written": False,
-                                                                "reason": "not requested (pass --int8)"}
-    manifest["contract"] = contract.to_json()
-    write_manifest(out_dir, manifest)
-    write_model_card(out_dir)  # README.md: generated from the manifest, config.json and the run's quality.json
-    return manifest, onnx_info, tensorrt
-
-
-def _int8(p: ExportPlan, onnx_path: Path, int8_path: Path, contract: ServedContract) -> Int8Result | None:
-    """The INT8 step (onnx2int8.py) on the model's own inputs, judged by the caller's judge; None if not asked."""
-    if p.int8_judge is None:
-        return None
-    io_spec = p.io_spec
+def _int8(onnx_path: Path, int8_path: Path, io_spec: GeneratorIO, contract: ServedContract, run: RunConfig,
+          judge_for: Any, seeds: int, pictures: Path | None) -> Int8Result:
+    """The INT8 step (onnx2int8.py) on the model's own inputs, judged by the caller's judge."""
     if io_spec.image_input is not None:
-        calib = calibration_inputs(io_spec, p.calibration)
+        calib = calibration_inputs(io_spec, pictures)
         feeds, measured_on = calib.feeds, calib.measured_on
     else:
-        feeds, measured_on = sampling_feeds(contract, p.int8_seeds), f"seeds 0..{p.int8_seeds - 1}"
-    judge = p.int8_judge(onnx_path, io_spec, contract, p.run)
-    result = quantize_accepted(onnx_path, int8_path, feeds, judge)
+        feeds, measured_on = sampling_feeds(contract, seeds), f"seeds 0..{seeds - 1}"
+    result = quantize_accepted(onnx_path, int8_path, feeds, judge_for(onnx_path, io_spec, contract, run))
     result.calibrated_on = measured_on
     return result
 

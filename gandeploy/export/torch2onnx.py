@@ -4,9 +4,9 @@
 ``torchscript`` (``dynamic_axes``), or ``auto``: dynamo, and TorchScript only when dynamo *fails* — the reason
 is returned (the manifest records it and the CLI prints it as a warning). Ctrl-C is never a failure: a SIGINT
 during an exporter ends the export with ``KeyboardInterrupt`` even when the exporter catches it and raises
-something else. Graph IO follows ``gandeploy.models.io``: dynamic axes are named exactly 'N', 'H', 'W' on inputs;
-an image output ``scale`` x the input (super-resolution) names its axes ``H*s`` / ``W*s`` (``axis_name``), so one
-symbol never stands for two sizes. H and W are exported as multiples of the generator's declared size rule
+something else. Graph IO follows ``gandeploy.models.io``: dynamic axes are named exactly 'N', 'H', 'W' on inputs; an image
+output ``scale`` x the input (super-resolution) names its axes ``H*s`` / ``W*s`` (``axis_name``), so one symbol
+never stands for two sizes. H and W are exported as multiples of the generator's declared size rule
 (``GeneratorIO.size_multiple``: ``torch.export.Dim`` ``H = k * H_k``), so the graph accepts exactly the sizes
 the generator is declared for.
 """
@@ -21,9 +21,9 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from types import FrameType
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import onnx
 import torch
@@ -70,8 +70,7 @@ def export_onnx(generator: nn.Module, io_spec: GeneratorIO, path: Path, *, num_c
     failures: list[str] = []
     model: onnx.ModelProto | None = None
     chosen = ("dynamo", "torchscript") if exporter == "auto" else (exporter,)
-    used = ""
-    rewrites = 0
+    used, rewrites = "", 0
     with _interrupts() as interrupted:
         for used in chosen:
             if used == "dynamo" and opset is not None and opset < DYNAMO_MIN_OPSET:
@@ -101,17 +100,9 @@ def export_onnx(generator: nn.Module, io_spec: GeneratorIO, path: Path, *, num_c
     return OnnxExport(path, used, int(opset_used), seconds, fallback, rewrites)
 
 
-def example_size(io_spec: GeneratorIO, hw: tuple[int, int] | None) -> tuple[int, int] | None:
-    """``hw`` (default 8x8) rounded up to the declared size rule, at least 2 steps of it per side."""
-    if io_spec.image_input is None:
-        return None
-    k = io_spec.size_multiple
-    h, w = hw or (8, 8)
-    return max(2 * k, -(-h // k) * k), max(2 * k, -(-w // k) * k)
-
-
 def _export_with(exporter: str, generator: nn.Module, io_spec: GeneratorIO, args: tuple[torch.Tensor, ...],
-                 opset: int | None, metadata: Mapping[str, str] | None, path: Path) -> tuple[onnx.ModelProto, int]:
+                 opset: int | None, metadata: Mapping[str, str] | None,
+                 path: Path) -> tuple[onnx.ModelProto, int]:
     """One exporter's graph, named, rewritten, tagged and checked; with the number of SpaceToDepth rewrites."""
     model = (_export_dynamo if exporter == "dynamo" else _export_torchscript)(generator, io_spec, args, opset)
     produced = _opset(model)
@@ -146,6 +137,15 @@ def _interrupts() -> Iterator[Callable[[], bool]]:
         yield lambda: bool(seen)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def example_size(io_spec: GeneratorIO, hw: tuple[int, int] | None) -> tuple[int, int] | None:
+    """``hw`` (default 8x8) rounded up to the declared size rule, at least 2 steps of it per side."""
+    if io_spec.image_input is None:
+        return None
+    k = io_spec.size_multiple
+    h, w = hw or (8, 8)
+    return max(2 * k, -(-h // k) * k), max(2 * k, -(-w // k) * k)
 
 
 def _opset(model: onnx.ModelProto) -> int:

@@ -87,7 +87,7 @@ def sample(name: str, seeds: Iterable[int], labels: int | Iterable[int] | None =
            concurrency: int = 2) -> np.ndarray:
     """Pictures for ``seeds`` from the sampling model ``name``: uint8 [N, H, W, C] (2D-point models: float32
     [N, D]). ``label`` / ``code`` (one int or one per seed), ``continuous`` (M floats, or [N, M]) and
-    ``truncation`` (t > 0) apply where the model takes them; inputs not given get the contract's default
+    ``truncation`` (t >= 0.02) apply where the model takes them; inputs not given get the contract's default
     fill (``seed % classes``, zeros, no truncation). ``labels`` is the older spelling of ``label``. The seeds
     go out as one batched request, or as several concurrent ones of at most ``batch_size`` (default: the
     model's max)."""
@@ -162,14 +162,18 @@ def translate(name: str, images: Sequence[bytes], *, url: str | None = None, pro
 
 def served_models(client: TritonClient) -> list[dict[str, Any]]:
     """Every model in the repository index: name, state, task, whether it is user-facing (its config's
-    ``gandeploy_export`` parameter names itself), and its inputs/outputs from the model metadata."""
+    ``gandeploy_export`` parameter names itself), and its inputs/outputs from the model metadata (each input
+    with ``optional`` from the config: a request may leave it out)."""
     rows = []
     for entry in sorted(client.repository_index(), key=lambda m: m["name"]):
         row: dict[str, Any] = {**entry, "inputs": [], "outputs": [], "task": "", "user_facing": False}
         if entry["state"] == "READY":
             meta = client.metadata(entry["name"])
-            params = client.config(entry["name"]).get("parameters", {})
-            row.update(inputs=meta.get("inputs", []), outputs=meta.get("outputs", []),
+            config = client.config(entry["name"])
+            params = config.get("parameters", {})
+            optional = {t.get("name") for t in config.get("input", []) if t.get("optional")}
+            inputs = [{**t, "optional": t.get("name") in optional} for t in meta.get("inputs", [])]
+            row.update(inputs=inputs, outputs=meta.get("outputs", []),
                        task=params.get("gandeploy_task", {}).get("string_value", ""),
                        user_facing=params.get("gandeploy_export", {}).get("string_value") == entry["name"])
         rows.append(row)

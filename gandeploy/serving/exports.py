@@ -51,7 +51,8 @@ def load_export(export_dir: str | os.PathLike[str]) -> ServedExport:
         raise ExportError(f"'{export_dir}' has no model.onnx in its manifest; run 'gandeploy export' again.")
     if not NAME_RE.match(manifest.name):
         raise UserInputError(f"export name '{manifest.name}' (from {export_dir / MANIFEST_FILE}) is not a valid "
-                             "Triton model name: use letters, digits, '_', '-', '.'; re-export with another --name.")
+                             "Triton model name: use letters, digits, '_', '-', '.'; re-export into a folder so named "
+                             "('gandeploy export RUN_DIR --out export/NEW_NAME': the folder's name is the model's).")
     run = load_run_config(export_dir)
     contract = manifest.contract
     if contract.class_names is None and run.class_names:  # manifests written before the contract entry

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gandeploy.errors import UserInputError
 from gandeploy.utils.io import atomic_write_bytes
 
 
@@ -56,13 +57,39 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # file suffix -> the format written
+
+
+def image_format(path: str | os.PathLike[str]) -> str:
+    """The picture format ``path``'s suffix names (``IMAGE_FORMATS``); another suffix is a UserInputError."""
+    fmt = IMAGE_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise UserInputError(f"'{path}': pictures are written as {', '.join(IMAGE_FORMATS)} (the suffix picks "
+                             "the format).")
+    return fmt
+
+
 def save_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
     """Write uint8 [H, W, C] as a PNG atomically."""
     return atomic_write_bytes(path, png_bytes(image))
 
 
+def save_image(path: str | os.PathLike[str], image: np.ndarray) -> Path:
+    """Write uint8 [H, W, C] atomically in the format ``path``'s suffix names (PNG, or JPEG at quality 95)."""
+    from PIL import Image
+
+    fmt = image_format(path)
+    if fmt == "PNG":
+        return save_png(path, image)
+    arr = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8)).save(buf, format=fmt, quality=95)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def save_points_plot(path: str | os.PathLike[str], points: np.ndarray, title: str = "") -> Path:
-    """Scatter plot of float [N, 2] points (extra dimensions: the first two) as a PNG, atomically."""
+    """Scatter plot of float [N, 2] points (extra dimensions: the first two), atomically, in the format
+    ``path``'s suffix names (``IMAGE_FORMATS``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,7 +100,7 @@ def save_points_plot(path: str | os.PathLike[str], points: np.ndarray, title: st
     ax.set_title(title)
     ax.set_aspect("equal", adjustable="datalim")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format=image_format(path).lower(), bbox_inches="tight")
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
 

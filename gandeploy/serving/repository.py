@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from gandeploy import __version__
-from gandeploy.contract import CONFIG_PARAMETER
+from gandeploy.contract import CONFIG_PARAMETER, DATASET_PARAMETER
 from gandeploy.errors import ExportError, ServingError, UserInputError
 from gandeploy.formats import FORMATS
 from gandeploy.export.card import CARD_FILE, write_model_card
@@ -134,11 +134,14 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
     names = [e.name for e in exports]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise UserInputError(f"two exports are both named {dupes}: re-export one with another --name.")
+        raise UserInputError(f"two exports are both named {dupes}: re-export one into a folder of another name "
+                             "('gandeploy export RUN_DIR --out export/NEW_NAME': the folder's name is the model's).")
     planned = [m for e in exports for m in plan_models(e, options)]
     configs = {m.name: m.config for m in planned}
     C.validate_configs(configs)
     root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise UserInputError(f"--out '{root}' is a file; pass the model repository's folder (e.g. model_repository).")
     _check_conflicts(root, exports, {m.name for m in planned}, force)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-", dir=root.parent))
@@ -189,7 +192,8 @@ def _metadata(export: ServedExport) -> dict[str, Any]:
     return {"gandeploy_export": export.name, "gandeploy_model": export.model, "gandeploy_task": contract.io.task,
             "gandeploy_version": __version__, "arch_hash": export.run.arch_hash,
             "export_manifest_sha256": export.manifest_sha256, "nz": contract.nz, "num_classes": contract.num_classes,
-            "image_size": getattr(arch, "image_size", 0), CONFIG_PARAMETER: contract.parameter()}
+            "image_size": getattr(arch, "image_size", 0), CONFIG_PARAMETER: contract.parameter(),
+            **({DATASET_PARAMETER: export.run.dataset} if export.run.dataset else {})}
 
 
 def _python_files(source: str) -> dict[str, Path]:

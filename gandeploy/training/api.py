@@ -25,7 +25,7 @@ from gandeploy.config import (
     save_run_config,
     to_dict,
 )
-from gandeploy.data import FOLDER_PREFIX, KIND_IMAGES, KIND_POINTS, open_dataset
+from gandeploy.data import ALIGNED_PREFIX, FOLDER_PREFIX, KIND_IMAGES, KIND_POINTS, open_dataset
 from gandeploy.errors import DataError, UserInputError
 from gandeploy.models.common import ModelSpec
 from gandeploy.registry import get_model
@@ -48,13 +48,17 @@ DATASET_ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "grid25": {"image_size": 0, "data_dim": 2},
     # the built-in synthetic pair: training/recipes/cyclegan-digits2inverted.toml's tiny 16x16 network
     "digits2inverted": {"image_size": 16, "ngf": 8, "ndf": 8, "n_blocks": 2, "n_layers_d": 2},
+    # the paired digits (pix2pix): a 5-level U-Net takes 32x32 down to 1x1; a 2-layer PatchGAN (6x6 patches)
+    **{name: {"image_size": 32, "num_downs": 5, "ngf": 32, "ndf": 32, "n_layers_d": 2}
+       for name in ("digits-edges", "digits-noisy", "digits-masked")},
 }
 
 def default_run_dir(model: str, dataset: str) -> Path:
     """``training/runs/<model>-<dataset>`` (a folder dataset uses the folder's name)."""
     name = dataset
-    if dataset.startswith(FOLDER_PREFIX):
-        name = "folder-" + (Path(dataset[len(FOLDER_PREFIX):]).expanduser().resolve().name or "root")
+    for prefix in (FOLDER_PREFIX, ALIGNED_PREFIX):
+        if dataset.startswith(prefix):
+            name = prefix[:-1] + "-" + (Path(dataset[len(prefix):]).expanduser().resolve().name or "root")
     return RUNS_DIR / f"{model}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
 
 

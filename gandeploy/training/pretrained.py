@@ -47,6 +47,8 @@ class Imported:
     config_path: Path
     checkpoint_path: Path
     dropped_keys: tuple[str, ...]
+    layout: str = ""  # which published key layout the file has (kinds with several)
+    container: str = ""  # the dict key the weights sat under (params_ema, params, state_dict); "" when bare
 
 
 def _few(items: list[str] | tuple[str, ...], n: int = 8) -> str:
@@ -54,8 +56,16 @@ def _few(items: list[str] | tuple[str, ...], n: int = 8) -> str:
     return ", ".join(items[:n]) + more
 
 
-def read_state_dict(path: str | os.PathLike[str]) -> StateDict:
-    """A ``state_dict`` from ``path`` (``weights_only=True``), with a DataParallel ``module.`` prefix removed."""
+CONTAINERS = ("params_ema", "params", "state_dict")  # BasicSR / Real-ESRGAN save both params and params_ema
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> tuple[StateDict, str]:
+    """(state_dict, container key) from ``path`` (``weights_only=True``).
+
+    A dict holding ``params_ema``, ``params`` or ``state_dict`` is unwrapped, preferring them in that order
+    (``params_ema`` first, as Real-ESRGAN's inference does); the key used is returned ("" for a bare
+    state_dict). A DataParallel ``module.`` prefix is removed.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"PATH '{path}' does not exist.")
@@ -66,12 +76,20 @@ def read_state_dict(path: str | os.PathLike[str]) -> StateDict:
     if obj.get("format") == CKPT_FORMAT:
         raise UserInputError(f"'{path}' is already a gandeploy checkpoint: use its run dir directly "
                              "(no import needed).")
+    container = next((k for k in CONTAINERS if isinstance(obj.get(k), dict) and obj[k]), "")
+    if container:
+        obj = obj[container]
     bad = sorted(str(k) for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor))
     if bad:
         raise CheckpointError(f"'{path}' is not a plain state_dict: entries that are not tensors: {_few(bad)}.")
     if all(k.startswith("module.") for k in obj):
         obj = {k[len("module."):]: v for k, v in obj.items()}
-    return dict(obj)
+    return dict(obj), container
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> StateDict:
+    """A ``state_dict`` from ``path`` (``read_checkpoint`` without the container key)."""
+    return read_checkpoint(path)[0]
 
 
 def _fit(module: nn.Module, sd: StateDict, path: Path, what: str) -> None:
@@ -207,14 +225,22 @@ def import_dcgan_example(pth: str | os.PathLike[str], out: str | os.PathLike[str
 
 
 # --------------------------------------------------------------------------------------------- run dir
+def _import_pix2pix(pth: str | os.PathLike[str], out: str | os.PathLike[str], **kwargs: Any) -> Imported:
+    from gandeploy.training.pretrained_pix2pix import import_pix2pix_reference  # imports this module
+
+    return import_pix2pix_reference(pth, out, **kwargs)
+
+
 IMPORTERS: dict[str, Callable[..., Imported]] = {
     "cyclegan-reference": import_cyclegan_reference,
     "dcgan-example": import_dcgan_example,
+    "pix2pix-reference": _import_pix2pix,
 }
 
 
 def _write_run(out: str | os.PathLike[str], source: Path, kind: str, model: str, cfg: Any,
-               models: dict[str, StateDict], dropped: tuple[str, ...]) -> Imported:
+               models: dict[str, StateDict], dropped: tuple[str, ...], *, layout: str = "",
+               container: str = "") -> Imported:
     run_dir = Path(out)
     if run_dir.exists() and not run_dir.is_dir():
         raise UserInputError(f"--out '{run_dir}' is a file; give a directory.")
@@ -225,7 +251,8 @@ def _write_run(out: str | os.PathLike[str], source: Path, kind: str, model: str,
     ckpt = save_checkpoint(run_dir / CKPT_DIR / LATEST, {
         "step": 0, "epoch": 0, "models": {k: {n: t.detach().clone() for n, t in sd.items()}
                                           for k, sd in models.items()},
-        "optimizers": {}, "extra": {"source_file": source.name, "source_sha256": sha256_file(source)},
+        "optimizers": {}, "extra": {"source_file": source.name, "source_sha256": sha256_file(source),
+                                    "layout": layout, "container": container},
     })
     config = save_run_config(run_dir, run)
-    return Imported(run_dir, model, cfg, config, ckpt, dropped)
+    return Imported(run_dir, model, cfg, config, ckpt, dropped, layout, container)

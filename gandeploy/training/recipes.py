@@ -11,6 +11,8 @@
     epochs = 30
 
 Flags given on the command line override the recipe; an unknown key is an error naming the key and file.
+A bare ``gandeploy train MODEL DATASET`` uses the shipped ``training/recipes/MODEL-DATASET.toml`` of this
+checkout when there is one (``shipped_recipe``); ``--no-recipe`` gives the generic defaults.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ from gandeploy.errors import UserInputError
 from gandeploy.training.task import TrainConfig
 
 TOP_KEYS = ("model", "dataset", "description", "arch", "train")
+SHIPPED_RECIPES = Path(__file__).resolve().parents[2] / "training" / "recipes"  # beside the package in a checkout
+
+
+def shipped_recipe(model: str, dataset: str) -> Path | None:
+    """The shipped recipe for ``model`` x ``dataset`` (``training/recipes/<model>-<dataset>.toml``), or None."""
+    path = SHIPPED_RECIPES / f"{model}-{dataset}.toml"
+    return path if path.is_file() else None
 
 
 @dataclass(frozen=True)

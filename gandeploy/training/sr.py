@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from gandeploy.config import RunConfig
+from gandeploy.data.photos import DEGRADATIONS
 from gandeploy.errors import DataError, UserInputError
 from gandeploy.registry import get_model
 from gandeploy.training.plots import save_image_grid
@@ -59,10 +60,14 @@ class SROptions:
     vgg_weights: str = _opt("", "torchvision-layout VGG19 weights file for the perceptual loss (never downloaded)")
     pretrained: str = _opt("", "Start the generator from this run dir's (e.g. srgan from a srresnet run)")
     flip: bool = _opt(True, "Random flips and transposes of the training crops  [default: true]")
+    degradation: str = _opt("bicubic", "How low-resolution inputs are made: bicubic, or realesrgan (Real-ESRGAN's "
+                                       "second-order blur, noise and JPEG)  [default: bicubic]")
 
     def __post_init__(self) -> None:
         if self.pixel_loss not in PIXEL_LOSSES:
             raise ValueError(f"pixel_loss must be one of {', '.join(PIXEL_LOSSES)}, got '{self.pixel_loss}'")
+        if self.degradation not in DEGRADATIONS:
+            raise ValueError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got '{self.degradation}'")
         if self.gan_type not in GAN_TYPES:
             raise ValueError(f"gan_type must be one of {', '.join(GAN_TYPES)}, got '{self.gan_type}'")
         if min(self.pixel_weight, self.adv_weight, self.perceptual_weight) < 0:
@@ -148,7 +153,7 @@ class SRResNetTask(GANTask):
 
     @classmethod
     def data_options(cls, options: Any) -> dict[str, Any]:
-        return {"flip": options.flip}
+        return {"flip": options.flip, "degradation": options.degradation}
 
     @property
     def n_critic(self) -> int:

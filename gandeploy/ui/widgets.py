@@ -5,7 +5,7 @@ Each served input becomes one widget by its *role* (``gandeploy.contract``):
 | served role                      | widget                                                  |
 |----------------------------------|---------------------------------------------------------|
 | ``seed``                         | integer box, 0 .. 2**63 - 1                             |
-| ``truncation`` (optional)        | slider 0 .. 3, 0 = none (the served input is left out)  |
+| ``truncation`` (optional)        | slider 0 .. 3, 0 = none (left out); 0 < t < 0.02 refused|
 | ``class_label`` / ``categorical_code`` | drop-down of the ``classes`` (class names where known) |
 | ``continuous_code`` [M]          | M sliders over the training range ``low .. high``       |
 | ``image`` (bytes)                | an upload box; the file's bytes go to the server as-is  |
@@ -58,7 +58,8 @@ def widgets(contract: ServedContract) -> tuple[Widget, ...]:
         if t.role == SEED:
             out.append(Widget(t.name, "integer", "seed", low=0, high=float(SEED_MAX)))
         elif t.role == TRUNCATION:
-            out.append(Widget(t.name, "slider", "truncation (0 = none)", low=0.0, high=TRUNCATION_MAX, step=0.05))
+            out.append(Widget(t.name, "slider", f"truncation (0 = none, else >= {gio.TRUNCATION_MIN})", low=0.0,
+                              high=TRUNCATION_MAX, step=0.05))
         elif t.role == gio.IMAGE:
             out.append(Widget(t.name, "upload", "picture (PNG / JPEG)"))
         elif t.classes:

@@ -162,6 +162,18 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+CACHE_ENV = "GANDEPLOY_CACHE"  # overrides the user cache folder (tests, CI)
+
+
+def cache_dir() -> Path:
+    """gandeploy's user cache folder: ``$GANDEPLOY_CACHE``, else ``$XDG_CACHE_HOME/gandeploy``, else
+    ``~/.cache/gandeploy`` (not created here)."""
+    given = os.environ.get(CACHE_ENV)
+    if given:
+        return Path(given).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "gandeploy"
+
+
 def read_tagged_json(path: Path, fmt: str, error: type[Exception], what: str, fix: str) -> dict[str, Any]:
     """A JSON object whose ``"format"`` is ``fmt``; unreadable, invalid or foreign files raise ``error`` naming
     ``path``, what it should be (``what``) and how to get a good one (``fix``)."""

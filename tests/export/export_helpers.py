@@ -16,15 +16,17 @@ from gandeploy.training.checkpoint import save_checkpoint
 TINY: dict[str, dict[str, Any]] = {name: dict(spec.tiny) for name, spec in MODELS.items()}
 
 
-def calibrate_batchnorm(g: torch.nn.Module, io_spec: GeneratorIO, num_classes: int, batch: int = 64) -> None:
-    """Set BatchNorm running statistics to the batch statistics of random inputs (train-mode forward)."""
+def calibrate_batchnorm(g: torch.nn.Module, io_spec: GeneratorIO, num_classes: int, batch: int = 64,
+                        image_hw: tuple[int, int] | None = None) -> None:
+    """Set BatchNorm running statistics to the batch statistics of random inputs (train-mode forward);
+    ``image_hw``: the picture size of an image-to-image generator's random inputs."""
     norms = [m for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     if not norms:
         return
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the calibration batches
-    feeds = example_inputs(io_spec, batch, seed=123)
+    feeds = example_inputs(io_spec, batch, image_hw=image_hw, seed=123)
     g.train()
     with torch.no_grad():
         g(*[torch.from_numpy(feeds[n]) for n in io_spec.input_names])
@@ -48,7 +50,8 @@ def make_run_dir(path: Path, model: str, seed: int = 0, **arch: Any) -> Path:
         for m in g.modules():
             if m is not g and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
-        calibrate_batchnorm(g, spec.io(cfg), spec.num_classes(cfg))
+        size = int(getattr(cfg, "image_size", 0) or 0)
+        calibrate_batchnorm(g, spec.io(cfg), spec.num_classes(cfg), image_hw=(size, size) if size else None)
         models[key] = g.state_dict()
     classes = tuple(f"class{i}" for i in range(cfg.num_classes)) if spec.num_classes(cfg) else None
     path.mkdir(parents=True, exist_ok=True)

@@ -70,11 +70,15 @@ def test_parity_without_server_names_the_flags_in_full(run_factory, tmp_path: Pa
     run = run_factory("dcgan")
     out = tmp_path / "export" / "dcgan-tiny"
     assert _invoke("export", run, "--out", out, "--max-batch", "2").exit_code == 0
+    report = tmp_path / "rep" / "parity.json"  # the last passing report: a dead --url must not replace it
+    report.parent.mkdir()
+    report.write_text('{"passed": true}\n')
     text = _clean(_invoke("parity", out, "--backends", "triton,triton-ensemble", "--url", "127.0.0.1:9",
                           "--report", tmp_path / "rep"))
     assert "pass --url / --protocol" in text, text
     error = text[text.index("Error: parity"):]
     assert error.count("cannot reach Triton") == 1, error  # one reason, not one per backend and batch size
+    assert report.read_text() == '{"passed": true}\n' and sorted(report.parent.iterdir()) == [report]
 
 
 def test_export_refuses_another_runs_export_dir(run_factory, tmp_path: Path) -> None:

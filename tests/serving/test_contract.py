@@ -67,7 +67,9 @@ def test_default_fill_and_case_values() -> None:
     ({"code": 4}, r"'code' must be in \[0, 3\]"),
     ({"continuous": [0.0, 1.0]}, "--continuous needs 3 value"),
     ({"continuous": [np.nan, 0, 0]}, "'continuous' holds NaN"),
-    ({"truncation": 0.0}, "'truncation' must be a finite number > 0"),
+    ({"truncation": 0.0}, "'truncation' must be a finite number >= 0.02"),
+    ({"truncation": 1e-9}, "'truncation' must be a finite number >= 0.02"),
+    ({"truncation": 0.0199}, "'truncation' must be a finite number >= 0.02"),
     ({"truncation": float("inf")}, "'truncation' holds NaN or infinite"),
 ])
 def test_bad_values_name_the_flag(given: dict, match: str) -> None:

@@ -35,16 +35,81 @@ def test_latent_copy_equals_gandeploy(seed: int, nz: int) -> None:
     assert common.latent_from_seed(seed, nz).dtype == np.float32
 
 
-@pytest.mark.parametrize("truncation", [None, 0.25, 0.7, 1.0, 2.5])
+@pytest.mark.parametrize("truncation", [None, gio.TRUNCATION_MIN, 0.05, 0.25, 0.7, 1.0, 2.5])
 @pytest.mark.parametrize("seed", [0, 3, 2**40 + 1, 2**63 - 1])
 def test_truncated_latent_copy_equals_gandeploy(seed: int, truncation: float | None) -> None:
     ours = common.latent_from_seed(seed, 64, truncation)
     np.testing.assert_array_equal(ours, gio.latent_from_seed(seed, 64, truncation))
     if truncation is not None:
         assert float(np.abs(ours).max()) <= truncation
-    for bad in (0.0, -1.0, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="truncation"):
-            common.latent_from_seed(seed, 4, bad)
+    for bad in (0.0, -1.0, float("nan"), float("inf"), 1e-9, 0.0199):
+        for latent_from_seed in (common.latent_from_seed, gio.latent_from_seed):
+            with pytest.raises(ValueError, match="truncation must be a finite number >= 0.02"):
+                latent_from_seed(seed, 4, bad)
+
+
+def test_truncation_limits_are_the_same_in_both_copies() -> None:
+    assert (common.TRUNCATION_MIN, common.TRUNCATION_ROUNDS) == (gio.TRUNCATION_MIN, gio.TRUNCATION_ROUNDS)
+    for latent_from_seed in (common.latent_from_seed, gio.latent_from_seed):  # 0.02 sent as FP32 is accepted
+        assert np.abs(latent_from_seed(4, 16, np.float32(gio.TRUNCATION_MIN))).max() <= np.float32(0.02)
+
+
+def _unbounded_truncated_latent(seed: int, nz: int, t: float) -> np.ndarray:
+    """The seed -> latent map as first published (redraw until done, no cap): the promise the bounded one keeps."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal(nz)
+    bad = np.flatnonzero(np.abs(z) > t)
+    while bad.size:
+        z[bad] = rng.standard_normal(bad.size)
+        bad = bad[np.abs(z[bad]) > t]
+    return z.astype(np.float32)
+
+
+@pytest.mark.parametrize("truncation", [gio.TRUNCATION_MIN, 0.03, 0.1, 0.5, 1.0])
+def test_bounded_truncation_keeps_the_published_map(truncation: float) -> None:
+    for seed in range(40):
+        want = _unbounded_truncated_latent(seed, 128, truncation)
+        np.testing.assert_array_equal(gio.latent_from_seed(seed, 128, truncation), want)
+        np.testing.assert_array_equal(common.latent_from_seed(seed, 128, truncation), want)
+
+
+def test_tiny_truncation_is_refused_everywhere_it_enters() -> None:
+    """1e-9 once made the redraw loop run forever (~1e9 rounds per component): every entry point refuses it."""
+    spec = {"name": "truncation", "dims": [1], "role": "truncation"}
+    with pytest.raises(common.RequestError, match="'truncation' must be a finite number >= 0.02"):
+        common.check_served(np.array([[1e-9]], np.float32), spec)
+    assert common.check_served(np.array([[0.02]], np.float32), spec).shape == (1, 1)
+    contract = ServedContract.from_io(MODELS["dcgan"].io(MODELS["dcgan"].config_cls(**MODELS["dcgan"].tiny)),
+                                      max_batch=8)
+    with pytest.raises(UserInputError, match="'truncation' must be a finite number >= 0.02"):
+        contract.request([1, 2], truncation=1e-9)
+    with pytest.raises(UserInputError, match="truncation"):
+        contract.generator_feeds([1, 2], truncation=[0.5, 1e-9])
+
+
+def test_truncation_at_the_minimum_finishes_in_bounded_time() -> None:
+    """The bound: at most TRUNCATION_ROUNDS redraw rounds; at the minimum t a 512-wide latent takes ~1 ms."""
+    import time
+
+    start = time.perf_counter()
+    for seed in range(20):
+        gio.latent_from_seed(seed, 512, gio.TRUNCATION_MIN)
+    assert time.perf_counter() - start < 5.0
+
+
+@pytest.mark.parametrize("module", [gio, common], ids=["gandeploy", "backend-copy"])
+def test_round_cap_completes_deterministically(module, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the cap, components still outside are clipped to +-t: the same latent every time, within [-t, t],
+    equal to the uncapped map on every component that finished within the cap."""
+    monkeypatch.setattr(module, "TRUNCATION_ROUNDS", 3)
+    t = 0.05
+    capped = module.latent_from_seed(11, 256, t)
+    np.testing.assert_array_equal(capped, module.latent_from_seed(11, 256, t))
+    assert float(np.abs(capped).max()) <= np.float32(t)
+    clipped = np.abs(capped) == np.float32(t)
+    assert 0 < clipped.sum() < 256  # the cap was reached for some components, not all
+    full = _unbounded_truncated_latent(11, 256, t)
+    np.testing.assert_array_equal(capped[~clipped], full[~clipped])
 
 
 def _tiny_contract(model: str) -> ServedContract:
@@ -115,7 +180,7 @@ def test_check_batch_fails_bad_requests_alone() -> None:
     raw = [good, bad_code, good, bad_t, missing, two_sizes]
     values, ok, rows, errors = common.check_batch(inputs, raw)
     assert ok == [0, 2] and rows == [1, 1] and values["seed"].shape == (2, 1)
-    assert "'code' must be in" in errors[1] and "'truncation' must be a finite number > 0" in errors[3]
+    assert "'code' must be in" in errors[1] and "'truncation' must be a finite number >= 0.02" in errors[3]
     assert "missing input 'continuous'" in errors[4] and "share one batch size" in errors[5]
     assert common.check_batch(inputs, [bad_code])[1] == []
 
@@ -129,7 +194,7 @@ def test_backend_checks_name_the_input() -> None:
              ("continuous", np.array([[np.nan, 0]], np.float32), "'continuous' holds NaN"),
              ("continuous", np.array([[np.inf, 0]], np.float32), "'continuous' holds NaN"),
              ("continuous", np.zeros((1, 3), np.float32), r"'continuous' must have shape \[N, 2\]"),
-             ("truncation", np.array([[0.0]], np.float32), "'truncation' must be a finite number > 0"),
+             ("truncation", np.array([[0.0]], np.float32), "'truncation' must be a finite number >= 0.02"),
              ("truncation", np.array([[np.nan]], np.float32), "'truncation' holds NaN"),
              ("seed", np.array([[-5]]), "'seed' must be in")]
     for name, value, match in cases:

@@ -56,7 +56,9 @@ CATALOG: list[tuple[str, str, Callable[[], dict[str, np.ndarray]], str]] = [
     ("label-negative", "cgan-tiny", lambda: {**SEEDS, "label": np.array([[-1]], np.int64)}, "'label' must be in"),
     ("label-wrong-dtype", "cgan-tiny", lambda: {**SEEDS, "label": np.array([[1]], np.int32)}, "data-type"),
     ("truncation-zero", "dcgan-tiny", lambda: {**SEEDS, "truncation": np.array([[0.0]], np.float32)},
-     "'truncation' must be a finite number > 0"),
+     "'truncation' must be a finite number >= 0.02"),
+    ("truncation-tiny", "dcgan-tiny", lambda: {**SEEDS, "truncation": np.array([[1e-9]], np.float32)},
+     "'truncation' must be a finite number >= 0.02"),  # was accepted, and hung the model instance forever
     ("truncation-negative", "cgan-tiny", lambda: {**SEEDS, "label": np.array([[1]]),
                                                   "truncation": np.array([[-0.5]], np.float32)}, "'truncation' must"),
     ("truncation-nan", "dcgan-tiny", lambda: {**SEEDS, "truncation": np.array([[np.nan]], np.float32)},
@@ -142,11 +144,15 @@ def test_bad_requests_do_not_spoil_their_batch(server, protocol: str) -> None:
 
 
 def test_seed_only_and_truncated_requests_share_a_batch(server, protocol: str) -> None:
-    """Requests with and without the optional ``truncation`` arrive together; a bad t fails alone."""
+    """Requests with and without the optional ``truncation`` arrive together; a bad t fails alone, and a tiny
+    one (1e-9, which once looped forever and stalled every request batched with it) is refused at once while
+    the smallest accepted t (0.02 as FP32) is served."""
+    bad = {2: -1.0, 5: 1e-9}
+
     def call(i: int) -> str:
         body = {"seed": np.array([[i]], np.int64)}
         if i % 3:
-            body["truncation"] = np.array([[0.5 if i % 3 == 1 else -1.0]], np.float32)
+            body["truncation"] = np.array([[(0.5, 0.02)[i % 2] if i % 3 == 1 else bad[i % 6]]], np.float32)
         with TritonClient(server.url(protocol), protocol) as client:
             try:
                 out = client.infer("dcgan-tiny", body, ["image"])["image"]

@@ -211,6 +211,10 @@ def test_cli_translate_writes_pngs_and_reports_failures(server, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png", "p1.png", "p2.png"]
     assert Image.open(tmp_path / "out" / "p1.png").size == (30, 21)
+    # issue 22 item 12: pictures of another size than the export's 32x32 are translated with a warning
+    warning = next(line for line in result.output.splitlines() if line.startswith("warning:"))
+    assert "p1.png (21x30)" in warning and "p2.png (64x48)" in warning and "p0.png" not in warning
+    assert "32x32" in warning and "garbled" in warning
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     result = CliRunner().invoke(main, ["translate", "cyclegan-tiny", str(src / "broken.png"), str(src / "p0.png"),
                                        "--out", str(tmp_path / "out2"), "--url", server.http_url,
@@ -218,6 +222,15 @@ def test_cli_translate_writes_pngs_and_reports_failures(server, tmp_path: Path) 
     assert result.exit_code == 1
     assert "broken.png" in result.output and "1/2" in result.output
     assert (tmp_path / "out2" / "p0.png").is_file()
+
+
+def test_cli_models_marks_optional_inputs(server) -> None:
+    """Issue 22 item 12: 'gandeploy models' listed truncation like a required input."""
+    result = CliRunner().invoke(main, ["models", "--url", server.grpc_url])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    dcgan = lines[lines.index("dcgan-tiny  [READY, sampling]") + 1]
+    assert dcgan.strip() == "inputs:  seed INT64 [-1, 1]; truncation FP32 [-1, 1] (optional)", dcgan
 
 
 def test_cli_sample_infogan_codes_truncation_and_traverse(server, exports, tmp_path: Path) -> None:
@@ -281,7 +294,7 @@ def test_cli_sample_truncation_sweep(server, exports, tmp_path: Path) -> None:
     assert runner.invoke(main, ["sample", "cgan-tiny", "--n", "4", "--truncation-sweep", "0.5,1", "--out", str(png),
                                 "--url", server.grpc_url]).exit_code == 0
     assert np.asarray(Image.open(png)).shape[1] > 4 * 34  # the grid plus its row labels
-    for args, needle in ((["--truncation-sweep", "0,1"], "numbers > 0"), (["--truncation-sweep", "a"], "numbers"),
+    for args, needle in ((["--truncation-sweep", "0,1"], "numbers >= 0.02"), (["--truncation-sweep", "a"], "numbers"),
                          (["--truncation-sweep", "1", "--truncation", "1"], "drop --truncation")):
         result = runner.invoke(main, ["sample", "cgan-tiny", "--url", server.grpc_url, "--out",
                                       str(tmp_path / "x.png"), *args])

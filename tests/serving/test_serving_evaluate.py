@@ -45,3 +45,16 @@ def test_cli_on_a_served_model(server, tmp_path) -> None:
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert data["features"] == "pixels" and data["n"] == 200 and data["backend"] == "served"
+
+
+def test_served_model_evaluates_against_its_recorded_data_set(server, tmp_path, monkeypatch) -> None:
+    """The served model's config records its run's data set (as its model card does): no --real needed, and
+    the report goes to its own folder, not the one an evaluation of the export writes."""
+    from gandeploy.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["evaluate", "mlp-tiny", "--url", server.http_url, "--protocol", "http",
+                                    "--n", "200", "--kid-subsets", "5"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "reports/evaluate/mlp-tiny-served/evaluate.json").read_text())
+    assert data["real"] == "ring8 (held-out split)" and data["backend"] == "served"

@@ -70,6 +70,7 @@ def test_model_that_fails_to_load_is_named(small_repository: Path, tmp_path: Pat
 
 def test_serve_command_runs_until_sigterm(small_repository: Path, tmp_path: Path, ports: list[int]) -> None:
     log = tmp_path / "logs" / "triton.log"
+    log.parent.mkdir()  # a file output's folder must exist outside the workspace (cli/options.py OutPath)
     cmd = [sys.executable, "-c", "from gandeploy.cli import main; main()", "serve", "--model-repository",
            str(small_repository), "--http-port", str(ports[0]), "--grpc-port", str(ports[1]), "--metrics-port",
            str(ports[2]), "--log-file", str(log)]

@@ -73,3 +73,17 @@ def test_ui_command_without_a_server_is_a_clear_error() -> None:
     result = CliRunner().invoke(main, ["ui", "--url", url, "--wait", "1"])
     assert result.exit_code == 1 and f"no Triton server answered at {url}" in result.output
     assert "gandeploy serve" in result.output
+
+
+def test_a_tiny_truncation_typed_on_the_page_is_refused() -> None:
+    """Issue 22 item 1: t = 1e-9 hung the model instance; the page's request is refused before it is sent."""
+    from gandeploy.errors import UserInputError
+
+    c = contract(gio.latent(4), gio.class_label(3))
+    ws = widgets(c)
+    assert "0.02" in ws[1].label
+    for typed in (1e-9, 0.01):
+        given = given_values(c, ws, [5, typed, 1])
+        with pytest.raises(UserInputError, match="'truncation' must be a finite number >= 0.02"):
+            c.request([5], **given)
+    assert c.request([5], **given_values(c, ws, [5, 0.02, 1]))["truncation"].tolist() == [[np.float32(0.02)]]

@@ -63,3 +63,20 @@ def test_served_grid_has_gutters_and_labels() -> None:
     assert (label_strip < 128).any()
     header = grid[:top, left:]
     assert (header < 200).any()  # column labels drawn
+
+
+def test_demo_closing_hint_serves_the_demo_repository() -> None:
+    """Issue 22 item 12: after 'make demo' the hint said 'gandeploy serve', which serves model_repository/ (the
+    tour's, empty then); the demo's repository is demo/model_repository."""
+    import shlex
+
+    from gandeploy.cli.demo import web_page_hint
+    from gandeploy.cli.serve import serve
+
+    repository = DemoPaths(Path(".")).repository
+    hint = web_page_hint(repository)
+    command = shlex.split(hint.split(": ", 1)[1].split(",")[0])
+    assert command[:2] == ["gandeploy", "serve"], hint
+    ctx = serve.make_context("serve", command[2:])
+    assert ctx.params["model_repository"] == repository == Path("demo/model_repository")
+    assert "gandeploy ui" in hint

@@ -26,6 +26,40 @@ def test_digits_classifier_held_out_accuracy() -> None:
     assert clf.held_out_accuracy >= 0.93
 
 
+def test_digits_classifier_is_cached_by_data_and_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22 item 13: the first health check (step 100) stalled every run ~37 s fitting this classifier.
+    The fitted one is cached (atomically) under the user cache folder and reused by a later process; other
+    settings get their own file; a damaged file is refitted, never fatal."""
+    import time
+
+    import torch
+
+    from gandeploy.evaluation import classifier as C
+
+    monkeypatch.setenv("GANDEPLOY_CACHE", str(tmp_path))
+    C.digits_classifier.cache_clear()  # a fresh process
+    start = time.perf_counter()
+    fitted = C.digits_classifier(16, iters=40)
+    fit_s = time.perf_counter() - start
+    files = sorted(tmp_path.glob("digits-classifier-*.pt"))
+    assert len(files) == 1 and not list(tmp_path.glob(".*tmp"))
+    C.digits_classifier.cache_clear()
+    start = time.perf_counter()
+    loaded = C.digits_classifier(16, iters=40)
+    load_s = time.perf_counter() - start
+    assert loaded.held_out_accuracy == fitted.held_out_accuracy
+    for key, value in fitted.model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value), key
+    assert load_s < fit_s, (load_s, fit_s)
+    C.digits_classifier(16, iters=41)  # other settings: another file
+    assert len(list(tmp_path.glob("digits-classifier-*.pt"))) == 2
+    files[0].write_bytes(b"damaged")
+    C.digits_classifier.cache_clear()
+    assert C.digits_classifier(16, iters=40).held_out_accuracy == fitted.held_out_accuracy  # refitted
+    assert files[0].read_bytes() != b"damaged"  # and cached again
+    C.digits_classifier.cache_clear()
+
+
 @pytest.mark.slow
 def test_cgan_digits_label_agreement(runs: Path) -> None:
     """A 16-wide CGAN, 300 steps at lr 1e-3: the classifier reads the requested digit in most samples."""

@@ -28,11 +28,16 @@ class RequestError(ValueError):
 # --- copies of gandeploy.models.io ---------------------------------------------------------------------------
 
 
+TRUNCATION_MIN = 0.02  # copies of gandeploy.models.io: smallest accepted truncation, cap on redraw rounds
+TRUNCATION_ROUNDS = 4096
+
+
 def latent_from_seed(seed: int, nz: int, truncation: float | None = None) -> np.ndarray:
     """``nz`` standard normals from NumPy's PCG64 ``default_rng(seed)``, float64 draws cast to float32.
 
-    ``truncation`` t > 0: every component with |z| > t is redrawn from the same generator, in index order,
-    round after round, until all lie within [-t, t] (components already inside never change).
+    ``truncation`` t >= TRUNCATION_MIN: every component with |z| > t is redrawn from the same generator, in
+    index order, round after round, until all lie within [-t, t] (components already inside never change), for
+    at most TRUNCATION_ROUNDS rounds; a component still outside after them is clipped to +-t.
     """
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
@@ -40,12 +45,15 @@ def latent_from_seed(seed: int, nz: int, truncation: float | None = None) -> np.
     z = rng.standard_normal(int(nz))  # float64 [nz]
     if truncation is not None:
         t = float(truncation)
-        if not np.isfinite(t) or t <= 0:
-            raise ValueError(f"truncation must be a finite number > 0, got {truncation}")
+        if not np.isfinite(t) or t < np.float32(TRUNCATION_MIN):  # 0.02 sent as FP32 passes
+            raise ValueError(f"truncation must be a finite number >= {TRUNCATION_MIN}, got {truncation}")
         bad = np.flatnonzero(np.abs(z) > t)
-        while bad.size:
+        for _ in range(TRUNCATION_ROUNDS):
+            if not bad.size:
+                break
             z[bad] = rng.standard_normal(bad.size)
             bad = bad[np.abs(z[bad]) > t]
+        np.clip(z, -t, t, out=z)  # no-op unless the cap was reached
     return z.astype(np.float32)
 
 
@@ -144,7 +152,8 @@ def load_contract(params: dict[str, str]) -> dict[str, Any]:
 
 def check_served(arr: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     """One served input of one request, [B, *dims], checked by its declaration: seeds in [0, 2**63 - 1];
-    indices in [0, classes); floats finite; truncation > 0; the shape [B, *dims]. Returns it [B, *dims]."""
+    indices in [0, classes); floats finite; truncation >= TRUNCATION_MIN; the shape [B, *dims]. Returns it
+    [B, *dims]."""
     name, dims = spec["name"], [int(d) for d in spec["dims"]]
     arr = np.asarray(arr)
     if arr.ndim != len(dims) + 1 or any(d != -1 and d != g for d, g in zip(dims, arr.shape[1:])):  # noqa: B905
@@ -154,8 +163,9 @@ def check_served(arr: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     if spec.get("classes"):
         return check_index(arr, int(spec["classes"]), name).reshape(-1, 1)
     arr = check_finite(arr, name)
-    if spec.get("role") == TRUNCATION_ROLE and arr.size and float(arr.min()) <= 0:
-        raise RequestError(f"input '{name}' must be a finite number > 0, got {float(arr.min())}")
+    if spec.get("role") == TRUNCATION_ROLE and arr.size and arr.min() < np.float32(TRUNCATION_MIN):
+        raise RequestError(f"input '{name}' must be a finite number >= {TRUNCATION_MIN}, "
+                           f"got {float(arr.min())}")
     return arr
 
 

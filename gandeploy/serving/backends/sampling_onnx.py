@@ -1,7 +1,7 @@
 """Triton python-backend model ``<name>`` for sampling exports (local flavour): the whole pipeline in one step.
 
 Served inputs → checked (``check_batch``: ``seed`` INT64 [1] in 0 .. 2**63 - 1; optional ``truncation`` FP32
-[1], finite and > 0; ``label`` / ``code`` INT64 [1] in [0, classes); ``continuous`` FP32 [M], finite) →
+[1], finite and >= 0.02; ``label`` / ``code`` INT64 [1] in [0, classes); ``continuous`` FP32 [M], finite) →
 generator inputs (``step_feeds``: a latent is ``latent_from_seed(seed, nz, truncation)``) → ``model.onnx`` on
 ONNX Runtime CPU → ``image`` UINT8 [H, W, C] (``to_uint8``) or ``sample`` FP32 [D]. The same contract and
 pictures as the ``<name>_seed`` → generator → ``<name>_postprocess`` ensemble of the NGC flavour, without two

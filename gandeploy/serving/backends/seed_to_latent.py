@@ -2,7 +2,7 @@
 
 Generic over the served contract (config parameter ``gandeploy_contract``, the JSON of
 ``gandeploy.contract.ServedContract``): every served input is checked by its declaration (``seed`` INT64 [1]
-in 0 .. 2**63 - 1; optional ``truncation`` FP32 [1], finite and > 0; ``label`` / ``code`` INT64 [1] in
+in 0 .. 2**63 - 1; optional ``truncation`` FP32 [1], finite and >= 0.02; ``label`` / ``code`` INT64 [1] in
 [0, classes); ``continuous`` FP32 [M], finite) and each generator input comes out as ``gen_<input>``: a latent
 is ``latent_from_seed(seed, nz, truncation)`` (NumPy PCG64, identical to ``gandeploy.models.io``), the other
 inputs pass through checked. An absent optional input arrives as None. Checks run once per input over the
