@@ -18,7 +18,7 @@ class Format:
     file: str | None  # file name inside an export dir (None: not a file artifact)
     runtime: str  # module under gandeploy.runtimes
     device: str  # "cpu" | "cuda" | "server"
-    precision: str  # "fp32" | "fp16"
+    precision: str  # "fp32" | "fp16" | "int8"
     description: str
 
 
@@ -29,6 +29,9 @@ FORMATS: dict[str, Format] = {
         Format("onnxruntime", "model.onnx", "onnxruntime", "cpu", "fp32", "ONNX FP32 on ONNX Runtime"),
         Format("onnxruntime-fp16", "model.fp16.onnx", "onnxruntime", "cpu", "fp16",
                "ONNX FP16 (FP32 IO, InstanceNorm in FP32) on ONNX Runtime"),
+        Format("onnxruntime-int8", "model.int8.onnx", "onnxruntime", "cpu", "int8",
+               "ONNX INT8 QDQ (per-channel weights; norms, softmax and output kept float) on ONNX Runtime, "
+               "accepted by its distribution"),
         Format("tensorrt", "model.plan", "tensorrt", "cuda", "fp16", "TensorRT strongly typed FP16 engine"),
         Format("triton", None, "triton", "server", "fp32", "served raw generator <name>_generator"),
         Format("triton-ensemble", None, "triton", "server", "fp32", "served user-facing model <name>"),

@@ -11,7 +11,7 @@ import click
 from gandeploy.cli.options import OutPath, parse_hw, report_outputs
 from gandeploy.cli.parity import parse_ints, split_list, url_protocol
 
-BACKENDS_HELP = ("Backends (repeatable or comma-separated): torch, onnxruntime, onnxruntime-fp16, tensorrt, triton, "
+BACKENDS_HELP = ("Backends (repeatable or comma-separated): torch, onnxruntime, onnxruntime-fp16, onnxruntime-int8, tensorrt, triton, "
                  "triton-ensemble [default: all].")
 
 

@@ -10,8 +10,9 @@ import click
 
 from gandeploy.cli.options import OutPath, report_outputs
 from gandeploy.evaluation.features import FEATURES
+from gandeploy.formats import FORMATS
 
-BACKEND_CHOICES = ["torch", "onnxruntime", "onnxruntime-fp16", "tensorrt", "triton"]
+BACKEND_CHOICES = [k for k in FORMATS if k != "triton-ensemble"]  # the format table's backends
 
 
 @click.command("evaluate")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -38,12 +39,17 @@ SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the gener
               help="ONNX exporter. auto: dynamo, and TorchScript only if dynamo fails (warned and recorded in "
                    "manifest.json); dynamo / torchscript: that one, failing instead of falling back.")
 @click.option("--force", is_flag=True, help="Replace an export dir that holds another run's export.")
-@click.option("--calibration", type=click.Path(path_type=Path), default=None,
-              help="A directory of your own pictures: the FP16 safety check and the receptive field are measured on "
-                   "them [default: the held-out photos of the 'photos' data set].")
+@click.option("--calibration", default=None, metavar="N|DIR",
+              help="DIR: a directory of your own pictures: the FP16 safety check, the receptive field and INT8 "
+                   "calibration use them [default: the held-out photos of the 'photos' data set]. N: sampling "
+                   "models calibrate INT8 on seeds 0..N-1 [default: 64].")
+@click.option("--int8", is_flag=True,
+              help="Also write model.int8.onnx (ONNX Runtime static quantization, QDQ), kept only if its samples "
+                   "are indistinguishable from FP32 (KID; PSNR >= 30 dB for picture inputs); else refused with the "
+                   "reason in manifest.json.")
 def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_batch: int, min_size: str | None,
            opt_size: str | None, max_size: str | None, opset: int | None, generator: str | None,
-           ema: bool | None, exporter: str, force: bool, calibration: Path | None) -> None:
+           ema: bool | None, exporter: str, force: bool, calibration: str | None, int8: bool) -> None:
     """Export RUN_DIR's generator to ONNX (dynamic batch; dynamic H/W for image-to-image models).
 
     \b
@@ -53,6 +59,9 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
                                               FP32 activations pass FP16's range (measured on real
                                               pictures) stay in FP32
       model.plan       TensorRT FP16 engine   same as FP16 (needs TensorRT and an NVIDIA GPU)
+      model.int8.onnx  ONNX Runtime INT8      by distribution: INT8 moves the unpaired KID vs FP32 by <= its std
+                                              (picture inputs: PSNR vs FP32 >= 30 dB); worst layers kept
+                                              float and retried, else refused (--int8 only)
     """
     from gandeploy.api import export as export_api  # local: keeps 'gandeploy --help' fast
 
@@ -64,8 +73,9 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
     sizes = {name: parse_hw(value, flag) for name, value, flag in (
         ("min_size", min_size, "--min-size"), ("opt_size", opt_size, "--opt-size"),
         ("max_size", max_size, "--max-size"))}
+    seeds, pictures = _calibration(calibration)
     result = export_api(run_dir, out, fp16=fp16, trt=trt, max_batch=max_batch, opset=opset, generator=generator,
-                        force=force, exporter=exporter, calibration=calibration, **sizes)
+                        force=force, exporter=exporter, calibration=pictures, int8=int8, int8_seeds=seeds, **sizes)
     manifest = result.manifest
     fallback = manifest["exporter"].get("fallback_reason")
     if fallback:
@@ -94,7 +104,29 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
         click.echo(f"FP16: {manifest['fp16']['fallback']}.")
     if (fp16 or trt) and result.tensorrt_reason:
         click.echo(f"{'model.plan':<17} {'tensorrt':<17} {'-':>9}  skipped: {result.tensorrt_reason}")
+    q = manifest.get("int8", {})
+    if int8 and q.get("written"):
+        v = q.get("verdict") or {}
+        figure = (f"PSNR {v.get('psnr_db')} dB" if v.get("test") == "psnr"
+                  else f"KID shift vs FP32 {v.get('kid_shift', 0):.2g}, std {v.get('kid_unpaired_std', 0):.2g}")
+        click.echo(f"INT8: accepted ({figure}); kept float: {len(q['kept_float'])} nodes "
+                   f"({len(q['kept_float_by_search'])} by the error search).")
+    elif int8:
+        click.echo(f"INT8: refused, model.int8.onnx not written: {q.get('reason')}", err=True)
     report_outputs([result.out_dir], next_command=f"gandeploy repo {result.out_dir}")
+
+
+def _calibration(value: str | None) -> tuple[int, Path | None]:
+    """--calibration N (seeds) or DIR (pictures): (INT8 calibration seeds, pictures dir or None)."""
+    from gandeploy.export.onnx2int8 import DEFAULT_SEEDS
+
+    if value is None:
+        return DEFAULT_SEEDS, None
+    if value.strip().isdigit():
+        if int(value) < 1:
+            raise click.BadParameter(f"N must be >= 1, got {value}.", param_hint="--calibration")
+        return int(value), None
+    return DEFAULT_SEEDS, Path(value)
 
 
 def _ema_choice(run_dir: Path, ema: bool) -> str:

@@ -49,9 +49,12 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
                    "only if that release's TensorRT built it; otherwise model.onnx, with a warning.")
 @click.option("--force", is_flag=True,
               help="Replace served models of the same name that were built from another export dir.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="Which ONNX of the export the generator serves: model.onnx, model.fp16.onnx or model.int8.onnx "
+                   "(written by 'export --int8' only when its samples match FP32's distribution).")
 def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int, max_queue_delay_us: int,
          preferred_batch_sizes: str | None, threads: int, max_pixels: int, tile: int | None,
-         tile_overlap: int | None, triton_release: str | None, force: bool) -> None:
+         tile_overlap: int | None, triton_release: str | None, force: bool, precision: str) -> None:
     """Build a Triton model repository from export dirs (each re-hashed against its manifest first).
 
     \b
@@ -65,7 +68,7 @@ def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int,
                               max_queue_delay_us=max_queue_delay_us,
                               preferred_batch_sizes=_sizes(preferred_batch_sizes), threads=threads,
                               max_pixels=max_pixels, tile=tile, tile_overlap=tile_overlap,
-                              triton_release=triton_release, force=force)
+                              triton_release=triton_release, force=force, precision=precision)
     click.echo(f"Built {len(result.models)} Triton models for {', '.join(result.exports)} ({flavour} flavour) "
                f"in {result.seconds:.1f} s.")
     nxt = f"gandeploy serve --model-repository {out}" if flavour == "local" else \

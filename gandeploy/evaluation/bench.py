@@ -1,8 +1,9 @@
 """Benchmark: throughput and p50/p99 latency per backend × batch size, against a measured SGEMM roofline.
 
 Each point runs ``warmup`` untimed calls, then ``reps`` timed calls of one batch. Throughput is
-``batch / p50``; achieved GFLOP/s is ``GFLOP per item × throughput``; % of roofline divides that by the best
-``torch.mm`` FP32 rate on the same thread count (``roofline.measure_sgemm``); ``vs torch`` divides by PyTorch
+``batch / p50``; achieved GFLOP/s is ``GFLOP per item × throughput``; % of roofline divides that by the
+attainable rate min(best ``torch.mm`` FP32 rate, intensity × triad bandwidth) on the same thread count
+(``roofline.measure_roofline``; each point records its ``intensity`` and which roof binds, ``bound``); ``vs torch`` divides by PyTorch
 eager's throughput at the same batch size. Served backends (``triton``, ``triton-ensemble``) are timed from
 this client, one request per batch; ``perf_analyzer`` sweeps concurrency on top (``perf_analyzer.py``).
 
@@ -27,7 +28,7 @@ import numpy as np
 from gandeploy.contract import ServedContract
 from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
 from gandeploy.evaluation.parity import SERVED, test_image
-from gandeploy.evaluation.roofline import Roofline, flops_per_image, measure_sgemm, torch_threads
+from gandeploy.evaluation.roofline import Roofline, flops_per_image, intensity, measure_roofline, torch_threads
 from gandeploy.formats import FORMATS, get_format
 from gandeploy.models.io import HW, from_uint8
 from gandeploy.runtimes.base import Runtime, open_runtime
@@ -51,8 +52,10 @@ class Point:
     batch: int
     latencies_ms: list[float]
     gflop_per_item: float | None = None
-    roofline_gflops: float | None = None
+    roofline_gflops: float | None = None  # attainable: min(SGEMM peak, intensity x triad bandwidth)
     vs_torch: float | None = None
+    intensity: float | None = None  # FLOPs per byte of weights + activations at this batch
+    bound: str | None = None  # which roof binds: "compute" | "memory"
 
     @property
     def p50_ms(self) -> float:
@@ -84,6 +87,8 @@ class Point:
                 "p50_ms": r(self.p50_ms), "p99_ms": r(self.p99_ms), "mean_ms": r(float(np.mean(self.latencies_ms))),
                 "min_ms": r(float(np.min(self.latencies_ms))), "throughput": r(self.throughput, 2),
                 "gflops": r(self.gflops, 2), "pct_roofline": r(self.pct_roofline, 1), "vs_torch": r(self.vs_torch),
+                "intensity": r(self.intensity, 2), "attainable_gflops": r(self.roofline_gflops, 2),
+                "bound": self.bound,
                 "latencies_ms": [round(v, 3) for v in self.latencies_ms]}
 
 
@@ -167,13 +172,14 @@ def _open(key: str, export_dir: Path, manifest: Manifest, threads: int, url: str
     if key == "tensorrt" and not manifest.tensorrt.get("built"):
         raise BackendUnavailable(f"not built at export: {manifest.tensorrt.get('reason', 'no plan')}")
     if fmt.file and not (export_dir / fmt.file).is_file():
-        raise BackendUnavailable(f"{fmt.file} is not in the export" + (" (re-export with --fp16)"
-                                                                     if fmt.precision == "fp16" else ""))
+        hint = {"fp16": " (re-export with --fp16)", "int8": " (re-export with --int8, or INT8 was refused: see "
+                "manifest.json 'int8')"}.get(fmt.precision, "")
+        raise BackendUnavailable(f"{fmt.file} is not in the export{hint}")
     if key in SERVED:
         if not url:
             raise BackendUnavailable("no server: pass --url HOST:PORT of a running 'gandeploy serve'")
         return open_runtime(key, export_dir, url=url, protocol=protocol)
-    if key == "onnxruntime" or key == "onnxruntime-fp16":
+    if fmt.runtime == "onnxruntime":  # every ONNX Runtime format of the table (fp32, fp16, int8)
         return open_runtime(key, export_dir, threads=threads)
     return open_runtime(key, export_dir)
 
@@ -224,7 +230,11 @@ def run_bench(export_dir: str | os.PathLike[str], backends: Sequence[str] | None
     module = spec.build_generator(run.arch).eval()
     with torch_threads(threads):
         gflop = flops_per_image(module, bench_inputs(contract, 1, hw)[0]) / 1e9
-    roof = roofline if isinstance(roofline, Roofline) else (measure_sgemm(threads) if roofline else None)
+    roof = roofline if isinstance(roofline, Roofline) else (measure_roofline(threads) if roofline else None)
+    intensities: dict[int, float] = {}
+    if roof is not None and roof.bandwidth_gbs:
+        with torch_threads(threads):
+            intensities = {b: intensity(module, bench_inputs(contract, b, hw)[0]) for b in batches}
     report = BenchReport(str(export_dir), manifest.name, run.model, manifest.task, hw, threads, roof, gflop)
     if roof:
         log.info("roofline: SGEMM %.1f GFLOP/s on %d threads; %s: %.3f GFLOP per item", roof.gflops, threads,
@@ -250,7 +260,9 @@ def run_bench(export_dir: str | os.PathLike[str], backends: Sequence[str] | None
                     report.skipped.setdefault(key, f"failed at batch {batch}: {exc}")
                     log.warning("%-17s batch %d failed: %s", key, batch, exc)
                     break
-                point = Point(key, batch, lat, gflop, roof.gflops if roof else None)
+                ai = intensities.get(batch)
+                point = Point(key, batch, lat, gflop, roof.attainable(ai) if roof else None,
+                              intensity=ai, bound=roof.bound(ai) if roof and ai else None)
                 report.points.append(point)
                 log.info("%-17s batch %-4d p50 %9.2f ms  p99 %9.2f ms  %9.1f items/s%s", key, batch, point.p50_ms,
                          point.p99_ms, point.throughput,
@@ -359,7 +371,7 @@ def image_rows(export_dir: str | os.PathLike[str], sizes: Sequence[HW] = IMAGE_S
     probe = {image.name: np.zeros((1, int(image.shape[1]), side, side), np.float32)}
     with torch_threads(threads):
         gflop_per_pixel = flops_per_image(module, probe) / 1e9 / (side * side)
-    roof = roofline if isinstance(roofline, Roofline) else (measure_sgemm(threads) if roofline else None)
+    roof = roofline if isinstance(roofline, Roofline) else (measure_roofline(threads) if roofline else None)
     all_openers: dict[str, Opener] = {key: in_process_opener(key, threads) for key in backends}
     all_openers.update(openers or {})
     rows: list[ImageRow] = []

@@ -7,7 +7,9 @@ not), and the tiled-vs-whole check (``evaluation/tiled.py``: a picture of at lea
 pipeline against PyTorch on the whole picture). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, triton) are compared in float against
 ``torch``; the served ensemble (``triton-ensemble``) in uint8 against ``to_uint8(torch(...))`` of the same
 inputs (translation: PNG in, the served pipeline's pad / tile / crop rules applied to the reference too). Tolerances come from
-``tolerances.TOLERANCES``; unavailable backends are listed as skipped with the reason.
+``tolerances.TOLERANCES``; unavailable backends are listed as skipped with the reason. INT8 backends have no
+per-pixel bound: their rows pass or fail by the distribution verdict (int8_verdict.py, run here afresh on
+``model.int8.onnx`` against ``model.onnx``), the pixel figures are reported beside it.
 """
 
 from __future__ import annotations
@@ -222,7 +224,8 @@ def _open(key: str, export_dir: Path, manifest: Manifest, options: dict[str, Any
         reason = manifest.tensorrt.get("reason") or "no model.plan in the export"
         raise BackendUnavailable(f"not built at export: {reason}")
     if fmt.file and not (export_dir / fmt.file).is_file():
-        hint = " (re-export with --fp16)" if fmt.precision == "fp16" else ""
+        hint = {"fp16": " (re-export with --fp16)", "int8": " (re-export with --int8; " + str(
+            manifest.data.get("int8", {}).get("reason") or "not requested") + ")"}.get(fmt.precision, "")
         raise BackendUnavailable(f"{fmt.file} is not in the export{hint}")
     if key in SERVED and not options.get("url"):
         raise BackendUnavailable("no server: pass --url HOST:PORT of a running 'gandeploy serve'")
@@ -258,6 +261,7 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
     out_name = contract.io.output_names[0]
     ref_out = {case: reference.run(f)[out_name] for case, (f, _) in inputs.items()}
     options = {"url": url, "protocol": protocol}
+    verdicts: dict[str, Any] = {}
     for key in keys:
         try:
             runtime = _open(key, export_dir, manifest, options)
@@ -269,10 +273,17 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
             report.rows.append(Row(key, get_format(key).precision, "float", cases[0],
                                    tolerance_for(get_format(key).precision), error=str(exc)))
             continue
+        if get_format(key).precision == "int8":
+            verdicts[key] = _int8_verdict(export_dir, contract, get_format(key).file)  # type: ignore[arg-type]
         with runtime:
             for case in cases:
-                report.rows.append(_compare_case(key, runtime, reference, contract, case, inputs[case],
-                                                 ref_out[case], report))
+                row = _compare_case(key, runtime, reference, contract, case, inputs[case], ref_out[case], report)
+                if key in verdicts and row.diff is not None:  # INT8: the distribution verdict is the bound
+                    row.breaches = [] if verdicts[key].passed else [f"distribution: {verdicts[key].reason}"]
+                report.rows.append(row)
+        if key in verdicts:
+            report.reference[f"{key}_verdict"] = {"passed": verdicts[key].passed, "test": verdicts[key].test,
+                                                  **verdicts[key].figures}
     if contract.translation and tiled and report.settings is not None:
         report.tiled = _tiled_check(export_dir, manifest, reference, report, keys, options)
     reference.close()
@@ -322,6 +333,18 @@ def _tiled_check(export_dir: Path, manifest: Manifest, reference: Runtime, repor
     check = tiled_vs_whole(manifest.contract, report.settings, reference, reference, served=False)  # type: ignore[arg-type]
     log.info("%s", check.line())
     return check
+
+
+def _int8_verdict(export_dir: Path, contract: ServedContract, file: str) -> Any:
+    """The INT8 acceptance test of int8_verdict.py, on this export's FP32 and INT8 models."""
+    from gandeploy.config import load_run_config
+    from gandeploy.evaluation.int8_verdict import judge_for
+
+    try:
+        dataset = load_run_config(export_dir).dataset
+    except GanDeployError:
+        dataset = None
+    return judge_for(export_dir / "model.onnx", contract.io, contract, dataset)(export_dir / file)
 
 
 def _compare_case(key: str, runtime: Runtime, reference: Runtime, contract: ServedContract, case: Case,

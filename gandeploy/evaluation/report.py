@@ -102,10 +102,10 @@ def parity_figure(report: ParityReport) -> bytes:
         if ref.ndim == 4:
             if ref.dtype == np.uint8:
                 diff = np.abs(ref[0].astype(np.int16) - cand[0].astype(np.int16)).max(axis=-1)  # [H, W] levels
-                scale, unit = float(tol.uint8_max or 1), f"{tol.uint8_max} levels"
+                scale, unit = float(tol.uint8_max or 255), f"{tol.uint8_max or 'no'} levels"
             else:
                 diff = np.abs(ref[0] - cand[0]).max(axis=0)  # [H, W]
-                scale, unit = float(tol.max_abs or 1.0), f"{tol.max_abs:g}"
+                scale, unit = float(tol.max_abs or 1.0), f"{tol.max_abs or 'none: distribution verdict'}"
             for col, (img, title) in enumerate(((ref, "reference (torch fp32)"), (cand, key))):
                 pic = _as_picture(img, report.value_range)
                 axes[row][col].imshow(pic[:, :, 0] if pic.shape[2] == 1 else pic, cmap="gray", vmin=0, vmax=255)
@@ -121,7 +121,8 @@ def parity_figure(report: ParityReport) -> bytes:
                 axes[row][col].set_title(title, fontsize=9)
             err = np.abs(ref - cand).max(axis=1)
             axes[row][2].bar(np.arange(err.size), err / float(tol.max_abs or 1.0))
-            axes[row][2].set_title(f"|diff| / tolerance ({tol.max_abs:g}) per sample", fontsize=9)
+            axes[row][2].set_title(f"|diff| / tolerance ({tol.max_abs or 'none: distribution'}) per sample",
+                                   fontsize=9)
         for ax in axes[row]:
             if ref.ndim == 4:
                 ax.set_xticks([])

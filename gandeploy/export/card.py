@@ -18,6 +18,7 @@ from gandeploy import __version__
 from gandeploy.config import CONFIG_FILE, QUALITY_FILE, load_run_config, to_dict
 from gandeploy.models.io import IMAGE
 from gandeploy.utils.io import atomic_write_text
+from gandeploy.export.onnx2int8 import int8_card_lines
 
 CARD_FILE = "README.md"
 
@@ -66,6 +67,7 @@ def model_card(export_dir: Path, served: dict[str, Any] | None = None) -> str:
                 check += f" (uint8 within {entry['uint8_levels']} level(s))"
             lines.append(f"| {fmt} | {entry['max_abs']:.2e} | {entry.get('mean_abs', float('nan')):.2e} | {check} |")
     lines += _fp16_lines(manifest.get("fp16")) + _field_lines(manifest.get("receptive_field"))
+    lines += int8_card_lines(manifest.get("int8"))
     trt = manifest.get("tensorrt", {})
     if not trt.get("built"):
         lines.append(f"\nTensorRT: not built ({trt.get('reason', 'not requested')}).")

@@ -28,6 +28,7 @@ from gandeploy.manifest import EXPORT_FORMAT, MANIFEST_FILE, file_entry, now_iso
 from gandeploy.export.calibration import calibration_inputs, probe_picture
 from gandeploy.export.fp16_safety import safe_fp16
 from gandeploy.export.onnx2fp16 import fp16_block_list
+from gandeploy.export.onnx2int8 import DEFAULT_SEEDS, Int8Result, Judge, quantize_accepted, sampling_feeds
 from gandeploy.export.receptive_field import MAX_SIDE, measure_receptive_field
 from gandeploy.export.onnx2trt import build_engine
 from gandeploy.export.torch2onnx import EXPORTERS, export_onnx
@@ -82,14 +83,19 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                trt: bool | None = None, max_batch: int = 64, min_size: HW | None = None, opt_size: HW | None = None,
                max_size: HW | None = None, opset: int | None = None, generator: str | None = None,
                force: bool = False, calibration: Path | None = None, field_max_side: int = MAX_SIDE,
-               exporter: str = "auto") -> ExportResult:
+               exporter: str = "auto", int8: bool = False, int8_seeds: int = DEFAULT_SEEDS,
+               int8_judge: Callable[[Path, GeneratorIO, ServedContract, RunConfig], Judge] | None = None,
+               ) -> ExportResult:
     """Export a run dir's generator. ``trt``: None builds a plan with ``fp16`` where TensorRT can run,
     True requires it (and implies the FP16 ONNX), False never builds one. ``force`` overwrites an export dir
     that holds another run's (or generator's) export. ``calibration``: a directory of the user's pictures for
     the FP16 safety check and the receptive field (default: the held-out photos of the 'photos' data set).
     ``field_max_side``: the largest crop the receptive field is probed on (receptive_field.py). ``exporter``:
     ``dynamo``, ``torchscript`` or ``auto`` (dynamo, and TorchScript if dynamo fails: recorded in the manifest
-    as ``exporter.fallback_reason``).
+    as ``exporter.fallback_reason``). ``int8``: also write ``model.int8.onnx`` (onnx2int8.py), calibrated on
+    ``int8_seeds`` seeds (sampling) or the ``calibration`` pictures, and only if the judge that
+    ``int8_judge(fp32_path, io, contract, run)`` returns accepts it (the CLI passes
+    ``gandeploy.evaluation.int8_verdict.judge_for``); a refusal is recorded in the manifest, the rest stands.
 
     The export is built in a staging directory beside the target and swapped in whole on success: a failed
     step, Ctrl-C or a kill leaves the previous export as it was."""
@@ -110,6 +116,10 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         raise BackendUnavailable(f"--trt was given but TensorRT cannot run here: {trt_reason}. "
                                  "Drop --trt (or use --no-trt) to export the ONNX artifacts only.")
     fp16 = fp16 or bool(trt)
+    if int8 and int8_judge is None:
+        raise ValueError("int8=True needs int8_judge (gandeploy.evaluation.int8_verdict.judge_for)")
+    if isinstance(int8_seeds, bool) or not isinstance(int8_seeds, int) or int8_seeds < 1:
+        raise UserInputError(f"--calibration N must be a whole number of seeds >= 1, got {int8_seeds!r}.")
     calib = calibration_inputs(io_spec, Path(calibration) if calibration is not None else None) if fp16 else None
     module, key = load_for_export(run_dir, generator)
     target = Path(out) if out is not None else default_export_dir(run_dir, spec.generator_keys, key)
@@ -174,6 +184,14 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                 validate.enforce("tensorrt (model.plan)", parity["tensorrt"], str(target))
                 files["model.plan"] = file_entry(out_dir / "model.plan", "tensorrt")
                 files[TIMING_CACHE] = file_entry(out_dir / TIMING_CACHE)
+        contract = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,
+                                          image_sizes=sizes)
+        int8_result = None
+        if int8:
+            int8_result = _int8(onnx_path, out_dir / FORMATS["onnxruntime-int8"].file, io_spec, contract,  # type: ignore[operator]
+                                run, int8_judge, int8_seeds, Path(calibration) if calibration is not None else None)
+            if int8_result.path is not None:
+                files[int8_result.path.name] = file_entry(int8_result.path, "onnxruntime-int8")
         if TIMING_CACHE not in files:
             (out_dir / TIMING_CACHE).unlink(missing_ok=True)  # the old build's cache, copied in but not used
 
@@ -199,14 +217,28 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         if sizes:
             manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
             manifest["output_sizes"] = {k: [v[0] * io_spec.scale, v[1] * io_spec.scale] for k, v in sizes.items()}
-        manifest["contract"] = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,
-                                                      image_sizes=sizes).to_json()
+        manifest["int8"] = (int8_result.to_json() if int8_result is not None
+                            else {"written": False, "reason": "not requested (pass --int8)"})
+        manifest["contract"] = contract.to_json()
         write_manifest(out_dir, manifest)
         write_model_card(out_dir)  # README.md: generated from the manifest, config.json and the run's quality.json
     seconds = time.perf_counter() - start
     log.debug("export of %s (%s) finished in %.1f s", run_dir, key, seconds)  # the CLI prints the result
     return ExportResult(target, manifest, tuple(artifact_rows(target, manifest)), seconds, onnx_info.exporter,
                         None if tensorrt["built"] else tensorrt.get("reason"))
+
+
+def _int8(onnx_path: Path, int8_path: Path, io_spec: GeneratorIO, contract: ServedContract, run: RunConfig,
+          judge_for: Any, seeds: int, pictures: Path | None) -> Int8Result:
+    """The INT8 step (onnx2int8.py) on the model's own inputs, judged by the caller's judge."""
+    if io_spec.image_input is not None:
+        calib = calibration_inputs(io_spec, pictures)
+        feeds, measured_on = calib.feeds, calib.measured_on
+    else:
+        feeds, measured_on = sampling_feeds(contract, seeds), f"seeds 0..{seeds - 1}"
+    result = quantize_accepted(onnx_path, int8_path, feeds, judge_for(onnx_path, io_spec, contract, run))
+    result.calibrated_on = measured_on
+    return result
 
 
 def picture_runner(runtime: OnnxRuntimeRuntime, io_spec: GeneratorIO) -> Callable[[np.ndarray], np.ndarray]:

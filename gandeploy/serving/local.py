@@ -19,6 +19,7 @@ import numpy as np
 
 from gandeploy.contract import ServedContract
 from gandeploy.errors import GanDeployError, UserInputError
+from gandeploy.formats import FORMATS
 from gandeploy.manifest import load_manifest
 from gandeploy.models.io import IMAGE, to_uint8
 from gandeploy.models.latent_stream import check_latent_stream
@@ -26,7 +27,7 @@ from gandeploy.runtimes.base import Runtime, open_runtime
 from gandeploy.serving.repository import DEFAULT_MAX_PIXELS
 from gandeploy.serving.tiling import PipelineSettings, pipeline_settings, run_pictures
 
-LOCAL_BACKENDS = ("torch", "onnxruntime", "onnxruntime-fp16", "tensorrt")
+LOCAL_BACKENDS = tuple(k for k, f in FORMATS.items() if f.device != "server")  # in-process formats of the table
 
 
 def local_runtime(export_dir: str | os.PathLike[str], backend: str) -> tuple[ServedContract, Runtime]:

@@ -40,6 +40,7 @@ from typing import Any
 from gandeploy import __version__
 from gandeploy.contract import CONFIG_PARAMETER, DATASET_PARAMETER
 from gandeploy.errors import ExportError, ServingError, UserInputError
+from gandeploy.formats import FORMATS
 from gandeploy.export.card import CARD_FILE, write_model_card
 from gandeploy.serving import configs as C
 from gandeploy.serving import ngc
@@ -73,6 +74,7 @@ class RepositoryOptions:
     tile: int | None = None  # translation: input tile side (None: from the memory budget, contract_images)
     tile_overlap: int | None = None  # translation: context pixels per tile side (None: the receptive field)
     triton_release: str | None = None  # ngc: the target NGC release (None: ngc.DEFAULT_RELEASE)
+    precision: str = "fp32"  # which ONNX of the export the generator serves (format table: fp32 | fp16 | int8)
 
     def __post_init__(self) -> None:
         if self.flavour not in FLAVOURS:
@@ -80,6 +82,19 @@ class RepositoryOptions:
         if self.threads < 0 or self.max_pixels < 1:
             raise UserInputError("--threads must be >= 0 and --max-pixels >= 1.")
         ngc.get_release(self.triton_release)  # an unknown release fails before anything is written
+        onnx_file(self.precision)  # an unknown precision fails here too
+
+    @property
+    def onnx_file(self) -> str:
+        return onnx_file(self.precision)
+
+
+def onnx_file(precision: str) -> str:
+    """The export's ONNX Runtime file of ``precision``, looked up in the format table."""
+    files = {f.precision: f.file for f in FORMATS.values() if f.runtime == "onnxruntime" and f.file}
+    if precision not in files:
+        raise UserInputError(f"--precision must be one of {', '.join(files)}, got '{precision}'.")
+    return str(files[precision])
 
 
 @dataclass
@@ -108,13 +123,14 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
                      preferred_batch_sizes: Sequence[int] | None = None, threads: int = 0,
                      max_pixels: int = DEFAULT_MAX_PIXELS, tile: int | None = None,
                      tile_overlap: int | None = None, triton_release: str | None = None,
-                     force: bool = False) -> RepositoryResult:
+                     force: bool = False, precision: str = "fp32") -> RepositoryResult:
     """Verify each export and write its Triton models into ``out`` (see the module docstring). Models that a
-    build from another export dir of the same name placed there are replaced only with ``force``."""
+    build from another export dir of the same name placed there are replaced only with ``force``.
+    ``precision``: which of the export's ONNX files the generator serves (``model.int8.onnx`` for int8)."""
     start = time.perf_counter()
     options = RepositoryOptions(flavour, instances, max_queue_delay_us,
                                 tuple(preferred_batch_sizes) if preferred_batch_sizes else None, threads,
-                                max_pixels, tile, tile_overlap, triton_release)
+                                max_pixels, tile, tile_overlap, triton_release, precision)
     dirs = [Path(d) for d in export_dirs]
     if not dirs:
         raise UserInputError("give at least one EXPORT_DIR (made by 'gandeploy export').")
@@ -194,7 +210,11 @@ def _python_files(source: str) -> dict[str, Path]:
 def _export_file(export: ServedExport, name: str) -> tuple[dict[str, Path], dict[str, str]]:
     entry = export.manifest.files.get(name)
     if not entry:
-        raise ExportError(f"'{export.export_dir}' has no {name} in its manifest; run 'gandeploy export' again.")
+        why = ""
+        if name == onnx_file("int8"):
+            why = f" (INT8: {export.manifest.data.get('int8', {}).get('reason') or 'not requested'})"
+        raise ExportError(f"'{export.export_dir}' has no {name} in its manifest{why}; run 'gandeploy export' again"
+                          + (" with --int8" if name == onnx_file("int8") else "") + ".")
     return {f"1/{name}": export.export_dir / name}, {f"1/{name}": str(entry["sha256"])}
 
 
@@ -202,18 +222,18 @@ def _generators(export: ServedExport, options: RepositoryOptions, batching: C.Ba
                 meta: dict[str, Any]) -> list[PlannedModel]:
     inputs, outputs = export.contract.generator_inputs, export.contract.generator_outputs
     name = export.generator_model
-    onnx_files, onnx_sha = _export_file(export, "model.onnx")
+    onnx_files, onnx_sha = _export_file(export, options.onnx_file)
     if options.flavour == "local":
-        params = {**meta, "onnx_file": "model.onnx", "intra_op_threads": options.threads}
+        params = {**meta, "onnx_file": options.onnx_file, "intra_op_threads": options.threads}
         cfg = C.python_model(name, inputs, outputs, batching, params)
         return [PlannedModel(name, "generator", cfg, {**_python_files("generator_onnx.py"), **onnx_files}, onnx_sha)]
     choice = ngc.plan_choice(export.manifest.data, ngc.get_release(options.triton_release))
     ngc.warn_fallback(export.name, choice)
-    if choice.use_plan:  # the plan alone: an ONNX Runtime twin would take GPU memory and never run
+    if choice.use_plan and options.precision == "fp32":  # the plan alone: an ONNX Runtime twin would take GPU memory and never run
         plan_files, plan_sha = _export_file(export, "model.plan")
         return [PlannedModel(name, "generator_trt", C.native_model(name, "tensorrt_plan", "model.plan", inputs,
                                                                     outputs, batching, meta), plan_files, plan_sha)]
-    return [PlannedModel(name, "generator", C.native_model(name, "onnxruntime_onnx", "model.onnx", inputs,
+    return [PlannedModel(name, "generator", C.native_model(name, "onnxruntime_onnx", options.onnx_file, inputs,
                                                             outputs, batching, meta), onnx_files, onnx_sha)]
 
 
@@ -221,8 +241,8 @@ def _sampling_one_step(export: ServedExport, options: RepositoryOptions, batchin
                        meta: dict[str, Any]) -> PlannedModel:
     """Local sampling ``<name>``: checks, latents, ONNX Runtime and the uint8 map in one python step."""
     contract = export.contract
-    onnx_files, onnx_sha = _export_file(export, "model.onnx")
-    params = {**meta, "onnx_file": "model.onnx", "intra_op_threads": options.threads}
+    onnx_files, onnx_sha = _export_file(export, options.onnx_file)
+    params = {**meta, "onnx_file": options.onnx_file, "intra_op_threads": options.threads}
     cfg = C.python_model(export.name, contract.inputs, contract.outputs, batching, params)
     return PlannedModel(export.name, "sampling", cfg, {**_python_files("sampling_onnx.py"), **onnx_files}, onnx_sha)
 

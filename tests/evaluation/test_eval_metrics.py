@@ -90,8 +90,10 @@ def test_table_is_complete_and_ordered() -> None:
     assert fp32.max_abs < LEVEL  # an FP32 backend inside its bound never moves a served pixel by 2 levels
     assert fp16.max_abs > fp32.max_abs and fp16.mean_abs > fp32.mean_abs  # type: ignore[operator]
     assert tolerance_for("fp32", "uint8").uint8_max == 1 and tolerance_for("fp16", "uint8").uint8_max == 2
+    int8 = tolerance_for("int8")  # judged by its distribution (int8_verdict.py), never by a pixel bound
+    assert (int8.max_abs, int8.mean_abs, int8.uint8_max, int8.uint8_mean) == (None, None, None, None)
     with pytest.raises(ValueError, match="no tolerance"):
-        tolerance_for("int8")
+        tolerance_for("int4")
 
 
 def test_breaches_name_the_figure() -> None:

@@ -45,3 +45,34 @@ def test_generator_flops_match_hand_counts() -> None:
     small = flops_per_image(c, {"image": np.zeros((1, 3, 16, 16), np.float32)})
     wide = flops_per_image(c, {"image": np.zeros((1, 3, 16, 32), np.float32)})
     assert wide == 2 * small
+
+
+def test_triad_bandwidth_is_sane_and_windows_are_long() -> None:
+    import time
+
+    from gandeploy.evaluation.roofline import measure_triad
+
+    start = time.perf_counter()
+    best, median = measure_triad(threads=1, elements=1 << 20, reps=3, min_seconds=0.15)
+    assert time.perf_counter() - start >= 3 * 0.15  # every window lasts at least min_seconds
+    assert best >= median > 0.1  # GB/s: any machine moves more than 100 MB/s
+
+
+def test_attainable_is_the_lower_roof() -> None:
+    from gandeploy.evaluation.roofline import Roofline
+
+    roof = Roofline(gflops=100.0, threads=1, sizes=(64,), per_size={"64": 100.0}, bandwidth_gbs=10.0)
+    assert roof.ridge == 10.0
+    assert roof.attainable(2.0) == 20.0 and roof.bound(2.0) == "memory"  # 2 FLOPs/byte x 10 GB/s
+    assert roof.attainable(50.0) == 100.0 and roof.bound(50.0) == "compute"
+    assert Roofline(100.0, 1, (64,), {"64": 100.0}).attainable(2.0) == 100.0  # no memory roof measured
+
+
+def test_intensity_hand_count() -> None:
+    """A bias-free Linear 10 -> 7 at batch 3: 2·3·10·7 FLOPs over (70 weights + 30 inputs + 21 outputs) x 4 bytes."""
+    from gandeploy.evaluation.roofline import bytes_per_item, intensity
+
+    lin = nn.Linear(10, 7, bias=False)
+    feeds = {"x": np.zeros((3, 10), np.float32)}
+    assert bytes_per_item(lin, feeds) == (70 + 30 + 21) * 4 / 3
+    assert intensity(lin, feeds) == 2 * 3 * 10 * 7 / ((70 + 30 + 21) * 4)
