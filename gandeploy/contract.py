@@ -35,6 +35,18 @@ from typing import Any
 import numpy as np
 
 from gandeploy.contract_images import ImageRules
+from gandeploy.contract_tensors import (
+    BYTES_NAME,
+    IMAGE_NAME,
+    POINTS_NAME,
+    SEED,
+    SEED_MAX,
+    SERVED_INPUTS,
+    TRUNCATION,
+    ServedTensor,
+    check_values,
+    served_dims,
+)
 from gandeploy.errors import ExportError, UserInputError
 from gandeploy.models import io as gio
 from gandeploy.models.io import GeneratorIO, TensorSpec
@@ -43,55 +55,8 @@ from gandeploy.models.latent_stream import check_latent_stream, latent_stream_re
 CONTRACT_FORMAT = "gandeploy.contract/1"
 CONFIG_PARAMETER = "gandeploy_contract"  # the user-facing model's config parameter holding ``to_json()``
 DATASET_PARAMETER = "gandeploy_dataset"  # every served model's config parameter naming its training data set
-SEED_MAX = 2**63 - 1
 STEP_PREFIX = "gen_"  # the seed step's outputs: ``gen_<generator input>``
-SEED, TRUNCATION = "seed", "truncation"  # served-only roles (the latent's two served inputs)
-# generator input role -> (served name, served dtype); the latent is served as a seed (+ optional truncation)
-SERVED_INPUTS = {gio.CLASS_LABEL: ("label", "int64"), gio.CATEGORICAL_CODE: ("code", "int64"),
-                 gio.CONTINUOUS_CODE: ("continuous", "float32")}
-BYTES_NAME, IMAGE_NAME, POINTS_NAME = "image_bytes", "image", "sample"
 CASE_SALT = 7_919  # case_values: continuous codes of seed s come from default_rng(CASE_SALT + s)
-
-
-@dataclass(frozen=True)
-class ServedTensor:
-    """One Triton tensor: name, dtype (float32 | int64 | uint8 | bytes), dims without the batch axis (-1:
-    dynamic), and what it means: ``role`` (a generator role, ``seed`` or ``truncation``), the generator input
-    it ``feeds``, its bounds (``classes`` for indices; ``low``/``high``: the training range) and ``optional``."""
-
-    name: str
-    dtype: str
-    dims: tuple[int, ...]
-    reshape: tuple[int, ...] | None = None  # () feeds a [N, 1] tensor to the graph as [N]
-    optional: bool = False
-    role: str = ""
-    feeds: str = ""
-    classes: int = 0
-    low: float | None = None
-    high: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"name": self.name, "dtype": self.dtype, "dims": list(self.dims), "role": self.role,
-                                "feeds": self.feeds, "optional": self.optional}
-        if self.reshape is not None:
-            data["reshape"] = list(self.reshape)
-        return {**data, **gio.bounds_to_json(self.classes, self.low, self.high)}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ServedTensor:
-        reshape = data.get("reshape")
-        return cls(str(data["name"]), str(data["dtype"]), tuple(int(d) for d in data["dims"]),
-                   None if reshape is None else tuple(int(d) for d in reshape), bool(data.get("optional", False)),
-                   str(data.get("role", "")), str(data.get("feeds", "")), *gio.bounds_from_json(data))
-
-    def signature(self) -> dict[str, Any]:
-        """``{"name", "dtype", "dims"}`` (+ ``"optional"``), as repository records list tensors."""
-        return {"name": self.name, "dtype": self.dtype, "dims": list(self.dims),
-                **({"optional": True} if self.optional else {})}
-
-
-def _dims(spec: TensorSpec) -> tuple[int, ...]:
-    return tuple(-1 if isinstance(d, str) else int(d) for d in spec.shape[1:])
 
 
 @dataclass(frozen=True)
@@ -177,13 +142,13 @@ class ServedContract:
         out = []
         for s in self.io.inputs:
             scalar = s.shape == (gio.BATCH,)
-            out.append(ServedTensor(s.name, s.dtype, (1,) if scalar else _dims(s), () if scalar else None,
+            out.append(ServedTensor(s.name, s.dtype, (1,) if scalar else served_dims(s), () if scalar else None,
                                     role=s.role, feeds=s.name, classes=s.classes, low=s.low, high=s.high))
         return tuple(out)
 
     @property
     def generator_outputs(self) -> tuple[ServedTensor, ...]:
-        return tuple(ServedTensor(s.name, "float32", _dims(s), role=s.role) for s in self.io.outputs)
+        return tuple(ServedTensor(s.name, "float32", served_dims(s), role=s.role) for s in self.io.outputs)
 
     @property
     def inputs(self) -> tuple[ServedTensor, ...]:
@@ -199,7 +164,7 @@ class ServedContract:
                 out.append(ServedTensor(BYTES_NAME, "bytes", (1,), role=s.role, feeds=s.name))
             else:
                 name, dtype = SERVED_INPUTS[s.role]
-                dims = (1,) if s.shape == (gio.BATCH,) else _dims(s)
+                dims = (1,) if s.shape == (gio.BATCH,) else served_dims(s)
                 out.append(ServedTensor(name, dtype, dims, role=s.role, feeds=s.name, classes=s.classes,
                                         low=s.low, high=s.high))
         return tuple(out)
@@ -210,7 +175,7 @@ class ServedContract:
         if self.translation:
             return (ServedTensor(BYTES_NAME, "bytes", (1,), role=spec.role),)
         if self.points:
-            return (ServedTensor(POINTS_NAME, "float32", _dims(spec), role=spec.role),)
+            return (ServedTensor(POINTS_NAME, "float32", served_dims(spec), role=spec.role),)
         _, c, h, w = spec.shape
         return (ServedTensor(IMAGE_NAME, "uint8", (int(h), int(w), int(c)), role=spec.role),)
 
@@ -297,7 +262,7 @@ class ServedContract:
             if t.dtype == "bytes":
                 arr = np.array([bytes(b) for b in arr.reshape(-1)], dtype=np.object_).reshape(-1, 1)
             else:
-                arr = _check_values(t, arr)
+                arr = check_values(t, arr)
             if batch is not None and arr.shape[0] != batch:
                 raise UserInputError(f"input '{t.name}' has batch {arr.shape[0]}, the others {batch}.")
             batch = arr.shape[0]
@@ -426,36 +391,6 @@ class ServedContract:
                               "gandeploy; re-export with 'gandeploy export RUN_DIR'.") from None
 
 
-def _check_values(t: ServedTensor, arr: np.ndarray) -> np.ndarray:
-    """One served non-bytes input: dtype kind, shape [N, *dims], range / finiteness (UserInputError)."""
-    if t.dtype == "int64":
-        if arr.dtype.kind not in "iu":
-            raise UserInputError(f"input '{t.name}' must hold integers (INT64), got {arr.dtype}.")
-        arr = arr.astype(np.int64)
-    else:
-        if arr.dtype.kind not in "fiu":
-            raise UserInputError(f"input '{t.name}' must hold numbers (FP32), got {arr.dtype}.")
-        arr = arr.astype(np.float32)
-    if arr.ndim == 1 and t.dims == (1,):
-        arr = arr[:, None]
-    if arr.ndim != len(t.dims) + 1 or tuple(arr.shape[1:]) != t.dims:
-        raise UserInputError(f"input '{t.name}' must have shape [N, {', '.join(map(str, t.dims))}], got "
-                             f"{list(arr.shape)}.")
-    if t.role == SEED and arr.size and int(arr.min()) < 0:
-        raise UserInputError(f"input 'seed' must be in [0, 2**63 - 1], got {int(arr.min())}.")
-    if t.classes:
-        bad = arr[(arr < 0) | (arr >= t.classes)]
-        if bad.size:
-            raise UserInputError(f"input '{t.name}' must be in [0, {t.classes - 1}] ({t.classes} classes), got "
-                                 f"{int(bad[0])}.")
-    if arr.dtype == np.float32 and not np.all(np.isfinite(arr)):
-        raise UserInputError(f"input '{t.name}' holds NaN or infinite values.")
-    if t.role == TRUNCATION and arr.size and arr.min() < np.float32(gio.TRUNCATION_MIN):
-        raise UserInputError(f"input 'truncation' must be a finite number >= {gio.TRUNCATION_MIN}, got "
-                             f"{float(arr.min())} (smaller values would redraw the latent for ~1/t rounds).")
-    return arr
-
-
 def encode_png(image: np.ndarray) -> bytes:
     """uint8 [H, W, C] (C = 1 or 3) → PNG bytes."""
     import io
@@ -474,21 +409,3 @@ RAW_SUFFIX = "_generator"  # NAME_generator: the raw generator model beside ever
 def raw_model(name: str) -> str:
     """The served raw generator of the user-facing model ``name`` (the ONNX IO)."""
     return name + RAW_SUFFIX
-
-
-def interpolation_feeds(contract: ServedContract, seed_a: int, seed_b: int, steps: int,
-                        given: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """The raw ``NAME_generator`` request of a latent interpolation (``sample --interpolate``, the web page's
-    strip), computed on the client: ``steps`` slerped latents between the two seeds' latents
-    (with ``given``'s truncation), every other generator input at its ``given`` value; int64 [N] inputs as
-    [N, 1] (their Triton dims)."""
-    feeds_a = contract.generator_feeds([seed_a], **given)
-    feeds_b = contract.generator_feeds([seed_b], **given)
-    out: dict[str, np.ndarray] = {}
-    for g, served in zip(contract.io.inputs, contract.generator_inputs, strict=True):
-        if g.role == gio.LATENT:
-            value = gio.slerp(feeds_a[g.name][0], feeds_b[g.name][0], steps)  # [steps, nz]
-        else:
-            value = np.repeat(feeds_a[g.name][:1], steps, axis=0)  # [steps, ...]
-        out[served.name] = value.reshape(steps, *served.dims).astype(served.dtype)
-    return out

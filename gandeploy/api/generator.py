@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from gandeploy.contract import ServedContract, interpolation_feeds, raw_model
+from gandeploy.contract import ServedContract, raw_model
+from gandeploy.serving.interpolation import interpolation_feeds
 from gandeploy.errors import GanDeployError, UserInputError
 from gandeploy.formats import FORMATS
 

@@ -68,7 +68,6 @@ OPTION_PREFIX = "family__"  # click parameter names of the families' own flags
 def _family_flags() -> dict[str, tuple[dataclasses.Field, tuple[str, ...]]]:
     """Every family's own training fields (its task's ``Options``): name → (field, models it applies to)."""
     from gandeploy.training.api import task_class
-    from gandeploy.training.task import option_fields
 
     found: dict[str, tuple[dataclasses.Field, tuple[str, ...]]] = {}
     for name, spec in MODELS.items():

@@ -19,9 +19,9 @@ import numpy as np
 from gandeploy.contract import (
     CONFIG_PARAMETER,
     ServedContract,
-    interpolation_feeds,
     raw_model,
 )
+from gandeploy.serving.interpolation import interpolation_feeds
 from gandeploy.errors import GanDeployError, RequestRejected, ServingError
 from gandeploy.models import io as gio
 from gandeploy.serving.client import served_contract

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from gandeploy.errors import ExportError
 from gandeploy.export import torch2onnx, validate

@@ -15,7 +15,6 @@ from gandeploy.errors import ServingError
 from gandeploy.models import io as gio
 from gandeploy.models import latent_stream as ls
 from gandeploy.registry import MODELS
-from gandeploy.serving.backends import gd_backend_common as common
 from gandeploy.serving.backends import gd_latent_stream as backend
 
 

@@ -310,7 +310,7 @@ def test_cli_sample_truncation_sweep(server, exports, tmp_path: Path) -> None:
 def test_cli_sample_interpolate(server, exports, tmp_path: Path) -> None:
     """--interpolate A:B --steps K: K frames through the served raw generator; the ends are the served pictures
     of seeds A and B, every frame is ONNX Runtime on the slerped latents; bad pairs name the flag."""
-    from gandeploy.contract import interpolation_feeds
+    from gandeploy.serving.interpolation import interpolation_feeds
     from gandeploy.manifest import load_manifest
     from gandeploy.serving.client import sample
 

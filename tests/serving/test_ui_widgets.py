@@ -7,7 +7,7 @@ import pytest
 
 from gandeploy.contract import ServedContract
 from gandeploy.models import io as gio
-from gandeploy.contract import interpolation_feeds
+from gandeploy.serving.interpolation import interpolation_feeds
 from gandeploy.models.io import slerp
 from gandeploy.ui.widgets import given_values, widgets
 
