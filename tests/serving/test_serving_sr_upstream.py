@@ -22,7 +22,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from gandeploy.cli import main
+from gandeploy.manifest import load_manifest
+from gandeploy.serving.backends.gd_pictures import axis_tiles, round_up
 from gandeploy.serving.pictures import png_bytes
+from gandeploy.serving.tiling import pipeline_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sr"))
 from sr_reference_nets import BasicSRRRDBNet, SRVGGNetCompact, randomised, save_like_basicsr  # noqa: E402
@@ -113,19 +116,30 @@ def test_served_upscale_equals_the_upstream_network(chain, name: str) -> None:
         pictures[pic] = np.clip(base * 255 + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
         (src / f"{pic}.png").write_bytes(png_bytes(pictures[pic]))
     served_name = json.loads((root / "export" / name / "manifest.json").read_text())["name"]
-    out = root / f"out-{name}"
-    cli("upscale", served_name, *(str(src / f"{p}.png") for p in pictures), "--out", str(out),
-        "--url", chain["server"].url("grpc"))
+    export = load_manifest(root / "export" / name)
+    params = pipeline_settings(export.data, export.contract, tile=TILE).params()  # what repo --tile 64 wrote
+    h, w = PICTURES["large"]
+    tiles = [len(axis_tiles(round_up(n, multiple), params[k], params["tile_overlap"]))
+             for n, k in ((h, "tile_height"), (w, "tile_width"))]
+    assert params["tile_height"] == params["tile_width"] == TILE and min(tiles) >= 4, (params, tiles)
+    assert params["min_height"] == params["min_width"] == multiple  # no padding beyond the size rule
+    served, fp16 = root / f"out-{name}", root / f"out-{name}-fp16"
+    files = [str(src / f"{p}.png") for p in pictures]
+    cli("upscale", served_name, *files, "--out", str(served), "--url", chain["server"].url("grpc"))
+    # the FP16 file export --fp16 wrote (what TensorRT builds from), in-process with the same tiles
+    cli("upscale", served_name, *files, "--out", str(fp16), "--export", str(root / "export" / name),
+        "--backend", "onnxruntime-fp16", "--tile", str(TILE))
     figures = {}
-    for pic, picture in pictures.items():
-        got = np.asarray(Image.open(out / f"{pic}.png"))
-        want = upstream_upscale(net, multiple, picture)
-        assert got.shape == want.shape, pic
-        diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
-        figures[pic] = (float((diff <= 1).mean()), int(diff.max()))
-    line = f"{name}: " + ", ".join(f"{p} {PICTURES[p][0]}x{PICTURES[p][1]}: {100 * s:.3f} % within one level, "
-                                   f"worst {m}" for p, (s, m) in figures.items())
+    for where, out in (("served", served), ("fp16 tiled", fp16)):
+        for pic, picture in pictures.items():
+            got = np.asarray(Image.open(out / f"{pic}.png"))
+            want = upstream_upscale(net, multiple, picture)
+            assert got.shape == want.shape, pic
+            diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+            figures[where, pic] = (float((diff <= 1).mean()), int(diff.max()))
+    line = f"{name} ({tiles[0]}x{tiles[1]} tiles of {TILE}, overlap {params['tile_overlap']}): " + "; ".join(f"{w} {p} {PICTURES[p][0]}x{PICTURES[p][1]}: {100 * s:.3f} % within one "
+                                   f"level, worst {m}" for (w, p), (s, m) in figures.items())
     print(line)
     LOG.info(line)
-    for pic, (share, worst) in figures.items():
+    for share, worst in figures.values():
         assert share >= 0.999 and worst <= 2, line
