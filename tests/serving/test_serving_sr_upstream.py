@@ -143,3 +143,27 @@ def test_served_upscale_equals_the_upstream_network(chain, name: str) -> None:
     LOG.info(line)
     for share, worst in figures.values():
         assert share >= 0.999 and worst <= 2, line
+
+
+def test_bench_image_rows_served_and_tiles_on_off(chain) -> None:
+    """``bench EXPORT --image-sizes ... --url``: megapixels per second of the bare runtime, the pipeline
+    in-process with tiles on and off, and the served NAME with its repository's tiles (64 here). 256x256 and
+    64x64 keep it short (1024x1024 at x4 is a 4096x4096 PNG per call: seconds each on 2 cores)."""
+    root = chain["root"]
+    export = root / "export" / "srvgg-x4"
+    report = root / "bench-srvgg"
+    output = cli("bench", str(export), "--image-sizes", "64x64,256x256", "--backends", "onnxruntime",
+                 "--url", chain["server"].url("grpc"), "--protocol", "grpc", "--reps", "1", "--warmup", "0", "--report", str(report))
+    data = json.loads((report / "bench-images.json").read_text())
+    rows = {(r["backend"], tuple(r["hw"])): r for r in data["rows"]}
+    name = load_manifest(export).name
+    labels = sorted({b for b, _ in rows})
+    served = [b for b in labels if b.startswith(f"served {name}, tiles {TILE}+")]
+    tiled = [b for b in labels if b.startswith("onnxruntime pipeline, tiles ") and not b.endswith("off")]
+    assert served and tiled and "onnxruntime pipeline, tiles off" in labels, (labels, data["skipped"])
+    for label in ("onnxruntime", served[0], tiled[0], "onnxruntime pipeline, tiles off"):
+        for hw in ((64, 64), (256, 256)):
+            row = rows[label, hw]
+            assert row["scale"] == 4 and row["output_mp_s"] == pytest.approx(16 * row["input_mp_s"], rel=1e-3)
+            assert row["input_mp_s"] > 0 and row["pct_roofline"] is not None
+    print(output)
