@@ -39,7 +39,9 @@ PICTURES = {"one": (1, 1), "odd": (37, 53), "large": (263, 271)}
 
 def upstream_nets() -> dict[str, tuple[torch.nn.Module, int]]:
     """name -> (upstream network in eval mode, the size multiple its inference pads to), tiny widths."""
-    ema = randomised(BasicSRRRDBNet(3, 3, scale=2, num_feat=8, num_block=1, num_grow_ch=4), seed=21, std=0.04)
+    ema = randomised(BasicSRRRDBNet(3, 3, scale=2, num_feat=8, num_block=1, num_grow_ch=4), seed=21, std=0.1)
+    with torch.no_grad():  # outputs around mid-grey (std ~20 levels) rather than clipped to black
+        ema.conv_last.bias += 0.5
     return {
         "rrdb-x2": (ema, 2),
         "srvgg-x4": (randomised(SRVGGNetCompact(3, 3, num_feat=8, num_conv=3, upscale=4), seed=22), 1),
