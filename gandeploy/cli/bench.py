@@ -39,10 +39,17 @@ BACKENDS_HELP = ("Backends (repeatable or comma-separated): torch, onnxruntime, 
 @click.option("--image-sizes", default=None, metavar="HxW,...",
               help="Exports with a picture input: megapixels per second of one picture at these input sizes (e.g. "
                    "256x256,1024x1024) on the in-process backends (default torch, onnxruntime), instead of the "
-                   "batch sweep; written to bench-images.json.")
+                   "batch sweep; written to bench-images.json. Also the whole served pipeline (PNG in, tiles, PNG "
+                   "out) in-process with tiles on and off, and the served NAME with --url (or a triton backend: a "
+                   "temporary server).")
+@click.option("--tile", type=click.IntRange(min=1), default=None,
+              help="With --image-sizes: the in-process pipeline's tile side, as 'gandeploy repo --tile'.")
+@click.option("--tile-overlap", type=click.IntRange(min=0), default=None,
+              help="With --image-sizes: its overlap, as 'gandeploy repo --tile-overlap'.")
 def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, ...], size: str | None,
           url: str | None, protocol: str | None, concurrency: tuple[str, ...], threads: int | None, reps: int,
-          warmup: int, json_file: Path | None, report_dir: Path | None, image_sizes: str | None) -> None:
+          warmup: int, json_file: Path | None, report_dir: Path | None, image_sizes: str | None, tile: int | None,
+          tile_overlap: int | None) -> None:
     """Throughput and p50/p99 latency of EXPORT_DIR per backend and batch size, against a measured roofline.
 
     \b
@@ -58,8 +65,12 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
     from gandeploy.utils.io import atomic_write_json
 
     if image_sizes is not None:
-        _image_bench(export_dir, image_sizes, split_list(backends), threads, reps, warmup, json_file, report_dir)
+        with contextlib.ExitStack() as stack:
+            _image_bench(stack, export_dir, image_sizes, split_list(backends), threads, reps, warmup, json_file,
+                         report_dir, url=url, protocol=protocol, tile=tile, overlap=tile_overlap)
         return
+    if tile is not None or tile_overlap is not None:
+        raise click.UsageError("--tile / --tile-overlap apply with --image-sizes.")
     keys = split_list(backends) or list(DEFAULT_BACKENDS)
     batches = parse_ints(batch_sizes, "--batch-sizes")
     levels = [c for c in (parse_ints(concurrency, "--concurrency") or []) if c > 0]
@@ -90,21 +101,39 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
     report_outputs(paths, next_command=f"gandeploy parity {export_dir}")
 
 
-def _image_bench(export_dir: Path, image_sizes: str, keys: list[str], threads: int | None, reps: int, warmup: int,
-                 json_file: Path | None, report_dir: Path | None) -> None:
-    """``--image-sizes``: megapixels per second per backend and input size (``bench.image_rows``)."""
-    from gandeploy.evaluation.bench import IN_PROCESS, image_rows, image_rows_text
+def _image_bench(stack: contextlib.ExitStack, export_dir: Path, image_sizes: str, keys: list[str],
+                 threads: int | None, reps: int, warmup: int, json_file: Path | None, report_dir: Path | None, *,
+                 url: str | None, protocol: str | None, tile: int | None, overlap: int | None) -> None:
+    """``--image-sizes``: megapixels per second per backend and input size (``bench.image_rows``): the bare
+    runtimes, the served pipeline in-process with tiles on and off, and the served NAME."""
+    from gandeploy.evaluation.bench import IN_PROCESS, default_threads, image_rows, image_rows_text
+    from gandeploy.evaluation.bench_pictures import pipeline_label, pipeline_opener, served_label, served_opener
+    from gandeploy.evaluation.parity import SERVED
     from gandeploy.manifest import load_manifest
     from gandeploy.utils.io import atomic_write_json
 
     sizes = [parse_hw(s, "--image-sizes") for s in split_list((image_sizes,))]
-    served = [k for k in keys if k.startswith("triton")]
-    if served:
-        raise click.UsageError(f"--image-sizes times in-process backends only; drop {', '.join(served)}.")
-    rows, skipped, roof = image_rows(export_dir, sizes, keys or IN_PROCESS, threads=threads, reps=reps,  # type: ignore[arg-type]
-                                     warmup=warmup)
+    served = [k for k in keys if k in SERVED]
+    local = [k for k in keys if k not in SERVED] or ([] if served else list(IN_PROCESS))
+    manifest = load_manifest(export_dir)
+    openers = {}
+    notes: list[str] = []
+    if local and manifest.contract.images is not None:  # a picture input (declared IO): the whole pipeline too
+        key = "onnxruntime" if "onnxruntime" in local else local[0]
+        n = int(threads or default_threads())
+        for tiled in (True, False):
+            label = pipeline_label(key, export_dir, tile=tile, overlap=overlap, tiled=tiled)
+            openers[label] = pipeline_opener(key, n, tile=tile, overlap=overlap, tiled=tiled)
+    protocol = url_protocol(url, protocol)
+    if served and not url:
+        url = _start_server(stack, export_dir, threads, protocol, notes)
+    if url:
+        openers[served_label(export_dir, url, protocol)] = served_opener(url, protocol)
+    rows, skipped, roof = image_rows(export_dir, sizes, local, threads=threads, reps=reps,  # type: ignore[arg-type]
+                                     warmup=warmup, openers=openers)
+    skipped.update({k: notes[0] for k in served if not url and notes})
     data = {"format": "gandeploy.bench-images/1", "export_dir": str(export_dir), "rows": [r.to_json() for r in rows],
-            "skipped": skipped, "roofline": roof.to_json() if roof else None}
+            "skipped": skipped, "roofline": roof.to_json() if roof else None, "notes": notes}
     out = (report_dir or Path("reports") / load_manifest(export_dir).name) / "bench-images.json"
     paths = [atomic_write_json(out, data)]
     if str(json_file) == "-":

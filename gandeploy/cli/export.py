@@ -25,7 +25,8 @@ SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the gener
                    "where possible].")
 @click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True,
               help="Largest batch checked at export and allowed by the TensorRT profile.")
-@click.option("--min-size", default=None, help=f"Smallest image size, {SIZE_HELP} [default: 64x64].")
+@click.option("--min-size", default=None, help=f"Smallest image size, {SIZE_HELP} [default: the smallest the "
+                                                "generator runs at, up to 64x64: smaller pictures are padded to it].")
 @click.option("--opt-size", default=None, help=f"Size TensorRT tunes for, {SIZE_HELP} [default: the training size].")
 @click.option("--max-size", default=None, help=f"Largest image size, {SIZE_HELP} [default: 512x512].")
 @click.option("--opset", type=click.IntRange(min=7, max=30), default=None,

@@ -396,12 +396,13 @@ def image_rows(export_dir: str | os.PathLike[str], sizes: Sequence[HW] = IMAGE_S
 
 def image_rows_text(rows: Sequence[ImageRow], skipped: Mapping[str, str], roof: Roofline | None) -> str:
     """The megapixel rows as a plain table."""
-    lines = [f"{'backend':<22} {'input':>11} {'p50 ms':>10} {'MP/s in':>9} {'MP/s out':>9} {'% roofline':>10}"]
+    w = max([22, *(len(r.backend) for r in rows), *(len(k) for k in skipped)])
+    lines = [f"{'backend':<{w}} {'input':>11} {'p50 ms':>10} {'MP/s in':>9} {'MP/s out':>9} {'% roofline':>10}"]
     for r in rows:
         pct = f"{r.pct_roofline:.1f}" if r.pct_roofline is not None else "-"
-        lines.append(f"{r.backend:<22} {r.hw[0]:>5}x{r.hw[1]:<5} {r.p50_ms:>10.1f} {r.input_mp_s:>9.3f} "
+        lines.append(f"{r.backend:<{w}} {r.hw[0]:>5}x{r.hw[1]:<5} {r.p50_ms:>10.1f} {r.input_mp_s:>9.3f} "
                      f"{r.output_mp_s:>9.3f} {pct:>10}")
-    lines += [f"{key:<22} skipped: {why}" for key, why in skipped.items()]
+    lines += [f"{key:<{w}} skipped: {why}" for key, why in skipped.items()]
     if roof:
         lines.append(f"roofline: SGEMM {roof.gflops:.1f} GFLOP/s on {roof.threads} thread(s)")
     return "\n".join(lines)

@@ -29,12 +29,13 @@ from gandeploy.export.calibration import calibration_inputs, probe_picture
 from gandeploy.export.fp16_safety import safe_fp16
 from gandeploy.export.onnx2fp16 import fp16_block_list
 from gandeploy.export.onnx2int8 import DEFAULT_SEEDS, Int8Result, Judge, quantize_accepted, sampling_feeds
+from gandeploy.export.sizes import plan_sizes, torch_runs_at
 from gandeploy.export.receptive_field import MAX_SIDE, measure_receptive_field
 from gandeploy.export.onnx2trt import build_engine
 from gandeploy.export.torch2onnx import EXPORTERS, export_onnx
 from gandeploy.formats import FORMATS
 from gandeploy.models.blocks import bake_for_export
-from gandeploy.models.io import HW, IMAGE, GeneratorIO, example_inputs
+from gandeploy.models.io import HW, GeneratorIO, example_inputs
 from gandeploy.registry import get_model
 from gandeploy.training.checkpoint import EMA_SUFFIX, GENERATOR_FILE, save_generator
 from gandeploy.runtimes.base import signature
@@ -110,7 +111,6 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     run = load_run_config(run_dir)
     spec = get_model(run.model)
     io_spec = spec.io(run.arch)
-    sizes = plan_sizes(run, io_spec, min_size, opt_size, max_size)
     trt_reason = unavailable_reason() if (trt or (trt is None and fp16)) else None
     if trt and trt_reason:
         raise BackendUnavailable(f"--trt was given but TensorRT cannot run here: {trt_reason}. "
@@ -122,6 +122,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         raise UserInputError(f"--calibration N must be a whole number of seeds >= 1, got {int8_seeds!r}.")
     calib = calibration_inputs(io_spec, Path(calibration) if calibration is not None else None) if fp16 else None
     module, key = load_for_export(run_dir, generator)
+    sizes = plan_sizes(run, io_spec, min_size, opt_size, max_size, runs_at=torch_runs_at(module, io_spec))
     target = Path(out) if out is not None else default_export_dir(run_dir, spec.generator_keys, key)
     if not force:
         check_not_foreign(target, run_dir, key)
@@ -254,52 +255,6 @@ def picture_runner(runtime: OnnxRuntimeRuntime, io_spec: GeneratorIO) -> Callabl
         return runtime.run(feeds)[io_spec.output_names[0]]
 
     return run
-
-
-def plan_sizes(run: RunConfig, io_spec: GeneratorIO, min_size: HW | None, opt_size: HW | None,
-               max_size: HW | None) -> dict[str, HW] | None:
-    """min/opt/max image sizes for image-to-image models (None for sampling models); flags validated."""
-    given = {"--min-size": min_size, "--opt-size": opt_size, "--max-size": max_size}
-    if not io_spec.by_role(IMAGE):  # a fixed output size: no image sizes to plan
-        used = [flag for flag, v in given.items() if v is not None]
-        if used:
-            verb = "applies" if len(used) == 1 else "apply"
-            raise UserInputError(f"{'/'.join(used)} {verb} only to image-to-image models (a picture input); "
-                                 f"'{run.model}' generates a fixed output size.")
-        return None
-    k = io_spec.size_multiple
-    for flag, value in given.items():
-        if value is None:
-            continue
-        if len(value) != 2 or min(value) < 1 or value[0] % k or value[1] % k:
-            raise UserInputError(f"{flag} must be HxW with H and W positive multiples of {k} (the size rule "
-                                 f"'{run.model}' declares), got {'x'.join(map(str, value))}.")
-    s = _round_up(int(getattr(run.arch, "image_size", 0) or 256), k)
-    opt = opt_size or _clamp((s, s), min_size, max_size)
-    lo = min_size or (min(_round_up(64, k), opt[0]), min(_round_up(64, k), opt[1]))
-    hi = max_size or (max(_round_up(512, k), opt[0]), max(_round_up(512, k), opt[1]))
-    named = {"--min-size": lo, "--opt-size": opt, "--max-size": hi}
-    for a, b in (("--min-size", "--max-size"), ("--min-size", "--opt-size"), ("--opt-size", "--max-size")):
-        (ah, aw), (bh, bw) = named[a], named[b]
-        if ah > bh or aw > bw:
-            def label(flag: str) -> str:
-                return f"{flag} {named[flag][0]}x{named[flag][1]}" + ("" if given[flag] else " (default)")
-
-            raise UserInputError(f"{label(a)} must not exceed {label(b)}: need min <= opt <= max in both H and W.")
-    return {"min": (int(lo[0]), int(lo[1])), "opt": (int(opt[0]), int(opt[1])), "max": (int(hi[0]), int(hi[1]))}
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-int(value) // multiple) * multiple
-
-
-def _clamp(hw: HW, lo: HW | None, hi: HW | None) -> HW:
-    h, w = hw
-    if lo:
-        h, w = max(h, lo[0]), max(w, lo[1])
-    if hi:
-        h, w = min(h, hi[0]), min(w, hi[1])
-    return h, w
 
 
 def default_export_dir(run_dir: Path, keys: tuple[str, ...], key: str) -> Path:

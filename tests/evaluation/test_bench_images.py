@@ -74,6 +74,43 @@ def test_cli_image_sizes_writes_json(sr_export: Path, tmp_path: Path) -> None:
                                        "--reps", "1", "--warmup", "0", "--report", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "r" / "bench-images.json").read_text())
-    assert [r["hw"] for r in data["rows"]] == [[32, 32]] and data["rows"][0]["output_mp_s"] > 0
+    assert [(r["backend"], r["hw"]) for r in data["rows"]][::2] == [("onnxruntime", [32, 32]),
+                                                                    ("onnxruntime pipeline, tiles off", [32, 32])]
+    assert data["rows"][0]["output_mp_s"] > 0
     assert "MP/s out" in result.output
     assert np.isfinite(data["rows"][0]["input_mp_s"])
+
+
+def test_pipeline_rows_tiles_on_and_off_give_the_same_picture(sr_export: Path) -> None:
+    """The openers run the served pipeline's rules in-process (PNG in, tiles, PNG out); tiles on and off agree."""
+    import io
+
+    from PIL import Image
+
+    from gandeploy.evaluation.bench_pictures import pipeline_label, pipeline_opener
+
+    picture = np.random.default_rng(3).integers(0, 256, (100, 90, 3), dtype=np.uint8)  # 3x2 tiles of 48
+    outs = {}
+    for tiled in (True, False):
+        with pipeline_opener("onnxruntime", 1, tile=48, tiled=tiled)(sr_export) as run_picture:
+            outs[tiled] = np.asarray(Image.open(io.BytesIO(run_picture(picture)))).astype(int)
+    assert outs[True].shape == outs[False].shape == (200, 180, 3)
+    assert np.abs(outs[True] - outs[False]).max() <= 1
+    assert pipeline_label("onnxruntime", sr_export, tile=48, tiled=False) == "onnxruntime pipeline, tiles off"
+    label = pipeline_label("onnxruntime", sr_export, tile=48)
+    assert label.startswith("onnxruntime pipeline, tiles 48+"), label
+
+
+def test_cli_image_sizes_adds_pipeline_rows_with_the_tile(sr_export: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["bench", str(sr_export), "--image-sizes", "32x32,64x48", "--backends",
+                                       "onnxruntime", "--tile", "48", "--reps", "1", "--warmup", "0", "--report",
+                                       str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "r" / "bench-images.json").read_text())["rows"]
+    backends = [r["backend"] for r in rows]
+    assert backends[:2] == ["onnxruntime", "onnxruntime"]
+    assert backends[2].startswith("onnxruntime pipeline, tiles 48+") and backends[4:] == [
+        "onnxruntime pipeline, tiles off"] * 2
+    assert all(r["scale"] == 2 and r["output_mp_s"] > 0 and r["pct_roofline"] is not None for r in rows)
+    misplaced = CliRunner().invoke(main, ["bench", str(sr_export), "--tile", "16"])
+    assert misplaced.exit_code != 0 and "--tile / --tile-overlap apply with --image-sizes" in misplaced.output
