@@ -153,10 +153,12 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
                      flavour: str = "local", instances: int = 1, max_queue_delay_us: int = 0,
                      preferred_batch_sizes: Sequence[int] | None = None, threads: int = 0,
                      max_pixels: int = DEFAULT_MAX_PIXELS, tile: int | None = None, tile_overlap: int | None = None,
-                     triton_release: str | None = None, force: bool = False) -> RepositoryResult:
+                     triton_release: str | None = None, force: bool = False,
+                     precision: str = "fp32") -> RepositoryResult:
     """A Triton model repository (default ``model_repository/``) serving each export: ``flavour`` local (the
     bundled tritonserver, python backend) or ngc (NVIDIA's container, ``triton_release``). Each export is
     re-hashed against its manifest first; the repository is written in a staging folder and swapped in.
+    ``precision`` fp32 | fp16 | int8: which of the export's ONNX files each generator serves.
     ``max_pixels`` / ``tile`` / ``tile_overlap``: image-to-image picture limits and tiling; ``force`` replaces
     served models of the same name built from another export dir."""
     from gandeploy.serving.repository import build_repository as build
@@ -164,7 +166,7 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
     return build(export_dirs, out if out is not None else paths.repository_dir(), flavour=flavour,
                  instances=instances, max_queue_delay_us=max_queue_delay_us,
                  preferred_batch_sizes=preferred_batch_sizes, threads=threads, max_pixels=max_pixels, tile=tile,
-                 tile_overlap=tile_overlap, triton_release=triton_release, force=force)
+                 tile_overlap=tile_overlap, triton_release=triton_release, force=force, precision=precision)
 
 
 class Server(TritonServer):
