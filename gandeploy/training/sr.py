@@ -59,6 +59,9 @@ class SROptions:
                                          "[default: 1]")
     vgg_weights: str = _opt("", "torchvision-layout VGG19 weights file for the perceptual loss (never downloaded)")
     pretrained: str = _opt("", "Start the generator from this run dir's (e.g. srgan from a srresnet run)")
+    gan_start: int = _opt(0, "Generator step at which the adversarial and perceptual losses switch on; before "
+                             "it G learns from the pixel loss alone and D is not updated (ESRGAN's PSNR stage "
+                             "then GAN stage in one run)  [default: 0]")
     flip: bool = _opt(True, "Random flips and transposes of the training crops  [default: true]")
     degradation: str = _opt("bicubic", "How low-resolution inputs are made: bicubic, or realesrgan (Real-ESRGAN's "
                                        "second-order blur, noise and JPEG)  [default: bicubic]")
@@ -72,6 +75,8 @@ class SROptions:
             raise ValueError(f"gan_type must be one of {', '.join(GAN_TYPES)}, got '{self.gan_type}'")
         if min(self.pixel_weight, self.adv_weight, self.perceptual_weight) < 0:
             raise ValueError("pixel_weight, adv_weight and perceptual_weight must be >= 0")
+        if self.gan_start < 0:
+            raise ValueError(f"gan_start must be >= 0, got {self.gan_start}")
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,12 @@ class SRResNetTask(GANTask):
     def n_critic(self) -> int:
         return 1 if self.options.adv_weight > 0 else 0
 
+    @property
+    def gan_on(self) -> bool:
+        """Whether the current generator step is in the GAN stage (``step >= gan_start``): a function of the step
+        count alone, so a resumed run switches at the same step as an uninterrupted one."""
+        return self.step >= self.options.gan_start
+
     def _check_data(self) -> None:
         """The data set's pairs fit the generator: channels, and target side = scale x source side."""
         source, target = self.dataset.test_batch(1)
@@ -203,7 +214,9 @@ class SRResNetTask(GANTask):
 
     def d_step(self, batch: Any, gen: torch.Generator) -> Losses:
         """D separates target from G(source): BCE, or relativistic average (each side against the other's mean,
-        detached, as BasicSR)."""
+        detached, as BasicSR). Before ``gan_start``: nothing (no D forward, no update)."""
+        if not self.gan_on:
+            return {}
         t = self._forward(batch)
         D = self.forward_models["D"]
         self.models["D"].requires_grad_(True)
@@ -219,22 +232,23 @@ class SRResNetTask(GANTask):
                 "D_fake": fake.detach().float().mean()}
 
     def g_step(self, batch: Any, gen: torch.Generator) -> Losses:
-        """G: weighted pixel + perceptual + adversarial losses."""
+        """G: weighted pixel + perceptual + adversarial losses; the pixel loss alone before ``gan_start``."""
         o: SROptions = self.options
+        gan_on = self.gan_on
         t = self._forward(batch)
         self._cache = None
         fake, target = t["fake"].float(), t["target"]
         pixel = F.l1_loss(fake, target) if o.pixel_loss == "l1" else F.mse_loss(fake, target)
         total = o.pixel_weight * pixel
         out: dict[str, Any] = {"pixel": pixel.detach()}
-        if self.vgg is not None:
+        if self.vgg is not None and gan_on:
             from gandeploy.training.perceptual import perceptual_loss
 
             lo, hi = self.out_range
             perceptual = perceptual_loss(self.vgg, (fake - lo) / (hi - lo), (target - lo) / (hi - lo))
             total = total + o.perceptual_weight * perceptual
             out["perceptual"] = perceptual.detach()
-        if self.adversarial:
+        if self.adversarial and gan_on:
             D = self.net("D")
             self.models["D"].requires_grad_(False)
             with self.autocast():
@@ -249,7 +263,7 @@ class SRResNetTask(GANTask):
             total = total + o.adv_weight * adv
             out["adv_G"] = adv.detach()
         self.update("G", total)
-        if self.adversarial:
+        if self.adversarial and gan_on:
             self.models["D"].requires_grad_(True)
         self.step += 1
         return out
