@@ -91,7 +91,7 @@ def comparison_figure(comp: SRComparison, path: Path) -> Path:
     from PIL import Image, ImageDraw
 
     gap, label = 6, 14
-    titles = ["bicubic", *(lab.split(" (")[0] for lab in comp.labels), "original"]
+    titles = ["bicubic", *(Path(w["target"]).name or w["target"] for w in comp.whole), "original"]  # run dir names
     rows = []
     for row, panels in zip(comp.rows, comp.panels):
         side_h, side_w = panels[0].shape[1] * FIGURE_ZOOM, panels[0].shape[2] * FIGURE_ZOOM

@@ -10,7 +10,10 @@ One task, four sets of defaults (each family's ``Options`` subclass):
 | srvgg    | as esrgan         | as esrgan                                 | as esrgan                       |
 
 Any of them trains without a discriminator with ``--adv-weight 0`` (the PSNR stage), and a GAN stage starts
-from an earlier run's generator with ``--pretrained RUN_DIR`` (SRGAN from SRResNet, ESRGAN from its PSNR run).
+from an earlier run's generator with ``--pretrained RUN_DIR`` (SRGAN from SRResNet, ESRGAN from its PSNR run), or
+in the same run with ``--gan-start N``: steps before N use the pixel loss alone and leave D untouched (ESRGAN's
+PSNR-oriented stage), from N on the adversarial and perceptual terms join (the switch reads the step count only,
+so a resumed run switches at the same step).
 Batches are the paired data sets' ``(source, target)`` in [-1, 1], mapped to the generator's declared value
 range. Adam with BasicSR's betas (0.9, 0.99); 2e-4 for the pixel stage, 1e-4 for GAN stages, unless set.
 Sample grids: source (nearest-upsampled) | generated | target, one row per fixed held-out crop.
@@ -155,6 +158,10 @@ class SRResNetTask(GANTask):
         self.loss_names = ("pixel", *(("perceptual",) if self.vgg is not None else ()),
                            *(("adv_G", "loss_D", "D_real", "D_fake") if self.adversarial else ()))
         self._cache: tuple[Any, dict[str, torch.Tensor]] | None = None
+        if o.gan_start > 0 and (self.adversarial or self.vgg is not None):
+            log.info("steps 0-%d: %s loss alone (D not updated); from step %d: + %s", o.gan_start - 1, o.pixel_loss,
+                     o.gan_start, " + ".join(n for n, on in (("adversarial", self.adversarial),
+                                                             ("perceptual", self.vgg is not None)) if on))
 
     @classmethod
     def data_options(cls, options: Any) -> dict[str, Any]:
