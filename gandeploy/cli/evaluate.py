@@ -41,6 +41,10 @@ BACKEND_CHOICES = [k for k in FORMATS if k != "triton-ensemble"]  # the format t
 @click.option("--compare", "compare_backends", default=None,
               help="Comma-separated backends of an export dir to compare on the same seeds, first = reference, "
                    "e.g. onnxruntime,onnxruntime-fp16,tensorrt,triton.")
+@click.option("--compare-runs", "compare_runs", default=None,
+              help="Comma-separated super-resolution run (or export) dirs to show beside TARGET: sr-crops.png of "
+                   "bicubic | TARGET | each run | original crops of the held-out pictures, and sr-crops.json of "
+                   "per-panel and whole-picture PSNR-Y.")
 @click.option("--json", "json_file", type=OutPath(), default=None,
               help="Also write the JSON result here.")
 @click.option("--report", "report_dir", type=OutPath(directory=True), default=None,
@@ -49,7 +53,7 @@ BACKEND_CHOICES = [k for k in FORMATS if k != "triton-ensemble"]  # the format t
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Data folder [default: training/data].")
 def evaluate(target: str, backend: str | None, url: str | None, protocol: str, generator: str | None,
              real: str | None, n: int, seed: int, metric: str | None, features: str | None, inception_weights: str | None, kid_subsets: int, kid_subset_size: int,
-             compare_backends: str | None, json_file: Path | None, report_dir: Path | None,
+             compare_backends: str | None, compare_runs: str | None, json_file: Path | None, report_dir: Path | None,
              data_root: str | None) -> None:
     """Score TARGET's samples against held-out real data.
 
@@ -61,6 +65,7 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, g
       gandeploy evaluate export/cgan-digits --compare onnxruntime,onnxruntime-fp16
       gandeploy evaluate training/runs/cyclegan-digits2inverted --generator G_B
       gandeploy evaluate export/esrgan-photos --backend onnxruntime-fp16 --metric psnr,ssim
+      gandeploy evaluate training/runs/srresnet-photos --compare-runs training/runs/esrgan-photos --report docs
     """
     from gandeploy.errors import UserInputError
     from gandeploy.evaluation import eval_report
@@ -75,6 +80,17 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, g
                      kid_subset_size=kid_subset_size, inception_weights=inception_weights, data_root=data_root,
                      metrics=metrics)
     out = report_dir or default_report(target, backend, compare_backends is not None)
+    if compare_runs:
+        if compare_backends or backend or url or generator:
+            raise UserInputError("--compare-runs compares run (or export) dirs on their default backend; drop "
+                                 "--compare, --backend, --url and --generator.")
+        from gandeploy.evaluation.sr_compare import compare_sr, comparison_lines, write_comparison
+
+        comp = compare_sr([target, *(r.strip() for r in compare_runs.split(",") if r.strip())], cfg)
+        for line in comparison_lines(comp):
+            click.echo(line)
+        report_outputs(write_comparison(comp, out, json_file), None)
+        return
     if compare_backends:
         if generator is not None:
             raise UserInputError("--generator does not apply to --compare: an export dir holds one generator "

@@ -10,7 +10,10 @@ One task, four sets of defaults (each family's ``Options`` subclass):
 | srvgg    | as esrgan         | as esrgan                                 | as esrgan                       |
 
 Any of them trains without a discriminator with ``--adv-weight 0`` (the PSNR stage), and a GAN stage starts
-from an earlier run's generator with ``--pretrained RUN_DIR`` (SRGAN from SRResNet, ESRGAN from its PSNR run).
+from an earlier run's generator with ``--pretrained RUN_DIR`` (SRGAN from SRResNet, ESRGAN from its PSNR run), or
+in the same run with ``--gan-start N``: steps before N use the pixel loss alone and leave D untouched (ESRGAN's
+PSNR-oriented stage), from N on the adversarial and perceptual terms join (the switch reads the step count only,
+so a resumed run switches at the same step).
 Batches are the paired data sets' ``(source, target)`` in [-1, 1], mapped to the generator's declared value
 range. Adam with BasicSR's betas (0.9, 0.99); 2e-4 for the pixel stage, 1e-4 for GAN stages, unless set.
 Sample grids: source (nearest-upsampled) | generated | target, one row per fixed held-out crop.
@@ -59,6 +62,9 @@ class SROptions:
                                          "[default: 1]")
     vgg_weights: str = _opt("", "torchvision-layout VGG19 weights file for the perceptual loss (never downloaded)")
     pretrained: str = _opt("", "Start the generator from this run dir's (e.g. srgan from a srresnet run)")
+    gan_start: int = _opt(0, "Generator step at which the adversarial and perceptual losses switch on; before "
+                             "it G learns from the pixel loss alone and D is not updated (ESRGAN's PSNR stage "
+                             "then GAN stage in one run)  [default: 0]")
     flip: bool = _opt(True, "Random flips and transposes of the training crops  [default: true]")
     degradation: str = _opt("bicubic", "How low-resolution inputs are made: bicubic, or realesrgan (Real-ESRGAN's "
                                        "second-order blur, noise and JPEG)  [default: bicubic]")
@@ -72,6 +78,8 @@ class SROptions:
             raise ValueError(f"gan_type must be one of {', '.join(GAN_TYPES)}, got '{self.gan_type}'")
         if min(self.pixel_weight, self.adv_weight, self.perceptual_weight) < 0:
             raise ValueError("pixel_weight, adv_weight and perceptual_weight must be >= 0")
+        if self.gan_start < 0:
+            raise ValueError(f"gan_start must be >= 0, got {self.gan_start}")
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,10 @@ class SRResNetTask(GANTask):
         self.loss_names = ("pixel", *(("perceptual",) if self.vgg is not None else ()),
                            *(("adv_G", "loss_D", "D_real", "D_fake") if self.adversarial else ()))
         self._cache: tuple[Any, dict[str, torch.Tensor]] | None = None
+        if o.gan_start > 0 and (self.adversarial or self.vgg is not None):
+            log.info("steps 0-%d: %s loss alone (D not updated); from step %d: + %s", o.gan_start - 1, o.pixel_loss,
+                     o.gan_start, " + ".join(n for n, on in (("adversarial", self.adversarial),
+                                                             ("perceptual", self.vgg is not None)) if on))
 
     @classmethod
     def data_options(cls, options: Any) -> dict[str, Any]:
@@ -158,6 +170,12 @@ class SRResNetTask(GANTask):
     @property
     def n_critic(self) -> int:
         return 1 if self.options.adv_weight > 0 else 0
+
+    @property
+    def gan_on(self) -> bool:
+        """Whether the current generator step is in the GAN stage (``step >= gan_start``): a function of the step
+        count alone, so a resumed run switches at the same step as an uninterrupted one."""
+        return self.step >= self.options.gan_start
 
     def _check_data(self) -> None:
         """The data set's pairs fit the generator: channels, and target side = scale x source side."""
@@ -203,7 +221,9 @@ class SRResNetTask(GANTask):
 
     def d_step(self, batch: Any, gen: torch.Generator) -> Losses:
         """D separates target from G(source): BCE, or relativistic average (each side against the other's mean,
-        detached, as BasicSR)."""
+        detached, as BasicSR). Before ``gan_start``: nothing (no D forward, no update)."""
+        if not self.gan_on:
+            return {}
         t = self._forward(batch)
         D = self.forward_models["D"]
         self.models["D"].requires_grad_(True)
@@ -219,22 +239,23 @@ class SRResNetTask(GANTask):
                 "D_fake": fake.detach().float().mean()}
 
     def g_step(self, batch: Any, gen: torch.Generator) -> Losses:
-        """G: weighted pixel + perceptual + adversarial losses."""
+        """G: weighted pixel + perceptual + adversarial losses; the pixel loss alone before ``gan_start``."""
         o: SROptions = self.options
+        gan_on = self.gan_on
         t = self._forward(batch)
         self._cache = None
         fake, target = t["fake"].float(), t["target"]
         pixel = F.l1_loss(fake, target) if o.pixel_loss == "l1" else F.mse_loss(fake, target)
         total = o.pixel_weight * pixel
         out: dict[str, Any] = {"pixel": pixel.detach()}
-        if self.vgg is not None:
+        if self.vgg is not None and gan_on:
             from gandeploy.training.perceptual import perceptual_loss
 
             lo, hi = self.out_range
             perceptual = perceptual_loss(self.vgg, (fake - lo) / (hi - lo), (target - lo) / (hi - lo))
             total = total + o.perceptual_weight * perceptual
             out["perceptual"] = perceptual.detach()
-        if self.adversarial:
+        if self.adversarial and gan_on:
             D = self.net("D")
             self.models["D"].requires_grad_(False)
             with self.autocast():
@@ -249,7 +270,7 @@ class SRResNetTask(GANTask):
             total = total + o.adv_weight * adv
             out["adv_G"] = adv.detach()
         self.update("G", total)
-        if self.adversarial:
+        if self.adversarial and gan_on:
             self.models["D"].requires_grad_(True)
         self.step += 1
         return out
