@@ -41,9 +41,14 @@ SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the gener
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="A directory of your own pictures: the FP16 safety check and the receptive field are measured on "
                    "them [default: the held-out photos of the 'photos' data set].")
+@click.option("--norm-stats", type=click.Choice(("running", "sample")), default=None,
+              help="Test-time BatchNorm for generators that offer the choice (pix2pix with BatchNorm): running = eval "
+                   "mode; sample = each picture's own statistics, what the pix2pix reference test.py computes "
+                   "without --eval (dropout off either way) [default: the run's own, running unless imported "
+                   "otherwise]. Recorded in manifest.json and the model card.")
 def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_batch: int, min_size: str | None,
            opt_size: str | None, max_size: str | None, opset: int | None, generator: str | None,
-           ema: bool | None, exporter: str, force: bool, calibration: Path | None) -> None:
+           ema: bool | None, exporter: str, force: bool, calibration: Path | None, norm_stats: str | None) -> None:
     """Export RUN_DIR's generator to ONNX (dynamic batch; dynamic H/W for image-to-image models).
 
     \b
@@ -65,7 +70,8 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
         ("min_size", min_size, "--min-size"), ("opt_size", opt_size, "--opt-size"),
         ("max_size", max_size, "--max-size"))}
     result = export_run(run_dir, out, fp16=fp16, trt=trt, max_batch=max_batch, opset=opset, generator=generator,
-                        force=force, exporter=exporter, calibration=calibration, **sizes)
+                        force=force, exporter=exporter, calibration=calibration, norm_stats=norm_stats,
+                        **sizes)
     manifest = result.manifest
     fallback = manifest["exporter"].get("fallback_reason")
     if fallback:
@@ -83,6 +89,9 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
         if "uint8_levels" in par:
             check += f" (uint8 max {par['uint8_levels']} level{'s' if par['uint8_levels'] != 1 else ''})"
         click.echo(f"{row.file:<17} {row.format or '-':<17} {human_size(row.bytes):>9}  {err}{check}")
+    if "norm_stats" in manifest:
+        click.echo(f"Test-time BatchNorm: {manifest['norm_stats']['mode']} ({manifest['norm_stats']['how']}); "
+                   "dropout off.")
     field = manifest.get("receptive_field")
     if field:
         click.echo(f"Receptive field: {field['radius']} input pixels" + ("" if field["bounded"] else " or more")
