@@ -14,7 +14,8 @@ from gandeploy.cli.options import report_outputs
               help="Workspace: the demo writes only ROOT/demo/ (runs, exports, repository, pictures).")
 @click.option("--retrain", is_flag=True, help="Train again even when finished runs exist.")
 def demo(root: Path, retrain: bool) -> None:
-    """Train CGAN (digits) + CycleGAN (digits2inverted), export, serve with Triton, call it, check parity.
+    """Train CGAN + InfoGAN (digits), CycleGAN (digits2inverted), pix2pix (digits-edges) and SRVGG x2 (photos),
+    export, serve with Triton, call it, check parity.
 
     Takes a few minutes on a 2-core CPU; a second run reuses finished runs and exports.
     """

@@ -47,9 +47,15 @@ SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the gener
               help="Also write model.int8.onnx (ONNX Runtime static quantization, QDQ), kept only if its samples "
                    "are indistinguishable from FP32 (KID; PSNR >= 30 dB for picture inputs); else refused with the "
                    "reason in manifest.json.")
+@click.option("--norm-stats", type=click.Choice(("running", "sample")), default=None,
+              help="Test-time BatchNorm for generators that offer the choice (pix2pix with BatchNorm): running = eval "
+                   "mode; sample = each picture's own statistics, what the pix2pix reference test.py computes "
+                   "without --eval (dropout off either way) [default: the run's own, running unless imported "
+                   "otherwise]. Recorded in manifest.json and the model card.")
 def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_batch: int, min_size: str | None,
            opt_size: str | None, max_size: str | None, opset: int | None, generator: str | None,
-           ema: bool | None, exporter: str, force: bool, calibration: str | None, int8: bool) -> None:
+           ema: bool | None, exporter: str, force: bool, calibration: str | None, int8: bool,
+           norm_stats: str | None) -> None:
     """Export RUN_DIR's generator to ONNX (dynamic batch; dynamic H/W for image-to-image models).
 
     \b
@@ -75,7 +81,8 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
         ("max_size", max_size, "--max-size"))}
     seeds, pictures = _calibration(calibration)
     result = export_api(run_dir, out, fp16=fp16, trt=trt, max_batch=max_batch, opset=opset, generator=generator,
-                        force=force, exporter=exporter, calibration=pictures, int8=int8, int8_seeds=seeds, **sizes)
+                        force=force, exporter=exporter, calibration=pictures, int8=int8, int8_seeds=seeds,
+                        norm_stats=norm_stats, **sizes)
     manifest = result.manifest
     fallback = manifest["exporter"].get("fallback_reason")
     if fallback:
@@ -93,6 +100,9 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
         if "uint8_levels" in par:
             check += f" (uint8 max {par['uint8_levels']} level{'s' if par['uint8_levels'] != 1 else ''})"
         click.echo(f"{row.file:<17} {row.format or '-':<17} {human_size(row.bytes):>9}  {err}{check}")
+    if "norm_stats" in manifest:
+        click.echo(f"Test-time BatchNorm: {manifest['norm_stats']['mode']} ({manifest['norm_stats']['how']}); "
+                   "dropout off.")
     field = manifest.get("receptive_field")
     if field:
         click.echo(f"Receptive field: {field['radius']} input pixels" + ("" if field["bounded"] else " or more")

@@ -68,6 +68,10 @@ def model_card(export_dir: Path, served: dict[str, Any] | None = None) -> str:
             lines.append(f"| {fmt} | {entry['max_abs']:.2e} | {entry.get('mean_abs', float('nan')):.2e} | {check} |")
     lines += _fp16_lines(manifest.get("fp16")) + _field_lines(manifest.get("receptive_field"))
     lines += int8_card_lines(manifest.get("int8"))
+    stats = manifest.get("norm_stats")
+    if isinstance(stats, dict):
+        lines.append(f"\nTest-time BatchNorm: {stats.get('mode')} ({stats.get('how')}; {stats.get('source')}); "
+                     "dropout off.")
     trt = manifest.get("tensorrt", {})
     if not trt.get("built"):
         lines.append(f"\nTensorRT: not built ({trt.get('reason', 'not requested')}).")

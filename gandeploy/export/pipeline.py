@@ -12,14 +12,14 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch import nn
 
-from gandeploy.config import CONFIG_FILE, RunConfig, load_run_config
+from gandeploy.config import CONFIG_FILE, RunConfig, load_run_config, save_run_config
 from gandeploy.contract import ServedContract
 from gandeploy.errors import BackendUnavailable, ExportError, UserInputError
 from gandeploy.export import validate
@@ -35,6 +35,7 @@ from gandeploy.export.onnx2trt import build_engine
 from gandeploy.export.torch2onnx import EXPORTERS, export_onnx
 from gandeploy.formats import FORMATS
 from gandeploy.models.blocks import bake_for_export
+from gandeploy.models.common import NORM_STATS_FIELD, NORM_STATS_HOW, with_norm_stats
 from gandeploy.models.io import HW, GeneratorIO, example_inputs
 from gandeploy.registry import get_model
 from gandeploy.training.checkpoint import EMA_SUFFIX, GENERATOR_FILE, save_generator
@@ -86,7 +87,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                force: bool = False, calibration: Path | None = None, field_max_side: int = MAX_SIDE,
                exporter: str = "auto", int8: bool = False, int8_seeds: int = DEFAULT_SEEDS,
                int8_judge: Callable[[Path, GeneratorIO, ServedContract, RunConfig], Judge] | None = None,
-               ) -> ExportResult:
+               norm_stats: str | None = None) -> ExportResult:
     """Export a run dir's generator. ``trt``: None builds a plan with ``fp16`` where TensorRT can run,
     True requires it (and implies the FP16 ONNX), False never builds one. ``force`` overwrites an export dir
     that holds another run's (or generator's) export. ``calibration``: a directory of the user's pictures for
@@ -97,6 +98,9 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     ``int8_seeds`` seeds (sampling) or the ``calibration`` pictures, and only if the judge that
     ``int8_judge(fp32_path, io, contract, run)`` returns accepts it (the CLI passes
     ``gandeploy.evaluation.int8_verdict.judge_for``); a refusal is recorded in the manifest, the rest stands.
+    ``norm_stats``: test-time BatchNorm, ``running`` (eval mode) or ``sample`` (each picture's own statistics),
+    for generators that declare the choice (pix2pix with BatchNorm; refused for others); None keeps the run's
+    own. The export's config.json and manifest record the mode used.
 
     The export is built in a staging directory beside the target and swapped in whole on success: a failed
     step, Ctrl-C or a kill leaves the previous export as it was."""
@@ -110,6 +114,8 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         raise UserInputError(f"--exporter must be one of {', '.join(EXPORTERS)}, got '{exporter}'.")
     run = load_run_config(run_dir)
     spec = get_model(run.model)
+    if norm_stats is not None:  # checked before anything is built or written
+        run = replace(run, arch=with_norm_stats(run.arch, norm_stats, spec.build_generator))
     io_spec = spec.io(run.arch)
     trt_reason = unavailable_reason() if (trt or (trt is None and fp16)) else None
     if trt and trt_reason:
@@ -121,7 +127,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     if isinstance(int8_seeds, bool) or not isinstance(int8_seeds, int) or int8_seeds < 1:
         raise UserInputError(f"--calibration N must be a whole number of seeds >= 1, got {int8_seeds!r}.")
     calib = calibration_inputs(io_spec, Path(calibration) if calibration is not None else None) if fp16 else None
-    module, key = load_for_export(run_dir, generator)
+    module, key = load_for_export(run_dir, generator, run.arch)
     sizes = plan_sizes(run, io_spec, min_size, opt_size, max_size, runs_at=torch_runs_at(module, io_spec))
     target = Path(out) if out is not None else default_export_dir(run_dir, spec.generator_keys, key)
     if not force:
@@ -196,7 +202,8 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         if TIMING_CACHE not in files:
             (out_dir / TIMING_CACHE).unlink(missing_ok=True)  # the old build's cache, copied in but not used
 
-        config_copy = atomic_write_bytes(out_dir / CONFIG_FILE, (run_dir / CONFIG_FILE).read_bytes())
+        config_copy = (save_run_config(out_dir, run) if norm_stats is not None  # the mode chosen at export
+                       else atomic_write_bytes(out_dir / CONFIG_FILE, (run_dir / CONFIG_FILE).read_bytes()))
         files[CONFIG_FILE] = file_entry(config_copy)
         files[GENERATOR_FILE] = file_entry(save_generator(out_dir, module, key))  # the PyTorch reference, self-contained
         manifest = {
@@ -215,6 +222,10 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                                 "kept_nodes": list(fp16_info.kept_nodes) if fp16_info else []}
         if field is not None:
             manifest["receptive_field"] = field
+        mode = getattr(run.arch, NORM_STATS_FIELD, None)
+        if mode is not None:
+            manifest["norm_stats"] = {"mode": mode, "how": NORM_STATS_HOW[mode],
+                                      "source": "--norm-stats at export" if norm_stats is not None else "the run's"}
         if sizes:
             manifest["image_sizes"] = {k: list(v) for k, v in sizes.items()}
             manifest["output_sizes"] = {k: [v[0] * io_spec.scale, v[1] * io_spec.scale] for k, v in sizes.items()}
@@ -263,12 +274,17 @@ def default_export_dir(run_dir: Path, keys: tuple[str, ...], key: str) -> Path:
     return paths.exports_dir() / (name if key in (keys[0], keys[0] + EMA_SUFFIX) else f"{name}-{key}")
 
 
-def load_for_export(run_dir: Path, generator: str | None) -> tuple[nn.Module, str]:
+def load_for_export(run_dir: Path, generator: str | None, arch: Any = None) -> tuple[nn.Module, str]:
     """The generator to export (eval mode, parametrisations such as spectral norm baked into plain weights)
-    and its checkpoint key (``G``; CycleGAN ``G_A``/``G_B``)."""
+    and its checkpoint key (``G``; CycleGAN ``G_A``/``G_B``). ``arch``: rebuild the generator with this config
+    (same weights, e.g. another test-time ``norm_stats``) instead of the run's."""
     from gandeploy.training.checkpoint import load_generator_and_key
 
-    module, _, key = load_generator_and_key(run_dir, generator)
+    module, run, key = load_generator_and_key(run_dir, generator)
+    if arch is not None and arch != run.arch:
+        rebuilt = get_model(run.model).build_generator(arch)
+        rebuilt.load_state_dict(module.state_dict())  # same parameters and buffers, another forward
+        module = rebuilt.eval()
     return bake_for_export(module), key
 
 

@@ -102,3 +102,37 @@ class ModelSpec:
     def task(self, cfg: Any | None = None) -> str:
         """'translation' or 'sampling', from the generator's declared IO (default config when none is given)."""
         return self.io(cfg if cfg is not None else self.config_cls()).task
+
+
+# --- test-time BatchNorm: a documented choice at import and export ---------------------------------------------
+
+NORM_STATS_FIELD = "norm_stats"
+NORM_STATS_HOW = {"running": "eval mode: BatchNorm's running statistics",
+                  "sample": "each picture's own statistics with BatchNorm's affine (the reference test.py without "
+                            "--eval, batch size 1; exported as InstanceNormalization)"}
+
+
+def with_norm_stats(arch: Any, norm_stats: str, build: Callable[[Any], nn.Module], flag: str = "--norm-stats") -> Any:
+    """``arch`` with its test-time BatchNorm set to ``norm_stats`` (``running`` | ``sample``), for import and
+    export alike. Refused (``UserInputError`` naming ``flag``) for an unknown mode, an architecture that declares no
+    ``norm_stats`` field, or one whose generator (built with ``build``) holds no BatchNorm layer."""
+    import dataclasses
+
+    from gandeploy.errors import UserInputError
+
+    if norm_stats not in NORM_STATS_HOW:
+        raise UserInputError(f"{flag} must be one of {', '.join(NORM_STATS_HOW)}, got '{norm_stats}'.")
+    names = {f.name for f in dataclasses.fields(arch)} if dataclasses.is_dataclass(arch) else set()
+    if NORM_STATS_FIELD not in names:
+        raise UserInputError(f"{flag}: {type(arch).__name__} has no BatchNorm test-time choice (only generators "
+                             "declaring a norm_stats field, such as pix2pix with BatchNorm, take it); drop the flag.")
+    new = dataclasses.replace(arch, **{NORM_STATS_FIELD: norm_stats})
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in build(new).modules()):
+        raise UserInputError(f"{flag}: this generator has no BatchNorm layer ({_norm_kind(arch)}), so there are no "
+                             "statistics to choose; drop the flag.")
+    return new
+
+
+def _norm_kind(arch: Any) -> str:
+    kind = getattr(arch, "norm", None)
+    return f"norm={kind}" if kind else "no norm layers"

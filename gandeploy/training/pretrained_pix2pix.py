@@ -19,7 +19,8 @@ import os
 from pathlib import Path
 
 from gandeploy.errors import CheckpointError, UserInputError
-from gandeploy.models.pix2pix import NORM_STATS, Pix2PixConfig
+from gandeploy.models.common import with_norm_stats
+from gandeploy.models.pix2pix import Pix2PixConfig
 from gandeploy.registry import get_model
 from gandeploy.training.pretrained import (
     Imported,
@@ -58,8 +59,6 @@ def unet_layout(sd: StateDict) -> dict[str, int | str] | None:
 def import_pix2pix_reference(pth: str | os.PathLike[str], out: str | os.PathLike[str], *, image_size: int = 256,
                              norm_stats: str = "running") -> Imported:
     """Import a reference ``UnetGenerator`` state_dict as run dir ``out`` (model ``pix2pix``, key ``G``)."""
-    if norm_stats not in NORM_STATS:
-        raise UserInputError(f"--norm-stats must be one of {', '.join(NORM_STATS)}, got '{norm_stats}'.")
     path = Path(pth)
     sd = read_state_dict(path)
     sd, dropped = drop_instance_norm_stats(sd)
@@ -68,10 +67,12 @@ def import_pix2pix_reference(pth: str | os.PathLike[str], out: str | os.PathLike
         raise CheckpointError(f"'{path}' is not a {UNET_WHAT}: no {OUTER}.0 / {OUTER}.3 4x4 convs with nested "
                               f"levels at {level_prefix(1)}.1 (keys: {', '.join(sorted(sd)[:6])}, ...).")
     try:
-        cfg = Pix2PixConfig(**layout, image_size=image_size, use_dropout=True, norm_stats=norm_stats)  # type: ignore[arg-type]
+        cfg = Pix2PixConfig(**layout, image_size=image_size, use_dropout=True)  # type: ignore[arg-type]
     except ValueError as exc:
         raise UserInputError(f"--image-size: {exc}") from None
     spec = get_model("pix2pix")
+    if norm_stats != cfg.norm_stats:  # the same check and switch as 'gandeploy export --norm-stats'
+        cfg = with_norm_stats(cfg, norm_stats, spec.build_generator)
     generator = spec.build_generator(cfg)
     _fit(generator, sd, path, f"{UNET_WHAT} (inferred ngf={cfg.ngf}, num_downs={cfg.num_downs}, norm={cfg.norm})")
     return _write_run(out, path, "pix2pix-reference", spec.name, cfg, {"G": generator.state_dict()}, dropped)

@@ -80,3 +80,26 @@ def test_demo_closing_hint_serves_the_demo_repository() -> None:
     ctx = serve.make_context("serve", command[2:])
     assert ctx.params["model_repository"] == repository == Path("demo/model_repository")
     assert "gandeploy ui" in hint
+
+
+def test_every_demo_job_is_a_valid_small_config() -> None:
+    """The demo's jobs (pix2pix and SR among them) build: their training fields are their family's, their
+    architectures construct, their export sizes keep the size rule the generator declares, and the added
+    image-to-image jobs stay short (a few hundred steps on tiny nets) so 'make demo' stays fast."""
+    from gandeploy.demo import JOBS, PIX2PIX_JOB, SR_JOB
+    from gandeploy.registry import get_model
+    from gandeploy.training.api import task_class
+    from gandeploy.training.recipes import make_train_config
+
+    for job in JOBS:
+        spec = get_model(job.model)
+        make_train_config(dict(job.train), job.name, task_class(spec).Options)
+        arch = spec.config_cls(**job.arch)
+        spec.build_generator(arch)
+        k = spec.io(arch).size_multiple
+        for hw in job.export.values():
+            assert hw[0] % k == 0 and hw[1] % k == 0, (job.name, hw, k)
+    for job in (PIX2PIX_JOB, SR_JOB):
+        assert job.train["steps"] <= 1000 and job.train["batch_size"] <= 16, job.name
+        assert sum(p.numel() for p in get_model(job.model).build_generator(
+            get_model(job.model).config_cls(**job.arch)).parameters()) < 500_000, job.name
