@@ -125,7 +125,9 @@ def bad_values(t: ServedTensor) -> list[tuple[np.ndarray, str]]:
         return [(np.full(shape, -1, np.int64), "must be in")]  # seeds: 0 .. 2**63 - 1
     cases = [(np.full(shape, np.nan, np.float32), "NaN"), (np.full(shape, np.inf, np.float32), "NaN")]
     if t.role == "truncation":
-        cases.append((np.zeros(shape, np.float32), "> 0"))
+        from gandeploy.models.io import TRUNCATION_MIN
+
+        cases.append((np.zeros(shape, np.float32), f">= {TRUNCATION_MIN}"))  # below the documented minimum
     return cases
 
 

@@ -233,3 +233,21 @@ def test_upscale_in_process_with_tiles_matches_the_server(sr_server, sr_exports,
     assert refused.exit_code != 0 and "--tile / --tile-overlap apply with --export" in refused.output
     odd = CliRunner().invoke(main, [*args, "--export", str(sr_exports["esrgan-x2"]), "--tile", "25"])
     assert odd.exit_code != 0 and "--tile must be a positive multiple of 2" in odd.output
+
+
+def test_evaluate_scores_the_served_sr_model_like_its_export(sr_server, sr_exports, tmp_path: Path) -> None:
+    """PSNR / SSIM of the served model (tiled on the server) equal the export's in-process scores on the whole
+    held-out photos, beside the same bicubic row."""
+    def scores(*args: str) -> dict:
+        report = tmp_path / f"rep{len(list(tmp_path.iterdir()))}"
+        res = CliRunner().invoke(main, ["evaluate", *args, "--real", "photos", "--metric", "psnr,ssim",
+                                        "--report", str(report)])
+        assert res.exit_code == 0, res.output
+        return json.loads((report / "evaluate.json").read_text())
+
+    served = scores("esrgan-x2", "--url", sr_server.http_url, "--protocol", "http")  # type: ignore[attr-defined]
+    local = scores(str(sr_exports["esrgan-x2"]), "--backend", "onnxruntime")
+    assert len(served["per_picture"]) == len(local["per_picture"]) == 3
+    assert served["bicubic"] == local["bicubic"]
+    assert abs(served["model"]["psnr"] - local["model"]["psnr"]) < 0.05, (served["model"], local["model"])
+    assert abs(served["model"]["ssim"] - local["model"]["ssim"]) < 1e-3, (served["model"], local["model"])
