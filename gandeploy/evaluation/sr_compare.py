@@ -16,7 +16,7 @@ import numpy as np
 
 from gandeploy.errors import UserInputError
 from gandeploy.evaluation.sampling import open_source
-from gandeploy.evaluation.sr_eval import FIGURE_ZOOM, PSNR, SSIM, evaluate_sr
+from gandeploy.evaluation.sr_eval import PSNR, SSIM, evaluate_sr, labelled_rows_figure
 from gandeploy.evaluation.sr_metrics import psnr_ssim_y
 from gandeploy.utils.io import atomic_write_json
 from gandeploy.utils.logging import get_logger
@@ -88,34 +88,14 @@ def compare_sr(targets: list[str], cfg: Any) -> SRComparison:
 
 def comparison_figure(comp: SRComparison, path: Path) -> Path:
     """One row per picture: bicubic | targets... | original crops, each labelled with its crop PSNR-Y."""
-    from PIL import Image, ImageDraw
-
-    gap, label = 6, 14
     titles = ["bicubic", *(Path(w["target"]).name or w["target"] for w in comp.whole), "original"]  # run dir names
     rows = []
     for row, panels in zip(comp.rows, comp.panels):
-        side_h, side_w = panels[0].shape[1] * FIGURE_ZOOM, panels[0].shape[2] * FIGURE_ZOOM
-        img_row = Image.new("RGB", (len(panels) * (side_w + gap) - gap, side_h + label), "white")
-        draw = ImageDraw.Draw(img_row)
         scores = list(row["psnr_y"].values())
-        for i, (title, pic) in enumerate(zip(titles, panels)):
-            hwc = pic.transpose(1, 2, 0)
-            img = Image.fromarray(hwc[..., 0] if hwc.shape[-1] == 1 else hwc).convert("RGB")
-            img_row.paste(img.resize((side_w, side_h), Image.Resampling.NEAREST), (i * (side_w + gap), label))
-            text = f"{title} {scores[i]:.2f} dB" if i < len(scores) else f"{title} ({row['picture']})"
-            draw.text((i * (side_w + gap) + 2, 1), text[:32], fill="black")
-        rows.append(img_row)
-    canvas = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows) + gap * (len(rows) - 1)),
-                       "white")
-    top = 0
-    for r in rows:
-        canvas.paste(r, (0, top))
-        top += r.height + gap
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    canvas.save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+        labels = [(f"{t} {scores[i]:.2f} dB" if i < len(scores) else f"{t} ({row['picture']})")[:32]
+                  for i, t in enumerate(titles[:len(panels)])]
+        rows.append((labels, list(panels)))
+    return labelled_rows_figure(rows, path)
 
 
 def write_comparison(comp: SRComparison, out_dir: Path, json_file: Path | None = None) -> list[Path]:

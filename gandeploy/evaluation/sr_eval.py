@@ -205,27 +205,27 @@ def _fmt(metric: str, value: float, sign: bool = False) -> str:
     return text + (" dB" if metric == PSNR else "")
 
 
-def sr_figure(result: SRResult, path: Path) -> Path:
-    """One row per picture: bicubic | model | original crops, labelled, each pixel shown ``FIGURE_ZOOM`` times."""
+def labelled_rows_figure(rows: list[tuple[list[str], list[np.ndarray]]], path: Path) -> Path:
+    """A PNG of picture rows: each row's panels ([C, h, w] uint8) side by side, each pixel shown ``FIGURE_ZOOM``
+    times, each panel under its label; written whole (a temporary file renamed into place)."""
     from PIL import Image, ImageDraw
 
     gap, label = 6, 14
-    rows = []
-    for name, *panels in result.crops:
+    images = []
+    for titles, panels in rows:
         side_h, side_w = panels[0].shape[1] * FIGURE_ZOOM, panels[0].shape[2] * FIGURE_ZOOM
-        row = Image.new("RGB", (3 * side_w + 2 * gap, side_h + label), "white")
+        row = Image.new("RGB", (len(panels) * (side_w + gap) - gap, side_h + label), "white")
         draw = ImageDraw.Draw(row)
-        for i, (title, pic) in enumerate(zip(("bicubic", "model", "original"), panels)):
+        for i, (title, pic) in enumerate(zip(titles, panels)):
             hwc = pic.transpose(1, 2, 0)
             img = Image.fromarray(hwc[..., 0] if hwc.shape[-1] == 1 else hwc).convert("RGB")
-            img = img.resize((side_w, side_h), Image.Resampling.NEAREST)
-            row.paste(img, (i * (side_w + gap), label))
-            draw.text((i * (side_w + gap) + 2, 1), title if i else f"{title} ({name})"[:24], fill="black")
-        rows.append(row)
-    canvas = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows) + gap * (len(rows) - 1)),
+            row.paste(img.resize((side_w, side_h), Image.Resampling.NEAREST), (i * (side_w + gap), label))
+            draw.text((i * (side_w + gap) + 2, 1), title, fill="black")
+        images.append(row)
+    canvas = Image.new("RGB", (max(r.width for r in images), sum(r.height for r in images) + gap * (len(images) - 1)),
                        "white")
     top = 0
-    for r in rows:
+    for r in images:
         canvas.paste(r, (0, top))
         top += r.height + gap
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -233,6 +233,12 @@ def sr_figure(result: SRResult, path: Path) -> Path:
     canvas.save(tmp, format="PNG")
     tmp.replace(path)
     return path
+
+
+def sr_figure(result: SRResult, path: Path) -> Path:
+    """One row per picture: bicubic | model | original crops, labelled, each pixel shown ``FIGURE_ZOOM`` times."""
+    return labelled_rows_figure([([f"bicubic ({name})"[:24], "model", "original"], list(panels))
+                                 for name, *panels in result.crops], path)
 
 
 def write_sr(result: SRResult, out_dir: Path, json_file: Path | None = None) -> list[Path]:
