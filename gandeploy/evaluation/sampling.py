@@ -124,8 +124,7 @@ class Source:
     def translate(self, images: np.ndarray, progress: Any = None) -> np.ndarray:
         """Translated pictures for ``images`` [N, C, H, W] in [-1, 1], as delivered."""
         if self.runtime is None:
-            raise UserInputError("served image-to-image models are evaluated through their export: pass the export "
-                                 "dir with --backend triton.")
+            return self._served_translate(images, progress)
         (spec,) = self.io.by_role(IMAGE)
         parts = []
         for start in range(0, len(images), CHUNK // 4):
@@ -136,6 +135,30 @@ class Source:
                 progress.update(len(x))
         return np.concatenate(parts)
 
+
+    def _served_translate(self, images: np.ndarray, progress: Any = None) -> np.ndarray:
+        """The served ``NAME`` on ``images`` [N, C, H, W] in the input's value range: the PNG round trip users
+        make (uint8 PNG in, PNG out), decoded into the output's value range."""
+        import io
+
+        from PIL import Image
+
+        from gandeploy.contract import encode_png
+        from gandeploy.serving.client import translate
+
+        spec, out = self.io.image_input, self.io.outputs[0]
+        delivered = to_uint8(np.asarray(images, dtype=np.float32), spec.value_range)  # type: ignore[union-attr]
+        pngs = [encode_png(im) for im in delivered]
+        channels = int(out.shape[1])
+        parts = []
+        for start in range(0, len(pngs), CHUNK // 4):
+            for png in translate(str(self.served_name), pngs[start:start + CHUNK // 4], **self.served):
+                with Image.open(io.BytesIO(png)) as img:
+                    arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+                parts.append(from_uint8((arr[:, :, None] if arr.ndim == 2 else arr)[None], out.value_range))
+            if progress is not None:
+                progress.update(min(CHUNK // 4, len(pngs) - start))
+        return np.concatenate(parts)
     def _served_sample(self, seeds: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
         from gandeploy.serving.client import sample
 

@@ -58,3 +58,17 @@ def test_served_model_evaluates_against_its_recorded_data_set(server, tmp_path, 
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "reports/evaluate/mlp-tiny-served/evaluate.json").read_text())
     assert data["real"] == "ring8 (held-out split)" and data["backend"] == "served"
+
+
+def test_served_translation_model_scores_like_its_export(server, exports) -> None:
+    """An image-to-image model is scored by name on the server too, through the PNG round trip users make. The
+    held-out inputs are floats that the PNG rounds to uint8 levels (in-process runs take them unrounded), so a
+    few pixels move by more than one level; the scores stay the same."""
+    cfg = EvalConfig(n=64, real="digits2inverted", kid_subsets=5, kid_subset_size=32)
+    served = evaluate("cyclegan-tiny", cfg=cfg, url=server.grpc_url, protocol="grpc")
+    local = evaluate(exports["cyclegan-tiny"], "onnxruntime", cfg=cfg)
+    assert served.summary["backend"] == "served"
+    assert served.fake.shape == local.fake.shape
+    diff = np.abs(served.fake - local.fake)
+    assert np.mean(diff <= 1 / 127.5 + 1e-6) >= 0.99 and diff.max() <= 4 / 127.5 + 1e-6, diff.max()
+    assert served.summary["fid"] == pytest.approx(local.summary["fid"], rel=0.02, abs=1e-3)
