@@ -17,17 +17,12 @@ fresh ports.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.util
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -36,8 +31,13 @@ from collections import deque
 from pathlib import Path
 from typing import IO
 
-from gandeploy.errors import BackendUnavailable, ServingError, UserInputError
+from gandeploy.errors import ServingError, UserInputError
+from gandeploy.serving.ports import free_port, free_ports, port_in_use
+from gandeploy.serving.triton_install import find_tritonserver, prepare_backend_dir
 from gandeploy.utils.logging import get_logger
+
+__all__ = ["TritonServer", "default_log_file", "find_tritonserver", "free_port", "free_ports", "port_in_use",
+           "prepare_backend_dir"]
 
 log = get_logger("serving.server")
 
@@ -62,95 +62,6 @@ def default_log_file(folder: Path | None = None) -> Path:
         n += 1
         path = folder / f"tritonserver-{stamp}-{n}.log"
     return path
-
-
-def find_tritonserver() -> Path:
-    """``pytriton/tritonserver`` inside the installed nvidia-pytriton wheel."""
-    try:
-        spec = importlib.util.find_spec("pytriton")
-    except ImportError:  # an import hook that refuses the package: not installed either
-        spec = None
-    root = Path(spec.origin).parent / "tritonserver" if spec and spec.origin else None
-    if root is None or not (root / "bin" / "tritonserver").is_file():
-        raise BackendUnavailable("tritonserver was not found: pip install 'gandeploy[serve]' (the nvidia-pytriton "
-                                 "wheel bundles Triton 2.51 for Linux x86-64).")
-    return root
-
-
-def cache_dir() -> Path:
-    """Where gandeploy keeps prepared files: $GANDEPLOY_CACHE, else $XDG_CACHE_HOME/gandeploy, else ~/.cache."""
-    if os.environ.get("GANDEPLOY_CACHE"):
-        return Path(os.environ["GANDEPLOY_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "gandeploy"
-
-
-def prepare_backend_dir(root: Path | None = None, cache: Path | None = None) -> Path:
-    """A ``--backend-directory`` holding ``python/`` (backend library, utils, stub for this Python), cached."""
-    root = root or find_tritonserver()
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
-    backend = root / "backends" / "python"
-    if not stub.is_file():
-        stubs = root / "python_backend_stubs"
-        have = sorted(p.name for p in stubs.iterdir()) if stubs.is_dir() else []
-        raise BackendUnavailable(f"the bundled Triton has no python backend stub for Python {version} "
-                                 f"(it has: {', '.join(have) or 'none'}); use one of those Python versions.")
-    sources = {"libtriton_python.so": backend / "libtriton_python.so",
-               "triton_python_backend_utils.py": backend / "triton_python_backend_utils.py",
-               "triton_python_backend_stub": stub}
-    key = hashlib.sha256("|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-                                  for p in sources.values()).encode()).hexdigest()[:12]
-    target = (cache or cache_dir()) / "triton" / f"backends-py{version}-{key}"
-    if (target / "python" / ".complete").is_file():
-        return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError:  # read-only home: fall back to the temp dir
-        target = Path(tempfile.gettempdir()) / f"gandeploy-{os.getuid()}" / target.name
-        if (target / "python" / ".complete").is_file():
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".backends-", dir=target.parent))
-    try:
-        (staging / "python").mkdir()
-        for name, src in sources.items():
-            shutil.copy2(src, staging / "python" / name)
-        (staging / "python" / "triton_python_backend_stub").chmod(0o755)
-        (staging / "python" / ".complete").write_text(key)
-        with contextlib.suppress(OSError):  # another process may have won the race: keep theirs
-            os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def port_in_use(host: str, port: int) -> bool:
-    """True when something already listens on ``host:port`` (TIME_WAIT leftovers do not count)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports that are free right now: all are bound at once before any is released, so one
-    call never returns a port twice. Another program may still take one before Triton binds it: ``start``
-    retries on fresh ports when that happens."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket(family, socket.SOCK_STREAM)) for _ in range(count)]
-        for sock in socks:
-            sock.bind((host, 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """One port that is free right now (several for one server: ``free_ports``)."""
-    return free_ports(1, host)[0]
 
 
 SUPERVISOR = Path(__file__).with_name("supervise.py")
