@@ -69,7 +69,8 @@ def evaluate(target: str, backend: str | None, url: str | None, protocol: str, g
     """
     from gandeploy.errors import UserInputError
     from gandeploy.evaluation import eval_report
-    from gandeploy.evaluation.evaluate import EvalConfig, compare
+    from gandeploy.evaluation.compare import compare
+    from gandeploy.evaluation.evaluate import EvalConfig
     from gandeploy.evaluation.evaluate import evaluate as run_evaluate
     from gandeploy.evaluation.sr_eval import SRResult, summary_line, write_sr
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from gandeploy.evaluation.evaluate import Comparison, EvalResult
+from gandeploy.evaluation.compare import Comparison
+from gandeploy.evaluation.evaluate import EvalResult
 from gandeploy.utils.io import atomic_write_json, atomic_write_text
 
 METRICS = ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")

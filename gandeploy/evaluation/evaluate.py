@@ -137,7 +137,7 @@ def real_set(dataset: str, *, translation: bool, image_size: int = 0, channels: 
     return x.numpy(), (y.numpy() if y is not None else None), None
 
 
-def _scores(real_f: np.ndarray, fake_f: np.ndarray, cfg: EvalConfig) -> dict[str, Any]:
+def feature_scores(real_f: np.ndarray, fake_f: np.ndarray, cfg: EvalConfig) -> dict[str, Any]:
     s = score(real_f, fake_f, kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, seed=cfg.seed)
     return s.to_json()
 
@@ -278,7 +278,7 @@ def _evaluate(target: str, source: Source, run: Any, cfg: EvalConfig) -> EvalRes
             fake = source.sample(seeds, labels, progress=bar)
     real_f, fake_f = extractor(real, desc="real features"), extractor(fake, desc="generated features")
     summary: dict[str, Any] = {
-        **_scores(real_f, fake_f, cfg), "n": int(len(fake)), "features": features, "backend": source.backend,
+        **feature_scores(real_f, fake_f, cfg), "n": int(len(fake)), "features": features, "backend": source.backend,
         "target": target, "real": f"{dataset} (held-out split)", "seeds": [cfg.seed, cfg.seed + cfg.n - 1]
         if not translation else None, "task": "translation" if translation else "sampling",
         "generator": source.generator, "feature_extractor": extractor.info}
@@ -316,7 +316,7 @@ def _per_class(real_f: np.ndarray, real_labels: np.ndarray, fake_f: np.ndarray, 
         r, f = real_f[real_labels == c], fake_f[labels == c]
         if len(r) < MIN_PER_CLASS or len(f) < MIN_PER_CLASS:
             continue
-        rows.append({"class": int(c), "name": names[c] if c < len(names) else str(c), **_scores(r, f, cfg)})
+        rows.append({"class": int(c), "name": names[c] if c < len(names) else str(c), **feature_scores(r, f, cfg)})
     return rows
 
 
@@ -344,79 +344,8 @@ def _per_code(real_f: np.ndarray, real_labels: np.ndarray, fake: np.ndarray, fak
                      MIN_PER_CLASS)
             continue
         rows.append({"code": c, "mapped_class": m, "name": names[m] if m < len(names) else str(m),
-                     "share_judged_as_mapped": float(confusion[c, m]) / len(f), **_scores(r, f, cfg)})
+                     "share_judged_as_mapped": float(confusion[c, m]) / len(f), **feature_scores(r, f, cfg)})
     hits = sum(int(confusion[c, m]) for c, m in enumerate(mapping) if m >= 0)
     info = {"mapping": list(mapping), "accuracy": hits / float(len(codes)), "judge": "digits classifier",
             "judge_held_out_accuracy": digits_classifier(int(fake.shape[-1])).held_out_accuracy}
     return rows, info
-
-
-def kid_within_std(ref_vs_real: dict[str, Any], cand_vs_real: dict[str, Any], cand_vs_ref: dict[str, Any]) -> bool:
-    """Distribution parity holds when the two backends' KIDs against the real set differ by at most the
-    reference's KID std, and KID between the backends' own samples is within that std of zero."""
-    std = float(ref_vs_real["kid_std"])
-    return (abs(float(cand_vs_real["kid_mean"]) - float(ref_vs_real["kid_mean"])) <= std
-            and abs(float(cand_vs_ref["kid_mean"])) <= max(std, float(cand_vs_ref["kid_std"])))
-
-
-@dataclass
-class Comparison:
-    """Backends on the same seeds: each against the real set and against the reference backend's samples."""
-
-    reference: str
-    rows: list[dict[str, Any]]
-    skipped: dict[str, str]
-    summary: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.summary, "reference": self.reference, "backends": self.rows, "skipped": self.skipped}
-
-
-def compare(export_dir: str | os.PathLike[str], backends: list[str], *, cfg: EvalConfig = EvalConfig(),
-            url: str | None = None, protocol: str = "grpc") -> Comparison:
-    """Distribution parity: ``backends`` (first = reference) on the seeds of ``cfg``; unavailable ones skipped."""
-    if len(backends) < 2:
-        raise UserInputError(f"--compare needs at least two backends (comma-separated), got {backends}.")
-    results: dict[str, EvalResult] = {}
-    skipped: dict[str, str] = {}
-    for key in backends:
-        try:
-            source, run = open_source(export_dir, key, url=url, protocol=protocol)
-        except GanDeployError as exc:
-            skipped[key] = str(exc)
-            log.warning("skipping %s: %s", key, exc)
-            continue
-        try:
-            if DISTRIBUTION not in resolve_metrics(cfg.metrics, source.io):
-                raise UserInputError("--compare puts distribution metrics side by side; for PSNR / SSIM run "
-                                     "'gandeploy evaluate EXPORT --backend KEY' once per backend.")
-            result = evaluate(export_dir, key, cfg=cfg, source=source, run=run)
-            assert isinstance(result, EvalResult)  # noqa: S101 - distribution metrics checked above
-            results[key] = result
-        except GanDeployError as exc:
-            skipped[key] = str(exc)
-            continue
-        finally:
-            source.close()
-    if not results:
-        raise UserInputError(f"none of the backends {backends} could run: {skipped}")
-    reference = next(iter(results))
-    ref = results[reference]
-    rows = []
-    for key, res in results.items():
-        row: dict[str, Any] = {"backend": key, "vs_real": {k: res.summary[k] for k in
-                               ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")}}
-        if key != reference:
-            vs = _scores(ref.fake_features, res.fake_features, cfg)
-            row["vs_reference"] = vs
-            row["max_abs_vs_reference"] = float(np.abs(res.fake.astype(np.float64) - ref.fake).max())
-            # The same seeds make paired samples (x_i ≈ y_i), which biases the unbiased KID estimate below 0
-            # (its cross term meets each pair's near-identical kernel value). Parity is judged on two
-            # independent samples instead: the reference's first half of the seeds vs the candidate's second.
-            half = len(ref.fake_features) // 2
-            unpaired = _scores(ref.fake_features[:half], res.fake_features[half:], cfg)
-            row["vs_reference_unpaired"] = unpaired
-            row["kid_within_std"] = kid_within_std(ref.summary, res.summary, unpaired)
-        rows.append(row)
-    summary = {k: ref.summary[k] for k in ("n", "features", "target", "real", "seeds", "task")}
-    return Comparison(reference, rows, skipped, summary)

@@ -1,7 +1,7 @@
 """The INT8 acceptance test: an INT8 generator is judged against its FP32 model by what matters, chosen by IO.
 
 * **Sampling generators** (no picture input) by their *distribution*, the test ``evaluate --compare`` uses for
-  parity (evaluate.kid_within_std): ``n`` fresh seeds (``JUDGE_FIRST_SEED`` .., never the calibration seeds)
+  parity (compare.kid_within_std): ``n`` fresh seeds (``JUDGE_FIRST_SEED`` .., never the calibration seeds)
   through both models, embedded with the features ``evaluate`` uses for the run's data set (digits CNN for
   digits, pixels for point sets, Inception otherwise — pixels, said so in the figures, where the Inception
   weights are absent). KID is taken between two *independent* samples, FP32's first half of the seeds against

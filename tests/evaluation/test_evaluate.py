@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from gandeploy.errors import UserInputError
-from gandeploy.evaluation.evaluate import EvalConfig, compare, evaluate
+from gandeploy.evaluation.compare import compare
+from gandeploy.evaluation.evaluate import EvalConfig, evaluate
 from gandeploy.evaluation.sampling import generator_feeds
 from gandeploy.models.io import (GeneratorIO, categorical_code, class_label, continuous_code, image_input, image_output,
                                  latent, latents_from_seeds)

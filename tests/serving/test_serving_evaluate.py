@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gandeploy.evaluation.evaluate import EvalConfig, compare, evaluate
+from gandeploy.evaluation.compare import compare
+from gandeploy.evaluation.evaluate import EvalConfig, evaluate
 
 pytestmark = pytest.mark.e2e
 
