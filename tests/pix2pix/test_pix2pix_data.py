@@ -3,12 +3,8 @@ authors' sets fetched from a local HTTP server (size and gzip checks, a clear er
 
 from __future__ import annotations
 
-import http.server
 import io
 import tarfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -97,35 +93,18 @@ def test_aligned_folder_pairs_halves_with_one_crop_and_flip(tmp_path):
         open_dataset(f"aligned:{tmp_path}", "paired", image_size=16)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict[str, tuple[bytes, int | None]] = {}
+def _cyclegan_helpers():  # type: ignore[no-untyped-def]
+    """tests/cyclegan/cyclegan_helpers.py (its local HTTP server serves the archives here too), imported by path."""
+    import importlib.util
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
-        if self.path not in self.routes:
-            self.send_error(404, "not found")
-            return
-        body, sent = self.routes[self.path]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body if sent is None else body[:sent])
-        self.close_connection = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    path = Path(__file__).resolve().parents[1] / "cyclegan" / "cyclegan_helpers.py"
+    spec = importlib.util.spec_from_file_location("cyclegan_helpers", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
-@contextmanager
-def serve(routes: dict[str, tuple[bytes, int | None]]) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("H", (_Handler,), {"routes": routes}))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+serve = _cyclegan_helpers().serve_files  # routes {path: (body, bytes sent or None)} on a free local port
 
 
 def _facades_tar(tmp_path: Path) -> bytes:
