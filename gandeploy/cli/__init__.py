@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
+import sys
+import threading
 from typing import Any
 
 import click
@@ -57,6 +60,12 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            return self._invoke(ctx)
+        finally:
+            _quiet_exit_on_ctrl_c()
+
+    def _invoke(self, ctx: click.Context) -> Any:
+        try:
             return super().invoke(ctx)
         except GanDeployError as exc:
             error = click.ClickException(str(exc))
@@ -72,6 +81,21 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Aborted (interrupted).", err=True)
             ctx.exit(130)
+
+
+_AS_PROGRAM = False  # True only in the installed ``gandeploy`` program (entry), never under CliRunner
+
+
+def _quiet_exit_on_ctrl_c() -> None:
+    """Once the command's work and last line are done, a Ctrl-C ends the process the shell's way (killed by
+    SIGINT), not with a KeyboardInterrupt traceback from some library's atexit hook during interpreter exit."""
+    if _AS_PROGRAM and threading.current_thread() is threading.main_thread():
+        for stream in (sys.stdout, sys.stderr):  # what the command wrote survives a SIGINT from here on
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _module_exists(target: str) -> bool:
@@ -93,3 +117,10 @@ def main(verbose: int) -> None:
       gandeploy sample cgan-digits --n 64 --out grid.png
     """
     setup_logging(verbose)
+
+
+def entry() -> None:
+    """The ``gandeploy`` program (console script and ``python -m gandeploy.cli``)."""
+    global _AS_PROGRAM
+    _AS_PROGRAM = True
+    main(prog_name="gandeploy")

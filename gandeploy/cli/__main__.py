@@ -1,6 +1,6 @@
 """``python -m gandeploy.cli`` (used by ``torchrun ... -m gandeploy.cli train ...``)."""
 
-from gandeploy.cli import main
+from gandeploy.cli import entry
 
 if __name__ == "__main__":
-    main(prog_name="gandeploy")
+    entry()
