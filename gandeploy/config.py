@@ -17,7 +17,7 @@ from gandeploy.errors import CheckpointError, UserInputError
 from gandeploy.utils.io import atomic_write_json, read_tagged_json
 
 CONFIG_FILE = "config.json"
-QUALITY_FILE = "quality.json"  # a run dir's measured quality (evaluation/quality.py)
+QUALITY_FILE = "quality.json"  # a run dir's measured quality (training/quality.py)
 RUN_FORMAT = "gandeploy.run/1"
 
 T = TypeVar("T")

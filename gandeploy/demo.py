@@ -140,7 +140,7 @@ def _train(job: DemoJob, paths: DemoPaths, stages: list[Stage], retrain: bool) -
     before = latest.stat().st_mtime_ns if resume else None
     start = time.perf_counter()
     train = make_train_config(dict(job.train), f"the demo's {job.name} job", task_class(get_model(job.model)).Options)
-    from gandeploy.evaluation.health import collapse_signal
+    from gandeploy.training.health import collapse_signal
 
     train_run(job.model, job.dataset, train, run_dir, arch=dict(job.arch) or None, resume=resume,
               signal=collapse_signal)
@@ -180,9 +180,9 @@ def _export(run_dir: Path, out: Path, job: DemoJob, stages: list[Stage]) -> Path
 
 
 def _quality(run_dirs: dict[str, Path], stages: list[Stage]) -> None:
-    from gandeploy.evaluation.classifier import label_agreement
-    from gandeploy.evaluation.codes import code_mapping, continuous_effects, describe_effects
-    from gandeploy.evaluation.translation import evaluate_run
+    from gandeploy.metrics.classifier import label_agreement
+    from gandeploy.metrics.codes import code_mapping, continuous_effects, describe_effects
+    from gandeploy.training.quality import evaluate_translation_run
     from gandeploy.registry import get_model
     from gandeploy.training.checkpoint import load_generator
 
@@ -193,7 +193,7 @@ def _quality(run_dirs: dict[str, Path], stages: list[Stage]) -> None:
     info_io = get_model(INFOGAN_JOB.model).io(info_run.arch)
     mapping = code_mapping(info, info_io, n_per_code=100)
     effects = describe_effects(continuous_effects(info, info_io, n_seeds=20))
-    score = evaluate_run(run_dirs[CYCLEGAN_JOB.name])
+    score = evaluate_translation_run(run_dirs[CYCLEGAN_JOB.name])
     stages.append(Stage("measure quality", time.perf_counter() - start,
                         f"CGAN label agreement {agree.overall:.1%} (classifier held-out accuracy "
                         f"{agree.classifier_accuracy:.1%}); InfoGAN code-to-digit mapping {mapping.accuracy:.1%} "
@@ -301,8 +301,8 @@ def _translate_set(url: str, out: Path) -> Stage:
 
 def _parity(export_dir: Path, url: str, report_dir: Path) -> Stage:
     from gandeploy.errors import ExportError
-    from gandeploy.evaluation.parity import run_parity
-    from gandeploy.evaluation.report import write_parity_report
+    from gandeploy.evaluation.parity.parity import run_parity
+    from gandeploy.evaluation.parity.report import write_parity_report
 
     start = time.perf_counter()
     report = run_parity(export_dir, url=url, protocol="http")

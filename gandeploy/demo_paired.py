@@ -54,7 +54,7 @@ def translate_edges(name: str, dataset: str, image_size: int, out: Path, *, url:
     import torch
 
     from gandeploy.data.paired import open_paired_digits
-    from gandeploy.evaluation.classifier import classify_digits
+    from gandeploy.metrics.classifier import classify_digits
     from gandeploy.models.io import to_uint8
     from gandeploy.serving.client import translate
 
@@ -86,7 +86,7 @@ def upscale_photos(name: str, dataset: str, scale: int, out: Path, *, url: str) 
     ``SR_CROP`` px crop of the first photo as input (nearest) | bicubic | served output | truth. Returns (seconds of
     the requests, the summary line)."""
     from gandeploy.evaluation.sr_eval import held_out_pictures, make_lr
-    from gandeploy.evaluation.sr_metrics import bicubic_upscale, psnr_ssim_y
+    from gandeploy.metrics.sr_metrics import bicubic_upscale, psnr_ssim_y
     from gandeploy.serving.client import translate
 
     pictures = held_out_pictures(dataset, scale, 3, None)  # (name, uint8 [3, H, W])

@@ -23,7 +23,7 @@ Why these figures:
 * fp16 / uint8 — max 2 levels, mean 0.5 levels: the FP16 float bound above, seen through the same rounding.
 * int8 — no per-pixel bound. An 8-bit activation grid moves single pixels by many levels (DCGAN: max abs ~0.3)
   while the distribution is unchanged, and a per-pixel bound tight enough to catch a broken model would refuse
-  every good one. INT8 is judged by its distribution instead (gandeploy.evaluation.int8_verdict: KID between
+  every good one. INT8 is judged by its distribution instead (gandeploy.evaluation.parity.int8_verdict: KID between
   FP32 and INT8 samples within its std; picture inputs: PSNR vs FP32 >= 30 dB); parity reports the pixel
   figures and takes that verdict as the row's pass/fail.
 """

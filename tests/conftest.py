@@ -116,7 +116,7 @@ def perf_analyzer() -> object:
     """NVIDIA's perf_analyzer, runnable here (``make test`` installs libb64-0d and libcudart.so.12); else the
     test skips with what is missing, which strict mode turns into a failure."""
     from gandeploy.errors import BackendUnavailable
-    from gandeploy.evaluation.perf_analyzer import find_perf_analyzer
+    from gandeploy.evaluation.bench.perf_analyzer import find_perf_analyzer
 
     try:
         return find_perf_analyzer()

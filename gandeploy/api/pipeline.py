@@ -45,7 +45,7 @@ def train(model: str | None = None, dataset: str | None = None, *, recipe: str |
     from gandeploy.config import CONFIG_FILE
     from gandeploy.data import ALIGNED_PREFIX, DATASETS, FOLDER_PREFIX, dataset_names
     from gandeploy.errors import unknown_choice
-    from gandeploy.evaluation.health import collapse_signal
+    from gandeploy.training.health import collapse_signal
     from gandeploy.registry import get_model
     from gandeploy.training.api import default_run_dir, task_class, train_run
     from gandeploy.training.recipes import load_recipe, make_train_config, merge_train, resolve_recipe, shipped_recipe
@@ -144,9 +144,9 @@ def export(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None =
 
 
 def _int8_judge(fp32_path: Path, io: Any, contract: Any, run: Any) -> Any:
-    """The INT8 acceptance test of ``gandeploy.evaluation.int8_verdict`` (export may not import evaluation; the
+    """The INT8 acceptance test of ``gandeploy.evaluation.parity.int8_verdict`` (export may not import evaluation; the
     API, above both, hands it down)."""
-    from gandeploy.evaluation.int8_verdict import judge_for
+    from gandeploy.evaluation.parity.int8_verdict import judge_for
 
     return judge_for(fp32_path, io, contract, run.dataset)
 

@@ -57,10 +57,10 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
     items/s / that rate. 'vs torch' is the ratio to PyTorch eager at the same batch size. Served models
     also get a perf_analyzer concurrency sweep and the dynamic-batching gain (concurrency N vs 1).
     """
-    from gandeploy.evaluation.bench import DEFAULT_BACKENDS, run_bench
-    from gandeploy.evaluation.parity import SERVED
-    from gandeploy.evaluation.perf_analyzer import sweep_export
-    from gandeploy.evaluation.report import bench_text, write_bench_report
+    from gandeploy.evaluation.bench.bench import DEFAULT_BACKENDS, run_bench
+    from gandeploy.evaluation.parity.parity import SERVED
+    from gandeploy.evaluation.bench.perf_analyzer import sweep_export
+    from gandeploy.evaluation.bench.report import bench_text, write_bench_report
     from gandeploy.manifest import load_manifest
     from gandeploy.utils.io import atomic_write_json
 
@@ -106,9 +106,9 @@ def _image_bench(stack: contextlib.ExitStack, export_dir: Path, image_sizes: str
                  url: str | None, protocol: str | None, tile: int | None, overlap: int | None) -> None:
     """``--image-sizes``: megapixels per second per backend and input size (``bench.image_rows``): the bare
     runtimes, the served pipeline in-process with tiles on and off, and the served NAME."""
-    from gandeploy.evaluation.bench import IN_PROCESS, default_threads, image_rows, image_rows_text
-    from gandeploy.evaluation.bench_pictures import pipeline_label, pipeline_opener, served_label, served_opener
-    from gandeploy.evaluation.parity import SERVED
+    from gandeploy.evaluation.bench.bench import IN_PROCESS, default_threads, image_rows, image_rows_text
+    from gandeploy.evaluation.bench.bench_pictures import pipeline_label, pipeline_opener, served_label, served_opener
+    from gandeploy.evaluation.parity.parity import SERVED
     from gandeploy.manifest import load_manifest
     from gandeploy.utils.io import atomic_write_json
 
@@ -190,8 +190,8 @@ def bench_suite(work_dir: Path, threads: int | None, reps: int, serve: bool, use
     Runtime threads x batcher delay) on a DCGAN ngf16 export, times the training loops, and prints each goal
     as PASS or MISS with the figure it was judged on.
     """
-    from gandeploy.evaluation.report import bench_text, write_bench_report
-    from gandeploy.evaluation.suite import run_suite
+    from gandeploy.evaluation.bench.report import bench_text, write_bench_report
+    from gandeploy.evaluation.bench.suite import run_suite
 
     grid = {}
     for flag, text, low in (("--knob-instances", knob_instances, 1), ("--knob-threads", knob_threads, 0),

@@ -28,7 +28,7 @@ def diagnose(run_dir: Path, n: int, bandwidth: float | None, seed: int, report_d
       gandeploy diagnose training/runs/mlp-mix1d
     """
     from gandeploy.errors import UserInputError
-    from gandeploy.evaluation import diagnose as dg
+    from gandeploy.evaluation.studies import diagnose as dg
     from gandeploy.utils.io import atomic_write_json, atomic_write_text
 
     if n < 100 or (bandwidth is not None and bandwidth <= 0):

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from gandeploy.cli.options import OutPath, report_outputs
-from gandeploy.evaluation.features import FEATURES
+from gandeploy.metrics.features import FEATURES
 from gandeploy.formats import FORMATS
 
 BACKEND_CHOICES = [k for k in FORMATS if k != "triton-ensemble"]  # the format table's backends

@@ -33,7 +33,7 @@ def mode_table(datasets: str, row_keys: str | None, seeds: int, recipes: Path, o
     from tqdm import tqdm
 
     from gandeploy.errors import UserInputError
-    from gandeploy.evaluation import mode_table as mt
+    from gandeploy.evaluation.studies import mode_table as mt
 
     if seeds < 1:
         raise UserInputError(f"--seeds must be >= 1, got {seeds}.")

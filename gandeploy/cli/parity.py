@@ -11,7 +11,7 @@ import click
 from gandeploy.cli.options import OutPath, parse_hw, report_outputs
 
 if TYPE_CHECKING:
-    from gandeploy.evaluation.parity import ParityReport
+    from gandeploy.evaluation.parity.parity import ParityReport
 
 
 def url_protocol(url: str | None, protocol: str | None) -> str:
@@ -72,8 +72,8 @@ def parity(export_dir: Path, backends: tuple[str, ...], url: str | None, protoco
     Image-to-image: also tiled vs whole (a picture of 4x4 tiles within one uint8 level of PyTorch on the whole
     picture on 99.9 % of pixels; enforced where export measured a bounded receptive field).
     """
-    from gandeploy.evaluation.parity import DEFAULT_BACKENDS, SERVED, run_parity
-    from gandeploy.evaluation.report import parity_table, write_parity_report
+    from gandeploy.evaluation.parity.parity import DEFAULT_BACKENDS, SERVED, run_parity
+    from gandeploy.evaluation.parity.report import parity_table, write_parity_report
     from gandeploy.manifest import file_problems, load_manifest
 
     keys = split_list(backends) or list(DEFAULT_BACKENDS)
@@ -137,7 +137,7 @@ def _with_own_server(export_dir: Path, keys: list[str], kwargs: dict[str, Any]) 
     """Run parity with a temporary tritonserver; if it cannot start, triton backends are skipped (no tritonserver)
     or failed (the export cannot be served)."""
     from gandeploy.errors import BackendUnavailable, GanDeployError
-    from gandeploy.evaluation.parity import SERVED, Case, Row, run_parity
+    from gandeploy.evaluation.parity.parity import SERVED, Case, Row, run_parity
     from gandeploy.evaluation.served import local_server
     from gandeploy.tolerances import tolerance_for
 

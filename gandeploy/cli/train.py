@@ -154,7 +154,7 @@ def train(model: str | None, dataset: str | None, recipe: Path | None, no_recipe
     instead."""
     from gandeploy.api import train as train_api
     from gandeploy.cli.options import report_outputs
-    from gandeploy.evaluation.quality import quality_line
+    from gandeploy.training.quality import quality_line
 
     if recipe is not None and no_recipe:
         raise click.UsageError("--recipe and --no-recipe contradict each other: pass one.")

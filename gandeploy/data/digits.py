@@ -1,7 +1,7 @@
 """``digits``: scikit-learn's 1,797 real handwritten digits (8x8, 16 grey levels, labels 0-9).
 
 A fixed, stratified 20 % of each class is held out (``split="test"``: ~360 images) and never trained on;
-the digits classifier (evaluation/classifier.py) learns from it. Images are resized bilinearly to
+the digits classifier (metrics/classifier.py) learns from it. Images are resized bilinearly to
 ``image_size`` and mapped to [-1, 1] (background -1, ink +1); ``channels=3`` repeats the grey channel.
 """
 

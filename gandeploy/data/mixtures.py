@@ -3,10 +3,10 @@
 * ``ring8``: 8 Gaussians evenly spaced on a circle of radius 2, std 0.02.
 * ``grid25``: 25 Gaussians centred on {-4, -2, 0, 2, 4}², std 0.05.
 * ``mix1d``: two Gaussians on the line at -2 and +2, std 0.5 — p_r in closed form for the D* check
-  (``gandeploy diagnose``; evaluation/diagnose.py).
+  (``gandeploy diagnose``; evaluation/studies/diagnose.py).
 
 Points are drawn fresh for every batch (item ``i`` comes from mode ``i mod K``, its noise from the step's
-generator), so an "epoch" is a nominal ``EPOCH_SIZE`` points. Evaluation: evaluation/mixtures.py.
+generator), so an "epoch" is a nominal ``EPOCH_SIZE`` points. Evaluation: metrics/mixtures.py.
 """
 
 from __future__ import annotations

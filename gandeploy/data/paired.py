@@ -20,7 +20,7 @@ masked boxes of the same draw.
 
 Batches are ``(source [B, 1, S, S], target [B, 1, S, S])``; ``test_batch(n)`` gives the first ``n`` held-out
 pairs, ``test_labels`` their digits and ``test_masks`` (masked only) their boxes. ``measures`` declares what can
-be measured on the set (evaluation/paired.py decides by it, not by the set's name).
+be measured on the set (metrics/paired.py decides by it, not by the set's name).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ EDGE_THRESHOLD = 0.25  # morphological gradient of the ink (0..1) above this is 
 MASK_FILL = 0.0  # mid-grey: neither background (-1) nor ink (+1)
 MASK_FRACTION = 3 / 8  # box side / picture side (12 px at 32x32)
 
-# What each corruption's pairs allow to measure (evaluation/paired.py): the judge's label agreement and FID
+# What each corruption's pairs allow to measure (metrics/paired.py): the judge's label agreement and FID
 # against held-out digits where the output must *be* a digit of the source's class; PSNR beside the noisy
 # input's where the target is the clean picture; MAE inside the box where only the box is unknown.
 MEASURES = {"edges": ("label_agreement", "fid"), "noisy": ("psnr",),

@@ -38,8 +38,8 @@ import numpy as np
 from tqdm import tqdm
 
 from gandeploy.errors import CheckpointError, GanDeployError, UserInputError
-from gandeploy.evaluation.distribution import KID_SUBSET_SIZE, KID_SUBSETS, score
-from gandeploy.evaluation.features import get_extractor
+from gandeploy.metrics.distribution import KID_SUBSET_SIZE, KID_SUBSETS, score
+from gandeploy.metrics.features import get_extractor
 from gandeploy.evaluation.sampling import Source, open_source, role_values
 from gandeploy.evaluation.sr_eval import DISTRIBUTION, SRResult, evaluate_sr, resolve_metrics
 from gandeploy.manifest import MANIFEST_FILE
@@ -284,7 +284,7 @@ def _evaluate(target: str, source: Source, run: Any, cfg: EvalConfig) -> EvalRes
         "generator": source.generator, "feature_extractor": extractor.info}
     if translation:
         summary["direction"] = direction_label(domains)
-        from gandeploy.evaluation.paired import paired_summary
+        from gandeploy.metrics.paired import paired_summary
 
         paired = paired_summary(dataset, family, fake, image_size=size, channels=channels, data_root=cfg.data_root,
                                 augment=data_options(run))
@@ -325,8 +325,8 @@ def _per_code(real_f: np.ndarray, real_labels: np.ndarray, fake: np.ndarray, fak
     """One row per categorical code c: its samples vs the real items of the digit it maps to (module docstring)."""
     import torch
 
-    from gandeploy.evaluation.classifier import classify_digits, digits_classifier
-    from gandeploy.evaluation.codes import match_codes
+    from gandeploy.metrics.classifier import classify_digits, digits_classifier
+    from gandeploy.metrics.codes import match_codes
 
     judged, _ = classify_digits(torch.from_numpy(np.ascontiguousarray(fake, dtype=np.float32)))  # [N]
     mapping, confusion = match_codes(codes, judged.numpy(), k)

@@ -17,7 +17,7 @@ import numpy as np
 from gandeploy.errors import UserInputError
 from gandeploy.evaluation.sampling import open_source
 from gandeploy.evaluation.sr_eval import PSNR, SSIM, evaluate_sr, labelled_rows_figure
-from gandeploy.evaluation.sr_metrics import psnr_ssim_y
+from gandeploy.metrics.sr_metrics import psnr_ssim_y
 from gandeploy.utils.io import atomic_write_json
 from gandeploy.utils.logging import get_logger
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from gandeploy.errors import UserInputError
-from gandeploy.evaluation.sr_metrics import bicubic_upscale, psnr_ssim_y
+from gandeploy.metrics.sr_metrics import bicubic_upscale, psnr_ssim_y
 from gandeploy.models.io import GeneratorIO, from_uint8, to_uint8
 from gandeploy.utils.io import atomic_write_json, atomic_write_text
 from gandeploy.utils.logging import get_logger

@@ -11,7 +11,7 @@ attention ``Softmax`` (probabilities near 0 vanish on an 8-bit grid) and every n
 layer, i.e. rounded to 256 steps of the pre-activation range — the verdict measures what that costs).
 
 An INT8 model is only written when a judge accepts it (``quantize_accepted``): the judge is handed in by the
-caller (the CLI passes the distribution / PSNR verdict of ``gandeploy.evaluation.int8_verdict``), so this step
+caller (the CLI passes the distribution / PSNR verdict of ``gandeploy.evaluation.parity.int8_verdict``), so this step
 never decides quality by per-pixel error. On a failed verdict the step measures every weighted node's own error
 (``node_errors``: relative error of its output in the INT8 model against FP32, minus the largest error on its
 inputs, i.e. the error that node *adds*), keeps the worst ones in float (1, 2, 4, ... more per try) together

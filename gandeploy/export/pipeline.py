@@ -97,7 +97,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     as ``exporter.fallback_reason``). ``int8``: also write ``model.int8.onnx`` (onnx2int8.py), calibrated on
     ``int8_seeds`` seeds (sampling) or the ``calibration`` pictures, and only if the judge that
     ``int8_judge(fp32_path, io, contract, run)`` returns accepts it (the CLI passes
-    ``gandeploy.evaluation.int8_verdict.judge_for``); a refusal is recorded in the manifest, the rest stands.
+    ``gandeploy.evaluation.parity.int8_verdict.judge_for``); a refusal is recorded in the manifest, the rest stands.
     ``norm_stats``: test-time BatchNorm, ``running`` (eval mode) or ``sample`` (each picture's own statistics),
     for generators that declare the choice (pix2pix with BatchNorm; refused for others); None keeps the run's
     own. The export's config.json and manifest record the mode used.
@@ -123,7 +123,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                                  "Drop --trt (or use --no-trt) to export the ONNX artifacts only.")
     fp16 = fp16 or bool(trt)
     if int8 and int8_judge is None:
-        raise ValueError("int8=True needs int8_judge (gandeploy.evaluation.int8_verdict.judge_for)")
+        raise ValueError("int8=True needs int8_judge (gandeploy.evaluation.parity.int8_verdict.judge_for)")
     if isinstance(int8_seeds, bool) or not isinstance(int8_seeds, int) or int8_seeds < 1:
         raise UserInputError(f"--calibration N must be a whole number of seeds >= 1, got {int8_seeds!r}.")
     calib = calibration_inputs(io_spec, Path(calibration) if calibration is not None else None) if fp16 else None

@@ -164,7 +164,7 @@ def train_run(model: str, dataset: str, train: TrainConfig, out: str | os.PathLi
 
     ``resume`` continues ``checkpoints/latest.pt``; without it an existing checkpoint is an error. ``signal``
     builds the health monitor's collapse signal from (run config, dataset), e.g.
-    ``gandeploy.evaluation.health.collapse_signal``.
+    ``gandeploy.training.health.collapse_signal``.
     Under ``torchrun`` every rank calls this; rank 0 writes the files.
     """
     spec = get_model(model)

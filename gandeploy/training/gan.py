@@ -2,7 +2,7 @@
 the ``critic_fake`` / ``g_extra`` hooks, InfoGAN).
 
 Batches are ``(x, y)``: images [B, C, H, W] in [-1, 1] or points [B, D], labels [B] or ``None``. The generator's
-inputs are drawn by role (``training/inputs.py``); a generator with a ``class_label`` input is conditional: its
+inputs are drawn by role (``models/inputs.py``); a generator with a ``class_label`` input is conditional: its
 discriminator takes ``(x, label)`` and fakes in the D step take the real batch's labels. Autocast, scalers,
 channels-last, DDP and the LR schedule are the base class's; WGAN-GP's penalty always runs in float32.
 """
@@ -21,7 +21,7 @@ from gandeploy.models.blocks import orthogonal_penalty, ortho_parameters
 from gandeploy.models.io import CLASS_LABEL, POINTS
 from gandeploy.registry import get_model
 from gandeploy.training import losses as L
-from gandeploy.training.inputs import draw_inputs, fixed_inputs
+from gandeploy.models.inputs import draw_inputs, fixed_inputs
 from gandeploy.training.task import GANTask, Losses, TrainConfig
 from gandeploy.utils.device import step_generator
 

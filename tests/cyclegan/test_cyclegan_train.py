@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gandeploy.evaluation.translation import evaluate_run
+from gandeploy.training.quality import evaluate_translation_run
 from gandeploy.training.api import train_run
 from gandeploy.training.checkpoint import load_checkpoint
 from gandeploy.training.cyclegan import CycleGANOptions, ImagePool
@@ -74,7 +74,7 @@ def test_digits2inverted_beats_identity_baseline(tmp_path):
     train = TrainConfig(loss="lsgan", steps=40, batch_size=8, lr=5e-4, device="cpu", checkpoint_every=10**6)
     run = train_run("cyclegan", "digits2inverted", train, tmp_path / "digits",
                     arch={"image_size": 16, "ngf": 8, "ndf": 8, "n_blocks": 2, "n_layers_d": 2})
-    score = evaluate_run(run)
+    score = evaluate_translation_run(run)
     print(score.summary())
     assert score.n == 148
     assert score.model_mae < 0.5 * score.identity_mae  # a clear margin over doing nothing

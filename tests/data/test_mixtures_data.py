@@ -9,7 +9,7 @@ import torch
 
 from gandeploy.data import open_dataset
 from gandeploy.data.mixtures import GRID25_STD, RING8_STD, grid25_centres, ring8_centres
-from gandeploy.evaluation.mixtures import mode_stats
+from gandeploy.metrics.mixtures import mode_stats
 
 
 def test_mixture_geometry() -> None:

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from gandeploy.cli import main
 from gandeploy.errors import UserInputError
-from gandeploy.evaluation.bench import ImageRow, image_rows
-from gandeploy.evaluation.roofline import Roofline
+from gandeploy.evaluation.bench.bench import ImageRow, image_rows
+from gandeploy.evaluation.bench.roofline import Roofline
 from gandeploy.models.dcgan import DCGANConfig
 from gandeploy.models.esrgan import ESRGANConfig
 
@@ -24,7 +24,7 @@ ROOF = Roofline(gflops=100.0, threads=1, sizes=(64,), per_size={"64": 100.0})  #
 @pytest.fixture(scope="module")
 def sr_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny x2 RRDBNet (pixel-unshuffle input, size rule 2) exported without FP16."""
-    from gandeploy.evaluation.suite import make_run
+    from gandeploy.evaluation.bench.suite import make_run
     from gandeploy.export.pipeline import export_run
 
     root = tmp_path_factory.mktemp("bench-sr")
@@ -60,7 +60,7 @@ def test_rows_per_backend_and_size_with_the_declared_scale(sr_export: Path) -> N
 def test_sizes_follow_the_size_rule_and_a_picture_input(sr_export: Path, tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="multiples of 2"):
         image_rows(sr_export, [(33, 32)], roofline=False)
-    from gandeploy.evaluation.suite import make_run
+    from gandeploy.evaluation.bench.suite import make_run
     from gandeploy.export.pipeline import export_run
 
     run = make_run(tmp_path / "runs" / "dcgan", "dcgan", DCGANConfig(nz=8, ngf=8, ndf=8, image_size=32))
@@ -87,7 +87,7 @@ def test_pipeline_rows_tiles_on_and_off_give_the_same_picture(sr_export: Path) -
 
     from PIL import Image
 
-    from gandeploy.evaluation.bench_pictures import pipeline_label, pipeline_opener
+    from gandeploy.evaluation.bench.bench_pictures import pipeline_label, pipeline_opener
 
     picture = np.random.default_rng(3).integers(0, 256, (100, 90, 3), dtype=np.uint8)  # 3x2 tiles of 48
     outs = {}

@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from gandeploy.data import open_dataset
-from gandeploy.evaluation.diagnose import kde_density, scott_bandwidth
+from gandeploy.evaluation.studies.diagnose import kde_density, scott_bandwidth
 
 
 def test_mix1d_density_is_a_normalised_two_gaussian_mixture() -> None:
@@ -46,7 +46,7 @@ def test_overtrained_minimax_discriminator_tracks_d_star(tmp_path) -> None:
 
 def test_diagnose_refuses_image_runs(tmp_path) -> None:
     from gandeploy.cli import main
-    from gandeploy.evaluation.suite import make_run
+    from gandeploy.evaluation.bench.suite import make_run
     from gandeploy.registry import get_model
 
     spec = get_model("dcgan")

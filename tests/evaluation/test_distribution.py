@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gandeploy.errors import UserInputError
-from gandeploy.evaluation import distribution as D
+from gandeploy.metrics import distribution as D
 
 
 def _exact_gaussian_sample(n: int, mu: np.ndarray, cov: np.ndarray, seed: int) -> np.ndarray:
@@ -64,7 +64,7 @@ def test_kid_is_seeded_near_zero_for_one_distribution_and_large_for_two() -> Non
 
 @pytest.fixture(scope="module")
 def digits_extractor():
-    from gandeploy.evaluation.features import get_extractor
+    from gandeploy.metrics.features import get_extractor
 
     return get_extractor("digits")  # trains once and caches under training/data/digits/
 
@@ -88,7 +88,7 @@ def test_digits_features_real_vs_real_small_and_real_vs_noise_large(digits_extra
 
 
 def test_inception_without_weights_names_the_file_and_does_not_download(tmp_path, monkeypatch) -> None:
-    from gandeploy.evaluation.features import INCEPTION_ENV, INCEPTION_FILE, get_extractor
+    from gandeploy.metrics.features import INCEPTION_ENV, INCEPTION_FILE, get_extractor
 
     monkeypatch.delenv(INCEPTION_ENV, raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))

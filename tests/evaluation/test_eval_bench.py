@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from gandeploy.cli import main
-from gandeploy.evaluation.bench import BenchReport, Point, run_bench, time_calls
-from gandeploy.evaluation.report import bench_text, write_bench_report
-from gandeploy.evaluation.roofline import Roofline
+from gandeploy.evaluation.bench.bench import BenchReport, Point, run_bench, time_calls
+from gandeploy.evaluation.bench.report import bench_text, write_bench_report
+from gandeploy.evaluation.bench.roofline import Roofline
 from gandeploy.models.dcgan import DCGANConfig
 
 ROOF = Roofline(gflops=100.0, threads=2, sizes=(64,), per_size={"64": 100.0})  # a fixed ceiling: no SGEMM run
@@ -20,7 +20,7 @@ ROOF = Roofline(gflops=100.0, threads=2, sizes=(64,), per_size={"64": 100.0})  #
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from gandeploy.evaluation.suite import make_run
+    from gandeploy.evaluation.bench.suite import make_run
     from gandeploy.export.pipeline import export_run
 
     root = tmp_path_factory.mktemp("bench")
@@ -94,7 +94,7 @@ def _report(name: str, model: str, gflop: float, points: list[Point], served: di
 
 def test_speed_goals_verdicts_and_their_ceilings() -> None:
     """The goals are judged from the reports; each MISS says what the roofline allows."""
-    from gandeploy.evaluation.suite import check_goals
+    from gandeploy.evaluation.bench.suite import check_goals
 
     # 1 GFLOP per item against a 100 GFLOP/s roofline: 100 items/s is 100 %
     dcgan = _report("dcgan64", "dcgan", 1.0, [Point("torch", 64, [1000.0] * 3),  # 64/s = 64 %

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gandeploy.errors import BackendUnavailable
-from gandeploy.evaluation import perf_analyzer as pa
+from gandeploy.evaluation.bench import perf_analyzer as pa
 
 CSV = """Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,\
 Server Compute Infer,Server Compute Output,Client Recv,p50 latency,p90 latency,p95 latency,p99 latency

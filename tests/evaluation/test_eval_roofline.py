@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gandeploy.evaluation.roofline import count_flops, flops_per_image, measure_sgemm, torch_threads
+from gandeploy.evaluation.bench.roofline import count_flops, flops_per_image, measure_sgemm, torch_threads
 from gandeploy.models import cyclegan, dcgan
 
 
@@ -50,7 +50,7 @@ def test_generator_flops_match_hand_counts() -> None:
 def test_triad_bandwidth_is_sane_and_windows_are_long() -> None:
     import time
 
-    from gandeploy.evaluation.roofline import measure_triad
+    from gandeploy.evaluation.bench.roofline import measure_triad
 
     start = time.perf_counter()
     best, median = measure_triad(threads=1, elements=1 << 20, reps=3, min_seconds=0.15)
@@ -59,7 +59,7 @@ def test_triad_bandwidth_is_sane_and_windows_are_long() -> None:
 
 
 def test_attainable_is_the_lower_roof() -> None:
-    from gandeploy.evaluation.roofline import Roofline
+    from gandeploy.evaluation.bench.roofline import Roofline
 
     roof = Roofline(gflops=100.0, threads=1, sizes=(64,), per_size={"64": 100.0}, bandwidth_gbs=10.0)
     assert roof.ridge == 10.0
@@ -70,7 +70,7 @@ def test_attainable_is_the_lower_roof() -> None:
 
 def test_intensity_hand_count() -> None:
     """A bias-free Linear 10 -> 7 at batch 3: 2·3·10·7 FLOPs over (70 weights + 30 inputs + 21 outputs) x 4 bytes."""
-    from gandeploy.evaluation.roofline import bytes_per_item, intensity
+    from gandeploy.evaluation.bench.roofline import bytes_per_item, intensity
 
     lin = nn.Linear(10, 7, bias=False)
     feeds = {"x": np.zeros((3, 10), np.float32)}

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gandeploy.evaluation.knobs import KnobRow, Knobs, best, grid, knobs_table
-from gandeploy.evaluation.speed_goals import SpeedFigures, speed_goals
-from gandeploy.evaluation.train_bench import TrainSpeed, examples_loop, gandeploy_loop
+from gandeploy.evaluation.bench.knobs import KnobRow, Knobs, best, grid, knobs_table
+from gandeploy.evaluation.bench.speed_goals import SpeedFigures, speed_goals
+from gandeploy.evaluation.bench.train_bench import TrainSpeed, examples_loop, gandeploy_loop
 
 
 def _row(knobs: Knobs, c1: tuple[float, float], c8: tuple[float, float, float]) -> KnobRow:
@@ -62,8 +62,8 @@ def test_training_loops_run_on_a_tiny_dcgan() -> None:
 @pytest.mark.e2e
 def test_knob_sweep_reports_each_setting(tmp_path, perf_analyzer) -> None:
     """One setting served for real and measured by perf_analyzer (the test skips, visibly, without it)."""
-    from gandeploy.evaluation.knobs import sweep_knobs
-    from gandeploy.evaluation.suite import make_run
+    from gandeploy.evaluation.bench.knobs import sweep_knobs
+    from gandeploy.evaluation.bench.suite import make_run
     from gandeploy.export.pipeline import export_run
     from gandeploy.models.dcgan import DCGANConfig
 

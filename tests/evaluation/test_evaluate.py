@@ -113,7 +113,7 @@ def test_points_use_pixel_features(exports) -> None:
 
 
 def test_translation_is_scored_on_held_out_a_to_b(tmp_path) -> None:
-    from gandeploy.evaluation.suite import make_run
+    from gandeploy.evaluation.bench.suite import make_run
     from parity_helpers import TINY
 
     run = make_run(tmp_path / "cyc", "cyclegan", TINY["cyclegan"])

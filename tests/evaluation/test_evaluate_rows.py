@@ -29,7 +29,7 @@ CYC_CFG = EvalConfig(n=10, real="digits2inverted", kid_subsets=5, kid_subset_siz
 @pytest.fixture(scope="module")
 def cyc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tiny CycleGAN run dir holding G_A and G_B, and an export of its G_B."""
-    from gandeploy.evaluation.suite import make_run
+    from gandeploy.evaluation.bench.suite import make_run
     from gandeploy.export.pipeline import export_run
 
     root = tmp_path_factory.mktemp("rows")
@@ -111,8 +111,8 @@ def test_cli_both_directions_and_generator_errors(cyc, tmp_path) -> None:
 
 
 def test_infogan_per_code_rows(tmp_path, caplog) -> None:
-    from gandeploy.evaluation.classifier import classify_digits
-    from gandeploy.evaluation.suite import make_run
+    from gandeploy.metrics.classifier import classify_digits
+    from gandeploy.evaluation.bench.suite import make_run
 
     run = make_run(tmp_path / "info", "infogan", TINY["infogan"])
     k = TINY["infogan"].n_cat

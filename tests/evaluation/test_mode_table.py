@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from gandeploy.cli import main
-from gandeploy.evaluation import mode_table as mt
+from gandeploy.evaluation.studies import mode_table as mt
 
 TINY = """model = "mlp"
 dataset = "{dataset}"

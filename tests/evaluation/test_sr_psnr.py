@@ -10,8 +10,8 @@ from torch import nn
 
 import numpy as np
 
-from gandeploy.evaluation.sr_metrics import to_y
-from gandeploy.evaluation.sr_psnr import bicubic, psnr_vs_bicubic, psnr_y, upscale
+from gandeploy.metrics.sr_metrics import to_y
+from gandeploy.metrics.sr_psnr import bicubic, psnr_vs_bicubic, psnr_y, upscale
 
 
 def test_psnr_y_matches_the_formula() -> None:

@@ -1,4 +1,4 @@
-"""INT8 export (onnx2int8.py + evaluation/int8_verdict.py): accepted by distribution / PSNR, or refused with a reason.
+"""INT8 export (onnx2int8.py + evaluation/parity/int8_verdict.py): accepted by distribution / PSNR, or refused with a reason.
 
 Registry-wide: a tiny model of every family is exported with ``--int8``; it passes, or is refused with a reason
 and writes no model.int8.onnx. A planted layer that breaks INT8 (one activation channel 10^4 times the others,
@@ -16,7 +16,7 @@ import onnx
 import pytest
 import torch
 
-from gandeploy.evaluation.int8_verdict import judge_for, psnr
+from gandeploy.evaluation.parity.int8_verdict import judge_for, psnr
 from gandeploy.export.onnx2int8 import always_float, name_nodes, quantize_accepted, quantize_int8
 from gandeploy.export.pipeline import export_run
 from gandeploy.registry import MODELS

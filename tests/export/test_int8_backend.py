@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from gandeploy.errors import ExportError, UserInputError
-from gandeploy.evaluation.int8_verdict import judge_for
-from gandeploy.evaluation.parity import run_parity
+from gandeploy.evaluation.parity.int8_verdict import judge_for
+from gandeploy.evaluation.parity.parity import run_parity
 from gandeploy.export.onnx2int8 import Int8Verdict
 from gandeploy.export.pipeline import export_run
 from gandeploy.formats import FORMATS
@@ -46,7 +46,7 @@ def test_parity_row_is_the_distribution_verdict(int8_export: Path, monkeypatch: 
     # the per-pixel error is reported, and FP16's bound would not hold it: the verdict, not a pixel bound, decides
     assert max(r.diff.max_abs for r in rows) > tolerance_for("fp16").max_abs  # type: ignore[operator,union-attr]
 
-    import gandeploy.evaluation.parity as parity
+    import gandeploy.evaluation.parity.parity as parity
 
     monkeypatch.setattr(parity, "_int8_verdict",
                         lambda *a: Int8Verdict(False, "distribution", {}, "KID 0.2 beyond its std 0.01"))

@@ -15,8 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "gandeploy"
 
 # Floors from the bottom up; a module may import its own floor and the ones below it.
 FLOORS = ("__init__", "errors", "utils", "formats", "models", "registry", "config", "diffs", "tolerances",
-          "contract_images", "contract_tensors", "contract", "manifest", "data", "training", "runtimes", "export",
-          "serving", "evaluation", "ui", "demo_paired", "demo", "api", "cli")
+          "contract_images", "contract_tensors", "contract", "manifest", "data", "metrics", "training", "runtimes",
+          "export", "serving", "evaluation", "ui", "demo_paired", "demo", "api", "cli")
 
 
 def _floor(module: str) -> str:

@@ -17,7 +17,7 @@ MAX_BATCH = 8
 
 def make_export(root: Path, model: str, *, seed: int = 0, fp16: bool = True) -> Path:
     """A run dir (``root/runs/<model>-<seed>``) and its export (``root/export/<model>``)."""
-    from gandeploy.evaluation.suite import make_run
+    from gandeploy.evaluation.bench.suite import make_run
     from gandeploy.export.pipeline import export_run
 
     run = make_run(root / "runs" / f"{model}-{seed}", model, TINY[model], seed=seed)

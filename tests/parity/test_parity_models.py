@@ -14,7 +14,7 @@ from PIL import Image
 
 from gandeploy.cli import main
 from gandeploy.errors import BackendUnavailable
-from gandeploy.evaluation.parity import run_parity
+from gandeploy.evaluation.parity.parity import run_parity
 from gandeploy.registry import MODELS
 
 pytestmark = pytest.mark.e2e
@@ -79,9 +79,9 @@ def test_grpc_protocol(tiny_exports: dict[str, Path], server: object) -> None:
 def test_served_bench_and_sweeps(tiny_exports: dict[str, Path], server: object, perf_analyzer: object) -> None:
     """The benchmark harness and both concurrency sweeps against the real server (shapes, never speed); the
     perf_analyzer sweep really runs (the test skips, visibly, where perf_analyzer cannot start)."""
-    from gandeploy.evaluation.bench import run_bench
-    from gandeploy.evaluation.perf_analyzer import python_sweep, sweep_export
-    from gandeploy.evaluation.roofline import Roofline
+    from gandeploy.evaluation.bench.bench import run_bench
+    from gandeploy.evaluation.bench.perf_analyzer import python_sweep, sweep_export
+    from gandeploy.evaluation.bench.roofline import Roofline
     from gandeploy.manifest import load_manifest
 
     export = tiny_exports["cyclegan"]

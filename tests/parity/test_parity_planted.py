@@ -14,7 +14,7 @@ from onnx import numpy_helper
 from parity_helpers import TINY
 
 from gandeploy.cli import main
-from gandeploy.evaluation.parity import run_parity
+from gandeploy.evaluation.parity.parity import run_parity
 
 
 def corrupt_largest_weight(path: Path, factor: float = 2.0) -> str:
@@ -61,7 +61,7 @@ def test_corrupted_fp16_weight_fails(copied: Path, tmp_path: Path) -> None:
 
 def test_wrong_reference_run_fails(tiny_exports: dict[str, Path], tmp_path: Path) -> None:
     """Same architecture, other weights: the export is not what the run dir holds."""
-    from gandeploy.evaluation.suite import make_run
+    from gandeploy.evaluation.bench.suite import make_run
 
     other = make_run(tmp_path / "other-run", "dcgan", TINY["dcgan"], seed=7)
     report = run_parity(tiny_exports["dcgan"], ["onnxruntime"], batch_sizes=(2,), run_dir=other)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gandeploy.evaluation.parity import run_parity
-from gandeploy.evaluation.polygraphy_repro import write_reproduction
-from gandeploy.evaluation.report import write_parity_report
+from gandeploy.evaluation.parity.parity import run_parity
+from gandeploy.evaluation.parity.polygraphy_repro import write_reproduction
+from gandeploy.evaluation.parity.report import write_parity_report
 
 POLYGRAPHY = str(Path(sys.executable).parent / "polygraphy")
 

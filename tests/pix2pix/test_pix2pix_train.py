@@ -29,7 +29,7 @@ def test_same_keys_and_shapes_as_the_reference(net_g, num_downs, norm):
 
 
 def test_trains_and_ends_with_the_declared_measures(tmp_path):
-    from gandeploy.evaluation.quality import quality_line
+    from gandeploy.training.quality import quality_line
 
     train = TrainConfig(steps=3, batch_size=4, device="cpu", checkpoint_every=3, loss="lsgan",
                         options={"lambda_l1": 50.0})

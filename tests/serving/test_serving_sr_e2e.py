@@ -154,8 +154,8 @@ def test_output_limit_and_broken_pictures_are_refused_and_the_server_stays_ready
 
 
 def test_tiled_served_output_equals_the_whole_picture(sr_server, sr_exports, tmp_path: Path) -> None:
-    from gandeploy.evaluation.parity import run_parity
-    from gandeploy.evaluation.report import write_parity_report
+    from gandeploy.evaluation.parity.parity import run_parity
+    from gandeploy.evaluation.parity.report import write_parity_report
 
     report = run_parity(sr_exports["srvgg-x4"], ["triton-ensemble"], url=sr_server.url("http"), protocol="http")
     tiled = report.tiled
@@ -208,7 +208,7 @@ def test_web_page_shows_sr_models_before_and_after(sr_server, tmp_path: Path) ->
 
 def test_tiles_without_overlap_fail_the_tiled_check(sr_exports) -> None:
     """The check can fail: tiles cut without the measured receptive field's overlap show seams."""
-    from gandeploy.evaluation.parity import run_parity
+    from gandeploy.evaluation.parity.parity import run_parity
 
     report = run_parity(sr_exports["esrgan-x2"], ["onnxruntime"], batch_sizes=[1], tile=16, tile_overlap=0)
     tiled = report.tiled

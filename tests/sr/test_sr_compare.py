@@ -14,7 +14,7 @@ from gandeploy.cli import main
 from gandeploy.data.photos import HELD_OUT_PHOTOS
 from gandeploy.evaluation.evaluate import EvalConfig, evaluate
 from gandeploy.evaluation.sr_eval import FIGURE_CROP, FIGURE_ZOOM, held_out_pictures, make_lr
-from gandeploy.evaluation.sr_metrics import bicubic_upscale, psnr_ssim_y
+from gandeploy.metrics.sr_metrics import bicubic_upscale, psnr_ssim_y
 from gandeploy.training.importers import run_import
 from sr_reference_nets import BasicSRRRDBNet, randomised, save_like_basicsr
 

@@ -16,7 +16,7 @@ from gandeploy.data.photos import HELD_OUT_PHOTOS, held_out_pairs
 from gandeploy.errors import UserInputError
 from gandeploy.evaluation.evaluate import EvalConfig, evaluate
 from gandeploy.evaluation.sr_eval import SRResult, default_metrics, resolve_metrics
-from gandeploy.evaluation.sr_metrics import bicubic_upscale, psnr_ssim_y
+from gandeploy.metrics.sr_metrics import bicubic_upscale, psnr_ssim_y
 from gandeploy.registry import get_model
 from gandeploy.training.importers import run_import
 from sr_reference_nets import BasicSRRRDBNet, randomised, save_like_basicsr
@@ -119,7 +119,7 @@ def test_imported_model_without_data_set_asks_for_real(imported):
 
 def test_training_quality_line_and_evaluate_agree(imported):
     """The run's closing PSNR line (sr_psnr) and 'evaluate' measure the same thing the same way."""
-    from gandeploy.evaluation.sr_psnr import psnr_vs_bicubic
+    from gandeploy.metrics.sr_psnr import psnr_vs_bicubic
     from gandeploy.training.checkpoint import load_generator
 
     run_dir, _ = imported

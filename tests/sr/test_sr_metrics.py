@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import correlate
 
-from gandeploy.evaluation.sr_metrics import bicubic_upscale, psnr_ssim_y
+from gandeploy.metrics.sr_metrics import bicubic_upscale, psnr_ssim_y
 
 
 def _basicsr_y(img_bgr_hwc: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gandeploy.errors import TrainingError
-from gandeploy.evaluation.health import collapse_signal
+from gandeploy.training.health import collapse_signal
 from gandeploy.training.api import train_run
 from gandeploy.training.checkpoint import load_checkpoint
 from gandeploy.training.losslog import read_losses

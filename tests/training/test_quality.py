@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gandeploy.evaluation.classifier import digits_classifier, label_agreement
-from gandeploy.evaluation.mixtures import evaluate_run
+from gandeploy.metrics.classifier import digits_classifier, label_agreement
+from gandeploy.training.quality import evaluate_mixture_run
 from gandeploy.training.api import train_run
 from gandeploy.training.checkpoint import load_checkpoint, load_generator
 from gandeploy.training.recipes import load_recipe, make_train_config
@@ -34,7 +34,7 @@ def test_digits_classifier_is_cached_by_data_and_settings(tmp_path: Path, monkey
 
     import torch
 
-    from gandeploy.evaluation import classifier as C
+    from gandeploy.metrics import classifier as C
 
     monkeypatch.setenv("GANDEPLOY_CACHE", str(tmp_path))
     C.digits_classifier.cache_clear()  # a fresh process
@@ -82,7 +82,7 @@ def test_ring8_wgan_gp_covers_all_modes(runs: Path) -> None:
     train = make_train_config({**recipe.train, "epochs": 10, "epochs_decay": 10, "device": "cpu",
                                "checkpoint_every": 10_000}, "test")
     run = train_run("mlp", "ring8", train, runs / "ring8", arch=recipe.arch)
-    stats = evaluate_run(run)
+    stats = evaluate_mixture_run(run)
     print(f"\nring8 WGAN-GP after 800 steps: {stats}")
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["step"] == 800
     assert stats.modes_covered == 8
@@ -92,7 +92,7 @@ def test_ring8_wgan_gp_covers_all_modes(runs: Path) -> None:
 def test_infogan_categorical_code_captures_the_digit(runs: Path) -> None:
     """Unsupervised: a 16-wide InfoGAN after 300 steps; the best one-to-one category → judged-digit mapping
     (Hungarian matching) is far above what an input-blind code gets (≈ 0.1-0.2 for 10 categories)."""
-    from gandeploy.evaluation.codes import code_mapping, continuous_effects
+    from gandeploy.metrics.codes import code_mapping, continuous_effects
     from gandeploy.registry import get_model
 
     train = TrainConfig(steps=300, batch_size=64, lr_g=1e-3, lr_d=2e-4, device="cpu", checkpoint_every=1000)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from gandeploy.errors import BackendUnavailable
-from gandeploy.evaluation.bench import BenchReport, default_threads, run_bench
+from gandeploy.evaluation.bench.bench import BenchReport, default_threads, run_bench
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("bench.suite")
@@ -227,7 +227,7 @@ def run_suite(work_dir: str | os.PathLike[str] = "reports/bench-suite", *, threa
     goals = check_goals(reports.get("dcgan64"), reports.get("cyclegan256"), serve_ready)
     speed, tables = _speed_figures(exports, work, threads, reps, serve and perf_analyzer,
                                    (knob_instances, knob_threads, knob_delays), train, train_steps)
-    from gandeploy.evaluation.speed_goals import speed_goals
+    from gandeploy.evaluation.bench.speed_goals import speed_goals
 
     return SuiteResult(list(reports.values()), goals + speed_goals(speed), serve_ready, [WEIGHTS_NOTE, *speed.notes],
                        tables, speed)
@@ -237,9 +237,9 @@ def _speed_figures(exports: dict[str, Path], work: Path, threads: int, reps: int
                    knob_grid: tuple[tuple[int, ...], ...], train: bool, train_steps: int) -> tuple[Any, list[str]]:
     """The figures of the speed issue's goals: knob sweeps (ngf16: the grid; ngf64: the default and ngf16's
     best setting), in-process ONNX Runtime references, the training loops, the GPU CycleGAN step."""
-    from gandeploy.evaluation import knobs as K
-    from gandeploy.evaluation.speed_goals import SpeedFigures, ort_rate
-    from gandeploy.evaluation.train_bench import cyclegan_gpu_step, training_speed
+    from gandeploy.evaluation.bench import knobs as K
+    from gandeploy.evaluation.bench.speed_goals import SpeedFigures, ort_rate
+    from gandeploy.evaluation.bench.train_bench import cyclegan_gpu_step, training_speed
 
     f, tables = SpeedFigures(), []
     if served:
@@ -270,7 +270,7 @@ def _speed_figures(exports: dict[str, Path], work: Path, threads: int, reps: int
 
 def _sweeps(report: BenchReport, export: Path, url: str, translation: bool) -> dict[str, Any]:
     """perf_analyzer sweeps; when perf_analyzer cannot run, a Python closed-loop client stands in."""
-    from gandeploy.evaluation.perf_analyzer import python_sweep, sweep_export
+    from gandeploy.evaluation.bench.perf_analyzer import python_sweep, sweep_export
     from gandeploy.manifest import load_manifest
 
     manifest = load_manifest(export)

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from gandeploy.evaluation.classifier import classify_digits, digits_classifier
+from gandeploy.metrics.classifier import classify_digits, digits_classifier
 from gandeploy.models.io import CATEGORICAL_CODE, CONTINUOUS_CODE, GeneratorIO
-from gandeploy.training.inputs import draw_inputs
+from gandeploy.models.inputs import draw_inputs
 
 SWEEP = np.linspace(-2.0, 2.0, 9)
 DIGITS = 10  # classes of the digits judge

@@ -4,14 +4,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from gandeploy.errors import UserInputError
 
 
 @dataclass(frozen=True)
@@ -63,18 +61,3 @@ def translation_error(generator: nn.Module, images: torch.Tensor,
                    for s in range(0, images.shape[0], batch_size)) / count
     mae, id_mae, mse, id_mse = (sums / count).tolist()
     return TranslationScore(mae, id_mae, constant, mse**0.5, id_mse**0.5, int(images.shape[0]))
-
-
-def evaluate_run(run_dir: str | os.PathLike[str], dataset: str = "digits2inverted", *,
-                 device: str | torch.device = "cpu") -> TranslationScore:
-    """Score a run dir's ``G_A`` on the held-out split of a data set with a known map (``digits2inverted``)."""
-    from gandeploy.data import open_dataset
-    from gandeploy.training.checkpoint import load_generator
-
-    generator, run = load_generator(run_dir, "G_A", map_location=device)
-    ds = open_dataset(dataset, "cyclegan", image_size=run.arch.image_size, channels=run.arch.input_nc,
-                      split="test", data_root=None)
-    if not hasattr(ds, "true_map") or not hasattr(ds, "heldout_a"):
-        raise UserInputError(f"dataset '{dataset}' has no known A->B map; translation error needs "
-                             "digits2inverted.")
-    return translation_error(generator.to(device), ds.heldout_a, ds.true_map, device=device)

@@ -2,17 +2,17 @@
 
 Which measure applies follows the data set (what is known about it) and the generator's declared input roles:
 
-    digits + inputs (latent, class_label)  label agreement of a held-out digits classifier (classifier.py)
+    digits + inputs (latent, class_label)  label agreement of a held-out digits classifier (metrics/classifier.py)
     digits + inputs (latent)               digits produced out of 10 and the classifier's mean confidence
-    ring8 / grid25                         modes covered and the high-quality fraction (mixtures.py)
-    digits2inverted                        MAE of G_A against the known map vs doing nothing (translation.py)
-    photos                                 PSNR-Y of the upscaled held-out photos vs bicubic (sr_psnr.py)
+    ring8 / grid25                         modes covered and the high-quality fraction (metrics/mixtures.py)
+    digits2inverted                        MAE of G_A against the known map vs doing nothing (metrics/translation.py)
+    photos                                 PSNR-Y of the upscaled held-out photos vs bicubic (metrics/sr_psnr.py)
     digits-edges / -noisy / -masked        what the paired set declares: judge agreement, FID, PSNR, masked
-                                           MAE, each beside its do-nothing baseline (paired.py)
+                                           MAE, each beside its do-nothing baseline (metrics/paired.py)
 
 Anything else gets a line saying no measure is known for it (FID is not implemented yet). The figures are also
 written to ``RUN_DIR/quality.json`` (the model card reads them) and, when TensorBoard is installed, logged
-beside the losses.
+beside the losses. ``evaluate_*_run`` load a run dir's generator and score it with ``gandeploy.metrics``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from typing import Any
 import torch
 
 from gandeploy.config import QUALITY_FILE
+from gandeploy.errors import UserInputError
+from gandeploy.metrics.mixtures import N_SAMPLES, ModeStats, mode_stats
+from gandeploy.metrics.paired import paired_scores, translate_held_out
+from gandeploy.metrics.translation import TranslationScore, translation_error
 from gandeploy.models.io import CLASS_LABEL, LATENT
 from gandeploy.utils.io import atomic_write_json
 from gandeploy.utils.logging import get_logger
@@ -66,7 +70,7 @@ def _roles(run: Any) -> tuple[str, ...]:
 
 
 def _digits(run_dir: Path, run: Any) -> dict[str, Any] | None:
-    from gandeploy.evaluation.classifier import classify_digits, label_agreement
+    from gandeploy.metrics.classifier import classify_digits, label_agreement
     from gandeploy.training.checkpoint import load_generator
 
     roles = _roles(run)
@@ -93,17 +97,13 @@ def _digits(run_dir: Path, run: Any) -> dict[str, Any] | None:
 
 
 def _mixture(run_dir: Path, run: Any) -> dict[str, Any]:
-    from gandeploy.evaluation.mixtures import evaluate_run
-
-    stats = evaluate_run(run_dir)
+    stats = evaluate_mixture_run(run_dir)
     return {"measure": "modes", "value": stats.modes_covered, "n_modes": stats.n_modes,
             "high_quality": stats.high_quality, "line": f"{stats} (within 3 sigma of a mode)"}
 
 
 def _translation(run_dir: Path, run: Any) -> dict[str, Any]:
-    from gandeploy.evaluation.translation import evaluate_run
-
-    score = evaluate_run(run_dir, str(run.dataset))
+    score = evaluate_translation_run(run_dir, str(run.dataset))
     return {"measure": "MAE vs true map", "value": score.model_mae, "identity_mae": score.identity_mae,
             "n": score.n, "line": f"held-out MAE vs the true map {score.model_mae:.3f} (identity baseline "
                                   f"{score.identity_mae:.3f}; lower is better) on {score.n} images"}
@@ -111,7 +111,7 @@ def _translation(run_dir: Path, run: Any) -> dict[str, Any]:
 
 def _super_resolution(run_dir: Path, run: Any) -> dict[str, Any]:
     from gandeploy.data.photos import held_out_pairs
-    from gandeploy.evaluation.sr_psnr import psnr_vs_bicubic
+    from gandeploy.metrics.sr_psnr import psnr_vs_bicubic
     from gandeploy.registry import get_model
     from gandeploy.training.checkpoint import load_generator
 
@@ -127,13 +127,58 @@ def _super_resolution(run_dir: Path, run: Any) -> dict[str, Any]:
 
 
 def _paired(run_dir: Path, run: Any) -> dict[str, Any] | None:
-    from gandeploy.evaluation.paired import evaluate_paired_run
-
     scores = evaluate_paired_run(run_dir)
     if scores is None:
         return None
     main = scores["measures"][0]
     return {"measure": main.replace("_", " "), "value": scores[main], **scores}
+
+
+# --- a run dir's generator on held-out data -----------------------------------------------------------------
+
+
+def evaluate_mixture_run(run_dir: str | os.PathLike[str], n: int = N_SAMPLES, seed: int = 0) -> ModeStats:
+    """Sample ``n`` points from a trained ring8/grid25 run's generator and score them."""
+    from gandeploy.data import open_dataset
+    from gandeploy.training.checkpoint import load_generator
+
+    generator, run = load_generator(run_dir)
+    if run.dataset is None:
+        raise ValueError(f"{run_dir} does not record its dataset")
+    ds = open_dataset(run.dataset, "gan")
+    z = torch.randn(n, run.arch.nz, generator=torch.Generator().manual_seed(seed))  # [n, nz]
+    with torch.no_grad():
+        points = generator(z)  # [n, 2]
+    return mode_stats(points, ds.centres, ds.std)
+
+
+def evaluate_translation_run(run_dir: str | os.PathLike[str], dataset: str = "digits2inverted", *,
+                 device: str | torch.device = "cpu") -> TranslationScore:
+    """Score a run dir's ``G_A`` on the held-out split of a data set with a known map (``digits2inverted``)."""
+    from gandeploy.data import open_dataset
+    from gandeploy.training.checkpoint import load_generator
+
+    generator, run = load_generator(run_dir, "G_A", map_location=device)
+    ds = open_dataset(dataset, "cyclegan", image_size=run.arch.image_size, channels=run.arch.input_nc,
+                      split="test", data_root=None)
+    if not hasattr(ds, "true_map") or not hasattr(ds, "heldout_a"):
+        raise UserInputError(f"dataset '{dataset}' has no known A->B map; translation error needs "
+                             "digits2inverted.")
+    return translation_error(generator.to(device), ds.heldout_a, ds.true_map, device=device)
+
+
+def evaluate_paired_run(run_dir: str | os.PathLike[str], *, data_root: str | None = None) -> dict[str, Any] | None:
+    """A run dir's generator on its data set's held-out pairs; None when the set declares no measures."""
+    from gandeploy.data import open_dataset
+    from gandeploy.registry import get_model
+    from gandeploy.training.checkpoint import load_generator
+
+    generator, run = load_generator(Path(run_dir))
+    ds = open_dataset(str(run.dataset), get_model(run.model).family, image_size=int(run.arch.image_size),
+                      channels=int(run.arch.input_nc), split="test", data_root=None, augment=None)
+    if not getattr(ds, "measures", ()):
+        return None
+    return paired_scores(translate_held_out(generator, ds), ds, data_root=data_root)
 
 
 MEASURES: dict[str, Callable[[Path, Any], dict[str, Any] | None]] = {

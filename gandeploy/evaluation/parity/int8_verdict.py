@@ -29,9 +29,9 @@ import numpy as np
 
 from gandeploy.contract import ServedContract
 from gandeploy.errors import GanDeployError
-from gandeploy.evaluation.distribution import fid, kid
+from gandeploy.metrics.distribution import fid, kid
 from gandeploy.evaluation.evaluate import default_features
-from gandeploy.evaluation.features import get_extractor
+from gandeploy.metrics.features import get_extractor
 from gandeploy.export.onnx2int8 import Int8Verdict, Judge
 from gandeploy.models.io import GeneratorIO, example_inputs, from_uint8, to_uint8
 from gandeploy.utils.logging import get_logger
@@ -115,7 +115,7 @@ def judge_for(fp32_path: Path, io: GeneratorIO, contract: ServedContract, datase
 
 def test_pictures(io: GeneratorIO, count: int = 4, hw: tuple[int, int] = JUDGE_HW) -> list[dict[str, np.ndarray]]:
     """Deterministic photo-like pictures (parity's ``test_image``) as generator feeds, one picture each."""
-    from gandeploy.evaluation.parity import test_image
+    from gandeploy.evaluation.parity.parity import test_image
 
     image = io.image_input
     assert image is not None  # noqa: S101 - picture judges only

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from gandeploy.errors import BackendUnavailable, GanDeployError
-from gandeploy.evaluation.bench import Opener, PictureRun, _open
-from gandeploy.evaluation.roofline import torch_threads
+from gandeploy.evaluation.bench.bench import Opener, PictureRun, _open
+from gandeploy.evaluation.bench.roofline import torch_threads
 from gandeploy.manifest import load_manifest
 from gandeploy.serving.pictures import png_bytes
 

@@ -10,7 +10,6 @@ mode count punishes dropped modes.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,18 +65,3 @@ def mode_stats(samples: torch.Tensor | np.ndarray, centres: torch.Tensor | np.nd
         high_quality=float(good.double().mean()) if x.shape[0] else 0.0,
         counts=tuple(int(v) for v in counts),
     )
-
-
-def evaluate_run(run_dir: str | os.PathLike[str], n: int = N_SAMPLES, seed: int = 0) -> ModeStats:
-    """Sample ``n`` points from a trained ring8/grid25 run's generator and score them."""
-    from gandeploy.data import open_dataset
-    from gandeploy.training.checkpoint import load_generator
-
-    generator, run = load_generator(run_dir)
-    if run.dataset is None:
-        raise ValueError(f"{run_dir} does not record its dataset")
-    ds = open_dataset(run.dataset, "gan")
-    z = torch.randn(n, run.arch.nz, generator=torch.Generator().manual_seed(seed))  # [n, nz]
-    with torch.no_grad():
-        points = generator(z)  # [n, 2]
-    return mode_stats(points, ds.centres, ds.std)

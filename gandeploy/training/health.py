@@ -23,7 +23,7 @@ def collapse_signal(run: RunConfig, dataset: Any) -> Signal | None:
     """The signal for ``dataset`` (see the module docstring), or None when there is none to compute."""
     centres = getattr(dataset, "centres", None)
     if centres is not None and getattr(dataset, "std", None) is not None:
-        from gandeploy.evaluation.mixtures import mode_stats
+        from gandeploy.metrics.mixtures import mode_stats
 
         def modes(task: Any) -> dict[str, float]:
             points = task.generate(task.fixed)  # [N, D]
@@ -32,7 +32,7 @@ def collapse_signal(run: RunConfig, dataset: Any) -> Signal | None:
 
         return modes
     if run.dataset == "digits" and hasattr(dataset, "channels"):
-        from gandeploy.evaluation.classifier import classify_digits
+        from gandeploy.metrics.classifier import classify_digits
 
         def class_entropy(task: Any) -> dict[str, float]:
             pred, conf = classify_digits(task.generate(task.fixed))  # [N]

@@ -14,7 +14,6 @@ What is measured follows the data set's declared ``measures`` (data/paired.py), 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +60,8 @@ def paired_scores(outputs: np.ndarray | torch.Tensor, ds: Any, *, data_root: str
 
 def _agreement(fake: torch.Tensor, source: torch.Tensor, target: torch.Tensor, labels: torch.Tensor,
                data_root: str | None) -> dict[str, Any]:
-    from gandeploy.evaluation.classifier import classify_digits, digits_classifier
-    from gandeploy.evaluation.features import digits_features
+    from gandeploy.metrics.classifier import classify_digits, digits_classifier
+    from gandeploy.metrics.features import digits_features
 
     def hits(x: torch.Tensor) -> float:
         return float((classify_digits(x)[0] == labels).float().mean())
@@ -78,8 +77,8 @@ def _agreement(fake: torch.Tensor, source: torch.Tensor, target: torch.Tensor, l
 def _fid(fake: torch.Tensor, source: torch.Tensor, target: torch.Tensor, data_root: str | None) -> dict[str, Any]:
     """FID / KID of the outputs against the real held-out targets, and FID of the corrupted sources (the
     do-nothing baseline), in the digits feature space."""
-    from gandeploy.evaluation.distribution import fid, score
-    from gandeploy.evaluation.features import get_extractor
+    from gandeploy.metrics.distribution import fid, score
+    from gandeploy.metrics.features import get_extractor
 
     extractor = get_extractor("digits", data_root=data_root)
     real_f = extractor(target, desc="real features")
@@ -110,17 +109,3 @@ def paired_summary(dataset: str, family: str | None, fake: np.ndarray, *, image_
     if getattr(ds, "kind", None) != KIND_PAIRED or not getattr(ds, "measures", ()):
         return None
     return paired_scores(fake, ds, data_root=data_root)
-
-
-def evaluate_paired_run(run_dir: str | os.PathLike[str], *, data_root: str | None = None) -> dict[str, Any] | None:
-    """A run dir's generator on its data set's held-out pairs; None when the set declares no measures."""
-    from gandeploy.data import open_dataset
-    from gandeploy.registry import get_model
-    from gandeploy.training.checkpoint import load_generator
-
-    generator, run = load_generator(Path(run_dir))
-    ds = open_dataset(str(run.dataset), get_model(run.model).family, image_size=int(run.arch.image_size),
-                      channels=int(run.arch.input_nc), split="test", data_root=None, augment=None)
-    if not getattr(ds, "measures", ()):
-        return None
-    return paired_scores(translate_held_out(generator, ds), ds, data_root=data_root)

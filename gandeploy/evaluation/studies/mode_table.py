@@ -3,7 +3,7 @@ PacGAN / VEEGAN protocol, every row trained on several seeds from a shipped reci
 
 A row is a recipe of ``training/recipes`` plus overrides. PacGAN m is the non-saturating baseline recipe with
 ``pack = m``: the paper's comparison, the same networks and steps with D fed m samples at once. Each (row, seed)
-trains into its own run dir, then 2,500 points from the seed's latents are scored (``mixtures.evaluate_run``,
+trains into its own run dir, then 2,500 points from the seed's latents are scored (``quality.evaluate_mixture_run``,
 the G the export would take): modes captured (≥ 20 high-quality points), the high-quality share (within 3 std)
 and the reverse KL of the mode histogram. The table gives mean ± sample std (ddof 1) over seeds, the worst seed
 and the training time, so "every seed" claims are visible.
@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from gandeploy.errors import GanDeployError, UserInputError
-from gandeploy.evaluation.mixtures import N_SAMPLES, evaluate_run
+from gandeploy.metrics.mixtures import N_SAMPLES
+from gandeploy.training.quality import evaluate_mixture_run
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("evaluation.mode_table")
@@ -101,7 +102,7 @@ def train_one(row: Row, dataset: str, seed: int, run_dir: Path, recipes: Path = 
     """Train ``row`` on ``dataset`` with ``seed`` into ``run_dir`` and score it. A run dir whose training already
     finished (``DONE_FILE``, kept with ``--keep-runs``) is rescored without training. A failure is returned as a
     result with ``error`` (one bad row must not cost the rest of a long table)."""
-    from gandeploy.evaluation.health import collapse_signal
+    from gandeploy.training.health import collapse_signal
     from gandeploy.registry import get_model
     from gandeploy.training.api import task_class, train_run
     from gandeploy.training.recipes import load_recipe, make_train_config
@@ -128,7 +129,7 @@ def train_one(row: Row, dataset: str, seed: int, run_dir: Path, recipes: Path = 
             train_run(model, dataset, train, run_dir, arch=dict(recipe.arch), signal=collapse_signal)
             seconds = time.perf_counter() - start
             atomic_write_json(done, {**base, "seconds": seconds, "key": key})
-        stats = evaluate_run(run_dir, seed=seed)
+        stats = evaluate_mixture_run(run_dir, seed=seed)
     except (GanDeployError, ValueError, RuntimeError) as exc:
         log.error("%s %s seed %d failed: %s", row.key, dataset, seed, exc)
         return {**base, "error": str(exc)}

@@ -26,7 +26,7 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
 def psnr_y(pred: torch.Tensor, target: torch.Tensor, border: int) -> float:
     """PSNR (dB) on Y between ``pred`` and ``target`` ([1, C, H, W] in [0, 1]), ``border`` pixels cropped: the
     uint8 levels through ``sr_metrics`` (the one PSNR ``gandeploy evaluate`` reports too)."""
-    from gandeploy.evaluation.sr_metrics import crop, psnr, to_y
+    from gandeploy.metrics.sr_metrics import crop, psnr, to_y
 
     a, b = (to_y(quantize(x)[0].cpu().numpy()) for x in (pred, target))
     return psnr(crop(a, border), crop(b, border))

@@ -187,7 +187,7 @@ def training_speed(*, steps: int = 8, warmup: int = 2, batch: int = 64, threads:
                    compile: bool = True) -> TrainSpeed:
     """Both loops on digits at 64x64 with ``threads`` torch threads, one after the other in this process."""
     from gandeploy.data import open_dataset
-    from gandeploy.evaluation.roofline import torch_threads
+    from gandeploy.evaluation.bench.roofline import torch_threads
 
     notes: list[str] = []
     with torch_threads(threads):

@@ -17,7 +17,7 @@ from gandeploy.formats import FORMATS
 from gandeploy.utils.logging import quiet_polygraphy
 
 if TYPE_CHECKING:
-    from gandeploy.evaluation.parity import ParityReport, Row
+    from gandeploy.evaluation.parity.parity import ParityReport, Row
 
 BACKEND = "tensorrt"
 
@@ -44,7 +44,7 @@ def write_reproduction(report: ParityReport, out_dir: Path) -> tuple[str, list[P
         return "", []
     from polygraphy.json import save_json
 
-    from gandeploy.evaluation.parity import case_inputs
+    from gandeploy.evaluation.parity.parity import case_inputs
     from gandeploy.manifest import load_manifest
 
     quiet_polygraphy()

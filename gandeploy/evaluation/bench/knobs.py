@@ -60,7 +60,7 @@ def sweep_knobs(export_dir: str | os.PathLike[str], settings: Sequence[Knobs], *
                 concurrency: Sequence[int] = (1, 8), measurement_ms: int = 2000,
                 log_dir: str | os.PathLike[str] | None = None) -> list[KnobRow]:
     """Measure the user-facing model of ``export_dir`` under each setting (a server per setting)."""
-    from gandeploy.evaluation.perf_analyzer import export_samples, find_perf_analyzer, run_sweep
+    from gandeploy.evaluation.bench.perf_analyzer import export_samples, find_perf_analyzer, run_sweep
     from gandeploy.evaluation.served import local_server
     from gandeploy.manifest import load_manifest
     from gandeploy.runtimes.triton_client import TritonClient

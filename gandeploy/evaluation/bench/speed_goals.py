@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gandeploy.evaluation.knobs import KnobRow, best
-from gandeploy.evaluation.suite import Goal
-from gandeploy.evaluation.train_bench import TrainSpeed
+from gandeploy.evaluation.bench.knobs import KnobRow, best
+from gandeploy.evaluation.bench.suite import Goal
+from gandeploy.evaluation.bench.train_bench import TrainSpeed
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("bench.goals")
@@ -53,7 +53,7 @@ class SpeedFigures:
 
 def ort_rate(export_dir: str | os.PathLike[str], batch: int, threads: int, reps: int = 10) -> tuple[float, float]:
     """In-process ONNX Runtime on ``export_dir`` at ``batch``: (items/s, p50 ms)."""
-    from gandeploy.evaluation.bench import run_bench
+    from gandeploy.evaluation.bench.bench import run_bench
 
     report = run_bench(Path(export_dir), ["onnxruntime"], batch_sizes=(batch,), threads=threads, warmup=3, reps=reps,
                        roofline=False)

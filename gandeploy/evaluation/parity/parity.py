@@ -3,7 +3,7 @@
 Sampling models get seeds ``first, first+1, ...`` with the served contract's case values for every other input
 (``ServedContract.case``: the same request goes to the ensemble, its generator feeds to every raw backend) at
 several batch sizes; image-to-image models get deterministic synthetic pictures at several H×W (square and
-not), and the tiled-vs-whole check (``evaluation/tiled.py``: a picture of at least 4x4 tiles through the tiled
+not), and the tiled-vs-whole check (``evaluation/parity/tiled.py``: a picture of at least 4x4 tiles through the tiled
 pipeline against PyTorch on the whole picture). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, triton) are compared in float against
 ``torch``; the served ensemble (``triton-ensemble``) in uint8 against ``to_uint8(torch(...))`` of the same
 inputs (translation: PNG in, the served pipeline's pad / tile / crop rules applied to the reference too). Tolerances come from
@@ -316,7 +316,7 @@ def _tiled_check(export_dir: Path, manifest: Manifest, reference: Runtime, repor
                  options: dict[str, Any]) -> Any:
     """The tiled-vs-whole check on the served ``NAME`` when it is compared, else in-process on ONNX Runtime
     (PyTorch when that is unavailable)."""
-    from gandeploy.evaluation.tiled import tiled_vs_whole
+    from gandeploy.evaluation.parity.tiled import tiled_vs_whole
 
     served = "triton-ensemble" in keys and "triton-ensemble" not in report.skipped and options.get("url")
     for key in (["triton-ensemble"] if served else []) + ["onnxruntime"]:
@@ -338,7 +338,7 @@ def _tiled_check(export_dir: Path, manifest: Manifest, reference: Runtime, repor
 def _int8_verdict(export_dir: Path, contract: ServedContract, file: str) -> Any:
     """The INT8 acceptance test of int8_verdict.py, on this export's FP32 and INT8 models."""
     from gandeploy.config import load_run_config
-    from gandeploy.evaluation.int8_verdict import judge_for
+    from gandeploy.evaluation.parity.int8_verdict import judge_for
 
     try:
         dataset = load_run_config(export_dir).dataset

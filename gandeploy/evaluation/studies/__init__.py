@@ -1,0 +1,1 @@
+"""Studies over trained runs: the training diagnosis (``gandeploy diagnose``) and the mode table."""
