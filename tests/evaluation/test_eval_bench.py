@@ -94,7 +94,7 @@ def _report(name: str, model: str, gflop: float, points: list[Point], served: di
 
 def test_speed_goals_verdicts_and_their_ceilings() -> None:
     """The goals are judged from the reports; each MISS says what the roofline allows."""
-    from gandeploy.evaluation.bench.suite import check_goals
+    from gandeploy.evaluation.bench.goals import check_goals
 
     # 1 GFLOP per item against a 100 GFLOP/s roofline: 100 items/s is 100 %
     dcgan = _report("dcgan64", "dcgan", 1.0, [Point("torch", 64, [1000.0] * 3),  # 64/s = 64 %

@@ -5,7 +5,7 @@
 | served sampling, DCGAN ngf16, c=8 ≥ 2,300/s | perf_analyzer gRPC, the best knob setting |
 | served sampling, DCGAN ngf64, c=8 ≥ 85 % of in-process ORT | served c=8 rate / ORT at the mean batch formed |
 | served batch-1 latency ≤ 0.5 ms over in-process ORT batch-1 (ngf16) | perf_analyzer c=1 p50 − ORT batch-1 p50 |
-| CycleGAN 256x256 served PNG → PNG ≥ 90 % of the SGEMM roofline | (``suite.check_goals``) |
+| CycleGAN 256x256 served PNG → PNG ≥ 90 % of the SGEMM roofline | (``goals.check_goals``) |
 | DCGAN training ≥ 1.3x the pytorch/examples loop | images/s ratio, the best of eager / ``--compile`` |
 | CycleGAN 256x256 batch-1 GPU step ≤ 0.08 s | seconds per step on CUDA (n/a without a GPU) |
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gandeploy.evaluation.bench.knobs import KnobRow, best
-from gandeploy.evaluation.bench.suite import Goal
+from gandeploy.evaluation.bench.goals import Goal
 from gandeploy.evaluation.bench.train_bench import TrainSpeed
 from gandeploy.utils.logging import get_logger
 
@@ -64,7 +64,7 @@ def ort_rate(export_dir: str | os.PathLike[str], batch: int, threads: int, reps:
 
 
 def speed_goals(f: SpeedFigures) -> list[Goal]:
-    """The issue's rows (the CycleGAN roofline row is ``suite.check_goals``'s)."""
+    """The issue's rows (the CycleGAN roofline row is ``goals.check_goals``'s)."""
     goals = []
     top = best(f.knobs16, 8)
     if top is not None:

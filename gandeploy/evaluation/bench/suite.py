@@ -1,6 +1,6 @@
 """``make bench``: default-size DCGAN 64x64 and CycleGAN 256x256 exports, benchmarked locally and served, plus
 the serving knob sweep (``knobs.py``, a DCGAN ngf16 export), the training loops (``train_bench.py``) and the
-goals of the speed issue (``speed_goals.py``).
+goals of both speed issues (``goals.py``, ``speed_goals.py``).
 
 Random-init weights: speed does not depend on weight values (same shapes, same kernels). The init is scaled
 (``lively_init``) so activations have realistic magnitudes rather than DCGAN-init's near-zero outputs.
@@ -23,6 +23,8 @@ from torch import nn
 
 from gandeploy.errors import BackendUnavailable
 from gandeploy.evaluation.bench.bench import BenchReport, default_threads, run_bench
+from gandeploy.evaluation.bench.goals import Goal, check_goals
+from gandeploy.evaluation.bench.speed_goals import SpeedFigures, ort_rate, speed_goals
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("bench.suite")
@@ -74,22 +76,6 @@ def make_run(run_dir: str | os.PathLike[str], model: str, arch: Any, *, seed: in
     return run_dir
 
 
-@dataclass(frozen=True)
-class Goal:
-    """One speed goal of the issue and its measured figure."""
-
-    name: str
-    target: str
-    measured: str
-    passed: bool | None  # None: could not be measured here
-    detail: str = ""
-
-    def line(self) -> str:
-        verdict = "n/a " if self.passed is None else ("PASS" if self.passed else "MISS")
-        detail = f"; {self.detail}" if self.detail else ""
-        return f"[{verdict}] {self.name}: {self.measured} (goal {self.target}){detail}"
-
-
 @dataclass
 class SuiteResult:
     reports: list[BenchReport]
@@ -97,71 +83,7 @@ class SuiteResult:
     serve_ready_s: float | None
     notes: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)  # markdown: the knob sweeps
-    speed: Any = None  # speed_goals.SpeedFigures
-
-
-def _best(report: BenchReport, backends: tuple[str, ...], batch: int | None = None) -> Any:
-    pts = [p for p in report.points if p.backend in backends and (batch is None or p.batch == batch)]
-    return max(pts, key=lambda p: p.throughput, default=None)
-
-
-def _concurrency_detail(report: BenchReport, sweep: dict[str, Any]) -> str:
-    """Which tool measured the sweep, its c=1 / c=8 rates, and the roofline's cap on any concurrency."""
-    text = str(sweep.get("tool", "perf_analyzer"))
-    rate = {int(p["concurrency"]): float(p["throughput"]) for p in sweep.get("points", [])}
-    if 1 in rate and 8 in rate:
-        text += f", {rate[1]:.0f}/s at c=1, {rate[8]:.0f}/s at c=8"
-        if report.roofline and report.gflop_per_item and rate[1] > 0:
-            cap = report.roofline.gflops / report.gflop_per_item  # items/s at 100 % of the roofline
-            text += f"; the roofline caps any concurrency at {cap:.0f}/s = {cap / rate[1]:.1f}x c=1"
-    return text
-
-
-def check_goals(dcgan: BenchReport | None, cyclegan: BenchReport | None, serve_ready_s: float | None) -> list[Goal]:
-    """The issue's speed goals against the measured reports."""
-    goals: list[Goal] = []
-    fast = ("onnxruntime", "onnxruntime-fp16", "tensorrt", "triton")
-    if dcgan is not None:
-        big = max((p.batch for p in dcgan.points), default=None)
-        best = _best(dcgan, fast, big)
-        torch_pt = dcgan.point("torch", big) if big else None
-        if best and best.pct_roofline is not None and torch_pt:
-            goals.append(Goal("DCGAN 64x64 batch sampling, % of roofline", ">= 60 %", f"{best.pct_roofline:.1f} %",
-                              best.pct_roofline >= 60.0, f"{best.backend} at batch {big}"))
-            ratio = best.throughput / torch_pt.throughput
-            detail = f"{best.backend} at batch {big}"
-            if torch_pt.pct_roofline:  # the goal's ceiling: 3x eager cannot exceed 100 % of the roofline
-                detail += (f"; torch eager itself runs at {torch_pt.pct_roofline:.0f} % of the roofline, so 3x "
-                           f"would need {3 * torch_pt.pct_roofline:.0f} %")
-            goals.append(Goal("DCGAN 64x64 batch sampling vs PyTorch eager", ">= 3.0x", f"{ratio:.2f}x", ratio >= 3.0,
-                              detail))
-        else:
-            goals.append(Goal("DCGAN 64x64 batch sampling", ">= 60 % roofline, >= 3x torch", "not measured", None))
-        sweep = dcgan.served.get(dcgan.name) or {}
-        gain = sweep.get("gain", {}).get("8")
-        goals.append(Goal("single-item sampling, concurrency 8 vs 1", ">= 3.0x",
-                          f"{gain:.2f}x" if gain else "not measured", None if gain is None else gain >= 3.0,
-                          _concurrency_detail(dcgan, sweep)))
-    if cyclegan is not None:
-        candidates = []
-        ens = cyclegan.point("triton-ensemble", 1)
-        if ens is not None and ens.pct_roofline is not None:
-            candidates.append((ens.pct_roofline, "sequential client, PNG in/out"))
-        sweep = cyclegan.served.get(cyclegan.name) or {}
-        for p in sweep.get("points", []):
-            if cyclegan.roofline and cyclegan.gflop_per_item:
-                pct = 100.0 * p["throughput"] * cyclegan.gflop_per_item / cyclegan.roofline.gflops
-                candidates.append((pct, f"{sweep.get('tool', 'perf_analyzer')} concurrency {p['concurrency']}"))
-        if candidates:
-            pct, how = max(candidates)
-            goals.append(Goal("CycleGAN 256x256 served (PNG in -> PNG out), % of roofline", ">= 90 %", f"{pct:.1f} %",
-                              pct >= 90.0, how))
-        else:
-            goals.append(Goal("CycleGAN 256x256 served, % of roofline", ">= 90 %", "not measured", None))
-    goals.append(Goal("serve ready", "<= 10 s", f"{serve_ready_s:.1f} s" if serve_ready_s else "not measured",
-                      None if serve_ready_s is None else serve_ready_s <= 10.0,
-                      "tritonserver start until every model READY (both exports)"))
-    return goals
+    speed: SpeedFigures | None = None
 
 
 @contextlib.contextmanager
@@ -227,8 +149,6 @@ def run_suite(work_dir: str | os.PathLike[str] = "reports/bench-suite", *, threa
     goals = check_goals(reports.get("dcgan64"), reports.get("cyclegan256"), serve_ready)
     speed, tables = _speed_figures(exports, work, threads, reps, serve and perf_analyzer,
                                    (knob_instances, knob_threads, knob_delays), train, train_steps)
-    from gandeploy.evaluation.bench.speed_goals import speed_goals
-
     return SuiteResult(list(reports.values()), goals + speed_goals(speed), serve_ready, [WEIGHTS_NOTE, *speed.notes],
                        tables, speed)
 
@@ -238,7 +158,6 @@ def _speed_figures(exports: dict[str, Path], work: Path, threads: int, reps: int
     """The figures of the speed issue's goals: knob sweeps (ngf16: the grid; ngf64: the default and ngf16's
     best setting), in-process ONNX Runtime references, the training loops, the GPU CycleGAN step."""
     from gandeploy.evaluation.bench import knobs as K
-    from gandeploy.evaluation.bench.speed_goals import SpeedFigures, ort_rate
     from gandeploy.evaluation.bench.train_bench import cyclegan_gpu_step, training_speed
 
     f, tables = SpeedFigures(), []
