@@ -27,7 +27,8 @@ import numpy as np
 
 from gandeploy.contract import ServedContract
 from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
-from gandeploy.evaluation.parity.parity import SERVED, test_image
+from gandeploy.evaluation.parity.parity import SERVED
+from gandeploy.evaluation.parity.pictures import test_image
 from gandeploy.evaluation.bench.roofline import Roofline, flops_per_image, intensity, measure_roofline, torch_threads
 from gandeploy.formats import FORMATS, get_format
 from gandeploy.models.io import HW, from_uint8
