@@ -14,12 +14,14 @@ from typing import Any
 
 from gandeploy.training import pretrained, sr_pretrained
 from gandeploy.training.pretrained import IN_STATS, Imported, read_checkpoint
+from gandeploy.training.pretrained_pix2pix import import_pix2pix_reference, unet_layout
 from gandeploy.training.sr_pretrained import Layout, weight_bias, match_layout
 
 AUTO = "auto"
 
 IMPORTERS: dict[str, Callable[..., Imported]] = {
     **pretrained.IMPORTERS,
+    "pix2pix-reference": import_pix2pix_reference,
     "esrgan": sr_pretrained.import_esrgan,
     "srvgg": sr_pretrained.import_srvgg,
 }
@@ -51,8 +53,6 @@ def kinds() -> tuple[str, ...]:
 def detect(path: str | os.PathLike[str]) -> tuple[Layout, str]:
     """(layout, container key) of the checkpoint at ``path``; a ``CheckpointError`` naming the closest layout
     and the keys that differ when none fits."""
-    from gandeploy.training.pretrained_pix2pix import unet_layout  # local: it imports the registry
-
     sd, container = read_checkpoint(path)
     if unet_layout(sd) is not None:
         return PIX2PIX, container

@@ -225,17 +225,10 @@ def import_dcgan_example(pth: str | os.PathLike[str], out: str | os.PathLike[str
 
 
 # --------------------------------------------------------------------------------------------- run dir
-def _import_pix2pix(pth: str | os.PathLike[str], out: str | os.PathLike[str], **kwargs: Any) -> Imported:
-    from gandeploy.training.pretrained_pix2pix import import_pix2pix_reference  # imports this module
-
-    return import_pix2pix_reference(pth, out, **kwargs)
-
-
 IMPORTERS: dict[str, Callable[..., Imported]] = {
     "cyclegan-reference": import_cyclegan_reference,
     "dcgan-example": import_dcgan_example,
-    "pix2pix-reference": _import_pix2pix,
-}
+}  # pix2pix-reference: training/pretrained_pix2pix.py (it builds on this module); importers.py lists them all
 
 
 def _write_run(out: str | os.PathLike[str], source: Path, kind: str, model: str, cfg: Any,
