@@ -1,6 +1,8 @@
 """Imports point down the pipeline: a lower floor never imports a higher one (STYLE.md §17), checked on the source.
 
 Every ``gandeploy.*`` import is counted, also the ones inside functions (a local import is still a dependency).
+No two modules import each other, directly or round a longer loop, even inside one floor (a local import that
+closes a loop hides a helper both sides need: it belongs in a module below them).
 The self-contained Triton backends import nothing of gandeploy at all (the NGC container runs them without it).
 """
 
@@ -50,6 +52,83 @@ def test_imports_point_down(path: Path) -> None:
     upward = [f"line {line}: {name}" for line, name in _imports(path)
               if FLOORS.index(_floor(name)) > FLOORS.index(own)]
     assert not upward, f"{path.name} ({own}) imports higher floors: {upward}"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, dict[str, int]]:
+    """module -> {module it imports: first line}, from the source; ``from pkg import name`` lands on the submodule
+    ``pkg.name`` when there is one, else on ``pkg`` (the module that defines ``name``)."""
+    paths = {_module_name(p): p for p in _modules()}
+
+    def resolve(name: str) -> str:
+        while name not in paths and "." in name:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph: dict[str, dict[str, int]] = {}
+    for module, path in paths.items():
+        edges: dict[str, int] = {}
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                    and node.module.split(".")[0] == "gandeploy":
+                targets = [resolve(f"{node.module}.{a.name}") for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [resolve(a.name) for a in node.names if a.name.split(".")[0] == "gandeploy"]
+            else:
+                continue
+            for target in targets:
+                if target != module and target in paths:
+                    edges[target] = min(edges.get(target, node.lineno), node.lineno)
+        graph[module] = edges
+    return graph
+
+
+def import_cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan): each holds at least one import loop."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(groups)
+
+
+def test_no_import_cycles() -> None:
+    graph = _import_graph()
+    loops = ["; ".join(f"{a} -> {b} (line {graph[a][b]})" for a in group for b in sorted(graph[a]) if b in group)
+             for group in import_cycles(graph)]
+    assert not loops, "import cycles (module-level and function-local imports):\n" + "\n".join(loops)
+
+
+def test_cycle_check_finds_a_loop() -> None:
+    graph = {"a": {"b": 1}, "b": {"c": 2}, "c": {"a": 3, "d": 4}, "d": {}, "e": {"e": 5}}
+    assert import_cycles(graph) == [["a", "b", "c"]]
 
 
 def test_backends_are_self_contained() -> None:
