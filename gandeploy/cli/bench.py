@@ -104,9 +104,10 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
 def _image_bench(stack: contextlib.ExitStack, export_dir: Path, image_sizes: str, keys: list[str],
                  threads: int | None, reps: int, warmup: int, json_file: Path | None, report_dir: Path | None, *,
                  url: str | None, protocol: str | None, tile: int | None, overlap: int | None) -> None:
-    """``--image-sizes``: megapixels per second per backend and input size (``bench.image_rows``): the bare
+    """``--image-sizes``: megapixels per second per backend and input size (``megapixels.image_rows``): the bare
     runtimes, the served pipeline in-process with tiles on and off, and the served NAME."""
-    from gandeploy.evaluation.bench.bench import IN_PROCESS, default_threads, image_rows, image_rows_text
+    from gandeploy.evaluation.bench.bench import default_threads
+    from gandeploy.evaluation.bench.megapixels import IN_PROCESS, image_rows, image_rows_text
     from gandeploy.evaluation.bench.bench_pictures import pipeline_label, pipeline_opener, served_label, served_opener
     from gandeploy.evaluation.parity.parity import SERVED
     from gandeploy.manifest import load_manifest

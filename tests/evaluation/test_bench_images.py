@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from gandeploy.cli import main
 from gandeploy.errors import UserInputError
-from gandeploy.evaluation.bench.bench import ImageRow, image_rows
+from gandeploy.evaluation.bench.megapixels import ImageRow, image_rows
 from gandeploy.evaluation.bench.roofline import Roofline
 from gandeploy.models.dcgan import DCGANConfig
 from gandeploy.models.esrgan import ESRGANConfig

@@ -1,4 +1,4 @@
-"""Openers for ``bench.image_rows``: whole pictures through the served pipeline's rules, tiles on and off.
+"""Openers for ``megapixels.image_rows``: whole pictures through the served pipeline's rules, tiles on and off.
 
 ``image_rows`` times the bare runtime on one picture tensor (``torch``, ``onnxruntime``). The openers here time
 what a user's picture goes through instead — PNG decode, padding to the size rule, tiles, stitching, PNG encode —
@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from gandeploy.errors import BackendUnavailable, GanDeployError
-from gandeploy.evaluation.bench.bench import Opener, PictureRun, _open
+from gandeploy.evaluation.bench.bench import _open
+from gandeploy.evaluation.bench.megapixels import Opener, PictureRun
 from gandeploy.evaluation.bench.roofline import torch_threads
 from gandeploy.manifest import load_manifest
 from gandeploy.serving.pictures import png_bytes
