@@ -1,8 +1,8 @@
 """``gandeploy evaluate``: how good a generator's *distribution* is, on any backend, and whether deployment moved it.
 
 ``evaluate`` draws ``n`` samples for seeds ``seed .. seed+n-1`` (sampling.py: the same inputs on every backend),
-embeds them and the held-out real set with one feature extractor (features.py) and scores them
-(distribution.py). Class-conditional models also get one row per class (class ``c`` = the seeds with
+embeds them and the held-out real set with one feature extractor (metrics/features.py) and scores them
+(metrics/distribution.py). Class-conditional models also get one row per class (class ``c`` = the seeds with
 ``seed mod K == c`` against the real items of class ``c``; JSON ``per_class``).
 
 Unsupervised categories (a ``categorical_code`` input and no class label, InfoGAN) get one row per *code*

@@ -1,12 +1,13 @@
 """The collapse signal of the training-health monitor (``gandeploy/training/monitor.py``), per data set.
 
 - mixtures (ring8, grid25, mix1d: data sets with known ``centres``): ``modes`` covered and ``hq`` share of
-  high-quality samples among the task's fixed latents (the VEEGAN / PacGAN protocol, ``mixtures.py``);
+  high-quality samples among the task's fixed latents (the VEEGAN / PacGAN protocol, ``metrics/mixtures.py``);
 - digits: ``class_entropy`` — the entropy (bits) of the held-out judge's class histogram over the task's fixed
   latent batch (log2 10 ≈ 3.32 when every digit is drawn equally; a collapsing generator drifts towards 0);
 - anything else: no signal (the monitor still logs D's outputs and the gradient norms).
 
-Built here, above training, and handed to ``train_run`` as a callable, so training never imports evaluation.
+Built by the caller (the CLI, the API, the demo, the mode table) and handed to ``train_run`` as a callable: the
+trainer knows only the ``Signal`` type, and the measures come from ``gandeploy.metrics``.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@
 Columns: ``step``, ``epoch``, ``D_real`` / ``D_fake`` (mean critic outputs of that step), ``grad_G`` / ``grad_D``
 (L2 norms of the update's gradients), and the collapse signal when the caller supplies one (for mixtures:
 ``modes`` covered and ``hq`` high-quality share; for digits: ``class_entropy`` of the judge's histogram over a
-fixed latent batch, in bits). The signal comes from a callable the caller builds (``training/health.py``), so
-training never imports evaluation.
+fixed latent batch, in bits). The signal comes from a callable the caller builds (``training/health.py``, on
+``gandeploy.metrics``).
 
 Warnings (logged once per episode, and shown in the progress bar):
 - *D wins outright*: the critic separates real (logit > 4) from fake (< -4); G's gradients vanish
