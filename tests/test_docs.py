@@ -1,9 +1,10 @@
-"""README.md and the pages under docs/ stay true to the repository (issue 25, "the README is a door").
+"""README.md, the pages under docs/ and the folder READMEs (training/, serving/, ...) stay true to the repository
+(issue 25, "the README is a door").
 
 Checked without a network or a server, in a second or two:
 - every relative link and image resolves to a file, and every ``#anchor`` to a heading of its page;
 - every repository path and ``gandeploy.module.name`` the prose names in backticks exists;
-- every command a ``bash`` / ``sh`` / ``console`` block shows parses: ``gandeploy ...`` (also as
+- every command a ``bash`` / ``sh`` / ``console`` block (or a block with no language) shows parses: ``gandeploy ...`` (also as
   ``python -m gandeploy.cli`` or under ``torchrun``) against the real click CLI — its subcommand, options, option
   values and arguments, without running it — ``make X`` against the Makefile's targets, ``pip install .[extra]``
   against pyproject.toml's extras and ``pytest tests/...`` against the test files;
@@ -15,6 +16,7 @@ Each test lists every offender with its page and line, not only the first.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import shlex
 import tomllib
@@ -25,9 +27,12 @@ import click
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+# The README, the docs pages, and the folder READMEs they link to (training notes, deployment).
+FOLDER_READMES = ("training", "serving", "export", "model_repository")
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")),
+         *(REPO / d / "README.md" for d in FOLDER_READMES if (REPO / d / "README.md").is_file())]
 
-FENCE = re.compile(r"^(```+|~~~+)\s*([\w+-]*)[^\n]*\n(.*?)^\1\s*$", re.DOTALL | re.MULTILINE)
+FENCE = re.compile(r"^(```+|~~~+)[ \t]*([\w+-]*)[^\n]*\n(.*?)^\1[ \t]*$", re.DOTALL | re.MULTILINE)
 SHELL_LANGS = {"bash", "sh", "shell", "console", "zsh"}
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 HTML_SRC = re.compile(r"<(?:img|a)\b[^>]*?\b(?:src|href)=\"([^\"]+)\"", re.IGNORECASE)
@@ -80,12 +85,25 @@ def anchors(page: Path) -> set[str]:
     return found
 
 
+OUR_PROGRAMS = re.compile(r"^\s*(?:[A-Za-z_]\w*=\S*\s+)*(?:gandeploy|make|pip3?|pytest|python3?|torchrun)\s")
+
+
 def shell_blocks(page: Path) -> Iterator[tuple[int, str, str]]:
-    """(first line number, language, body) of every shell code block of a page."""
+    """(first line number, language, body) of every shell code block of a page. A block with no language keeps
+    only its lines that start one of our commands (with their backslash continuations): the rest may be a file
+    listing or output."""
     text = page.read_text(encoding="utf-8")
     for m in FENCE.finditer(text):
-        if m.group(2).lower() in SHELL_LANGS:
-            yield line_of(text, m.start(3)), m.group(2).lower(), m.group(3)
+        lang = m.group(2).lower()
+        if lang in SHELL_LANGS:
+            yield line_of(text, m.start(3)), lang, m.group(3)
+        elif not lang:
+            kept, continued = [], False
+            for line in m.group(3).split("\n"):
+                take = continued or bool(OUR_PROGRAMS.match(line))
+                kept.append(line if take else "")
+                continued = take and line.rstrip().endswith("\\")
+            yield line_of(text, m.start(3)), "sh", "\n".join(kept)
 
 
 def logical_lines(body: str, lang: str) -> Iterator[tuple[int, str]]:
@@ -313,6 +331,15 @@ def dotted_exists(name: str) -> bool:
     return False
 
 
+@functools.cache
+def string_keys() -> frozenset[str]:
+    """``gandeploy.*`` strings the package writes as keys (ONNX metadata such as ``gandeploy.model``): not names."""
+    found = set()
+    for path in (REPO / "gandeploy").rglob("*.py"):
+        found.update(re.findall(r"[\"'](gandeploy\.[\w.]+)[\"']", path.read_text(encoding="utf-8")))
+    return frozenset(found)
+
+
 def name_offenders(page: Path) -> list[str]:
     text = FENCE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), page.read_text(encoding="utf-8"))
     found = []
@@ -322,7 +349,7 @@ def name_offenders(page: Path) -> list[str]:
         if REPO_PATH.match(span) and not PLACEHOLDER.search(span):
             if not (REPO / span.rstrip("/")).exists():
                 found.append(f"{where}: `{span}` does not exist")
-        elif DOTTED.match(span) and not dotted_exists(span):
+        elif DOTTED.match(span) and span not in string_keys() and not dotted_exists(span):
             found.append(f"{where}: `{span}` is not a module or a name one defines")
     return found
 
@@ -352,6 +379,7 @@ def link_offenders(page: Path, root: Path = REPO) -> list[str]:
 
 def test_pages_found() -> None:
     assert REPO / "README.md" in PAGES and (REPO / "docs" / "README.md") in PAGES, PAGES
+    assert REPO / "training" / "README.md" in PAGES and REPO / "serving" / "README.md" in PAGES, PAGES
 
 
 def test_links_resolve() -> None:
@@ -417,6 +445,7 @@ def test_checker_reports_every_offender_of_a_page(tmp_path: Path) -> None:
 
 
 def test_dotted_names() -> None:
+    assert "gandeploy.model" in string_keys()  # an ONNX metadata key, not a module
     assert dotted_exists("gandeploy.models.io.latent_from_seed")
     assert dotted_exists("gandeploy.contract")
     assert dotted_exists("gandeploy.load")
