@@ -240,45 +240,58 @@ def block_offenders(page: Path) -> list[str]:
     return found
 
 
-def option_names(subcommand: str) -> set[str] | None:
+def options_of(subcommand: str) -> dict[str, click.Option] | None:
+    """Every spelling of SUB's options (``--amp`` and ``--no-amp`` alike) → the option; None: no such command."""
     from gandeploy.cli import main
 
     command = main.get_command(click.Context(main, info_name="gandeploy"), subcommand)
     if command is None:
         return None
-    names = {"--help"}
+    names: dict[str, click.Option] = {}
     for param in command.params:
         if isinstance(param, click.Option):
-            names.update(param.opts, param.secondary_opts)
+            names.update(dict.fromkeys([*param.opts, *param.secondary_opts], param))
     return names
 
 
+# `--flag a|b|c` as the prose lists a choice option's values (a table cell escapes the bar: `a\|b`)
+LISTED_CHOICES = re.compile(r"(--[a-z0-9][a-z0-9-]*)[ =]([a-z0-9][\w.-]*(?:\\?\|[a-z0-9][\w.-]*)+)")
+
+
 def inline_offenders(page: Path) -> list[str]:
-    """Inline ``gandeploy SUB ... --flag`` spans, and table rows whose first cell is one: each flag must be SUB's."""
+    """Inline ``gandeploy SUB ... --flag`` spans, and table rows whose first cell is one: each flag must be SUB's,
+    and the values a ``--flag a|b`` lists must be among a choice option's choices."""
     text = FENCE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), page.read_text(encoding="utf-8"))
     found = []
 
-    def check(sub: str, flags: list[str], where: int, what: str) -> None:
-        names = option_names(sub)
+    def check(sub: str, spans: list[str], where: int, what: str) -> None:
+        names = options_of(sub)
         if names is None:
             found.append(f"{rel(page)}:{where}: `{what}`: no such command '{sub}'")
             return
-        for flag in flags:
-            if flag not in names:
+        for flag in (f for span in spans for f in FLAG.findall(span)):
+            if flag not in names and flag != "--help":
                 found.append(f"{rel(page)}:{where}: `{what}`: '{flag}' is not an option of 'gandeploy {sub}'")
+        for flag, listed in (m for span in spans for m in LISTED_CHOICES.findall(span)):
+            choice = getattr(names.get(flag), "type", None)
+            wrong = [v for v in re.split(r"\\?\|", listed) if isinstance(choice, click.Choice)
+                     and v not in choice.choices]
+            if wrong:
+                found.append(f"{rel(page)}:{where}: `{what}`: {flag} has no choice {', '.join(wrong)} "
+                             f"(choices: {', '.join(map(str, choice.choices))})")
 
     for m in SPAN.finditer(text):
         span = m.group(2).strip()
         words = span.split()
         if len(words) >= 2 and words[0] == "gandeploy" and re.fullmatch(r"[a-z][\w-]*", words[1]):
-            check(words[1], FLAG.findall(span), line_of(text, m.start()), span)
+            check(words[1], [span], line_of(text, m.start()), span)
         elif re.fullmatch(r"make [\w -]+|pip install .*", span):
             problem = check_words(span.split())
             if problem:
                 found.append(f"{rel(page)}:{line_of(text, m.start())}: `{span}`: {problem}")
     for m in re.finditer(r"^\|\s*`gandeploy ([a-z][\w-]*)[^`]*`\s*\|(.*)$", text, re.MULTILINE):
-        flags = [f for span in SPAN.findall(m.group(2)) for f in FLAG.findall(span[1]) if span[1].startswith("-")]
-        check(m.group(1), flags, line_of(text, m.start()), f"table row gandeploy {m.group(1)}")
+        spans = [span for _, span in SPAN.findall(m.group(2)) if span.startswith("-")]
+        check(m.group(1), spans, line_of(text, m.start()), f"table row gandeploy {m.group(1)}")
     return found
 
 
@@ -434,12 +447,12 @@ def test_checker_reports_every_offender_of_a_page(tmp_path: Path) -> None:
     page.write_text("# Title\n\n```bash\ngandeploy export training/runs/x --fp16   # fine\n"
                     "curl -s http://x -d '{\"a\":\n 1}'\n"
                     "gandeploy repo export/x --flavor ngc \\\n   --force\nmake test\n```\n\n"
-                    "Run `gandeploy serve --http-port 0 --bogus`, see [here](#title), [gone](#nope), "
+                    "Run `gandeploy serve --http-port 0 --bogus` or `gandeploy repo X --flavour local|nvidia`, see [here](#title), [gone](#nope), "
                     "[file](missing.md).\n")
     blocks = block_offenders(page)
     assert len(blocks) == 1 and "--flavor" in blocks[0] and "page.md:7:" in blocks[0], blocks
     inline = inline_offenders(page)
-    assert len(inline) == 1 and "--bogus" in inline[0], inline
+    assert len(inline) == 2 and "--bogus" in inline[0] and "no choice nvidia" in inline[1], inline
     links = link_offenders(page, root=tmp_path)
     assert len(links) == 2 and "#nope" in links[0] and "missing.md" in links[1], links
 
