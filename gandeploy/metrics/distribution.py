@@ -12,7 +12,7 @@ Which library computes what, and why:
 * **Precision/recall (k = 3, Kynkäänniemi et al. 2019) and density/coverage (k = 5, Naeem et al. 2020)**: the
   reference package is ``prdc`` (the authors'), but it builds three full N x N float64 distance matrices through
   scikit-learn (2.4 GB at n = 10,000). ``prdc_scores`` is a chunked torch port of its formulas (memory
-  O(N x chunk)); tests/evaluation/test_distribution.py checks it equals ``prdc.compute_prdc`` on fixed random
+  O(N x chunk)); tests/metrics/test_distribution.py checks it equals ``prdc.compute_prdc`` on fixed random
   features. ``prdc`` is therefore a test dependency (extra ``dev``), torchmetrics a runtime one.
 
 All functions take features [N, d] (NumPy or torch) and return plain floats.
