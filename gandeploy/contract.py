@@ -55,7 +55,7 @@ from gandeploy.errors import ExportError, UserInputError
 from gandeploy.models import io as gio
 from gandeploy.models.io import GeneratorIO, TensorSpec
 from gandeploy.models.latent_stream import check_latent_stream, latent_stream_record
-from gandeploy.wire import CONTRACT_PARAMETER, encode_png
+from gandeploy.wire import CONTRACT_PARAMETER, encode_png, step_feeds
 
 CONTRACT_FORMAT = "gandeploy.contract/1"
 CONFIG_PARAMETER = CONTRACT_PARAMETER  # every served model's config parameter holding ``to_json()``
@@ -294,22 +294,18 @@ class ServedContract:
         return self.feeds_from_values(vals)
 
     def feeds_from_values(self, vals: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray]:
-        """Generator inputs from served values (what the ``NAME_seed`` step computes on the server)."""
+        """Generator inputs from served values: ``wire.step_feeds``, the very function the server's seed step
+        runs on this contract's JSON (a latent from its seed and optional truncation, the rest as given), each
+        reshaped to the generator's own shape (an int64 [N] input from its [N, 1] served values)."""
+        if self.draws_latents:
+            check_latent_stream("gandeploy's seed -> latent map")  # once per process: NumPy's draws
+        contract = {"inputs": [t.to_json() for t in self.inputs], "generator": self.io.to_json(),
+                    "step_outputs": [t.to_json() for t in self.step_outputs]}
+        steps = step_feeds(contract, {k: None if v is None else np.asarray(v) for k, v in vals.items()})
         feeds: dict[str, np.ndarray] = {}
-        by_feed = {(t.feeds, t.role): t for t in self.inputs}
-        for g in self.io.inputs:
-            if g.role == gio.LATENT:
-                check_latent_stream("gandeploy's seed -> latent map")  # once per process: NumPy's draws
-                seeds = np.asarray(vals[by_feed[(g.name, SEED)].name]).reshape(-1)
-                trunc_t = by_feed.get((g.name, TRUNCATION))
-                trunc = vals.get(trunc_t.name) if trunc_t is not None else None
-                ts = [None] * seeds.size if trunc is None else [float(t) for t in np.asarray(trunc).reshape(-1)]
-                feeds[g.name] = np.stack([gio.latent_from_seed(int(s), self.nz, t)
-                                          for s, t in zip(seeds, ts, strict=True)]).astype(np.float32)
-            else:
-                t = by_feed[(g.name, g.role)]
-                arr = np.asarray(vals[t.name])
-                feeds[g.name] = arr.reshape(-1) if g.shape == (gio.BATCH,) else arr.reshape(arr.shape[0], -1)
+        for g, step in zip(self.io.inputs, self.step_outputs, strict=True):
+            arr = np.asarray(steps[step.name])
+            feeds[g.name] = arr.reshape(-1) if g.shape == (gio.BATCH,) else arr.reshape(arr.shape[0], -1)
         return feeds
 
     # --- travelling -------------------------------------------------------------------------------------
