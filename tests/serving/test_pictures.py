@@ -190,3 +190,25 @@ def test_a_default_overlap_squeezed_by_the_export_is_recorded() -> None:
     plan = tile_plan(rules, max_batch=8, radius=40, min_hw=(8, 8), max_hw=(64, 64))
     assert plan.reduced and plan.overlap == 28 and not plan.covers and "reduced to 28" in plan.overlap_source
     assert not tile_plan(rules, max_batch=8, radius=8, min_hw=(8, 8), max_hw=(64, 64)).reduced
+
+
+def test_api_encodes_pil_images_of_every_mode_losslessly() -> None:
+    """``gandeploy.load(...).translate`` takes PIL images of any mode; each becomes the PNG the served pipeline
+    decodes to the same pixels (a palette to RGB(A), 1-bit to grey, 16-bit grey kept at 16 bits)."""
+    from gandeploy.api.generator import encode_picture
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
+    grey16 = rng.integers(0, 65536, (6, 9)).astype(np.uint16)
+    palette = Image.fromarray(rgb).quantize(8)
+    cases = {"RGB": (Image.fromarray(rgb), rgb), "P": (palette, np.asarray(palette.convert("RGB"))),
+             "1": (Image.fromarray(rgb[:, :, 0] > 127), (rgb[:, :, :1] > 127).astype(np.uint8) * 255),
+             "I;16": (Image.fromarray(grey16), grey16[:, :, None]),
+             "CMYK": (Image.fromarray(rgb).convert("CMYK"), np.asarray(Image.fromarray(rgb).convert("CMYK")
+                                                                        .convert("RGB")))}
+    for mode, (image, want) in cases.items():
+        assert image.mode == mode
+        decoded = P.decode_picture(encode_picture(image), max_pixels=10**4)
+        np.testing.assert_array_equal(decoded.pixels, want.reshape(decoded.pixels.shape), err_msg=mode)
+    with pytest.raises(UserInputError, match="picture 2"):
+        encode_picture(np.zeros((2, 2), np.float32), 2)

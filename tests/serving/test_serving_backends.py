@@ -270,3 +270,36 @@ def test_backend_files_are_self_contained(path: Path) -> None:
         else:
             continue
         assert set(names) <= ALLOWED_IMPORTS, f"{path.name} imports {names}"
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_encode_png_keeps_depth_channels_and_alpha(dtype: type, channels: int) -> None:
+    """The one PNG encoder: every depth and channel count the served pipeline answers, read back bit for bit by
+    the served decoder (alpha apart from the colour)."""
+    top = np.iinfo(dtype).max
+    pixels = np.random.default_rng(channels).integers(0, top + 1, (5, 7, channels)).astype(dtype)
+    blob = wire.encode_png(pixels)
+    assert blob.startswith(wire.PNG_MAGIC) and blob[24] == 8 * np.dtype(dtype).itemsize  # IHDR bit depth
+    picture = pictures.decode_picture(blob, max_pixels=100)
+    colour = 1 if channels <= 2 else 3
+    np.testing.assert_array_equal(picture.pixels, pixels[:, :, :colour])
+    if channels in (2, 4):
+        np.testing.assert_array_equal(picture.alpha, pixels[:, :, -1])
+    else:
+        assert picture.alpha is None
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(wire.encode_png(pixels[:, :, 0])))),
+                                  pixels[:, :, 0])  # [H, W] is grey
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        wire.encode_png(pixels.astype(np.float32))
+
+
+def test_one_png_encoder_in_the_package() -> None:
+    """Every PNG gandeploy writes from pixels goes through ``wire.encode_png`` (matplotlib figures apart)."""
+    import re
+
+    package = Path(wire.__file__).parent
+    pattern = re.compile(r"""format\s*=\s*["']PNG["']""")
+    found = [f"{p.relative_to(package)}:{i}" for p in sorted(package.rglob("*.py")) if p.name != "wire.py"
+             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not found, f"PNG written outside gandeploy.wire.encode_png: {found}"
