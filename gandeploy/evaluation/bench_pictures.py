@@ -26,7 +26,7 @@ from gandeploy.errors import BackendUnavailable, GanDeployError
 from gandeploy.evaluation.bench import Opener, PictureRun, _open
 from gandeploy.evaluation.roofline import torch_threads
 from gandeploy.manifest import load_manifest
-from gandeploy.serving.pictures import png_bytes
+from gandeploy.wire import encode_png
 
 TILE_KEYS = ("tile_height", "tile_width", "tile_overlap")
 
@@ -41,7 +41,7 @@ class _PngCache:
     def __call__(self, picture: np.ndarray) -> bytes:
         key = (id(picture), picture.shape)
         if key != self.key:
-            self.key, self.blob = key, png_bytes(picture)
+            self.key, self.blob = key, encode_png(picture)
         return self.blob
 
 
