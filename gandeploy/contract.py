@@ -21,8 +21,12 @@ A seed's latent is ``latent_from_seed(seed, nz, truncation)``; with a truncation
 ``gio.TRUNCATION_MIN``) its redraw loop runs at most 4096 rounds and then clips, so every accepted request
 finishes in bounded time (~1 ms per 512-wide latent at t = 0.02). **Default fill** (CLI and Python API, for
 inputs not given): ``label`` / ``code`` = ``seed % classes``; ``continuous`` = zeros (the centre of its
-range); ``truncation`` = none. Parity and benchmark cases use ``case_values`` instead (continuous codes spread
-over their training range), so every input is exercised.
+range); ``truncation`` = none. Parity and benchmark cases (``gandeploy.evaluation.cases``) spread continuous codes
+over their training range instead, so every input is exercised.
+
+The request checks are ``gandeploy.wire.check_served`` (through ``contract_tensors.check_values``), the very
+function the Triton python backends run on the contract JSON; the seed → latent map and pixel maps live there
+too, so client, in-process runtimes and server share one copy of each rule.
 """
 
 from __future__ import annotations
@@ -51,12 +55,12 @@ from gandeploy.errors import ExportError, UserInputError
 from gandeploy.models import io as gio
 from gandeploy.models.io import GeneratorIO, TensorSpec
 from gandeploy.models.latent_stream import check_latent_stream, latent_stream_record
+from gandeploy.wire import CONTRACT_PARAMETER, encode_png, step_feeds
 
 CONTRACT_FORMAT = "gandeploy.contract/1"
-CONFIG_PARAMETER = "gandeploy_contract"  # the user-facing model's config parameter holding ``to_json()``
+CONFIG_PARAMETER = CONTRACT_PARAMETER  # every served model's config parameter holding ``to_json()``
 DATASET_PARAMETER = "gandeploy_dataset"  # every served model's config parameter naming its training data set
 STEP_PREFIX = "gen_"  # the seed step's outputs: ``gen_<generator input>``
-CASE_SALT = 7_919  # case_values: continuous codes of seed s come from default_rng(CASE_SALT + s)
 
 
 @dataclass(frozen=True)
@@ -232,18 +236,6 @@ class ServedContract:
             return (seeds % t.classes).astype(np.int64).reshape(-1, 1)  # [N, 1]
         return np.zeros((seeds.size, *t.dims), dtype=np.float32)  # continuous codes: the centre
 
-    def case_values(self, seeds: Iterable[int]) -> dict[str, np.ndarray | None]:
-        """Deterministic values exercising every input (parity, benchmarks, load tests): indices
-        ``seed % classes``; continuous codes ``default_rng(CASE_SALT + seed).uniform(low, high)``."""
-        seed_arr = np.asarray(list(seeds), dtype=np.int64).reshape(-1)
-        given: dict[str, Any] = {}
-        for t in self.inputs:
-            if t.role == gio.CONTINUOUS_CODE:
-                lo, hi = (t.low, t.high) if t.low is not None else (-1.0, 1.0)
-                given[t.name] = np.stack([np.random.default_rng(CASE_SALT + int(s)).uniform(lo, hi, t.dims)
-                                          for s in seed_arr]).astype(np.float32)
-        return self.values(seed_arr, **given)
-
     def check(self, request: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Validate a served request (client side, the same rules the server applies): names, dtypes, shapes
         [N, *dims], one batch size, ranges and finiteness. Returns the arrays (absent optionals dropped)."""
@@ -302,43 +294,19 @@ class ServedContract:
         return self.feeds_from_values(vals)
 
     def feeds_from_values(self, vals: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray]:
-        """Generator inputs from served values (what the ``NAME_seed`` step computes on the server)."""
+        """Generator inputs from served values: ``wire.step_feeds``, the very function the server's seed step
+        runs on this contract's JSON (a latent from its seed and optional truncation, the rest as given), each
+        reshaped to the generator's own shape (an int64 [N] input from its [N, 1] served values)."""
+        if self.draws_latents:
+            check_latent_stream("gandeploy's seed -> latent map")  # once per process: NumPy's draws
+        contract = {"inputs": [t.to_json() for t in self.inputs], "generator": self.io.to_json(),
+                    "step_outputs": [t.to_json() for t in self.step_outputs]}
+        steps = step_feeds(contract, {k: None if v is None else np.asarray(v) for k, v in vals.items()})
         feeds: dict[str, np.ndarray] = {}
-        by_feed = {(t.feeds, t.role): t for t in self.inputs}
-        for g in self.io.inputs:
-            if g.role == gio.LATENT:
-                check_latent_stream("gandeploy's seed -> latent map")  # once per process: NumPy's draws
-                seeds = np.asarray(vals[by_feed[(g.name, SEED)].name]).reshape(-1)
-                trunc_t = by_feed.get((g.name, TRUNCATION))
-                trunc = vals.get(trunc_t.name) if trunc_t is not None else None
-                ts = [None] * seeds.size if trunc is None else [float(t) for t in np.asarray(trunc).reshape(-1)]
-                feeds[g.name] = np.stack([gio.latent_from_seed(int(s), self.nz, t)
-                                          for s, t in zip(seeds, ts, strict=True)]).astype(np.float32)
-            else:
-                t = by_feed[(g.name, g.role)]
-                arr = np.asarray(vals[t.name])
-                feeds[g.name] = arr.reshape(-1) if g.shape == (gio.BATCH,) else arr.reshape(arr.shape[0], -1)
+        for g, step in zip(self.io.inputs, self.step_outputs, strict=True):
+            arr = np.asarray(steps[step.name])
+            feeds[g.name] = arr.reshape(-1) if g.shape == (gio.BATCH,) else arr.reshape(arr.shape[0], -1)
         return feeds
-
-    def case(self, seeds: Iterable[int], images: np.ndarray | None = None,
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """(generator feeds, served request) of one deterministic parity / bench case."""
-        if self.translation:
-            return self.generator_feeds(images=images), self.request(images=images)
-        vals = self.case_values(seeds)
-        return self.feeds_from_values(vals), {k: v for k, v in vals.items() if v is not None}
-
-    def perf_inputs(self, seeds: Sequence[int], images: np.ndarray | None = None,
-                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """perf_analyzer ``--input-data`` bodies, one per seed (no batch axis): (``NAME_generator``, ``NAME``)."""
-        raw, served = [], []
-        for i, s in enumerate(seeds):
-            feeds, request = self.case([s], None if images is None else images[i:i + 1])
-            by_name = {g.name: g for g in self.generator_inputs}
-            raw.append({k: v.reshape(by_name[k].dims) if by_name[k].reshape is not None else v[0]
-                        for k, v in feeds.items()})
-            served.append({k: bytes(v.reshape(-1)[0]) if v.dtype == np.object_ else v[0] for k, v in request.items()})
-        return raw, served
 
     # --- travelling -------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -389,18 +357,6 @@ class ServedContract:
         except (KeyError, TypeError, ValueError) as exc:
             raise ExportError(f"{where} declares no tensor roles or is damaged ({exc}): it was written by an older "
                               "gandeploy; re-export with 'gandeploy export RUN_DIR'.") from None
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """uint8 [H, W, C] (C = 1 or 3) → PNG bytes."""
-    import io
-
-    from PIL import Image
-
-    arr = image[:, :, 0] if image.shape[2] == 1 else image
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 RAW_SUFFIX = "_generator"  # NAME_generator: the raw generator model beside every user-facing NAME

@@ -1,6 +1,6 @@
 """The served tensors of the contract (``gandeploy.contract``): their names, ``ServedTensor``, and the value
-check every served non-picture input goes through (client, CLI, local backends; the Triton backends apply
-the same rules to the contract JSON).
+check every served non-picture input goes through (client, CLI, local backends). The rules themselves are
+``gandeploy.wire.check_served``, the same function the Triton backends apply to the contract JSON.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from gandeploy import wire
 from gandeploy.errors import UserInputError
 from gandeploy.models import io as gio
 from gandeploy.models.io import TensorSpec
+from gandeploy.wire import SEED_MAX  # noqa: F401 - re-exported
 
-SEED_MAX = 2**63 - 1
-SEED, TRUNCATION = "seed", "truncation"  # served-only roles (the latent's two served inputs)
+SEED, TRUNCATION = wire.SEED_ROLE, wire.TRUNCATION_ROLE  # served-only roles (the latent's two served inputs)
 # generator input role -> (served name, served dtype); the latent is served as a seed (+ optional truncation)
 SERVED_INPUTS = {gio.CLASS_LABEL: ("label", "int64"), gio.CATEGORICAL_CODE: ("code", "int64"),
                  gio.CONTINUOUS_CODE: ("continuous", "float32")}
@@ -65,7 +66,9 @@ def served_dims(spec: TensorSpec) -> tuple[int, ...]:
 
 
 def check_values(t: ServedTensor, arr: np.ndarray) -> np.ndarray:
-    """One served non-bytes input: dtype kind, shape [N, *dims], range / finiteness (UserInputError)."""
+    """One served non-bytes input, client side: numbers of another kind become the declared dtype and a flat
+    array of a one-value input becomes [N, 1]; then the server's own rules (``wire.check_served``: shape
+    [N, *dims], range, finiteness) apply. A breach is a ``UserInputError`` with the server's message."""
     if t.dtype == "int64":
         if arr.dtype.kind not in "iu":
             raise UserInputError(f"input '{t.name}' must hold integers (INT64), got {arr.dtype}.")
@@ -76,19 +79,7 @@ def check_values(t: ServedTensor, arr: np.ndarray) -> np.ndarray:
         arr = arr.astype(np.float32)
     if arr.ndim == 1 and t.dims == (1,):
         arr = arr[:, None]
-    if arr.ndim != len(t.dims) + 1 or tuple(arr.shape[1:]) != t.dims:
-        raise UserInputError(f"input '{t.name}' must have shape [N, {', '.join(map(str, t.dims))}], got "
-                             f"{list(arr.shape)}.")
-    if t.role == SEED and arr.size and int(arr.min()) < 0:
-        raise UserInputError(f"input 'seed' must be in [0, 2**63 - 1], got {int(arr.min())}.")
-    if t.classes:
-        bad = arr[(arr < 0) | (arr >= t.classes)]
-        if bad.size:
-            raise UserInputError(f"input '{t.name}' must be in [0, {t.classes - 1}] ({t.classes} classes), got "
-                                 f"{int(bad[0])}.")
-    if arr.dtype == np.float32 and not np.all(np.isfinite(arr)):
-        raise UserInputError(f"input '{t.name}' holds NaN or infinite values.")
-    if t.role == TRUNCATION and arr.size and arr.min() < np.float32(gio.TRUNCATION_MIN):
-        raise UserInputError(f"input 'truncation' must be a finite number >= {gio.TRUNCATION_MIN}, got "
-                             f"{float(arr.min())} (smaller values would redraw the latent for ~1/t rounds).")
-    return arr
+    try:
+        return wire.check_served(arr, t.to_json())
+    except wire.RequestError as exc:
+        raise UserInputError(f"{exc}.") from None

@@ -24,6 +24,7 @@ from PIL import Image
 from gandeploy.demo_paired import class_grid, translate_edges, upscale_photos
 from gandeploy.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text, human_size
 from gandeploy.utils.logging import get_logger
+from gandeploy.wire import encode_png
 
 log = get_logger("demo")
 
@@ -281,7 +282,7 @@ def _translate_set(url: str, out: Path) -> Stage:
     pair = open_digits_pair(image_size=size, channels=3, split="test")
     inputs = to_uint8(pair.heldout_a[:16].numpy())  # [16, S, S, 3]
     truth = to_uint8(pair.true_map(pair.heldout_a[:16]).numpy())
-    pngs = [_png_bytes(Image.fromarray(img)) for img in inputs]
+    pngs = [encode_png(img) for img in inputs]
     start = time.perf_counter()
     outputs = translate(CYCLEGAN_JOB.name, pngs, url=url, protocol="grpc", concurrency=4)
     seconds = time.perf_counter() - start
@@ -333,14 +334,8 @@ def _latencies(call: Any, n: int = 20) -> tuple[float, float]:
     return float(np.percentile(times, 50)), float(np.percentile(times, 90))
 
 
-def _png_bytes(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def _save_png(image: Image.Image, path: Path) -> None:
-    atomic_write_bytes(path, _png_bytes(image))
+    atomic_write_bytes(path, encode_png(np.asarray(image)))
 
 
 # ---------------------------------------------------------------------------------------------- summary

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gandeploy.contract import encode_png
 from gandeploy.utils.io import atomic_write_bytes
+from gandeploy.wire import encode_png
 
 SHOWN = 10  # held-out pairs drawn in the pix2pix picture
 SR_CROP = 48  # side of the low-resolution crop drawn in the super-resolution picture
@@ -32,9 +32,7 @@ def class_grid(images: np.ndarray, row_names: list[str], col_names: list[str], s
 
 
 def save_grid(grid: np.ndarray, out: Path) -> Path:
-    from gandeploy.serving.pictures import png_bytes
-
-    return atomic_write_bytes(out, png_bytes(grid))
+    return atomic_write_bytes(out, encode_png(grid))
 
 
 def _decode(png: bytes, channels: int) -> np.ndarray:

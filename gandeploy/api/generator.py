@@ -26,6 +26,7 @@ from gandeploy.contract import ServedContract, raw_model
 from gandeploy.serving.interpolation import interpolation_feeds
 from gandeploy.errors import GanDeployError, UserInputError
 from gandeploy.formats import FORMATS
+from gandeploy.wire import encode_png
 
 SCHEME = "triton://"
 LOCAL_PREFERENCE = ("tensorrt", "onnxruntime", "torch")  # the default backend of an export: the first that runs
@@ -275,23 +276,33 @@ def _as_list(images: Picture | Sequence[Picture]) -> list[Picture]:
 
 def encode_picture(picture: Picture, index: int = 0) -> bytes:
     """The bytes the served pipeline takes for one picture: encoded bytes as given; a PIL image or a uint8 array
-    ([H, W] grey or [H, W, C]) as a lossless PNG."""
+    ([H, W] grey or [H, W, C]) as a lossless PNG (``wire.encode_png``; 16-bit grey PIL images stay 16-bit)."""
     if isinstance(picture, (bytes, bytearray, memoryview)):
         return bytes(picture)
-    from PIL import Image
-
     if isinstance(picture, np.ndarray):
         channels = picture.shape[2] if picture.ndim == 3 else 1
         if picture.dtype != np.uint8 or picture.ndim not in (2, 3) or channels not in (1, 3, 4):
             raise UserInputError(f"picture {index}: an array must be uint8 [H, W] or [H, W, C] with C 1, 3 or 4; "
                                  f"got {picture.dtype} {list(picture.shape)}.")
-        picture = Image.fromarray(picture[..., 0] if picture.ndim == 3 and picture.shape[2] == 1 else picture)
-    if not hasattr(picture, "save"):
+        return encode_png(picture)
+    if not hasattr(picture, "mode") or not hasattr(picture, "convert"):
         raise UserInputError(f"picture {index}: expected a PIL image, a uint8 array or encoded bytes, got "
                              f"{type(picture).__name__}.")
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return encode_png(_pil_pixels(picture))
+
+
+def _pil_pixels(image: Any) -> np.ndarray:
+    """A PIL image as the pixels a PNG keeps: L / LA / RGB / RGBA as they are, 16-bit grey as uint16, a palette
+    as RGB(A), other modes (1, CMYK, YCbCr, ...) converted to RGB, or RGBA when they carry alpha."""
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return np.asarray(image)
+    if mode.startswith("I;16"):
+        return np.asarray(image).astype(np.uint16)
+    alpha = "A" in mode or "a" in mode or "transparency" in image.info
+    if mode == "1":
+        return np.asarray(image.convert("L"))
+    return np.asarray(image.convert("RGBA" if alpha else "RGB"))
 
 
 def _decode(blob: bytes) -> Any:

@@ -14,7 +14,8 @@ import numpy as np
 
 from gandeploy.evaluation.compare import Comparison
 from gandeploy.evaluation.evaluate import EvalResult
-from gandeploy.utils.io import atomic_write_json, atomic_write_text
+from gandeploy.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from gandeploy.wire import encode_png
 
 METRICS = ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")
 GRID = 64  # pictures per side of the figure
@@ -117,8 +118,7 @@ def figure(result: EvalResult, path: Path) -> Path:
     for p in panels:
         canvas.paste(p, (0, top))
         top += p.height + gap
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path, format="PNG")
+    atomic_write_bytes(path, encode_png(np.asarray(canvas)))
     return path
 
 

@@ -3,7 +3,7 @@ same inputs, on every one of them.
 
 ``seed_values`` is the one seed → input map, taken from the served contract (``gandeploy/contract.py``, built
 from the *declared* input roles, never from tensor names): class labels and categorical codes ``seed mod K``
-(or the given class), continuous codes drawn U(low, high) per seed (the contract's ``case_values``), latents
+(or the given class), continuous codes drawn U(low, high) per seed (``cases.case_values``), latents
 ``latent_from_seed``. The same values become the generator's feeds (``ServedContract.feeds_from_values``) for
 local backends and the served request for a served model.
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from gandeploy.contract import DATASET_PARAMETER, SEED, ServedContract
 from gandeploy.errors import UserInputError
+from gandeploy.evaluation.cases import case_values
 from gandeploy.models.io import CLASS_LABEL, IMAGE, GeneratorIO, from_uint8, to_uint8
 from gandeploy.utils.logging import get_logger
 
@@ -39,7 +40,7 @@ def seed_values(contract: ServedContract, seeds: Sequence[int] | np.ndarray,
     seed_arr = np.asarray(seeds, dtype=np.int64).reshape(-1)
     if seed_arr.size == 0 or (seed_arr < 0).any():
         raise UserInputError("seeds must be one or more integers in [0, 2**63 - 1] (--seed / --n).")
-    vals = contract.case_values(seed_arr)
+    vals = case_values(contract, seed_arr)
     if classes is not None:
         label = next((t for t in contract.inputs if t.role == CLASS_LABEL), None)
         if label is None:
@@ -143,7 +144,7 @@ class Source:
 
         from PIL import Image
 
-        from gandeploy.contract import encode_png
+        from gandeploy.wire import encode_png
         from gandeploy.serving.client import translate
 
         spec, out = self.io.image_input, self.io.outputs[0]

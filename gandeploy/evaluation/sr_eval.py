@@ -27,8 +27,9 @@ import numpy as np
 from gandeploy.errors import UserInputError
 from gandeploy.metrics.sr_metrics import bicubic_upscale, psnr_ssim_y
 from gandeploy.models.io import GeneratorIO, from_uint8, to_uint8
-from gandeploy.utils.io import atomic_write_json, atomic_write_text
+from gandeploy.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from gandeploy.utils.logging import get_logger
+from gandeploy.wire import encode_png
 
 log = get_logger("evaluate.sr")
 
@@ -110,7 +111,6 @@ def upscale(source: Any, lr: np.ndarray) -> np.ndarray:
     if source.runtime is None:  # a served model: the PNG round trip users make
         from PIL import Image
 
-        from gandeploy.contract import encode_png
         from gandeploy.serving.client import translate
 
         (png,) = translate(str(source.served_name), [encode_png(lr.transpose(1, 2, 0))], **source.served)
@@ -228,10 +228,7 @@ def labelled_rows_figure(rows: list[tuple[list[str], list[np.ndarray]]], path: P
     for r in images:
         canvas.paste(r, (0, top))
         top += r.height + gap
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    canvas.save(tmp, format="PNG")
-    tmp.replace(path)
+    atomic_write_bytes(path, encode_png(np.asarray(canvas)))
     return path
 
 

@@ -24,7 +24,8 @@ Image tensors also declare (defaults in brackets, so older manifests read unchan
 
 ``gandeploy.contract.ServedContract`` derives every served tensor, request check and feed from these
 declarations; nothing else decides behaviour by a tensor's name. ``latent_from_seed`` (with the optional
-``truncation``) is *the* seed → latent map on every backend.
+``truncation``) is *the* seed → latent map on every backend, and ``to_uint8`` / ``from_uint8`` the pixel maps: they
+live in ``gandeploy.wire`` (the one file the Triton backends share with the package) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -35,11 +36,21 @@ from typing import Any
 
 import numpy as np
 
+from gandeploy.wire import (  # noqa: F401 - re-exported: the maps every backend shares
+    LATENT_ROLE,
+    TRUNCATION_MIN,
+    TRUNCATION_ROUNDS,
+    from_uint8,
+    latent_from_seed,
+    to_uint8,
+)
+
 BATCH, HEIGHT, WIDTH = "N", "H", "W"
 HW = tuple[int, int]  # an image size: (height, width)
 
-LATENT, CLASS_LABEL, CATEGORICAL_CODE, CONTINUOUS_CODE, IMAGE, POINTS = (
-    "latent", "class_label", "categorical_code", "continuous_code", "image", "points")
+LATENT = LATENT_ROLE  # the wire's name for it: a latent is served as a seed (gandeploy.wire)
+CLASS_LABEL, CATEGORICAL_CODE, CONTINUOUS_CODE, IMAGE, POINTS = (
+    "class_label", "categorical_code", "continuous_code", "image", "points")
 INPUT_ROLES = (LATENT, CLASS_LABEL, CATEGORICAL_CODE, CONTINUOUS_CODE, IMAGE)
 OUTPUT_ROLES = (IMAGE, POINTS)
 INDEX_ROLES = (CLASS_LABEL, CATEGORICAL_CODE)  # int64 [N] holding an index in [0, classes)
@@ -214,43 +225,6 @@ class GeneratorIO:
                    tuple(TensorSpec.from_json(t) for t in data["outputs"]))
 
 
-TRUNCATION_MIN = 0.02  # smallest accepted truncation: P(|z| <= t) ~ 0.016 per draw, ~700 rounds at most seen
-TRUNCATION_ROUNDS = 4096  # hard cap on redraw rounds; at TRUNCATION_MIN a component outlives it with p ~ e**-66
-
-
-def latent_from_seed(seed: int, nz: int, truncation: float | None = None) -> np.ndarray:
-    """The latent vector for ``seed``: ``nz`` standard normals from NumPy's PCG64 (``default_rng(seed)``).
-
-    float64 draws cast to float32, shape [nz]. Seeds are integers in [0, 2**63 - 1]. This is the documented
-    source of randomness: the Triton ensemble, the client and the parity suite all call it (or its copy in the
-    self-contained Triton backend), so one seed gives one picture on every backend.
-
-    ``truncation`` t (the truncation trick), finite and >= ``TRUNCATION_MIN`` (0.02): every component with
-    |z| > t is redrawn from the *same* generator, in index order, round after round, until all lie within
-    [-t, t]. Components already inside are never changed, so without truncation (None) the latent is exactly
-    the untruncated one. **Bounded**: at most ``TRUNCATION_ROUNDS`` (4096) rounds of at most ``nz`` draws; a
-    component still outside after the last round is clipped to +-t (deterministic, so the map stays a function
-    of the seed; at t = 0.02 this happens with probability ~e**-66 per component, so in practice never).
-    Smaller t raises ValueError: the redraw loop would take ~1/t rounds.
-    """
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    rng = np.random.default_rng(int(seed))
-    z = rng.standard_normal(int(nz))  # float64 [nz]
-    if truncation is not None:
-        t = float(truncation)
-        if not np.isfinite(t) or t < np.float32(TRUNCATION_MIN):  # 0.02 sent as FP32 passes
-            raise ValueError(f"truncation must be a finite number >= {TRUNCATION_MIN}, got {truncation}")
-        bad = np.flatnonzero(np.abs(z) > t)
-        for _ in range(TRUNCATION_ROUNDS):
-            if not bad.size:
-                break
-            z[bad] = rng.standard_normal(bad.size)
-            bad = bad[np.abs(z[bad]) > t]
-        np.clip(z, -t, t, out=z)  # no-op unless the cap was reached
-    return z.astype(np.float32)
-
-
 def latents_from_seeds(seeds: np.ndarray | list[int], nz: int, truncation: float | None = None) -> np.ndarray:
     """Stack ``latent_from_seed`` for each seed: float32 [len(seeds), nz]."""
     return np.stack([latent_from_seed(int(s), nz, truncation) for s in seeds]).astype(np.float32)
@@ -301,22 +275,3 @@ def example_inputs(io: GeneratorIO, batch: int, *, image_hw: HW | None = None, s
         else:  # pictures: uniform over their declared value range
             feeds[spec.name] = rng.uniform(*spec.value_range, size=shape).astype(np.float32)
     return feeds
-
-
-def to_uint8(images: np.ndarray, value_range: tuple[float, float] = DEFAULT_RANGE) -> np.ndarray:
-    """Generator output in ``value_range`` (lo, hi), [N, C, H, W] float → uint8 [N, H, W, C]:
-    ``rint((x - lo) * 255 / (hi - lo))``, clipped; for [-1, 1] that is ``rint((x + 1) * 127.5)``.
-
-    One uint8 level is 1/127.5 ≈ 0.0078 in tanh space (1/255 in [0, 1]). Served images use exactly this map.
-    """
-    lo, hi = float(value_range[0]), float(value_range[1])
-    hwc = np.transpose(np.asarray(images, dtype=np.float32), (0, 2, 3, 1))
-    return np.clip(np.rint((hwc - lo) * np.float32(255.0 / (hi - lo))), 0, 255).astype(np.uint8)
-
-
-def from_uint8(images: np.ndarray, value_range: tuple[float, float] = DEFAULT_RANGE) -> np.ndarray:
-    """uint8 [N, H, W, C] → float32 [N, C, H, W] in ``value_range``: ``x / (255 / (hi - lo)) + lo``, i.e.
-    ``x / 127.5 - 1`` for [-1, 1] (inverse of ``to_uint8``)."""
-    lo, hi = float(value_range[0]), float(value_range[1])
-    chw = np.transpose(np.asarray(images), (0, 3, 1, 2)).astype(np.float32)
-    return chw / np.float32(255.0 / (hi - lo)) + np.float32(lo)

@@ -11,6 +11,7 @@ import numpy as np
 
 from gandeploy.errors import UserInputError
 from gandeploy.utils.io import atomic_write_bytes
+from gandeploy.wire import encode_png
 
 
 def image_grid(images: np.ndarray, cols: int | None = None, pad: int = 2, fill: int = 255) -> np.ndarray:
@@ -47,16 +48,6 @@ def labelled_grid(grid: np.ndarray, cell: tuple[int, int], rows: list[str] | Non
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    """uint8 [H, W, C] (C = 1, 3 or 4) → PNG bytes."""
-    from PIL import Image
-
-    arr = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # file suffix -> the format written
 
 
@@ -71,7 +62,7 @@ def image_format(path: str | os.PathLike[str]) -> str:
 
 def save_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
     """Write uint8 [H, W, C] as a PNG atomically."""
-    return atomic_write_bytes(path, png_bytes(image))
+    return atomic_write_bytes(path, encode_png(image))
 
 
 def save_image(path: str | os.PathLike[str], image: np.ndarray) -> Path:

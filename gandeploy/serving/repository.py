@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gandeploy import __version__
+from gandeploy import __version__, wire
 from gandeploy.contract import CONFIG_PARAMETER, DATASET_PARAMETER
 from gandeploy.errors import ExportError, ServingError, UserInputError
 from gandeploy.formats import FORMATS
@@ -55,7 +55,7 @@ REPO_FORMAT = "gandeploy.repository/1"
 RECORD_FILE = "gandeploy.json"
 BACKENDS = Path(__file__).parent / "backends"
 COMMON = "gd_backend_common.py"
-LATENT_CHECK = "gd_latent_stream.py"  # the golden seed -> latent check, beside every python model
+WIRE = "gd_wire.py"  # gandeploy/wire.py itself, beside every python model: the rules the package applies too
 PICTURES = "gd_pictures.py"  # the picture rules, beside the image-to-image pipeline
 FLAVOURS = ("local", "ngc")
 DEFAULT_MAX_PIXELS = 4096 * 4096
@@ -203,8 +203,7 @@ def _metadata(export: ServedExport) -> dict[str, Any]:
 
 
 def _python_files(source: str) -> dict[str, Path]:
-    return {"1/model.py": BACKENDS / source, f"1/{COMMON}": BACKENDS / COMMON,
-            f"1/{LATENT_CHECK}": BACKENDS / LATENT_CHECK}
+    return {"1/model.py": BACKENDS / source, f"1/{COMMON}": BACKENDS / COMMON, f"1/{WIRE}": Path(wire.__file__)}
 
 
 def _export_file(export: ServedExport, name: str) -> tuple[dict[str, Path], dict[str, str]]:

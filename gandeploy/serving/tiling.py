@@ -19,6 +19,7 @@ from gandeploy.contract import ServedContract
 from gandeploy.contract_images import TilePlan, receptive_note, receptive_radius, tile_plan
 from gandeploy.errors import GanDeployError, RequestRejected, ServingError, UserInputError
 from gandeploy.serving.ngc import SideLimits, pipeline_limits
+from gandeploy.wire import encode_png
 
 
 @dataclass(frozen=True)
@@ -75,5 +76,5 @@ def run_pictures(blobs: Sequence[bytes], contract: ServedContract, params: Mappi
         slots.append(jobs[-1])
     pictures.run_jobs(jobs, run_batch, max_batch or contract.max_batch)
     return [slot if isinstance(slot, GanDeployError) else
-            ServingError(f"the generator failed: {slot.error}") if slot.error is not None else slot.png()
+            ServingError(f"the generator failed: {slot.error}") if slot.error is not None else encode_png(slot.result())
             for slot in slots]

@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 
 from gandeploy.models.io import to_uint8
-from gandeploy.utils.io import atomic_path
+from gandeploy.utils.io import atomic_path, atomic_write_bytes
+from gandeploy.wire import encode_png
 
 MIN_CELL = 64  # small images are enlarged (nearest) so a cell is at least this many pixels
 
@@ -46,9 +47,7 @@ def save_image_grid(images: torch.Tensor | np.ndarray, path: str | os.PathLike[s
                     **kwargs: Any) -> Path:
     """Write ``image_grid(images, nrow)`` as a PNG to ``path`` (atomically)."""
     img = image_grid(images, nrow=nrow, **kwargs)
-    with atomic_path(path) as tmp:
-        img.save(tmp, format="PNG")
-    return Path(path)
+    return atomic_write_bytes(path, encode_png(np.asarray(img)))
 
 
 def _pyplot() -> Any:

@@ -25,7 +25,7 @@ KEYS = ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverag
 
 
 def test_generator_feeds_follow_roles_not_names() -> None:
-    from gandeploy.contract import CASE_SALT
+    from gandeploy.evaluation.cases import CASE_SALT
 
     io = GeneratorIO((latent(5, name="noise"), class_label(3, name="y"), categorical_code(4, name="c"),
                       continuous_code(2, -2.0, 2.0, name="k")), (image_output(1, 8, 8),))

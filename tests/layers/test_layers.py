@@ -3,7 +3,8 @@
 Every ``gandeploy.*`` import is counted, also the ones inside functions (a local import is still a dependency).
 No two modules import each other, directly or round a longer loop, even inside one floor (a local import that
 closes a loop hides a helper both sides need: it belongs in a module below them).
-The self-contained Triton backends import nothing of gandeploy at all (the NGC container runs them without it).
+The self-contained Triton backends import nothing of gandeploy at all (the NGC container runs them without it), and
+``gandeploy/wire.py``, which the backends import as the copy ``gd_wire.py``, imports nothing of gandeploy either.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "gandeploy"
 
 # Floors from the bottom up; a module may import its own floor and the ones below it.
-FLOORS = ("__init__", "errors", "utils", "formats", "models", "registry", "config", "diffs", "tolerances",
+FLOORS = ("__init__", "wire", "errors", "utils", "formats", "models", "registry", "config", "diffs", "tolerances",
           "contract_images", "contract_tensors", "contract", "manifest", "data", "metrics", "training", "runtimes",
           "export", "serving", "evaluation", "ui", "demo_paired", "demo", "api", "cli")
 
@@ -134,3 +135,18 @@ def test_cycle_check_finds_a_loop() -> None:
 def test_backends_are_self_contained() -> None:
     for path in sorted((PACKAGE / "serving" / "backends").glob("*.py")):
         assert not _imports(path), f"{path.name} imports gandeploy; the NGC container runs it without gandeploy"
+
+
+def test_wire_is_importable_beside_a_backend() -> None:
+    """``gandeploy repo`` copies wire.py beside every python model as ``gd_wire.py``: it may import only the
+    standard library and numpy (PIL inside a function), in Python 3.8 syntax."""
+    path = PACKAGE / "wire.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"), feature_version=(3, 8))
+    assert not _imports(path)
+    top = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            top.add((node.module or "").split(".")[0])
+    assert top <= {"__future__", "io", "json", "struct", "zlib", "typing", "numpy"}, top

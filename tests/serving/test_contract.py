@@ -11,6 +11,7 @@ import pytest
 
 from gandeploy.contract import ServedContract
 from gandeploy.errors import ExportError, UserInputError
+from gandeploy.evaluation.cases import case_io
 from gandeploy.models import io as gio
 from gandeploy.registry import MODELS
 
@@ -56,7 +57,7 @@ def test_default_fill_and_case_values() -> None:
     feeds = c.generator_feeds([5, 6, 7], code=2, continuous=[0.5, -1, 0], truncation=0.7)
     assert feeds["code"].tolist() == [2, 2, 2] and feeds["continuous"].tolist() == [[0.5, -1, 0]] * 3
     np.testing.assert_array_equal(feeds["z"], gio.latents_from_seeds([5, 6, 7], 6, 0.7))
-    case_feeds, case_request = c.case([5, 6])
+    case_feeds, case_request = case_io(c, [5, 6])
     assert (np.abs(case_feeds["continuous"]) <= 1).all() and case_feeds["continuous"].std() > 0
     np.testing.assert_array_equal(case_request["continuous"], case_feeds["continuous"])
     np.testing.assert_array_equal(c.feeds_from_values(case_request)["z"], case_feeds["z"])

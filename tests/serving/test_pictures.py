@@ -14,6 +14,7 @@ from gandeploy.contract_images import DEFAULT_OVERLAP, ImageRules, tile_plan
 from gandeploy.errors import UserInputError
 from gandeploy.models import io as gio
 from gandeploy.serving.backends import gd_pictures as P
+from gandeploy.wire import encode_png
 
 SR2 = {"in_channels": 3, "out_channels": 3, "multiple": 2, "scale": 2, "in_range": [0.0, 1.0],
        "out_range": [0.0, 1.0]}
@@ -48,7 +49,7 @@ def serve(blob: bytes, limits: dict[str, int], rules: dict = SR2) -> np.ndarray:
     job = P.Job(P.decode_picture(blob, max_pixels=10**8, scale=rules["scale"]), rules, limits)
     P.run_jobs([job], lambda x: fake_sr(x, rules["scale"]), max_batch=4)
     assert job.error is None
-    return np.asarray(Image.open(io.BytesIO(job.png())))
+    return np.asarray(Image.open(io.BytesIO(encode_png(job.result()))))
 
 
 def test_tiles_stitch_to_the_whole_picture_output() -> None:
@@ -93,7 +94,7 @@ def test_greyscale_alpha_and_sixteen_bit_are_kept() -> None:
     alpha = P.upscale_alpha(rgba[:, :, 3], 2, 255)
     np.testing.assert_array_equal(served[:, :, 3], alpha)
     deep = (np.random.default_rng(1).integers(0, 65536, size=(6, 5, 3))).astype(np.uint16)
-    blob = P.encode_picture(deep)
+    blob = encode_png(deep)
     picture = P.decode_picture(blob, max_pixels=10**6, scale=2)
     assert picture.maxval == 65535
     np.testing.assert_array_equal(picture.pixels, deep)  # 16-bit colour read at full depth
@@ -101,11 +102,11 @@ def test_greyscale_alpha_and_sixteen_bit_are_kept() -> None:
     P.run_jobs([job], fake_sr, 4)
     result = job.result()
     assert result.dtype == np.uint16 and result.shape == (12, 10, 3)
-    assert job.png()[24] == 16  # answered as a 16-bit PNG (IHDR bit depth)
+    assert encode_png(job.result())[24] == 16  # answered as a 16-bit PNG (IHDR bit depth)
     grey16 = deep[:, :, :1]
-    np.testing.assert_array_equal(P.decode_picture(P.encode_picture(grey16), max_pixels=10**6).pixels, grey16)
+    np.testing.assert_array_equal(P.decode_picture(encode_png(grey16), max_pixels=10**6).pixels, grey16)
     la16 = np.concatenate([grey16, deep[:, :, 1:2]], axis=2)
-    pic = P.decode_picture(P.encode_picture(la16[:, :, :1], la16[:, :, 1]), max_pixels=10**6)
+    pic = P.decode_picture(encode_png(la16), max_pixels=10**6)
     np.testing.assert_array_equal(pic.pixels, grey16)
     np.testing.assert_array_equal(pic.alpha, la16[:, :, 1])
 
@@ -189,3 +190,25 @@ def test_a_default_overlap_squeezed_by_the_export_is_recorded() -> None:
     plan = tile_plan(rules, max_batch=8, radius=40, min_hw=(8, 8), max_hw=(64, 64))
     assert plan.reduced and plan.overlap == 28 and not plan.covers and "reduced to 28" in plan.overlap_source
     assert not tile_plan(rules, max_batch=8, radius=8, min_hw=(8, 8), max_hw=(64, 64)).reduced
+
+
+def test_api_encodes_pil_images_of_every_mode_losslessly() -> None:
+    """``gandeploy.load(...).translate`` takes PIL images of any mode; each becomes the PNG the served pipeline
+    decodes to the same pixels (a palette to RGB(A), 1-bit to grey, 16-bit grey kept at 16 bits)."""
+    from gandeploy.api.generator import encode_picture
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
+    grey16 = rng.integers(0, 65536, (6, 9)).astype(np.uint16)
+    palette = Image.fromarray(rgb).quantize(8)
+    cases = {"RGB": (Image.fromarray(rgb), rgb), "P": (palette, np.asarray(palette.convert("RGB"))),
+             "1": (Image.fromarray(rgb[:, :, 0] > 127), (rgb[:, :, :1] > 127).astype(np.uint8) * 255),
+             "I;16": (Image.fromarray(grey16), grey16[:, :, None]),
+             "CMYK": (Image.fromarray(rgb).convert("CMYK"), np.asarray(Image.fromarray(rgb).convert("CMYK")
+                                                                        .convert("RGB")))}
+    for mode, (image, want) in cases.items():
+        assert image.mode == mode
+        decoded = P.decode_picture(encode_picture(image), max_pixels=10**4)
+        np.testing.assert_array_equal(decoded.pixels, want.reshape(decoded.pixels.shape), err_msg=mode)
+    with pytest.raises(UserInputError, match="picture 2"):
+        encode_picture(np.zeros((2, 2), np.float32), 2)

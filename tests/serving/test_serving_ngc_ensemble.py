@@ -25,11 +25,11 @@ from PIL import Image
 from tritonclient.grpc import model_config_pb2
 
 from gandeploy.serving import client as tc
-from gandeploy.serving.backends import gd_backend_common as common
+from gandeploy.serving import backends
 from gandeploy.serving.server import TritonServer
 
 pytestmark = pytest.mark.e2e
-BACKENDS = Path(common.__file__).parent
+BACKENDS = Path(backends.__file__).parent
 SAMPLING = ("cgan-tiny", "dcgan-tiny", "infogan-tiny", "mlp-tiny")
 
 

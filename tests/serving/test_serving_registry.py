@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from gandeploy.contract import ServedContract, ServedTensor
+from gandeploy.evaluation.cases import case_io
 from gandeploy.manifest import load_manifest
 from gandeploy.models import io as gio
 from gandeploy.registry import MODELS
@@ -139,7 +140,7 @@ def test_bad_value_for_each_served_input_is_invalid_arg(server, built, model: st
 
         good = contract.request(images=test_image(0, (16, 16), contract.in_channels)[None])
     else:
-        good = {**contract.case([1])[1], **({"truncation": np.array([[0.8]], np.float32)}
+        good = {**case_io(contract, [1])[1], **({"truncation": np.array([[0.8]], np.float32)}
                                            if contract.has_input("truncation") else {})}
     checked = 0
     with TritonClient(server.grpc_url, "grpc") as client:
@@ -152,7 +153,7 @@ def test_bad_value_for_each_served_input_is_invalid_arg(server, built, model: st
                 assert f"'{t.name}'" in str(info.value) and text in str(info.value), str(info.value)
                 checked += 1
         pictures = np.zeros((1, 16, 16, contract.in_channels), np.uint8) if contract.translation else None
-        feeds = {k: (v[:, None] if v.ndim == 1 else v) for k, v in contract.case([1], pictures)[0].items()}
+        feeds = {k: (v[:, None] if v.ndim == 1 else v) for k, v in case_io(contract, [1], pictures)[0].items()}
         for t in contract.generator_inputs:  # the raw generator checks its own inputs the same way
             bad = feeds[t.name].copy()
             if t.classes:
@@ -197,6 +198,6 @@ def test_truncation_same_picture_in_process_and_served(server, built, model: str
         with pytest.raises(RequestRejected) as info:
             with TritonClient(server.grpc_url, "grpc") as client:
                 client.infer(model, {"seed": np.array([[1]], np.int64), "truncation": np.array([[t]], np.float32),
-                                     **{k: v for k, v in contract.case([1])[1].items() if k != "seed"}},
+                                     **{k: v for k, v in case_io(contract, [1])[1].items() if k != "seed"}},
                              [contract.output_name])
         assert info.value.invalid_argument and "'truncation'" in str(info.value)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from gandeploy import wire
 from gandeploy.cli import main
 from gandeploy.contract import CONFIG_PARAMETER, ServedContract
 from gandeploy.errors import ExportError, ServingError, UserInputError
@@ -53,6 +54,9 @@ def test_local_repository_layout(repository: Path, exports: dict[str, Path]) -> 
     assert (repository / "cgan-tiny_generator" / "1" / "model.onnx").is_file()
     assert (repository / "cgan-tiny_generator" / "1" / "model.py").is_file()
     assert (repository / "cgan-tiny_generator" / "1" / "gd_backend_common.py").is_file()
+    for served in sorted(repository.glob("*/1/model.py")):  # every python model carries the rules file itself
+        copy = served.parent / "gd_wire.py"
+        assert copy.read_bytes() == Path(wire.__file__).read_bytes(), f"{copy} is not gandeploy/wire.py"
     one = C.read_config(repository / "cgan-tiny")  # local sampling: one python step, its own model.onnx
     assert one.backend == "python" and one.HasField("dynamic_batching") and one.max_batch_size == 16
     assert [t.name for t in one.input] == ["seed", "truncation", "label"] and one.output[0].name == "image"

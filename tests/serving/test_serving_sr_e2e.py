@@ -23,7 +23,7 @@ from gandeploy.registry import get_model
 from gandeploy.serving import client as tc
 from gandeploy.serving.backends import gd_pictures as pictures
 from gandeploy.serving.local import local_translate
-from gandeploy.serving.pictures import png_bytes
+from gandeploy.wire import encode_png
 from gandeploy.training.checkpoint import save_checkpoint
 
 SR = {"srvgg-x4": ("srvgg", {}), "esrgan-x2": ("esrgan", {"scale": 2})}
@@ -82,12 +82,12 @@ def catalogue() -> dict[str, bytes]:
     gif = io.BytesIO()
     frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=40)
     return {
-        "odd-rgb": png_bytes(rng.integers(0, 256, (37, 51, 3), dtype=np.uint8)),
-        "one-pixel": png_bytes(rng.integers(0, 256, (1, 1, 3), dtype=np.uint8)),
-        "grey": png_bytes(rng.integers(0, 256, (9, 14, 1), dtype=np.uint8)),
-        "rgba": png_bytes(rng.integers(0, 256, (10, 12, 4), dtype=np.uint8)),
-        "rgb16": pictures.encode_picture(rng.integers(0, 65536, (7, 9, 3)).astype(np.uint16)),
-        "grey16": pictures.encode_picture(rng.integers(0, 65536, (6, 5, 1)).astype(np.uint16)),
+        "odd-rgb": encode_png(rng.integers(0, 256, (37, 51, 3), dtype=np.uint8)),
+        "one-pixel": encode_png(rng.integers(0, 256, (1, 1, 3), dtype=np.uint8)),
+        "grey": encode_png(rng.integers(0, 256, (9, 14, 1), dtype=np.uint8)),
+        "rgba": encode_png(rng.integers(0, 256, (10, 12, 4), dtype=np.uint8)),
+        "rgb16": encode_png(rng.integers(0, 65536, (7, 9, 3)).astype(np.uint16)),
+        "grey16": encode_png(rng.integers(0, 65536, (6, 5, 1)).astype(np.uint16)),
         "palette": encode(Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=8)),
         "cmyk-jpeg": encode(Image.fromarray(rgb).convert("CMYK"), "JPEG"),
         "animated-gif": gif.getvalue(),
@@ -125,12 +125,12 @@ def test_the_size_rule_pads_and_crops_back(sr_server, sr_exports) -> None:
 
     rng = np.random.default_rng(9)
     images = [rng.integers(0, 256, hw + (3,), dtype=np.uint8) for hw in [(5, 7), (1, 1), (33, 2), (16, 16)]]
-    served = tc.translate("esrgan-x2", [png_bytes(i) for i in images], url=sr_server.url("http"), protocol="http")
+    served = tc.translate("esrgan-x2", [encode_png(i) for i in images], url=sr_server.url("http"), protocol="http")
     with open_runtime("torch", sr_exports["esrgan-x2"]) as torch_rt:
         for image, blob in zip(images, served, strict=True):
             got = np.asarray(Image.open(io.BytesIO(blob)))
             assert got.shape == (2 * image.shape[0], 2 * image.shape[1], 3)
-            job = pictures.Job(pictures.decode_picture(png_bytes(image), max_pixels=1 << 20),
+            job = pictures.Job(pictures.decode_picture(encode_png(image), max_pixels=1 << 20),
                                {**torch_rt_rules(sr_exports["esrgan-x2"])}, {"min_height": 8, "min_width": 8})
             pictures.run_jobs([job], lambda x: torch_rt.run({"image": x})["output"], 1)  # PyTorch, whole picture
             assert int(np.abs(got.astype(int) - job.result().astype(int)).max()) <= 1
@@ -144,12 +144,12 @@ def torch_rt_rules(export: Path) -> dict:
 
 def test_output_limit_and_broken_pictures_are_refused_and_the_server_stays_ready(sr_server) -> None:
     url = sr_server.url("grpc")
-    header_only = png_bytes(np.zeros((200, 200, 3), np.uint8))[:33]  # IHDR says 200x200: 640,000 output pixels
+    header_only = encode_png(np.zeros((200, 200, 3), np.uint8))[:33]  # IHDR says 200x200: 640,000 output pixels
     refused = tc.translate_many("srvgg-x4", [header_only, b"\x89PNG\r\n\x1a\n broken", b""], url=url)
     assert all(isinstance(r, RequestRejected) and r.invalid_argument for r in refused), refused
     assert "200x200 gives a 800x800 = 640000 pixel output (scale 4), above the limit of 300000" in str(refused[0])
     assert "image_bytes" in str(refused[1]) and "empty" in str(refused[2])
-    ok = tc.translate("srvgg-x4", [png_bytes(np.zeros((100, 100, 3), np.uint8))], url=url)  # 160,000: served
+    ok = tc.translate("srvgg-x4", [encode_png(np.zeros((100, 100, 3), np.uint8))], url=url)  # 160,000: served
     assert Image.open(io.BytesIO(ok[0])).size == (400, 400)
 
 
@@ -195,7 +195,7 @@ def test_web_page_shows_sr_models_before_and_after(sr_server, tmp_path: Path) ->
     build_app(backend, list(models.values()))  # the page builds with the upscale tabs
     upload = tmp_path / "small.png"
     picture = np.random.default_rng(11).integers(0, 256, (6, 9, 3), dtype=np.uint8)
-    upload.write_bytes(png_bytes(picture))
+    upload.write_bytes(encode_png(picture))
     (before, after), result, status = upscale_action(backend, models["srvgg-x4"])(str(upload))
     assert before.size == after.size == result.size == (36, 24) and "9x6 → 36x24" in status
     np.testing.assert_array_equal(np.asarray(before), np.repeat(np.repeat(picture, 4, axis=0), 4, axis=1))
@@ -220,13 +220,13 @@ def test_tiles_without_overlap_fail_the_tiled_check(sr_exports) -> None:
 
 def test_upscale_in_process_with_tiles_matches_the_server(sr_server, sr_exports, tmp_path: Path) -> None:
     picture = np.random.default_rng(12).integers(0, 256, (40, 46, 3), dtype=np.uint8)
-    (tmp_path / "p.png").write_bytes(png_bytes(picture))
+    (tmp_path / "p.png").write_bytes(encode_png(picture))
     args = ["upscale", "esrgan-x2", str(tmp_path / "p.png"), "--out", str(tmp_path / "out")]
     local = CliRunner().invoke(main, [*args, "--export", str(sr_exports["esrgan-x2"]), "--tile", "24",
                                       "--tile-overlap", "8"])  # 3x3 tiles, the overlap covers radius 8
     assert local.exit_code == 0, local.output
     tiled = np.asarray(Image.open(tmp_path / "out" / "p.png"))
-    served = tc.translate("esrgan-x2", [png_bytes(picture)], url=sr_server.url("grpc"))[0]  # one whole tile
+    served = tc.translate("esrgan-x2", [encode_png(picture)], url=sr_server.url("grpc"))[0]  # one whole tile
     assert tiled.shape == (80, 92, 3)
     assert int(np.abs(tiled.astype(int) - np.asarray(Image.open(io.BytesIO(served))).astype(int)).max()) <= 1
     refused = CliRunner().invoke(main, [*args, "--tile", "24", "--url", sr_server.url("grpc")])

@@ -24,7 +24,7 @@ from PIL import Image
 from gandeploy.cli import main
 from gandeploy.manifest import load_manifest
 from gandeploy.serving.backends.gd_pictures import axis_tiles, round_up
-from gandeploy.serving.pictures import png_bytes
+from gandeploy.wire import encode_png
 from gandeploy.serving.tiling import pipeline_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sr"))
@@ -116,7 +116,7 @@ def test_served_upscale_equals_the_upstream_network(chain, name: str) -> None:
         ys, xs = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
         base = 0.5 + 0.45 * np.stack([np.sin(9 * xs + c) * np.cos(7 * ys - c) for c in range(3)], axis=2)
         pictures[pic] = np.clip(base * 255 + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
-        (src / f"{pic}.png").write_bytes(png_bytes(pictures[pic]))
+        (src / f"{pic}.png").write_bytes(encode_png(pictures[pic]))
     served_name = json.loads((root / "export" / name / "manifest.json").read_text())["name"]
     export = load_manifest(root / "export" / name)
     params = pipeline_settings(export.data, export.contract, tile=TILE).params()  # what repo --tile 64 wrote

@@ -27,7 +27,8 @@ from PIL import Image
 
 from gandeploy.models import io as gio
 from gandeploy.serving import client as tc
-from gandeploy.serving.pictures import image_grid, png_bytes
+from gandeploy.serving.pictures import image_grid
+from gandeploy.wire import encode_png
 from gandeploy.serving.server import TritonServer, free_port
 from gandeploy.ui.app import points_picture
 
@@ -304,7 +305,7 @@ def test_uploaded_picture_is_translated_and_a_broken_one_is_a_message(page: Any,
     channels = tc.served_contract("cyclegan-tiny", url=servers.http_url, protocol="http").in_channels
     picture = np.random.default_rng(3).integers(0, 256, (40, 48, channels), dtype=np.uint8)
     upload = tmp_path / "horse.png"
-    upload.write_bytes(png_bytes(picture))
+    upload.write_bytes(encode_png(picture))
     _el(page, "#cyclegan-tiny-upload input[type=file]").send_keys(str(upload))
     wait_for(page, lambda: "horse" in _text(page, "cyclegan-tiny-upload"), "the uploaded file")
     click(page, "cyclegan-tiny-translate")

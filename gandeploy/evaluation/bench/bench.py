@@ -24,9 +24,10 @@ import numpy as np
 
 from gandeploy.contract import ServedContract
 from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
+from gandeploy.evaluation.bench.roofline import Roofline, flops_per_image, intensity, measure_roofline, torch_threads
+from gandeploy.evaluation.cases import case_io
 from gandeploy.evaluation.parity.parity import SERVED
 from gandeploy.evaluation.parity.pictures import test_image
-from gandeploy.evaluation.bench.roofline import Roofline, flops_per_image, intensity, measure_roofline, torch_threads
 from gandeploy.formats import FORMATS, get_format
 from gandeploy.models.io import HW
 from gandeploy.runtimes.base import Runtime, open_runtime
@@ -156,12 +157,12 @@ def time_calls(fn: Callable[[], Any], *, warmup: int = 2, reps: int = 10) -> lis
 def bench_inputs(contract: ServedContract, batch: int, hw: HW | None) -> tuple[dict[str, np.ndarray],
                                                                              dict[str, np.ndarray]]:
     """(generator feeds, served request) of one batch: seeds 0..batch-1 with the contract's case values, or
-    test pictures at ``hw`` (``ServedContract.case``)."""
+    test pictures at ``hw`` (``cases.case_io``)."""
     seeds = np.arange(batch, dtype=np.int64)
     images = None
     if contract.translation:
         images = np.stack([test_image(i, hw, contract.in_channels) for i in range(batch)])  # type: ignore[arg-type]
-    return contract.case(seeds, images)
+    return case_io(contract, seeds, images)
 
 
 def _open(key: str, export_dir: Path, manifest: Manifest, threads: int, url: str | None,

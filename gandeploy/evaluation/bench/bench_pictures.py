@@ -27,7 +27,7 @@ from gandeploy.evaluation.bench.bench import _open
 from gandeploy.evaluation.bench.megapixels import Opener, PictureRun
 from gandeploy.evaluation.bench.roofline import torch_threads
 from gandeploy.manifest import load_manifest
-from gandeploy.serving.pictures import png_bytes
+from gandeploy.wire import encode_png
 
 TILE_KEYS = ("tile_height", "tile_width", "tile_overlap")
 
@@ -42,7 +42,7 @@ class _PngCache:
     def __call__(self, picture: np.ndarray) -> bytes:
         key = (id(picture), picture.shape)
         if key != self.key:
-            self.key, self.blob = key, png_bytes(picture)
+            self.key, self.blob = key, encode_png(picture)
         return self.blob
 
 

@@ -210,16 +210,32 @@ def batching_gain(points: Sequence[SweepPoint]) -> dict[str, float]:
     return {str(p.concurrency): round(p.throughput / base, 3) for p in points}
 
 
+def perf_inputs(contract: ServedContract, seeds: Sequence[int], images: np.ndarray | None = None,
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``--input-data`` bodies, one per seed (no batch axis): (``NAME_generator``, ``NAME``), from the parity
+    cases (``gandeploy.evaluation.cases.case_io``)."""
+    from gandeploy.evaluation.cases import case_io
+
+    by_name = {g.name: g for g in contract.generator_inputs}
+    raw, served = [], []
+    for i, s in enumerate(seeds):
+        feeds, request = case_io(contract, [s], None if images is None else images[i:i + 1])
+        raw.append({k: v.reshape(by_name[k].dims) if by_name[k].reshape is not None else v[0]
+                    for k, v in feeds.items()})
+        served.append({k: bytes(v.reshape(-1)[0]) if v.dtype == np.object_ else v[0] for k, v in request.items()})
+    return raw, served
+
+
 def export_samples(name: str, contract: ServedContract, hw: tuple[int, int] | None, count: int = 8,
                    ) -> dict[str, list[dict[str, np.ndarray | bytes]]]:
     """Batch-1 request bodies (no batch axis) for ``<name>_generator`` and ``<name>``: the served contract's
-    case inputs of seeds 0..count-1 (``ServedContract.perf_inputs``), or test PNGs at ``hw``."""
+    case inputs of seeds 0..count-1 (``perf_inputs``), or test PNGs at ``hw``."""
     from gandeploy.evaluation.parity.pictures import test_image
 
     images = None
     if contract.translation:
         images = np.stack([test_image(i, hw or (256, 256), contract.in_channels) for i in range(count)])
-    raw, served = contract.perf_inputs(list(range(count)), images)
+    raw, served = perf_inputs(contract, list(range(count)), images)
     return {raw_model(name): raw, name: served}
 
 

@@ -1,7 +1,7 @@
 """Parity: every backend against the PyTorch FP32 reference on fixed seeds and fixed test images.
 
 Sampling models get seeds ``first, first+1, ...`` with the served contract's case values for every other input
-(``ServedContract.case``: the same request goes to the ensemble, its generator feeds to every raw backend) at
+(``cases.case_io``: the same request goes to the ensemble, its generator feeds to every raw backend) at
 several batch sizes; image-to-image models get deterministic synthetic pictures at several H×W (square and
 not), and the tiled-vs-whole check (``evaluation/parity/tiled.py``: a picture of at least 4x4 tiles through the tiled
 pipeline against PyTorch on the whole picture). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, triton) are compared in float against
@@ -27,6 +27,7 @@ import numpy as np
 from gandeploy.contract import ServedContract
 from gandeploy.diffs import Diff, compare_float, compare_uint8
 from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError, one_line
+from gandeploy.evaluation.cases import case_io
 from gandeploy.evaluation.parity.pictures import test_image
 from gandeploy.export.validate import Case  # the same fixed-input case the export checks use
 from gandeploy.formats import FORMATS, get_format
@@ -120,12 +121,12 @@ def _backend_order(key: str) -> int:
 
 def case_inputs(contract: ServedContract, case: Case) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(generator feeds, served request) of ``case``: seeds ``case.seed ..`` with the contract's case values
-    (``ServedContract.case_values``), or deterministic test pictures at ``case.hw`` for image inputs."""
+    (``cases.case_values``), or deterministic test pictures at ``case.hw`` for image inputs."""
     seeds = np.arange(case.seed, case.seed + case.batch, dtype=np.int64)
     images = None
     if contract.translation:
         images = np.stack([test_image(int(s), case.hw, contract.in_channels) for s in seeds])  # type: ignore[arg-type]
-    return contract.case(seeds, images)  # [N, ...] each
+    return case_io(contract, seeds, images)  # [N, ...] each
 
 
 def default_sizes(contract: ServedContract) -> list[HW]:

@@ -138,6 +138,6 @@ def _axis(length: int, tile: int, overlap: int) -> list[tuple[int, int, int]]:
 
 
 def _png(image: np.ndarray) -> bytes:
-    from gandeploy.serving.pictures import png_bytes
+    from gandeploy.wire import encode_png
 
-    return png_bytes(image)
+    return encode_png(image)

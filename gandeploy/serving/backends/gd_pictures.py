@@ -1,5 +1,5 @@
-"""Pictures through an image-to-image generator: decode, pad, tile, stitch, encode. SELF-CONTAINED (numpy, PIL,
-zlib and the stdlib only): ``gandeploy repo`` copies it beside the pipeline's ``model.py``, and the in-process
+"""Pictures through an image-to-image generator: decode, pad, tile, stitch. SELF-CONTAINED (numpy, PIL and
+the stdlib only): ``gandeploy repo`` copies it beside the pipeline's ``model.py``, and the in-process
 path (``gandeploy.serving.local``) and parity import the very same file, so a local result equals the served one.
 
 The rules, all read from the served contract's ``images`` entry (``gandeploy.contract_images.ImageRules``):
@@ -19,13 +19,13 @@ The rules, all read from the served contract's ``images`` entry (``gandeploy.con
   picture), neighbours overlapping by at least ``2 * overlap``. Each output tile keeps only its core (the split
   lies mid-overlap, so each core has ``overlap`` input pixels of context on every inner side) and the cores are
   stitched. Where ``overlap`` covers the generator's receptive field the result equals the whole-picture output.
+- **Encode.** The answer is ``encode_png(job.result())`` of ``gandeploy/wire.py`` (``gd_wire`` beside the model):
+  the one PNG encoder, at the picture's own depth.
 """
 
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -188,37 +188,6 @@ def _retile(img: Any, rawmode: str) -> None:
     img.load()
 
 
-# --- encoding ----------------------------------------------------------------------------------------------
-
-
-def encode_picture(pixels: np.ndarray, alpha: Optional[np.ndarray] = None) -> bytes:
-    """uint8 or uint16 [H, W, K] (K = 1 or 3) plus optional alpha [H, W] → PNG bytes of that depth."""
-    if alpha is not None:
-        pixels = np.concatenate([pixels, alpha[:, :, None]], axis=2)
-    if pixels.dtype == np.uint16:
-        return _png16_bytes(pixels)
-    from PIL import Image
-
-    arr = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _png16_bytes(pixels: np.ndarray) -> bytes:
-    """A 16-bit PNG (colour type 0, 4, 2 or 6 for 1..4 channels), every row unfiltered (PIL writes 16-bit
-    greyscale only)."""
-    h, w, k = pixels.shape
-    rows = np.ascontiguousarray(pixels, dtype=">u2").reshape(h, w * k).view(np.uint8)  # [H, 2WK] big-endian
-    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()  # filter byte 0 per row
-
-    def chunk(tag: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, {1: 0, 2: 4, 3: 2, 4: 6}[k], 0, 0, 0)
-    return PNG_MAGIC + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-
-
 # --- picture <-> generator floats ----------------------------------------------------------------------------
 
 
@@ -302,7 +271,8 @@ def axis_tiles(length: int, tile: int, overlap: int) -> List[Tuple[int, int, int
 
 
 class Job:
-    """One picture through the generator: padded, cut into equal tiles, outputs stitched back, encoded."""
+    """One picture through the generator: padded, cut into equal tiles, outputs stitched back (``result``; the
+    answer is ``gd_wire.encode_png(job.result())``, greyscale, alpha and 16 bits kept)."""
 
     def __init__(self, picture: Picture, rules: Dict[str, Any], limits: Dict[str, int]) -> None:
         self.picture, self.rules = picture, rules
@@ -335,11 +305,6 @@ class Job:
         if pic.alpha is None:
             return pixels
         return np.concatenate([pixels, upscale_alpha(pic.alpha, s, pic.maxval)[:, :, None]], axis=2)
-
-    def png(self) -> bytes:
-        out = self.result()
-        alpha = out[:, :, -1] if self.picture.alpha is not None else None
-        return encode_picture(out[:, :, :-1] if alpha is not None else out, alpha)
 
 
 def run_jobs(jobs: List[Job], run_batch: Callable[[np.ndarray], np.ndarray], max_batch: int) -> None:

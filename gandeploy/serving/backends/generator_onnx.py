@@ -15,15 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from gd_backend_common import (
-    RequestError,
-    check_finite,
-    check_index,
-    group_indices,
-    load_contract,
-    model_parameters,
-    onnx_session,
-)
+from gd_backend_common import group_indices, model_parameters, onnx_session
+from gd_wire import RequestError, check_finite, check_index, load_contract
 
 
 class TritonPythonModel:

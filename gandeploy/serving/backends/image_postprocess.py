@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from gd_backend_common import load_contract, model_parameters, to_uint8
+from gd_backend_common import model_parameters
+from gd_wire import load_contract, to_uint8
 
 
 class TritonPythonModel:

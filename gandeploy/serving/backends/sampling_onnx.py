@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from gd_backend_common import (check_batch, load_contract, model_parameters, onnx_session, step_feeds,
-                               to_uint8)
-from gd_latent_stream import check_latent_stream
+from gd_backend_common import check_latent_stream, model_parameters, onnx_session
+from gd_wire import check_batch, load_contract, step_feeds, to_uint8
 
 POINTS_ROLE = "points"
 

@@ -14,8 +14,8 @@ feeds the NGC flavour's native generator. SELF-CONTAINED (numpy, json).
 from __future__ import annotations
 
 import triton_python_backend_utils as pb_utils
-from gd_backend_common import check_batch, load_contract, model_parameters, step_feeds
-from gd_latent_stream import check_latent_stream
+from gd_backend_common import check_latent_stream, model_parameters
+from gd_wire import check_batch, load_contract, step_feeds
 
 
 class TritonPythonModel:

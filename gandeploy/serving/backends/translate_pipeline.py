@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from gd_backend_common import DEFAULT_MAX_PIXELS, RequestError, int_param, load_contract, model_parameters
+from gd_backend_common import DEFAULT_MAX_PIXELS, int_param, model_parameters
 from gd_pictures import Job, PictureError, decode_picture, run_jobs
+from gd_wire import RequestError, encode_png, load_contract
 
 LIMIT_KEYS = ("min_height", "min_width", "tile_height", "tile_width", "tile_overlap")
 
@@ -61,7 +62,7 @@ class TritonPythonModel:
             if job.error is not None and r not in errors:
                 errors[r] = (f"{self.generator} failed: {job.error}", pb_utils.TritonError.INTERNAL)
             if r not in errors:
-                results.setdefault(r, []).append(job.png())
+                results.setdefault(r, []).append(encode_png(job.result()))
         responses = []
         for r in range(len(requests)):
             if r in errors:
