@@ -94,7 +94,7 @@ def test_one_request_through_the_sdk(server, built, model: str) -> None:
     if contract.translation:
         from PIL import Image
 
-        from gandeploy.evaluation.parity.pictures import test_image
+        from gandeploy.evaluation.cases import test_image
 
         picture = test_image(0, (12, 20), contract.in_channels)
         png = tc.translate(model, [contract.request(images=picture[None])["image_bytes"][0, 0]], url=server.grpc_url)
@@ -136,7 +136,7 @@ def bad_values(t: ServedTensor) -> list[tuple[np.ndarray, str]]:
 def test_bad_value_for_each_served_input_is_invalid_arg(server, built, model: str) -> None:
     contract: ServedContract = built[model]["contract"]
     if contract.translation:
-        from gandeploy.evaluation.parity.pictures import test_image
+        from gandeploy.evaluation.cases import test_image
 
         good = contract.request(images=test_image(0, (16, 16), contract.in_channels)[None])
     else:

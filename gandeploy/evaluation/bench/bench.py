@@ -25,9 +25,8 @@ import numpy as np
 from gandeploy.contract import ServedContract
 from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
 from gandeploy.evaluation.bench.roofline import Roofline, flops_per_image, intensity, measure_roofline, torch_threads
-from gandeploy.evaluation.cases import case_io
+from gandeploy.evaluation.cases import case_io, test_image
 from gandeploy.evaluation.parity.parity import SERVED
-from gandeploy.evaluation.parity.pictures import test_image
 from gandeploy.formats import FORMATS, get_format
 from gandeploy.models.io import HW
 from gandeploy.runtimes.base import Runtime, open_runtime

@@ -19,7 +19,7 @@ import numpy as np
 from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError
 from gandeploy.evaluation.bench.bench import _open, default_threads, time_calls
 from gandeploy.evaluation.bench.roofline import Roofline, flops_per_image, measure_roofline, torch_threads
-from gandeploy.evaluation.parity.pictures import test_image
+from gandeploy.evaluation.cases import test_image
 from gandeploy.models.io import HW, from_uint8
 from gandeploy.utils.logging import get_logger
 

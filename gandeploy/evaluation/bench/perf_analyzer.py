@@ -230,7 +230,7 @@ def export_samples(name: str, contract: ServedContract, hw: tuple[int, int] | No
                    ) -> dict[str, list[dict[str, np.ndarray | bytes]]]:
     """Batch-1 request bodies (no batch axis) for ``<name>_generator`` and ``<name>``: the served contract's
     case inputs of seeds 0..count-1 (``perf_inputs``), or test PNGs at ``hw``."""
-    from gandeploy.evaluation.parity.pictures import test_image
+    from gandeploy.evaluation.cases import test_image
 
     images = None
     if contract.translation:

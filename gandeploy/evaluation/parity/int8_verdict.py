@@ -114,8 +114,8 @@ def judge_for(fp32_path: Path, io: GeneratorIO, contract: ServedContract, datase
 
 
 def test_pictures(io: GeneratorIO, count: int = 4, hw: tuple[int, int] = JUDGE_HW) -> list[dict[str, np.ndarray]]:
-    """Deterministic photo-like pictures (``pictures.test_image``) as generator feeds, one picture each."""
-    from gandeploy.evaluation.parity.pictures import test_image
+    """Deterministic photo-like pictures (``cases.test_image``) as generator feeds, one picture each."""
+    from gandeploy.evaluation.cases import test_image
 
     image = io.image_input
     assert image is not None  # noqa: S101 - picture judges only

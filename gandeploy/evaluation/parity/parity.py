@@ -27,8 +27,7 @@ import numpy as np
 from gandeploy.contract import ServedContract
 from gandeploy.diffs import Diff, compare_float, compare_uint8
 from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError, one_line
-from gandeploy.evaluation.cases import case_io
-from gandeploy.evaluation.parity.pictures import test_image
+from gandeploy.evaluation.cases import case_io, test_image
 from gandeploy.export.validate import Case  # the same fixed-input case the export checks use
 from gandeploy.formats import FORMATS, get_format
 from gandeploy.models.io import HW, to_uint8

@@ -94,7 +94,7 @@ def tiled_vs_whole(contract: ServedContract, settings: PipelineSettings, referen
     in-process generator runtime that the tiled pipeline runs on."""
     from PIL import Image
 
-    from gandeploy.evaluation.parity.pictures import test_image
+    from gandeploy.evaluation.cases import test_image
 
     hw = check_size(settings)
     rows = len(_axis(hw[0], settings.plan.tile_height, settings.plan.overlap))
