@@ -210,7 +210,11 @@ def test_backend_checks_name_the_input() -> None:
 def test_uint8_maps_equal_gandeploy(value_range: tuple[float, float]) -> None:
     x = np.random.default_rng(0).uniform(-1.2, 2.2, size=(3, 3, 5, 7)).astype(np.float32)
     x[0, 0, 0, :3] = [-1.0, 1.0, 0.0]
+    lo, hi = value_range
+    x[1, :, 0, :] = lo + (np.arange(7, dtype=np.float32) + 0.5) * np.float32((hi - lo) / 255.0)  # half-level ties
+    x[2, 1, 1, :4] = [np.nan, np.inf, -np.inf, 1e30]
     np.testing.assert_array_equal(common.to_uint8(x, value_range), gio.to_uint8(x, value_range))
+    assert common.to_uint8(x, value_range).flags.c_contiguous and common.to_uint8(x, value_range).shape == (3, 5, 7, 3)
     u = common.to_uint8(x, value_range)
     np.testing.assert_array_equal(common.from_uint8(u, value_range), gio.from_uint8(u, value_range))
 
