@@ -220,8 +220,9 @@ def write_input_data(name: str, contract: ServedContract, hw: tuple[int, int] | 
     which refuses perf_analyzer's random data; test PNGs for a picture input). Returns model -> path."""
     from gandeploy.utils.io import atomic_write_text
 
+    count = 2 if contract.translation else 8  # float pictures as JSON lists: ~4 MB each at 3x256x256
     return {model: atomic_write_text(Path(out_dir) / f"{model}.input-data.json", json.dumps(input_data_json(samples)))
-            for model, samples in export_samples(name, contract, hw).items()}
+            for model, samples in export_samples(name, contract, hw, count=count).items()}
 
 
 def perf_analyzer_command(model: str, data_file: str | os.PathLike[str], url: str, protocol: str,
