@@ -1,5 +1,5 @@
-"""What a newcomer hits when serving (issue 12), against the real tritonserver: the README's curl bodies over HTTP,
-base64 pictures, files the client commands must not clobber, models added while serving, 'gandeploy models',
+"""What a newcomer hits when serving (issue 12), against the real tritonserver: the curl bodies of docs/serving.md
+over HTTP, base64 pictures, files the client commands must not clobber, models added while serving, 'gandeploy models',
 the served model card."""
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ from gandeploy.serving.client import RequestRejected, TritonClient
 pytestmark = pytest.mark.e2e
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+SERVING_DOC = README.parent / "docs" / "serving.md"  # the HTTP (curl) section moved here from the README
 NP = {"INT64": np.int64, "FP32": np.float32, "UINT8": np.uint8}
 
 
 def readme_requests() -> list[tuple[str, str]]:
-    """(model name, JSON body) of every curl call in the README's HTTP section, exactly as written."""
-    text = README.read_text()
-    section = text[text.index("### Calling the server over HTTP"):text.index("The ONNX contract")]
+    """(model name, JSON body) of every curl call in docs/serving.md's HTTP section, exactly as written."""
+    text = SERVING_DOC.read_text()
+    section = text[text.index("## Calling the server over HTTP"):text.index("## The ONNX contract")]
     calls = []
     for block in re.findall(r"```bash\n(.*?)```", section, re.S):
         for command in re.findall(r"curl .*?-d '(?:[^']*)'", block, re.S):
