@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test browser perf-libs demo bench modes clean
+.PHONY: install test browser perf-libs demo bench gpu-bench modes clean
 
 # (Re)build the virtual environment when pyproject.toml changes. torch==2.13.0 comes first so pip takes
 # the CPU wheel that lies on local disk instead of resolving a multi-GB CUDA build.
@@ -41,6 +41,11 @@ demo: install
 # perf_analyzer needs Debian's libb64-0d and libcudart.so.12 (pip extra "bench"), even on a CPU machine.
 bench: install perf-libs
 	$(VENV)/bin/gandeploy bench-suite
+
+# The GPU rows (DCGAN/CycleGAN training steps, torch FP16 vs FP32 per family, SR megapixels/s) in one JSON; on a
+# machine without an NVIDIA GPU it says so and stops. Not yet run on a GPU.
+gpu-bench: install
+	$(PY) -m gandeploy.evaluation.bench.gpu_bench --out reports/gpu-bench.json
 
 # The mode-collapse table (ring8 / grid25, 6 rows x 5 seeds, two runs at a time): about 45 min on 2 cores.
 modes: install

@@ -103,14 +103,26 @@ def latent_stream_problem(recorded_numpy: Optional[str] = None, where: str = "in
 
 
 def to_uint8(images: np.ndarray, value_range: Tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
-    """Generator output in ``value_range`` (lo, hi), [N, C, H, W] float → uint8 [N, H, W, C]:
+    """Generator output in ``value_range`` (lo, hi), [N, C, H, W] float → uint8 [N, H, W, C], C-contiguous:
     ``rint((x - lo) * 255 / (hi - lo))``, clipped; for [-1, 1] that is ``rint((x + 1) * 127.5)``.
 
     One uint8 level is 1/127.5 ≈ 0.0078 in tanh space (1/255 in [0, 1]). Served images use exactly this map.
+    The served hot path: a transposed view would be copied to contiguous memory by ``pb_utils.Tensor`` once per
+    response, by numpy's slow strided uint8 copy; here the float32 arithmetic runs in place on one contiguous
+    copy and the layout change on the uint8 result, one channel at a time.
     """
     lo, hi = float(value_range[0]), float(value_range[1])
-    hwc = np.transpose(np.asarray(images, dtype=np.float32), (0, 2, 3, 1))
-    return np.clip(np.rint((hwc - lo) * np.float32(255.0 / (hi - lo))), 0, 255).astype(np.uint8)
+    x = np.array(images, dtype=np.float32)  # [N, C, H, W], our own copy
+    np.subtract(x, np.float32(lo), out=x)
+    np.multiply(x, np.float32(255.0 / (hi - lo)), out=x)
+    np.rint(x, out=x)
+    np.maximum(x, np.float32(0), out=x)  # np.clip's ufunc is several times slower than these two
+    np.minimum(x, np.float32(255), out=x)
+    chw = x.astype(np.uint8)
+    out = np.empty((chw.shape[0], chw.shape[2], chw.shape[3], chw.shape[1]), dtype=np.uint8)  # [N, H, W, C]
+    for c in range(chw.shape[1]):
+        out[..., c] = chw[:, c]
+    return out
 
 
 def from_uint8(images: np.ndarray, value_range: Tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:

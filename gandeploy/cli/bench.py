@@ -59,7 +59,8 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
     """
     from gandeploy.evaluation.bench.bench import DEFAULT_BACKENDS, run_bench
     from gandeploy.evaluation.parity.parity import SERVED
-    from gandeploy.evaluation.bench.perf_analyzer import sweep_export
+    from gandeploy.evaluation.bench.perf_analyzer import (export_samples, perf_analyzer_command, sweep_export,
+                                                    write_input_data)
     from gandeploy.evaluation.bench.report import bench_text, write_bench_report
     from gandeploy.manifest import load_manifest
     from gandeploy.utils.io import atomic_write_json
@@ -78,18 +79,24 @@ def bench(export_dir: Path, backends: tuple[str, ...], batch_sizes: tuple[str, .
     protocol = url_protocol(url, protocol)
     manifest = load_manifest(export_dir)
     notes: list[str] = []
+    out = report_dir or Path("reports") / manifest.name
+    given = (url, protocol) if url else ("localhost:8001", "grpc")  # where the printed command points
     with contextlib.ExitStack() as stack:
         if not url and any(k in SERVED for k in keys):
             url = _start_server(stack, export_dir, threads, protocol, notes)
         report = run_bench(export_dir, keys, batch_sizes=batches, hw=hw, url=url, protocol=protocol, threads=threads,
                            warmup=warmup, reps=reps)
         report.notes += notes
+        data_files = write_input_data(manifest.name, manifest.contract, report.hw, out)  # perf_analyzer's input
         if url and levels and any(k in SERVED for k in keys):
             single = report.point("triton-ensemble", 1) or report.point("triton", 1)
             report.served = sweep_export(manifest, url, protocol=protocol, hw=report.hw, concurrency=levels,
-                                         expected_ms=single.p50_ms if single else None)
-    out = report_dir or Path("reports") / manifest.name
-    paths = write_bench_report([report], out)
+                                         expected_ms=single.p50_ms if single else None, data_files=data_files)
+    samples = export_samples(manifest.name, manifest.contract, report.hw)
+    for model, path in data_files.items():
+        report.notes.append("perf_analyzer with these inputs: " + perf_analyzer_command(
+            model, path, *given, samples[model][0]))
+    paths = write_bench_report([report], out) + list(data_files.values())
     if str(json_file) == "-":  # machine-readable stdout: everything else goes to stderr
         click.echo(json.dumps(report.to_json(), indent=2))
         click.echo(bench_text(report), err=True)

@@ -70,6 +70,10 @@ def test_bench_cli(export_dir: Path, tmp_path: Path) -> None:
     data = json.loads((tmp_path / "b.json").read_text())
     assert [p["batch"] for p in data["points"]] == [2, 2] and data["roofline"]["gflops"] > 0
     assert (tmp_path / "rep" / "bench.png").is_file()
+    # perf_analyzer's --input-data beside the report, and the command that uses it among the notes
+    written = json.loads((tmp_path / "rep" / "tiny.input-data.json").read_text())["data"]
+    assert [set(entry) for entry in written] == [{"seed"}] * 8
+    assert any(f"--input-data {tmp_path / 'rep' / 'tiny.input-data.json'}" in n for n in data["notes"])
     bare = CliRunner().invoke(main, ["bench", str(export_dir), "--backends", "onnxruntime", "--reps", "1",
                                      "--batch-sizes", "1", "--threads", "1", "--json",
                                      "--report", str(tmp_path / "rep2")])

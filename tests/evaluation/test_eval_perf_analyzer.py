@@ -68,3 +68,25 @@ def test_export_samples_shapes() -> None:
     t = pa.export_samples("t", ServedContract.from_io(cyclegan, max_batch=4), (8, 12), count=1)
     assert t["t_generator"][0]["image"].shape == (3, 8, 12)  # type: ignore[union-attr]
     assert t["t"][0]["image_bytes"][:4] == b"\x89PNG"  # type: ignore[index]
+
+
+def test_write_input_data_from_the_declared_inputs(tmp_path: Path) -> None:
+    """'gandeploy bench' writes perf_analyzer's --input-data per served model from the contract: seeds (no
+    truncation, no latent) for the user-facing model, the latents and codes for the raw generator."""
+    import json
+
+    from gandeploy.contract import ServedContract
+    from gandeploy.models import io as gio
+
+    infogan = gio.GeneratorIO((gio.latent(5), gio.categorical_code(4)), (gio.image_output(1, 8, 8),))
+    contract = ServedContract.from_io(infogan, max_batch=4)
+    files = pa.write_input_data("m", contract, None, tmp_path)
+    assert files == {"m_generator": tmp_path / "m_generator.input-data.json", "m": tmp_path / "m.input-data.json"}
+    served = json.loads(files["m"].read_text())["data"]
+    assert [e["seed"]["content"] for e in served] == [[i] for i in range(8)]
+    assert all(set(e) == {"seed", "code"} for e in served)
+    raw = json.loads(files["m_generator"].read_text())["data"]
+    assert raw[0]["z"]["shape"] == [5] and len(raw[0]["z"]["content"]) == 5
+    sample = pa.export_samples("m", contract, None)["m"][0]
+    cmd = pa.perf_analyzer_command("m", files["m"], "localhost:8001", "grpc", sample)
+    assert f"--input-data {files['m']}" in cmd and "--shape seed:1" in cmd and cmd.startswith("perf_analyzer -m m ")

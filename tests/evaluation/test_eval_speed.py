@@ -72,3 +72,32 @@ def test_knob_sweep_reports_each_setting(tmp_path, perf_analyzer) -> None:
     (row,) = sweep_knobs(export, [Knobs(1, 1, 0)], measurement_ms=500)
     assert row.skipped is None
     assert set(row.points) == {1, 8} and row.points[8]["throughput"] > 0 and row.points[8]["mean_batch"] >= 1
+
+
+def test_make_bench_sweeps_by_model_analyzer_and_keeps_what_it_lacks(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path) -> None:
+    """make bench's ngf16 grid: Model Analyzer's rows, then gandeploy's sweep only on its best settings (batch
+    formed, p50); where Model Analyzer cannot run its error is kept and gandeploy's sweep does the whole grid."""
+    import gandeploy.evaluation.bench.knobs as K
+    import gandeploy.evaluation.bench.model_analyzer as MA
+    from gandeploy.evaluation.bench.suite import _ngf16_knobs
+
+    settings = grid((1, 2), (1,), (0, 500))
+    measured = [KnobRow(k, {1: {"throughput": 100.0 + i, "avg_ms": 5.0 - i, "p99_ms": 9.0},
+                            8: {"throughput": 300.0 - 10 * i, "avg_ms": 9.0, "p99_ms": 20.0}})
+                for i, k in enumerate(settings)]
+    calls: list[list[Knobs]] = []
+    monkeypatch.setattr(K, "sweep_knobs", lambda export, s, log_dir=None: calls.append(list(s)) or [])
+    monkeypatch.setattr(MA, "run_model_analyzer",
+                        lambda export, s, work: MA.AnalyzerResult("m", ["model-analyzer"], rows=measured))
+    f, tables = SpeedFigures(), []
+    _ngf16_knobs(tmp_path, settings, tmp_path, f, tables)
+    assert calls == [[settings[0], settings[-1]]]  # best c=8 throughput, lowest c=1 avg latency
+    assert f.model_analyzer and f.model_analyzer["rows"] and "Model Analyzer" in tables[0]
+    calls.clear()
+    monkeypatch.setattr(MA, "run_model_analyzer", lambda export, s, work: MA.AnalyzerResult(
+        "m", ["model-analyzer"], error="model-analyzer exit 1: TritonModelAnalyzerException: boom"))
+    f, tables = SpeedFigures(), []
+    _ngf16_knobs(tmp_path, settings, tmp_path, f, tables)
+    assert calls == [settings] and "boom" in f.notes[0] and "did not run: model-analyzer exit 1" in tables[0]
+    assert f.to_json()["model_analyzer"]["error"].endswith("boom")

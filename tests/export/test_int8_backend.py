@@ -77,3 +77,30 @@ def test_repo_precision_int8_without_int8_names_the_flag(tmp_path: Path) -> None
     assert json.loads((tmp_path / "exp" / "manifest.json").read_text())["int8"]["written"] is False
     with pytest.raises(ExportError, match="--int8"):
         build_repository([tmp_path / "exp"], tmp_path / "repo", precision="int8")
+
+
+@pytest.mark.e2e
+def test_live_triton_int8_pixels_equal_the_local_int8_backend(int8_export: Path, tmp_path: Path) -> None:
+    """``repo --precision int8`` on the real tritonserver: seeds through tritonclient give the pixels the local
+    ``onnxruntime-int8`` backend gives (one uint8 level at most), and differ from the FP32 export's."""
+    from gandeploy.models.io import to_uint8
+    from gandeploy.serving import client as tc
+    from gandeploy.serving.server import TritonServer
+
+    build_repository([int8_export], tmp_path / "repo", precision="int8")
+    contract, rt = local_runtime(int8_export, "onnxruntime-int8")
+    seeds = [0, 5, 11]
+    with rt:
+        local = to_uint8(rt.run(contract.generator_feeds(np.asarray(seeds)))[contract.io.output_names[0]],
+                         contract.output_range)
+    _, fp32 = local_runtime(int8_export, "onnxruntime")
+    with fp32:
+        plain = to_uint8(fp32.run(contract.generator_feeds(np.asarray(seeds)))[contract.io.output_names[0]],
+                         contract.output_range)
+    name = json.loads((int8_export / "manifest.json").read_text())["name"]
+    with TritonServer(tmp_path / "repo", http_port=0, grpc_port=0, metrics_port=0,
+                      log_file=tmp_path / "tritonserver.log") as server:
+        served = tc.sample(name, seeds, url=server.grpc_url)
+    assert served.shape == local.shape and served.dtype == np.uint8
+    assert int(np.abs(served.astype(np.int16) - local.astype(np.int16)).max()) <= 1
+    assert np.abs(served.astype(np.int16) - plain.astype(np.int16)).max() > 1  # it is the INT8 file that served

@@ -232,6 +232,23 @@ def test_picture_maps_at_8_bit_are_the_uint8_maps(value_range: tuple[float, floa
                                   wire.from_uint8(u[None], value_range)[0])
 
 
+@pytest.mark.parametrize("value_range", [(-1.0, 1.0), (0.0, 1.0), (-0.5, 2.0)])
+def test_fast_uint8_map_is_the_reference_formula(value_range: tuple[float, float]) -> None:
+    """The served hot path's ``to_uint8`` (in place, contiguous) gives the documented formula's values bit for
+    bit, at half-level ties and non-finite values too, and a C-contiguous [N, H, W, C] array."""
+    x = np.random.default_rng(0).uniform(-1.2, 2.2, size=(3, 3, 5, 7)).astype(np.float32)
+    x[0, 0, 0, :3] = [-1.0, 1.0, 0.0]
+    lo, hi = value_range
+    x[1, :, 0, :] = lo + (np.arange(7, dtype=np.float32) + 0.5) * np.float32((hi - lo) / 255.0)  # half-level ties
+    x[2, 1, 1, :4] = [np.nan, np.inf, -np.inf, 1e30]
+    hwc = np.transpose(x, (0, 2, 3, 1))
+    with np.errstate(invalid="ignore"):
+        reference = np.clip(np.rint((hwc - lo) * np.float32(255.0 / (hi - lo))), 0, 255).astype(np.uint8)
+        fast = wire.to_uint8(x, value_range)
+    np.testing.assert_array_equal(fast, reference)
+    assert fast.flags.c_contiguous and fast.shape == (3, 5, 7, 3)
+
+
 def test_seed_and_label_checks() -> None:
     np.testing.assert_array_equal(wire.check_seeds(np.array([[0], [2**63 - 1]], np.int64)), [0, 2**63 - 1])
     with pytest.raises(wire.RequestError, match="'seed'.*-3"):

@@ -201,3 +201,41 @@ def test_truncation_same_picture_in_process_and_served(server, built, model: str
                                      **{k: v for k, v in case_io(contract, [1])[1].items() if k != "seed"}},
                              [contract.output_name])
         assert info.value.invalid_argument and "'truncation'" in str(info.value)
+
+
+def _requests_from_input_data(path: Path, tensors: dict[str, ServedTensor]) -> list[dict[str, np.ndarray]]:
+    """perf_analyzer's --input-data entries read back as batch-1 Triton requests (b64 BYTES: length-prefixed)."""
+    import base64
+    import json
+
+    requests = []
+    for entry in json.loads(path.read_text())["data"]:
+        body = {}
+        for name, value in entry.items():
+            if "b64" in value:
+                raw = base64.b64decode(value["b64"])
+                body[name] = np.array([[raw[4:4 + int.from_bytes(raw[:4], "little")]]], dtype=np.object_)
+            else:
+                body[name] = np.asarray(value["content"], dtype=tensors[name].dtype).reshape(value["shape"])[None]
+        requests.append(body)
+    return requests
+
+
+@pytest.mark.parametrize("model", FAMILIES)
+def test_bench_input_data_is_accepted_by_the_server(server, built, model: str, tmp_path: Path) -> None:
+    """The --input-data JSON 'gandeploy bench' writes (from the declared inputs) passes the served models' input
+    checks: every entry sent as written through tritonclient is answered, none refused (perf_analyzer itself
+    reads such a file in test_model_analyzer's real run)."""
+    from gandeploy.contract import raw_model
+    from gandeploy.evaluation.bench.perf_analyzer import write_input_data
+
+    contract: ServedContract = built[model]["contract"]
+    files = write_input_data(model, contract, (16, 16), tmp_path)
+    assert set(files) == {model, raw_model(model)}
+    tensors = {model: {t.name: t for t in contract.inputs},
+               raw_model(model): {t.name: t for t in contract.generator_inputs}}
+    with TritonClient(server.grpc_url, "grpc") as client:
+        for name, path in files.items():
+            outputs = [contract.output_name if name == model else contract.generator_outputs[0].name]
+            for body in _requests_from_input_data(path, tensors[name]):
+                client.infer(name, body, outputs)  # RequestRejected fails the test

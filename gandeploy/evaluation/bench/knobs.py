@@ -100,12 +100,13 @@ def sweep_knobs(export_dir: str | os.PathLike[str], settings: Sequence[Knobs], *
 
 
 def best(rows: Sequence[KnobRow], level: int, *, by: str = "throughput") -> KnobRow | None:
-    """The measured row with the highest throughput (``by="p50_ms"``: the lowest p50) at ``level``."""
-    measured = [r for r in rows if level in r.points]
+    """The measured row with the highest throughput (``by`` a latency such as ``"p50_ms"``: the lowest) at
+    ``level``; rows that lack the figure (Model Analyzer's have no p50) are passed over."""
+    measured = [r for r in rows if level in r.points and by in r.points[level]]
     if not measured:
         return None
-    if by == "p50_ms":
-        return min(measured, key=lambda r: r.points[level]["p50_ms"])
+    if by.endswith("_ms"):  # a latency: the lowest wins
+        return min(measured, key=lambda r: r.points[level][by])
     return max(measured, key=lambda r: r.points[level][by])
 
 

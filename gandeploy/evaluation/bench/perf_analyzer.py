@@ -153,8 +153,12 @@ def parse_csv(path: str | os.PathLike[str]) -> list[SweepPoint]:
 def run_sweep(model: str, url: str, samples: Sequence[Mapping[str, np.ndarray | bytes]], *,
               concurrency: Sequence[int] = (1, 2, 4, 8), protocol: str = "http", batch_size: int = 1,
               measurement_ms: int = 3000, request_count: int | None = None, max_trials: int = 6,
-              stability: int = 25, timeout_s: float = 600.0, pa: PerfAnalyzer | None = None) -> list[SweepPoint]:
+              stability: int = 25, timeout_s: float = 600.0, pa: PerfAnalyzer | None = None,
+              data_file: Path | None = None) -> list[SweepPoint]:
     """Run perf_analyzer on served ``model`` at each concurrency level (one process each); return the points.
+
+    ``data_file``: the ``--input-data`` JSON of ``samples`` already written (``write_input_data``), else a
+    temporary one.
 
     ``url`` is host:port of the protocol's endpoint (HTTP 8000-style or gRPC 8001-style). Windows last
     ``measurement_ms``, or hold at least ``request_count`` requests when given (slow models: seconds each).
@@ -162,12 +166,10 @@ def run_sweep(model: str, url: str, samples: Sequence[Mapping[str, np.ndarray | 
     pa = pa or find_perf_analyzer()
     points: list[SweepPoint] = []
     with tempfile.TemporaryDirectory(prefix="gandeploy-pa-") as tmp:
-        data_file = Path(tmp) / "input.json"
-        data_file.write_text(json.dumps(input_data_json(samples)))
-        shapes = []
-        for name, value in samples[0].items():
-            if not isinstance(value, bytes):
-                shapes += ["--shape", f"{name}:" + ",".join(str(d) for d in np.asarray(value).shape)]
+        if data_file is None:
+            data_file = Path(tmp) / "input.json"
+            data_file.write_text(json.dumps(input_data_json(samples)))
+        shapes = shape_flags(samples[0])
         for level in concurrency:
             csv_file = Path(tmp) / f"c{level}.csv"
             base = [str(pa.path), "-m", model, "-u", url, "-i", protocol, "-b", str(batch_size),
@@ -200,6 +202,34 @@ def run_sweep(model: str, url: str, samples: Sequence[Mapping[str, np.ndarray | 
                 break
             points += parse_csv(csv_file)
     return points
+
+
+def shape_flags(sample: Mapping[str, np.ndarray | bytes]) -> list[str]:
+    """perf_analyzer ``--shape NAME:d1,d2`` flags for a sample's array inputs (BYTES carry their shape)."""
+    flags = []
+    for name, value in sample.items():
+        if not isinstance(value, bytes):
+            flags += ["--shape", f"{name}:" + ",".join(str(d) for d in np.asarray(value).shape)]
+    return flags
+
+
+def write_input_data(name: str, contract: ServedContract, hw: tuple[int, int] | None,
+                     out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``<model>.input-data.json`` for ``NAME_generator`` and ``NAME`` into ``out_dir``: perf_analyzer's
+    ``--input-data`` built from the served contract's declared inputs (seeds for a user-facing sampling model,
+    which refuses perf_analyzer's random data; test PNGs for a picture input). Returns model -> path."""
+    from gandeploy.utils.io import atomic_write_text
+
+    count = 2 if contract.translation else 8  # float pictures as JSON lists: ~4 MB each at 3x256x256
+    return {model: atomic_write_text(Path(out_dir) / f"{model}.input-data.json", json.dumps(input_data_json(samples)))
+            for model, samples in export_samples(name, contract, hw, count=count).items()}
+
+
+def perf_analyzer_command(model: str, data_file: str | os.PathLike[str], url: str, protocol: str,
+                          sample: Mapping[str, np.ndarray | bytes], concurrency: str = "1:8:1") -> str:
+    """The perf_analyzer command line a user runs against a served model with ``data_file``."""
+    return " ".join(["perf_analyzer", "-m", model, "-u", url, "-i", protocol, "--input-data", str(data_file),
+                     *shape_flags(sample), "--concurrency-range", concurrency])
 
 
 def batching_gain(points: Sequence[SweepPoint]) -> dict[str, float]:
@@ -241,8 +271,10 @@ def export_samples(name: str, contract: ServedContract, hw: tuple[int, int] | No
 
 def sweep_export(manifest: Manifest, url: str, *, protocol: str = "http", hw: tuple[int, int] | None = None,
                  concurrency: Sequence[int] = (1, 2, 4, 8), measurement_ms: int = 3000,
-                 expected_ms: float | None = None) -> dict[str, Any]:
+                 expected_ms: float | None = None, data_files: Mapping[str, Path] | None = None) -> dict[str, Any]:
     """perf_analyzer sweeps on the raw generator and the user-facing model of one served export.
+
+    ``data_files``: model -> its ``--input-data`` JSON from ``write_input_data`` (the sweep uses those files).
 
     ``expected_ms``: a single request's latency if known; slow models (over a tenth of the window) are
     measured in windows of a request count instead of a duration.
@@ -259,7 +291,8 @@ def sweep_export(manifest: Manifest, url: str, *, protocol: str = "http", hw: tu
     for model, samples in export_samples(manifest.name, manifest.contract, hw).items():
         try:
             points = run_sweep(model, url, samples, concurrency=concurrency, protocol=protocol,
-                               measurement_ms=measurement_ms, request_count=count, pa=pa)
+                               measurement_ms=measurement_ms, request_count=count, pa=pa,
+                               data_file=(data_files or {}).get(model))
         except (BackendUnavailable, subprocess.TimeoutExpired) as exc:
             out[model] = {"skipped": str(exc)}
             continue

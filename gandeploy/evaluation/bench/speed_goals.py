@@ -37,6 +37,7 @@ class SpeedFigures:
 
     knobs16: list[KnobRow] = field(default_factory=list)
     knobs64: list[KnobRow] = field(default_factory=list)
+    model_analyzer: dict[str, Any] | None = None  # model_analyzer.AnalyzerResult.to_json(): the ngf16 grid
     ort16_b1_ms: float | None = None  # in-process ONNX Runtime batch-1 p50, ngf16
     ort64: dict[int, float] = field(default_factory=dict)  # in-process ORT items/s by batch size, ngf64
     training: TrainSpeed | None = None
@@ -48,7 +49,7 @@ class SpeedFigures:
                 "knobs_dcgan64": [r.to_json() for r in self.knobs64], "ort_ngf16_batch1_p50_ms": self.ort16_b1_ms,
                 "ort_dcgan64_items_s": {str(k): v for k, v in self.ort64.items()},
                 "training": self.training.to_json() if self.training else None, "gpu_cyclegan_step_s": self.gpu_step_s,
-                "notes": self.notes}
+                "model_analyzer": self.model_analyzer, "notes": self.notes}
 
 
 def ort_rate(export_dir: str | os.PathLike[str], batch: int, threads: int, reps: int = 10) -> tuple[float, float]:

@@ -88,11 +88,14 @@ class TrainSpeed:
 
 
 def examples_loop(batches: list[torch.Tensor], steps: int, warmup: int, *, nz: int = 100, ngf: int = 64,
-                  ndf: int = 64, seed: int = 0) -> float:
-    """The pytorch/examples DCGAN step on ``batches`` (cycled); images per second over ``steps`` timed steps."""
+                  ndf: int = 64, seed: int = 0, device: str = "cpu") -> float:
+    """The pytorch/examples DCGAN step on ``batches`` (cycled); images per second over ``steps`` timed steps
+    (on ``device``, as the example's ``--cuda`` runs it: FP32, batches moved to the device once)."""
     torch.manual_seed(seed)
     nc = int(batches[0].shape[1])
-    net_g, net_d = ExamplesGenerator(nz, ngf, nc), ExamplesDiscriminator(ndf, nc)
+    dev = torch.device(device)
+    batches = [b.to(dev) for b in batches]
+    net_g, net_d = ExamplesGenerator(nz, ngf, nc).to(dev), ExamplesDiscriminator(ndf, nc).to(dev)
     net_g.apply(_examples_init)
     net_d.apply(_examples_init)
     criterion = nn.BCELoss()
@@ -104,10 +107,10 @@ def examples_loop(batches: list[torch.Tensor], steps: int, warmup: int, *, nz: i
         real = batches[i % len(batches)]  # [B, nc, 64, 64]
         b = real.size(0)
         net_d.zero_grad()
-        label = torch.full((b,), real_label)
+        label = torch.full((b,), real_label, device=dev)
         err_d_real = criterion(net_d(real), label)
         err_d_real.backward()
-        noise = torch.randn(b, nz, 1, 1)
+        noise = torch.randn(b, nz, 1, 1, device=dev)
         fake = net_g(noise)
         label.fill_(fake_label)
         err_d_fake = criterion(net_d(fake.detach()), label)
@@ -124,7 +127,7 @@ def examples_loop(batches: list[torch.Tensor], steps: int, warmup: int, *, nz: i
         step(i)
     start = time.perf_counter()
     for i in range(warmup, warmup + steps):
-        step(i)
+        step(i)  # .item() of the losses synchronises with the device every step
     return steps * int(batches[0].shape[0]) / (time.perf_counter() - start)
 
 
