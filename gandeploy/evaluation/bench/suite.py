@@ -10,6 +10,7 @@ The speed goals of the issue are checked at the end and printed as PASS / MISS (
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import time
@@ -29,6 +30,7 @@ from gandeploy.utils.logging import get_logger
 
 log = get_logger("bench.suite")
 
+INT8_ROWS = ("dcgan64", "cyclegan256")  # exported with --int8 too: INT8 vs FP32 ONNX Runtime rows
 WEIGHTS_NOTE = ("weights are random (seeded): speed does not depend on weight values, only on shapes, so these "
                 "figures hold for trained generators of the same architecture")
 
@@ -104,6 +106,7 @@ def run_suite(work_dir: str | os.PathLike[str] = "reports/bench-suite", *, threa
               knob_delays: tuple[int, ...] = (0, 500), train: bool = True, train_steps: int = 8) -> SuiteResult:
     """Export the default-size models into ``work_dir``, benchmark them (local and served), sweep the serving
     knobs, time the training loops, and check the goals."""
+    from gandeploy.evaluation.parity.int8_verdict import judge_for
     from gandeploy.export.pipeline import export_run
     from gandeploy.models.cyclegan import CycleGANConfig
     from gandeploy.models.dcgan import DCGANConfig
@@ -117,14 +120,16 @@ def run_suite(work_dir: str | os.PathLike[str] = "reports/bench-suite", *, threa
     exports: dict[str, Path] = {}
     for name, (model, arch, max_batch, sizes) in plan.items():
         out = work / "export" / name
-        if (out / "manifest.json").is_file() and (out / "model.fp16.onnx").is_file():
+        int8 = name in INT8_ROWS  # INT8 vs FP32 rows: accepted (or refused, with the reason) by the export's verdict
+        if _reusable(out, int8):
             log.info("reusing %s", out)
         else:
             run = make_run(work / "runs" / name, model, arch)
-            log.info("exporting %s (%s, random init) ...", name, model)
-            export_run(run, out, fp16=True, max_batch=max_batch, **sizes)  # type: ignore[arg-type]
+            log.info("exporting %s (%s, random init%s) ...", name, model, ", with INT8" if int8 else "")
+            export_run(run, out, fp16=True, max_batch=max_batch, int8=int8, int8_judge=judge_for if int8 else None,
+                       force=True, **sizes)  # type: ignore[arg-type]
         exports[name] = out
-    local = ("torch", "onnxruntime", "onnxruntime-fp16", "tensorrt")
+    local = ("torch", "onnxruntime", "onnxruntime-fp16", "onnxruntime-int8", "tensorrt")
     served_keys = ("triton", "triton-ensemble")
     reports: dict[str, BenchReport] = {}
     serve_ready: float | None = None
@@ -151,6 +156,14 @@ def run_suite(work_dir: str | os.PathLike[str] = "reports/bench-suite", *, threa
                                    (knob_instances, knob_threads, knob_delays), train, train_steps)
     return SuiteResult(list(reports.values()), goals + speed_goals(speed), serve_ready, [WEIGHTS_NOTE, *speed.notes],
                        tables, speed)
+
+
+def _reusable(out: Path, int8: bool) -> bool:
+    """An earlier suite's export in ``out`` holds what this one needs (FP16, and the INT8 step when asked)."""
+    if not ((out / "manifest.json").is_file() and (out / "model.fp16.onnx").is_file()):
+        return False
+    step = json.loads((out / "manifest.json").read_text()).get("int8", {})
+    return not int8 or bool(step) and not str(step.get("reason", "")).startswith("not requested")
 
 
 def _speed_figures(exports: dict[str, Path], work: Path, threads: int, reps: int, served: bool,
