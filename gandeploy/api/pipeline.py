@@ -144,11 +144,11 @@ def export(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None =
 
 
 def _int8_judge(fp32_path: Path, io: Any, contract: Any, run: Any) -> Any:
-    """The INT8 acceptance test of ``gandeploy.evaluation.parity.int8_verdict`` (export may not import evaluation; the
-    API, above both, hands it down)."""
-    from gandeploy.evaluation.parity.int8_verdict import judge_for
+    """The INT8 acceptance test of ``gandeploy.evaluation.parity.int8_verdict`` (export may not import evaluation;
+    the API, above both, hands it down)."""
+    from gandeploy.evaluation.parity.int8_verdict import judge_for_run
 
-    return judge_for(fp32_path, io, contract, run.dataset)
+    return judge_for_run(fp32_path, io, contract, run)
 
 
 def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None, *,

@@ -106,7 +106,7 @@ def run_suite(work_dir: str | os.PathLike[str] = "reports/bench-suite", *, threa
               knob_delays: tuple[int, ...] = (0, 500), train: bool = True, train_steps: int = 8) -> SuiteResult:
     """Export the default-size models into ``work_dir``, benchmark them (local and served), sweep the serving
     knobs, time the training loops, and check the goals."""
-    from gandeploy.evaluation.parity.int8_verdict import judge_for
+    from gandeploy.evaluation.parity.int8_verdict import judge_for_run
     from gandeploy.export.pipeline import export_run
     from gandeploy.models.cyclegan import CycleGANConfig
     from gandeploy.models.dcgan import DCGANConfig
@@ -126,7 +126,7 @@ def run_suite(work_dir: str | os.PathLike[str] = "reports/bench-suite", *, threa
         else:
             run = make_run(work / "runs" / name, model, arch)
             log.info("exporting %s (%s, random init%s) ...", name, model, ", with INT8" if int8 else "")
-            export_run(run, out, fp16=True, max_batch=max_batch, int8=int8, int8_judge=judge_for if int8 else None,
+            export_run(run, out, fp16=True, max_batch=max_batch, int8=int8, int8_judge=judge_for_run if int8 else None,
                        force=True, **sizes)  # type: ignore[arg-type]
         exports[name] = out
     local = ("torch", "onnxruntime", "onnxruntime-fp16", "onnxruntime-int8", "tensorrt")

@@ -113,6 +113,12 @@ def judge_for(fp32_path: Path, io: GeneratorIO, contract: ServedContract, datase
     return judge
 
 
+
+def judge_for_run(fp32_path: Path, io: GeneratorIO, contract: ServedContract, run: Any) -> Judge:
+    """``judge_for`` in the shape ``export_run(int8_judge=...)`` calls it: the run config names the data set."""
+    return judge_for(fp32_path, io, contract, run.dataset)
+
+
 def test_pictures(io: GeneratorIO, count: int = 4, hw: tuple[int, int] = JUDGE_HW) -> list[dict[str, np.ndarray]]:
     """Deterministic photo-like pictures (``cases.test_image``) as generator feeds, one picture each."""
     from gandeploy.evaluation.cases import test_image
