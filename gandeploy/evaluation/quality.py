@@ -5,6 +5,7 @@ Which measure applies follows the data set (what is known about it) and the gene
     digits + inputs (latent, class_label)  label agreement of a held-out digits classifier (classifier.py)
     digits + inputs (latent)               digits produced out of 10 and the classifier's mean confidence
     ring8 / grid25                         modes covered and the high-quality fraction (mixtures.py)
+    stacked-digits                         modes of 1,000 and KL to uniform over 26,000 samples (stacked_modes.py)
     digits2inverted                        MAE of G_A against the known map vs doing nothing (translation.py)
     photos                                 PSNR-Y of the upscaled held-out photos vs bicubic (sr_psnr.py)
     digits-edges / -noisy / -masked        what the paired set declares: judge agreement, FID, PSNR, masked
@@ -100,6 +101,15 @@ def _mixture(run_dir: Path, run: Any) -> dict[str, Any]:
             "high_quality": stats.high_quality, "line": f"{stats} (within 3 sigma of a mode)"}
 
 
+def _stacked(run_dir: Path, run: Any) -> dict[str, Any]:
+    from gandeploy.evaluation.stacked_modes import evaluate_run
+
+    stats = evaluate_run(run_dir)
+    return {"measure": "modes of 1000", "value": stats.modes_covered, "n_modes": len(stats.counts),
+            "kl": stats.kl, "n": sum(stats.counts),
+            "line": f"{stats} (each channel read by the held-out digits judge; KL to uniform in nats)"}
+
+
 def _translation(run_dir: Path, run: Any) -> dict[str, Any]:
     from gandeploy.evaluation.translation import evaluate_run
 
@@ -138,6 +148,7 @@ def _paired(run_dir: Path, run: Any) -> dict[str, Any] | None:
 
 MEASURES: dict[str, Callable[[Path, Any], dict[str, Any] | None]] = {
     "digits": _digits, "ring8": _mixture, "grid25": _mixture, "digits2inverted": _translation,
+    "stacked-digits": _stacked,
     "photos": _super_resolution,
     **{name: _paired for name in ("digits-edges", "digits-noisy", "digits-masked")}}
 

@@ -88,3 +88,14 @@ def test_stacked_rows_do_not_run_on_the_mixtures(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["mode-table", "--datasets", "ring8", "--rows", "pacdcgan2",
                                     "--out", str(tmp_path / "o")])
     assert res.exit_code != 0 and "--rows" in res.output and "Traceback" not in res.output
+
+
+def test_train_ends_with_the_stacked_quality_line(tmp_path: Path) -> None:
+    """``gandeploy train dcgan stacked-digits`` ends with modes of 1,000 and KL (before: 'no measure is known')."""
+    res = CliRunner().invoke(main, ["train", "dcgan", "stacked-digits", "--steps", "2", "--batch-size", "16",
+                                    "--arch", "ngf=4", "--arch", "ndf=4", "--arch", "nz=8", "--arch", "channels=3",
+                                    "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    assert "/1000 modes, KL " in res.output and "26000 samples" in res.output
+    quality = json.loads((tmp_path / "run" / "quality.json").read_text())
+    assert quality["measure"] == "modes of 1000" and quality["n"] == 26_000 and 0 <= quality["kl"] <= math.log(1000)
