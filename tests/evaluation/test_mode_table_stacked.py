@@ -99,3 +99,10 @@ def test_train_ends_with_the_stacked_quality_line(tmp_path: Path) -> None:
     assert "/1000 modes, KL " in res.output and "26000 samples" in res.output
     quality = json.loads((tmp_path / "run" / "quality.json").read_text())
     assert quality["measure"] == "modes of 1000" and quality["n"] == 26_000 and 0 <= quality["kl"] <= math.log(1000)
+
+
+def test_real_stacks_cover_every_mode_with_a_small_kl(tmp_path: Path) -> None:
+    out = sm.write_real_reference(tmp_path / "ref.json", n=5000)
+    for split in ("train", "test"):
+        assert out[split]["modes"] >= 990 and out[split]["reverse_kl"] < 0.2  # 5 per mode: ~0.1 from sampling
+    assert json.loads((tmp_path / "ref.json").read_text())["train"]["n"] == 5000
