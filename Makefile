@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test browser perf-libs demo bench gpu-bench modes clean
+.PHONY: install test browser perf-libs demo bench gpu-bench modes quality clean
 
 # (Re)build the virtual environment when pyproject.toml changes. torch==2.13.0 comes first so pip takes
 # the CPU wheel that lies on local disk instead of resolving a multi-GB CUDA build.
@@ -50,6 +50,11 @@ gpu-bench: install
 # The mode-collapse table (ring8 / grid25, 6 rows x 5 seeds, two runs at a time): about 45 min on 2 cores.
 modes: install
 	$(VENV)/bin/gandeploy mode-table --jobs 2
+
+# The quality table (every offline image recipe x held-out seeds 5-9, each family's measure + FID/KID, beside
+# issue 27's aims): docs/results/quality/quality.md. Hours on 2 cores; pick recipes with QUALITY_ARGS="--recipes cgan-digits".
+quality: install
+	$(VENV)/bin/gandeploy quality-table --held-out --jobs 2 --out docs/results/quality $(QUALITY_ARGS)
 
 # Removes the environment and everything generated (runs, data, exports, repositories, demo pictures).
 clean:

@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "gandeploy.cli.evaluate:evaluate",
     "diagnose": "gandeploy.cli.diagnose:diagnose",
     "mode-table": "gandeploy.cli.modes:mode_table",
+    "quality-table": "gandeploy.cli.quality_table:quality_table",
     "bench": "gandeploy.cli.bench:bench",
     "bench-suite": "gandeploy.cli.bench:bench_suite",
     "ui": "gandeploy.cli.ui:ui",

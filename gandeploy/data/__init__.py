@@ -54,6 +54,9 @@ DATASETS: dict[str, DatasetSpec] = {
     for d in (
         DatasetSpec("digits", "scikit-learn's 1,797 real handwritten digits (8x8, 10 labels), resized",
                     ("gan",), "gandeploy.data.digits:open_digits"),
+        DatasetSpec("stacked-digits", "three independent real digits as the R, G, B channels of one 32x32 "
+                    "picture: 1,000 modes (the stacked-MNIST mode-collapse benchmark)", ("gan",),
+                    "gandeploy.data.stacked:open_stacked_digits"),
         DatasetSpec("ring8", "2D mixture of 8 Gaussians on a ring (mode-collapse benchmark)",
                     ("gan",), "gandeploy.data.mixtures:open_ring8"),
         DatasetSpec("grid25", "2D mixture of 25 Gaussians on a 5x5 grid (mode-collapse benchmark)",
