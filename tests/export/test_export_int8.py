@@ -142,3 +142,15 @@ def test_quantizer_failure_refuses_int8_not_the_export(tmp_path: Path, monkeypat
     q = result.manifest["int8"]
     assert not q["written"] and "could not quantize" in q["reason"] and "planted" in q["reason"]
     assert (tmp_path / "exp" / "model.onnx").is_file() and not (tmp_path / "exp" / "model.int8.onnx").exists()
+
+
+def test_bench_names_the_reason_of_a_refused_int8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bench`` (and ``make bench``) on an export whose INT8 was refused says why, not only that the file is missing."""
+    import gandeploy.export.onnx2int8 as step
+    from gandeploy.evaluation.bench.bench import run_bench
+
+    monkeypatch.setattr(step, "quantize_int8", lambda *_a, **_k: (_ for _ in ()).throw(RuntimeError("planted op")))
+    run = make_run_dir(tmp_path / "run", "mlp")
+    export_run(run, tmp_path / "exp", int8=True, int8_judge=_judge, int8_seeds=8)
+    report = run_bench(tmp_path / "exp", ["onnxruntime-int8"], batch_sizes=(1,), warmup=1, reps=1)
+    assert "planted op" in report.skipped["onnxruntime-int8"], report.skipped

@@ -170,9 +170,11 @@ def _open(key: str, export_dir: Path, manifest: Manifest, threads: int, url: str
     if key == "tensorrt" and not manifest.tensorrt.get("built"):
         raise BackendUnavailable(f"not built at export: {manifest.tensorrt.get('reason', 'no plan')}")
     if fmt.file and not (export_dir / fmt.file).is_file():
-        hint = {"fp16": " (re-export with --fp16)", "int8": " (re-export with --int8, or INT8 was refused: see "
-                "manifest.json 'int8')"}.get(fmt.precision, "")
-        raise BackendUnavailable(f"{fmt.file} is not in the export{hint}")
+        int8 = manifest.data.get("int8") or {}
+        refused = int8.get("reason") if fmt.precision == "int8" and "tries" in int8 else None
+        hint = {"fp16": " (re-export with --fp16)", "int8": " (re-export with --int8)"}.get(fmt.precision, "")
+        raise BackendUnavailable(f"not in the export: {refused}" if refused
+                                 else f"{fmt.file} is not in the export{hint}")
     if key in SERVED:
         if not url:
             raise BackendUnavailable("no server: pass --url HOST:PORT of a running 'gandeploy serve'")
