@@ -59,6 +59,10 @@ def test_run_bench_tiny(export_dir: Path, tmp_path: Path) -> None:
     assert "| onnxruntime" in paths[1].read_text() and "% roofline" in bench_text(report)
     with Image.open(paths[2]) as png:
         assert png.format == "PNG" and png.size[0] > 200
+    two_roofs = run_bench(export_dir, ["onnxruntime"], batch_sizes=(1,), threads=1, warmup=1, reps=1,
+                          roofline=Roofline(100.0, 2, (64,), {"64": 100.0}, bandwidth_gbs=0.001))
+    text = bench_text(two_roofs)  # a tiny memory roof: every row is memory-bound, and the report says both roofs
+    assert "triad 0.0 GB/s" in text and "| memory |" in text and two_roofs.points[0].bound == "memory"
 
 
 def test_bench_cli(export_dir: Path, tmp_path: Path) -> None:

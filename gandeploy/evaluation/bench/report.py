@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
 
 def bench_table(report: BenchReport) -> str:
-    header = ["backend", "batch", "p50 ms", "p99 ms", "items/s", "GFLOP/s", "% roofline", "vs torch"]
+    header = ["backend", "batch", "p50 ms", "p99 ms", "items/s", "GFLOP/s", "% roofline", "roof", "vs torch"]
     rows = [[p.backend, str(p.batch), fmt(p.p50_ms, ".2f"), fmt(p.p99_ms, ".2f"), fmt(p.throughput, ".1f"),
-             fmt(p.gflops, ".1f"), fmt(p.pct_roofline, ".1f"), fmt(p.vs_torch, ".2f")] for p in report.points]
+             fmt(p.gflops, ".1f"), fmt(p.pct_roofline, ".1f"), p.bound or "-",
+             fmt(p.vs_torch, ".2f")] for p in report.points]
     return markdown_table(header, rows)
 
 
@@ -36,8 +37,11 @@ def served_table(served: dict[str, Any]) -> str:
 def bench_text(report: BenchReport) -> str:
     """The terminal / Markdown summary of one export's benchmark."""
     size = f" at {report.hw[0]}x{report.hw[1]}" if report.hw else ""
-    roof = (f"SGEMM roofline {report.roofline.gflops:.1f} GFLOP/s on {report.threads} threads; "
-            if report.roofline else "no roofline; ")
+    r = report.roofline
+    memory = f" and triad {r.bandwidth_gbs:.1f} GB/s (% roofline is of min(peak, intensity x bandwidth))" if (
+        r and r.bandwidth_gbs) else ""
+    roof = (f"roofline: SGEMM {r.gflops:.1f} GFLOP/s{memory} on {report.threads} threads; " if r
+            else "no roofline; ")
     lines = [f"## {report.name} ({report.model}{size})", "",
              f"{roof}{report.gflop_per_item:.3f} GFLOP per item." if report.gflop_per_item else roof, "",
              bench_table(report)]
