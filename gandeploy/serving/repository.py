@@ -27,7 +27,6 @@ one directory at a time; models of other exports already in ``out`` are left alo
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import shutil
 import tempfile
@@ -39,20 +38,20 @@ from typing import Any
 
 from gandeploy import __version__, wire
 from gandeploy.contract import CONFIG_PARAMETER, DATASET_PARAMETER
-from gandeploy.errors import ExportError, ServingError, UserInputError
+from gandeploy.errors import ExportError, UserInputError
 from gandeploy.formats import FORMATS
 from gandeploy.export.card import CARD_FILE, write_model_card
 from gandeploy.serving import configs as C
 from gandeploy.serving import ngc
 from gandeploy.serving.exports import ServedExport, load_export
+from gandeploy.serving.repository_records import (REPO_FORMAT, RECORD_FILE, check_conflicts, model_hashes,  # noqa: F401
+                                                  read_records, swap_in, verify_repository)
 from gandeploy.serving.tiling import PipelineSettings, pipeline_settings
 from gandeploy.utils.io import atomic_write_json, sha256_file
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("serving.repository")
 
-REPO_FORMAT = "gandeploy.repository/1"
-RECORD_FILE = "gandeploy.json"
 BACKENDS = Path(__file__).parent / "backends"
 COMMON = "gd_backend_common.py"
 WIRE = "gd_wire.py"  # gandeploy/wire.py itself, beside every python model: the rules the package applies too
@@ -146,7 +145,7 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
     root = Path(out)
     if root.exists() and not root.is_dir():
         raise UserInputError(f"--out '{root}' is a file; pass the model repository's folder (e.g. model_repository).")
-    _check_conflicts(root, exports, {m.name for m in planned}, force)
+    check_conflicts(root, exports, {m.name for m in planned}, force)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-", dir=root.parent))
     try:
@@ -160,7 +159,7 @@ def build_repository(export_dirs: Iterable[str | os.PathLike[str]], out: str | o
             write_model_card(export.export_dir, staging / export.name / CARD_FILE, served)
             mine = [m for m in planned if _owner(m, export)]
             atomic_write_json(staging / export.name / RECORD_FILE, _record(export, mine, options, staging))
-        _swap_in(root, staging, exports, planned)
+        swap_in(root, staging, exports, planned)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     seconds = time.perf_counter() - start
@@ -321,7 +320,7 @@ def _record(export: ServedExport, models: list[PlannedModel], options: Repositor
         "served": {"inputs": [t.signature() for t in contract.inputs],
                    "outputs": [t.signature() for t in contract.outputs]},
         "contract": contract.to_json(),
-        "models": {m.name: {"role": m.role, "files": _hashes(staging / m.name)} for m in models},
+        "models": {m.name: {"role": m.role, "files": model_hashes(staging / m.name)} for m in models},
         "options": {"instances": options.instances, "max_queue_delay_us": options.max_queue_delay_us,
                     "preferred_batch_sizes": list(models[0].config.dynamic_batching.preferred_batch_size),
                     "threads": options.threads, "max_pixels": options.max_pixels, "max_batch": export.max_batch,
@@ -329,90 +328,3 @@ def _record(export: ServedExport, models: list[PlannedModel], options: Repositor
         "gandeploy_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-
-
-def _hashes(model_dir: Path) -> dict[str, str]:
-    return {p.relative_to(model_dir).as_posix(): sha256_file(p)
-            for p in sorted(model_dir.rglob("*")) if p.is_file() and p.name != RECORD_FILE}
-
-
-def _check_conflicts(root: Path, exports: list[ServedExport], new_models: set[str], force: bool = False) -> None:
-    """Refuse to overwrite a model directory that another export (or no gandeploy build) owns; one built from
-    another export dir of the same name (a served model the running server would hot-reload) needs ``force``."""
-    if not root.is_dir():
-        return
-    records = read_records(root)
-    owned = {}
-    for record in records.values():
-        for model in record.get("models", {}):
-            owned[model] = record["name"]
-    ours = {e.name for e in exports}
-    for model in sorted(new_models):
-        if (root / model).exists() and owned.get(model) not in ours:
-            owner = f"export '{owned[model]}'" if model in owned else "something other than 'gandeploy repo'"
-            raise UserInputError(f"'{root / model}' already exists and belongs to {owner}; remove it or pass "
-                                 "another --out.")
-    if force:
-        return
-    for export in exports:
-        old = records.get(export.name)
-        source = old.get("export_dir") if old else None
-        if source and Path(source).resolve() != export.export_dir.resolve():
-            raise UserInputError(f"'{root / export.name}' serves '{export.name}' built from the export {source}, not "
-                                 f"{export.export_dir}: pass --force to replace it (a running server reloads it), "
-                                 "or re-export under another name (export --out DIR).")
-
-
-def _swap_in(root: Path, staging: Path, exports: list[ServedExport], planned: list[PlannedModel]) -> None:
-    """Rename each staged model dir over its old version; drop models the old build had and this one lacks."""
-    old = read_records(root)
-    stale = set()
-    for export in exports:
-        stale |= set(old.get(export.name, {}).get("models", {})) - {m.name for m in planned}
-    trash = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
-    try:
-        for model in planned:
-            target = root / model.name
-            if target.exists():
-                os.replace(target, trash / model.name)
-            os.replace(staging / model.name, target)
-        for name in sorted(stale):
-            if (root / name).exists():
-                os.replace(root / name, trash / name)
-                log.info("removed stale model %s", name)
-    finally:
-        shutil.rmtree(trash, ignore_errors=True)
-
-
-# --- reading back --------------------------------------------------------------------------------------------
-
-
-def read_records(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Every ``<name>/gandeploy.json`` in a repository, keyed by export name."""
-    records = {}
-    for path in sorted(Path(root).glob(f"*/{RECORD_FILE}")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ServingError(f"{path} is damaged ({exc}); re-run 'gandeploy repo'.") from None
-        if isinstance(data, dict) and data.get("format") == REPO_FORMAT:
-            records[str(data["name"])] = data
-    return records
-
-
-def verify_repository(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Re-hash every file gandeploy wrote into ``root``; a changed or missing file is a ``ServingError``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise UserInputError(f"model repository '{root}' does not exist: run 'gandeploy repo EXPORT_DIR' first "
-                             "(or pass --model-repository).")
-    records = read_records(root)
-    for record in records.values():
-        for model, info in record.get("models", {}).items():
-            for rel, digest in info.get("files", {}).items():
-                path = root / model / rel
-                if not path.is_file() or sha256_file(path) != digest:
-                    state = "is missing" if not path.is_file() else "was modified"
-                    raise ServingError(f"{path} {state} since 'gandeploy repo' built it; run 'gandeploy repo "
-                                       f"{record.get('export_dir', 'EXPORT_DIR')}' again.")
-    return records
