@@ -28,6 +28,16 @@ HARDWARE_REASONS = ("no CUDA GPU visible", "TensorRT is not installed", "TensorR
                     "NCCL DDP needs 2 CUDA devices")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C must reach the tests that send it. A shell starts a background job (``make test &``, ``nohup ... &``)
+    with SIGINT ignored, and every child inherits that, so the Ctrl-C tests of export and training would see no
+    interrupt at all: give this process, and through it every child, the normal SIGINT disposition."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _cuda_reason() -> str | None:
     return None if torch.cuda.is_available() else "no CUDA GPU visible on this machine"
 
