@@ -14,8 +14,8 @@ import numpy as np
 
 from gandeploy.evaluation.compare import Comparison
 from gandeploy.evaluation.evaluate import EvalResult
-from gandeploy.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from gandeploy.wire import encode_png
+from gandeploy.evaluation.tables import write_stacked_png
+from gandeploy.utils.io import atomic_write_json, atomic_write_text
 
 METRICS = ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")
 GRID = 64  # pictures per side of the figure
@@ -100,7 +100,6 @@ def compare_markdown(comp: Comparison) -> str:
 def figure(result: EvalResult, path: Path) -> Path:
     """Real (left) beside generated (right): image grids, or a scatter / histogram for points. An image-to-image
     run dir's second direction (``result.reverse``) is a second row: real A | translated B."""
-    from PIL import Image
 
     from gandeploy.training import plots
 
@@ -111,15 +110,7 @@ def figure(result: EvalResult, path: Path) -> Path:
     panels = [_panel(real, fake)]
     if result.reverse is not None and result.reverse.real is not None and result.reverse.fake is not None:
         panels.append(_panel(result.reverse.real, result.reverse.fake))
-    gap = 8
-    canvas = Image.new("RGB", (max(p.width for p in panels), sum(p.height for p in panels) + gap * (len(panels) - 1)),
-                       "white")
-    top = 0
-    for p in panels:
-        canvas.paste(p, (0, top))
-        top += p.height + gap
-    atomic_write_bytes(path, encode_png(np.asarray(canvas)))
-    return path
+    return write_stacked_png(path, panels, gap=8)
 
 
 def _panel(real: np.ndarray, fake: np.ndarray) -> Any:

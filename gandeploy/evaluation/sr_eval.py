@@ -27,7 +27,8 @@ import numpy as np
 from gandeploy.errors import UserInputError
 from gandeploy.metrics.sr_metrics import bicubic_upscale, psnr_ssim_y
 from gandeploy.models.io import GeneratorIO, from_uint8, to_uint8
-from gandeploy.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from gandeploy.utils.io import atomic_write_json, atomic_write_text
+from gandeploy.evaluation.tables import write_stacked_png
 from gandeploy.utils.logging import get_logger
 from gandeploy.wire import encode_png
 
@@ -222,14 +223,7 @@ def labelled_rows_figure(rows: list[tuple[list[str], list[np.ndarray]]], path: P
             row.paste(img.resize((side_w, side_h), Image.Resampling.NEAREST), (i * (side_w + gap), label))
             draw.text((i * (side_w + gap) + 2, 1), title, fill="black")
         images.append(row)
-    canvas = Image.new("RGB", (max(r.width for r in images), sum(r.height for r in images) + gap * (len(images) - 1)),
-                       "white")
-    top = 0
-    for r in images:
-        canvas.paste(r, (0, top))
-        top += r.height + gap
-    atomic_write_bytes(path, encode_png(np.asarray(canvas)))
-    return path
+    return write_stacked_png(path, images, gap)
 
 
 def sr_figure(result: SRResult, path: Path) -> Path:

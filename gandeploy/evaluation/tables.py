@@ -1,9 +1,11 @@
-"""The pieces the parity and bench reports share: a value formatter, a Markdown table, a figure's PNG bytes."""
+"""The pieces the reports share: a value formatter, a Markdown table, a figure's PNG bytes, panels stacked into
+one PNG file."""
 
 from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 from typing import Any
 
 
@@ -29,3 +31,21 @@ def figure_png(fig: Any) -> bytes:
 
     plt.close(fig)
     return buf.getvalue()
+
+
+def write_stacked_png(path: Path, panels: list[Any], gap: int = 8) -> Path:
+    """PIL images ``panels`` one under another on white, ``gap`` px apart, written atomically as a PNG."""
+    import numpy as np
+    from PIL import Image
+
+    from gandeploy.utils.io import atomic_write_bytes
+    from gandeploy.wire import encode_png
+
+    canvas = Image.new("RGB", (max(p.width for p in panels), sum(p.height for p in panels) + gap * (len(panels) - 1)),
+                       "white")
+    top = 0
+    for p in panels:
+        canvas.paste(p, (0, top))
+        top += p.height + gap
+    atomic_write_bytes(path, encode_png(np.asarray(canvas)))
+    return path
