@@ -14,9 +14,7 @@ to both (from the trainer's ``torch.Generator``); held-out pictures are resized 
 from __future__ import annotations
 
 import os
-import shutil
 import tarfile
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,11 +22,10 @@ from typing import Any
 import torch
 from PIL import Image
 
-from gandeploy.data.download import _fetch
+from gandeploy.data.download import fetch_into
 from gandeploy.data import KIND_PAIRED
 from gandeploy.data.unpaired import _augmentation, list_images, load_image, to_tensor
 from gandeploy.errors import DataError
-from gandeploy.utils.io import human_size
 from gandeploy.utils.logging import get_logger
 from gandeploy.utils import paths
 
@@ -168,29 +165,15 @@ def download_pix2pix_set(name: str, data_root: str | os.PathLike[str] | None = N
     target = root / name
     if target.exists():
         return target
-    url = pix2pix_url(name, base_url)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        fd, part_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tar.gz.part", dir=root)
-        os.close(fd)
-        extract_dir = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".extract", dir=root))
-    except OSError as exc:
-        raise DataError(f"cannot write under '{root}' ({exc}); check --data-root.") from None
-    part = Path(part_name)
-    try:
-        size = _fetch(url, part, timeout)
-        _extract(part, extract_dir, url)
-        found = next((c for c in (extract_dir / name, extract_dir) if (c / "train").is_dir()), None)
-        if found is None:
-            raise DataError(f"{url} does not hold a pix2pix data set: no {name}/train/ folder inside.")
-        os.rename(found, target)  # atomic on one file system: the data set appears whole or not at all
-    except OSError as exc:
-        raise DataError(f"could not store data set '{name}' under '{root}' ({exc}); check --data-root.") from None
-    finally:
-        part.unlink(missing_ok=True)
-        shutil.rmtree(extract_dir, ignore_errors=True)
-    log.info("downloaded %s (%s) and extracted it to %s", url, human_size(size), target)
-    return target
+    return fetch_into(pix2pix_url(name, base_url), root, name, ".tar.gz.part", _unpack_tar, timeout)
+
+
+def _unpack_tar(archive: Path, extract_dir: Path, name: str, url: str) -> Path:
+    _extract(archive, extract_dir, url)
+    found = next((c for c in (extract_dir / name, extract_dir) if (c / "train").is_dir()), None)
+    if found is None:
+        raise DataError(f"{url} does not hold a pix2pix data set: no {name}/train/ folder inside.")
+    return found
 
 
 def _extract(archive: Path, dest: Path, url: str) -> None:

@@ -14,6 +14,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
@@ -51,18 +52,34 @@ def download_cyclegan_set(name: str, data_root: str | os.PathLike[str] | None = 
     target = root / name
     if target.exists():
         return target
-    root.mkdir(parents=True, exist_ok=True)
-    url = dataset_url(name, base_url)
-    fd, part_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".zip.part", dir=root)
-    os.close(fd)
+    return fetch_into(dataset_url(name, base_url), root, name, ".zip.part", _unpack_zip, timeout)
+
+
+def _unpack_zip(archive: Path, extract_dir: Path, name: str, url: str) -> Path:
+    _check_zip(archive, url)
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(extract_dir)
+    return _find_layout(extract_dir, name, url)
+
+
+def fetch_into(url: str, root: Path, name: str, suffix: str, unpack: Callable[[Path, Path, str, str], Path],
+               timeout: float) -> Path:
+    """Download ``url`` into a part file under ``root``, ``unpack(part, extract_dir, name, url)`` it into a
+    staging folder (it returns the folder that holds the data set), and rename that to ``root/name``: the data
+    set appears whole or not at all, and the part file and staging folder are always removed. Another process
+    that stored the same set meanwhile wins; a failure is a ``DataError`` naming ``--data-root``."""
+    target = root / name
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, part_name = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=root)
+        os.close(fd)
+        extract_dir = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".extract", dir=root))
+    except OSError as exc:
+        raise DataError(f"cannot write under '{root}' ({exc}); check --data-root.") from None
     part = Path(part_name)
-    extract_dir = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".extract", dir=root))
     try:
         size = _fetch(url, part, timeout)
-        _check_zip(part, url)
-        with zipfile.ZipFile(part) as zf:
-            zf.extractall(extract_dir)
-        found = _find_layout(extract_dir, name, url)
+        found = unpack(part, extract_dir, name, url)
         try:
             os.rename(found, target)  # atomic on one file system: the data set appears whole or not at all
         except OSError:
