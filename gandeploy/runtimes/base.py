@@ -23,6 +23,7 @@ import numpy as np
 
 from gandeploy.errors import BackendUnavailable, ExportError, UserInputError
 from gandeploy.formats import get_format
+from gandeploy.manifest import unbuilt_reason
 from gandeploy.models.io import BATCH, TensorSpec
 
 NP_DTYPES: dict[str, type] = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32,
@@ -120,6 +121,15 @@ def read_manifest_io(export_dir: Path) -> tuple[tuple[TensorSpec, ...], tuple[Te
         raise ExportError(f"{path} is damaged ({exc}); re-run 'gandeploy export'.") from None
 
 
+def _manifest_data(export_dir: Path) -> dict[str, Any]:
+    """``export_dir/manifest.json`` as a dict ({} when absent or unreadable: only for messages)."""
+    try:
+        data = json.loads((export_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def artifact_path(export_dir: Path, key: str, file: str | None = None) -> Path:
     """The file of format ``key`` inside ``export_dir``; a clear error when it is not there."""
     fmt = get_format(key)
@@ -130,8 +140,11 @@ def artifact_path(export_dir: Path, key: str, file: str | None = None) -> Path:
     if not path.is_file():
         if not Path(export_dir).is_dir():
             raise UserInputError(f"export dir '{export_dir}' does not exist: run 'gandeploy export RUN_DIR' first.")
-        how = " (re-export with --fp16)" if fmt.precision == "fp16" else " (re-run 'gandeploy export')"
-        raise UserInputError(f"no {name} in '{export_dir}'{how}.")
+        unbuilt = unbuilt_reason(_manifest_data(Path(export_dir)), key) if file is None else None
+        how = {"fp16": " (re-export with --fp16)", "int8": " (re-export with --int8)"}.get(fmt.precision,
+                                                                                        " (re-run 'gandeploy export')")
+        raise UserInputError(f"no {name} in '{export_dir}': not built at export: {unbuilt}." if unbuilt
+                             else f"no {name} in '{export_dir}'{how}.")
     return path
 
 

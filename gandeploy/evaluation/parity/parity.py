@@ -4,7 +4,7 @@ Sampling models get seeds ``first, first+1, ...`` with the served contract's cas
 (``cases.case_io``: the same request goes to the ensemble, its generator feeds to every raw backend) at
 several batch sizes; image-to-image models get deterministic synthetic pictures at several H×W (square and
 not), and the tiled-vs-whole check (``evaluation/parity/tiled.py``: a picture of at least 4x4 tiles through the tiled
-pipeline against PyTorch on the whole picture). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, triton) are compared in float against
+pipeline against PyTorch on the whole picture). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, tensorrt-int8, triton) are compared in float against
 ``torch``; the served ensemble (``triton-ensemble``) in uint8 against ``to_uint8(torch(...))`` of the same
 inputs (translation: PNG in, the served pipeline's pad / tile / crop rules applied to the reference too). Tolerances come from
 ``tolerances.TOLERANCES``; unavailable backends are listed as skipped with the reason. INT8 backends have no
@@ -30,6 +30,7 @@ from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError,
 from gandeploy.evaluation.cases import case_io, test_image
 from gandeploy.export.validate import Case  # the same fixed-input case the export checks use
 from gandeploy.formats import FORMATS, get_format
+from gandeploy.manifest import unbuilt_reason
 from gandeploy.models.io import HW, to_uint8
 from gandeploy.runtimes.base import Runtime, open_runtime
 from gandeploy.serving.tiling import PipelineSettings, pipeline_settings, run_pictures
@@ -201,9 +202,9 @@ def _ensemble_sampling(runtime: Runtime, reference_out: np.ndarray, request: dic
 def _open(key: str, export_dir: Path, manifest: Manifest, options: dict[str, Any]) -> Runtime:
     """Open a backend; a missing artifact or library becomes ``BackendUnavailable`` (listed as skipped)."""
     fmt = get_format(key)
-    if key == "tensorrt" and not manifest.tensorrt.get("built"):
-        reason = manifest.tensorrt.get("reason") or "no model.plan in the export"
-        raise BackendUnavailable(f"not built at export: {reason}")
+    unbuilt = unbuilt_reason(manifest.data, key)  # TensorRT engines: the export's recorded reason
+    if unbuilt:
+        raise BackendUnavailable(f"not built at export: {unbuilt}")
     if fmt.file and not (export_dir / fmt.file).is_file():
         hint = {"fp16": " (re-export with --fp16)", "int8": " (re-export with --int8; " + str(
             manifest.data.get("int8", {}).get("reason") or "not requested") + ")"}.get(fmt.precision, "")
