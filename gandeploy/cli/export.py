@@ -134,6 +134,9 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
     engine = manifest.get("tensorrt_int8") or {}
     if int8 and q.get("written") and not engine.get("built"):
         click.echo(f"{'model.int8.plan':<17} {'tensorrt-int8':<17} {'-':>9}  skipped: {engine.get('reason')}")
+        if (engine.get("qdq") or {}).get("problems") and "explicit-quantization" not in str(engine.get("reason")):
+            click.echo("TensorRT would also refuse model.int8.onnx (uint8 / asymmetric Q/DQ): export with --int8 "
+                       "--int8-symmetric for the form TensorRT takes.")
     report_outputs([result.out_dir], next_command=f"gandeploy repo {result.out_dir}")
 
 

@@ -19,15 +19,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from gandeploy.errors import BackendUnavailable, ExportError
 from gandeploy.export import validate
 from gandeploy.export.onnx2int8 import Int8Result, Judge
 from gandeploy.export.onnx2trt import build_engine, qdq_problems
 from gandeploy.formats import FORMATS
 from gandeploy.models.io import HW, GeneratorIO
-from gandeploy.runtimes.base import Runtime
+from gandeploy.runtimes.base import Runtime, batch_runner
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("export.tensorrt")
@@ -108,7 +106,7 @@ def build_tensorrt_int8(int8_path: Path, out_dir: Path, io_spec: GeneratorIO, ma
     record["qdq"] = {"tensorrt_compatible": True, "problems": []}
     with open_plan(plan) as runtime:
         entry = validate.compare(runtime, refs, validate.Tolerance(float("inf")), value_range)  # figures only
-        verdict = judge(batched(runtime, io_spec.output_names[0], max_batch))
+        verdict = judge(batch_runner(runtime, io_spec.output_names[0], max_batch))
     figures = {"passed": verdict.passed, "test": verdict.test, **verdict.figures}
     entry.update(passed=verdict.passed, tolerance={"test": verdict.test, "against": "model.onnx (FP32)"},
                  verdict=figures)
@@ -118,13 +116,3 @@ def build_tensorrt_int8(int8_path: Path, out_dir: Path, io_spec: GeneratorIO, ma
         log.warning("INT8 TensorRT engine refused: %s", verdict.reason)
         return {**record, "built": False, "reason": f"INT8 refused for TensorRT: {verdict.reason}"}, entry
     return record, entry
-
-
-def batched(runtime: Runtime, output: str, max_batch: int) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """``run(feeds) -> output`` in slices of at most ``max_batch`` rows (the engine's profile), concatenated."""
-    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
-        rows = len(next(iter(feeds.values())))
-        return np.concatenate([runtime.run({k: v[i:i + max_batch] for k, v in feeds.items()})[output]
-                               for i in range(0, rows, max_batch)])
-
-    return run

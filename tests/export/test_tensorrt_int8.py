@@ -207,6 +207,18 @@ def test_engine_is_accepted_by_the_judge_that_accepted_the_onnx(symmetric: Path,
         assert not entry["passed"] and not (out / "model.int8.plan").exists()
 
 
+@pytest.mark.parametrize("runtime", [OnnxRuntimeRuntime, Shifted])
+def test_parity_judges_the_runtime_it_opened(symmetric: Path, runtime: type) -> None:
+    """``parity`` runs the INT8 verdict on the backend's own runtime (a TensorRT engine is no ONNX file), in
+    batches within the export's max batch."""
+    from gandeploy.evaluation.parity.parity import _int8_verdict
+
+    contract = load_manifest(symmetric).contract
+    with runtime(KEY, symmetric / "model.int8.onnx", io=(contract.io.inputs, contract.io.outputs)) as rt:
+        verdict = _int8_verdict(symmetric, contract, rt)
+    assert verdict.test == "distribution" and verdict.passed is (runtime is OnnxRuntimeRuntime), verdict
+
+
 def test_ngc_precision_int8_plans_the_int8_plan(symmetric: Path, tmp_path: Path) -> None:
     """Planning only: a stand-in model.int8.plan registered as export_run registers a build."""
     exp = Path(shutil.copytree(symmetric, tmp_path / "dcgan-int8"))

@@ -9,7 +9,8 @@ pipeline against PyTorch on the whole picture). Raw backends (onnxruntime, onnxr
 inputs (translation: PNG in, the served pipeline's pad / tile / crop rules applied to the reference too). Tolerances come from
 ``tolerances.TOLERANCES``; unavailable backends are listed as skipped with the reason. INT8 backends have no
 per-pixel bound: their rows pass or fail by the distribution verdict (int8_verdict.py, run here afresh on
-``model.int8.onnx`` against ``model.onnx``), the pixel figures are reported beside it.
+the backend itself — ``model.int8.onnx`` on ONNX Runtime, ``model.int8.plan`` on TensorRT — against
+``model.onnx``), the pixel figures are reported beside it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from gandeploy.export.validate import Case  # the same fixed-input case the expo
 from gandeploy.formats import FORMATS, get_format
 from gandeploy.manifest import unbuilt_reason
 from gandeploy.models.io import HW, to_uint8
-from gandeploy.runtimes.base import Runtime, open_runtime
+from gandeploy.runtimes.base import Runtime, batch_runner, open_runtime
 from gandeploy.serving.tiling import PipelineSettings, pipeline_settings, run_pictures
 from gandeploy.tolerances import Tolerance, tolerance_for
 from gandeploy.utils.logging import get_logger
@@ -256,7 +257,7 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
                                    tolerance_for(get_format(key).precision), error=str(exc)))
             continue
         if get_format(key).precision == "int8":
-            verdicts[key] = _int8_verdict(export_dir, contract, get_format(key).file)  # type: ignore[arg-type]
+            verdicts[key] = _int8_verdict(export_dir, contract, runtime)
         with runtime:
             for case in cases:
                 row = _compare_case(key, runtime, reference, contract, case, inputs[case], ref_out[case], report)
@@ -317,8 +318,9 @@ def _tiled_check(export_dir: Path, manifest: Manifest, reference: Runtime, repor
     return check
 
 
-def _int8_verdict(export_dir: Path, contract: ServedContract, file: str) -> Any:
-    """The INT8 acceptance test of int8_verdict.py, on this export's FP32 and INT8 models."""
+def _int8_verdict(export_dir: Path, contract: ServedContract, runtime: Runtime) -> Any:
+    """The INT8 acceptance test of int8_verdict.py: this export's FP32 model against the INT8 model as ``runtime``
+    runs it (``model.int8.onnx`` on ONNX Runtime, ``model.int8.plan`` on TensorRT), in batches its limits allow."""
     from gandeploy.config import load_run_config
     from gandeploy.evaluation.parity.int8_verdict import judge_for
 
@@ -326,7 +328,8 @@ def _int8_verdict(export_dir: Path, contract: ServedContract, file: str) -> Any:
         dataset = load_run_config(export_dir).dataset
     except GanDeployError:
         dataset = None
-    return judge_for(export_dir / "model.onnx", contract.io, contract, dataset)(export_dir / file)
+    judge = judge_for(export_dir / FORMATS["onnxruntime"].file, contract.io, contract, dataset)  # type: ignore[operator]
+    return judge(batch_runner(runtime, contract.io.output_names[0], contract.max_batch))
 
 
 def _compare_case(key: str, runtime: Runtime, reference: Runtime, contract: ServedContract, case: Case,
