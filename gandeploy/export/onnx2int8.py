@@ -1,15 +1,15 @@
 """Step ONNX FP32 → ONNX INT8: ``model.onnx`` to ``model.int8.onnx`` by ONNX Runtime static quantization (QDQ).
 
-``quantize_int8`` runs ``onnxruntime.quantization.quantize_static`` in QDQ form (QuantizeLinear /
-DequantizeLinear pairs around float ops, which ONNX Runtime's CPU provider fuses into integer kernels and which
-TensorRT reads as explicit quantization): activations uint8 asymmetric, weights int8 per output channel,
-(``symmetric=True``, ``export --int8-symmetric``: activations int8 with zero point 0 and biases kept float, the
-form TensorRT takes, export/onnx2trt.py ``qdq_problems``), MinMax ranges calibrated on the feeds it is given (the model's own inputs: seeds' latents and labels, or
-pictures; chosen by the pipeline). Nodes that must stay float are never quantized (``always_float``):
-normalisations (InstanceNormalization, LayerNormalization: their statistics divide small differences),
-attention ``Softmax`` (probabilities near 0 vanish on an 8-bit grid) and every node that writes a graph output
-(the output tanh / sigmoid computes in float; the tensor feeding it is still the QDQ output of the last quantized
-layer, i.e. rounded to 256 steps of the pre-activation range — the verdict measures what that costs).
+``quantize_int8`` runs ``onnxruntime.quantization.quantize_static`` in QDQ form (QuantizeLinear / DequantizeLinear
+pairs around float ops, which ONNX Runtime's CPU provider fuses into integer kernels and which TensorRT reads as
+explicit quantization): activations uint8 asymmetric, weights int8 per output channel (``symmetric=True``, ``export
+--int8-symmetric``: activations int8 with zero point 0 and biases kept float, the form TensorRT takes,
+export/onnx2trt.py ``qdq_problems``), MinMax ranges calibrated on the feeds it is given (the model's own inputs:
+seeds' latents and labels, or pictures; chosen by the pipeline). Nodes that must stay float are never quantized
+(``always_float``): normalisations (InstanceNormalization, LayerNormalization: their statistics divide small
+differences), attention ``Softmax`` (probabilities near 0 vanish on an 8-bit grid) and every node that writes a
+graph output (the output tanh / sigmoid computes in float; the tensor feeding it is still the QDQ output of the last
+quantized layer, i.e. rounded to 256 steps of the pre-activation range — the verdict measures what that costs).
 
 An INT8 model is only written when a judge accepts it (``quantize_accepted``): the judge is handed in by the
 caller (the CLI passes the distribution / PSNR verdict of ``gandeploy.evaluation.parity.int8_verdict``), so this step

@@ -1,9 +1,9 @@
 """``export_run``: a run dir → ``export/<name>/`` with ONNX FP32, optional FP16 ONNX, INT8 ONNX and TensorRT plans.
 
-Composes the steps (torch2onnx, onnx2fp16, onnx2int8, onnx2trt via tensorrt_builds.py), checks each artifact against PyTorch through the
-runtimes (validate.py), and writes ``manifest.json`` last, all in a staging directory beside the target that
-replaces it in one atomic swap on success. A breach of tolerance, Ctrl-C or a kill leaves the previous export
-complete and untouched.
+Composes the steps (torch2onnx, onnx2fp16, onnx2int8, onnx2trt via tensorrt_builds.py), checks each artifact against
+PyTorch through the runtimes (validate.py), and writes ``manifest.json`` last, all in a staging directory beside the
+target that replaces it in one atomic swap on success. A breach of tolerance, Ctrl-C or a kill leaves the previous
+export complete and untouched.
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ def build_tensorrt(onnx_path: Path, out_dir: Path, io_spec: GeneratorIO, max_bat
     manifest entry records version, GPU, profile, memory and the timing cache."""
     profile = tensorrt_profile(io_spec, max_batch, sizes)
     shared = out_dir.parent / SHARED_TIMING_CACHE
-    built = build_engine(onnx_path, out_dir / str(FORMATS[key].file), profile, timing_cache=shared,  # type: ignore[arg-type]
+    plan = out_dir / str(FORMATS[key].file)
+    built = build_engine(onnx_path, plan, profile, timing_cache=shared,  # type: ignore[arg-type]
                          extra_caches=(out_dir / TIMING_CACHE,))
     return {"built": True, "source": onnx_path.name, "version": built.version, "gpu": built.gpu,
             "seconds": round(built.seconds, 2), "profile": {n: [list(s) for s in p] for n, p in built.profile.items()},

@@ -1,13 +1,14 @@
 """The NGC Triton container a repository targets: its release table, the plan-version guard, size limits.
 
 A TensorRT plan loads only on the TensorRT version that built it (same major.minor.patch; plans are not built
-version-compatible here). ``gandeploy repo --flavour ngc --triton-release YY.MM`` therefore serves
-``model.plan`` (``model.int8.plan`` with ``--precision int8``) only when the export's recorded TensorRT version
-(``manifest["tensorrt"]["version"]``, ``manifest["tensorrt_int8"]["version"]``) is the one inside that container, and otherwise falls back to ``onnxruntime_onnx`` with a warning that says what to
-rebuild. ``DEFAULT_RELEASE`` is the release the deployment files pin (``serving/Dockerfile``,
-``docker-compose.yml``, ``k8s/*.yaml``); the ``tensorrt`` pip extra pins the same TensorRT (a test keeps
-all of them in step). To move: add the release's row below (NGC "Triton Inference Server Container
-Versions" table), change ``DEFAULT_RELEASE``, the image tags in ``serving/`` and the extra's pin together.
+version-compatible here). ``gandeploy repo --flavour ngc --triton-release YY.MM`` therefore serves ``model.plan``
+(``model.int8.plan`` with ``--precision int8``) only when the export's recorded TensorRT version
+(``manifest["tensorrt"]["version"]``, ``manifest["tensorrt_int8"]["version"]``) is the one inside that container,
+and otherwise falls back to ``onnxruntime_onnx`` with a warning that says what to rebuild. ``DEFAULT_RELEASE`` is
+the release the deployment files pin (``serving/Dockerfile``, ``docker-compose.yml``, ``k8s/*.yaml``); the
+``tensorrt`` pip extra pins the same TensorRT (a test keeps all of them in step). To move: add the release's row
+below (NGC "Triton Inference Server Container Versions" table), change ``DEFAULT_RELEASE``, the image tags in
+``serving/`` and the extra's pin together.
 
 Also here: the image-to-image pipeline's per-axis size limits derived from the TensorRT profile (so padded
 pictures never leave it) and the /dev/shm a python-backend deployment needs for its largest batch.

@@ -103,7 +103,8 @@ ENGINE_PRECISION = {"fp32": "fp16", "int8": "int8"}  # repo --precision -> the T
 def engine_key(precision: str) -> str | None:
     """The TensorRT format the ngc flavour serves instead of the ONNX of ``precision`` (when the container's
     TensorRT built it), looked up in the format table: int8 → ``tensorrt-int8`` (model.int8.plan, built from
-    model.int8.onnx); the default fp32 → ``tensorrt`` (the FP16 engine model.plan); fp16 → none (model.fp16.onnx)."""
+    model.int8.onnx); the default fp32 → ``tensorrt`` (the FP16 engine model.plan); fp16 → none
+    (model.fp16.onnx itself)."""
     want = ENGINE_PRECISION.get(precision)
     return next((k for k, f in FORMATS.items() if f.runtime == "tensorrt" and f.precision == want), None)
 
@@ -241,7 +242,7 @@ def _generators(export: ServedExport, options: RepositoryOptions, batching: C.Ba
     choice = ngc.plan_choice(export.manifest.data, ngc.get_release(options.triton_release), engine) if engine else None
     if choice is not None:
         ngc.warn_fallback(export.name, choice, options.onnx_file)
-    if choice is not None and choice.use_plan:  # the plan alone: an ONNX Runtime twin would take GPU memory and never run
+    if choice is not None and choice.use_plan:  # the plan alone: an ONNX Runtime twin would take GPU memory, unused
         plan_files, plan_sha = _export_file(export, choice.plan)
         return [PlannedModel(name, "generator_trt", C.native_model(name, "tensorrt_plan", choice.plan, inputs,
                                                                     outputs, batching, meta), plan_files, plan_sha)]

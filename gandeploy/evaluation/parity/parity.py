@@ -1,16 +1,16 @@
 """Parity: every backend against the PyTorch FP32 reference on fixed seeds and fixed test images.
 
 Sampling models get seeds ``first, first+1, ...`` with the served contract's case values for every other input
-(``cases.case_io``: the same request goes to the ensemble, its generator feeds to every raw backend) at
-several batch sizes; image-to-image models get deterministic synthetic pictures at several H×W (square and
-not), and the tiled-vs-whole check (``evaluation/parity/tiled.py``: a picture of at least 4x4 tiles through the tiled
-pipeline against PyTorch on the whole picture). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, tensorrt-int8, triton) are compared in float against
-``torch``; the served ensemble (``triton-ensemble``) in uint8 against ``to_uint8(torch(...))`` of the same
-inputs (translation: PNG in, the served pipeline's pad / tile / crop rules applied to the reference too). Tolerances come from
-``tolerances.TOLERANCES``; unavailable backends are listed as skipped with the reason. INT8 backends have no
-per-pixel bound: their rows pass or fail by the distribution verdict (int8_verdict.py, run here afresh on
-the backend itself — ``model.int8.onnx`` on ONNX Runtime, ``model.int8.plan`` on TensorRT — against
-``model.onnx``), the pixel figures are reported beside it.
+(``cases.case_io``: the same request goes to the ensemble, its generator feeds to every raw backend) at several
+batch sizes; image-to-image models get deterministic synthetic pictures at several H×W (square and not), and the
+tiled-vs-whole check (``evaluation/parity/tiled.py``: a picture of at least 4x4 tiles through the tiled pipeline
+against PyTorch on the whole picture). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, tensorrt-int8, triton)
+are compared in float against ``torch``; the served ensemble (``triton-ensemble``) in uint8 against
+``to_uint8(torch(...))`` of the same inputs (translation: PNG in, the served pipeline's pad / tile / crop rules
+applied to the reference too). Tolerances come from ``tolerances.TOLERANCES``; unavailable backends are listed as
+skipped with the reason. INT8 backends have no per-pixel bound: their rows pass or fail by the distribution verdict
+(int8_verdict.py, run here afresh on the backend itself — ``model.int8.onnx`` on ONNX Runtime, ``model.int8.plan``
+on TensorRT — against ``model.onnx``), the pixel figures are reported beside it.
 """
 
 from __future__ import annotations
