@@ -9,8 +9,8 @@ seeds or pictures), run on the engine itself. Not a pixel bound against ``model.
 Q/DQ pairs into its own INT8 kernels (a convolution's bias and activation inside the integer kernel, its own
 rounding), so it is not expected to match ONNX Runtime's INT8 pixels, and no bound on that difference is known
 to mean anything; the verdict is what made the ONNX model acceptable, so the engine must pass it too. A failed
-verdict, a Q/DQ layout TensorRT refuses (``qdq_problems``) or a failed build refuses the INT8 engine with the
-reason in the manifest; the rest of the export stands, as for a refused ``model.int8.onnx``.
+verdict, a Q/DQ layout TensorRT refuses (``qdq_problems``), a failed build or an engine that cannot run refuses
+the INT8 engine with the reason in the manifest; the rest of the export stands, as for a refused ``model.int8.onnx``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gandeploy.errors import BackendUnavailable, ExportError
+from gandeploy.errors import BackendUnavailable, ExportError, GanDeployError
 from gandeploy.export import validate
 from gandeploy.export.onnx2int8 import Int8Result, Judge
 from gandeploy.export.onnx2trt import build_engine, qdq_problems
@@ -105,9 +105,14 @@ def build_tensorrt_int8(int8_path: Path, out_dir: Path, io_spec: GeneratorIO, ma
         plan.unlink(missing_ok=True)
         return {"built": False, "reason": f"TensorRT could not build {INT8_PLAN}: {exc}"}, None
     record["qdq"] = {"tensorrt_compatible": True, "problems": []}
-    with open_plan(plan) as runtime:
-        entry = validate.compare(runtime, refs, validate.Tolerance(float("inf")), value_range)  # figures only
-        verdict = judge(batch_runner(runtime, io_spec.output_names[0], max_batch))
+    try:
+        with open_plan(plan) as runtime:
+            entry = validate.compare(runtime, refs, validate.Tolerance(float("inf")), value_range)  # figures only
+            verdict = judge(batch_runner(runtime, io_spec.output_names[0], max_batch))
+    except GanDeployError as exc:  # an engine that cannot load or run here is refused, not the export
+        plan.unlink(missing_ok=True)
+        log.warning("INT8 TensorRT engine refused: %s", exc)
+        return {**record, "built": False, "reason": f"TensorRT could not run {INT8_PLAN}: {exc}"}, None
     figures = {"passed": verdict.passed, "test": verdict.test, **verdict.figures}
     entry.update(passed=verdict.passed, tolerance={"test": verdict.test, "against": "model.onnx (FP32)"},
                  verdict=figures)

@@ -167,13 +167,21 @@ class Shifted(OnnxRuntimeRuntime):
         return {k: np.clip(v + 1.0, -1.0, 1.0) for k, v in super().run(inputs).items()}
 
 
-@pytest.mark.parametrize("runtime", [OnnxRuntimeRuntime, Shifted])
+class Unloadable(OnnxRuntimeRuntime):
+    """An engine this GPU cannot load (TensorRTRuntime raises ExportError then)."""
+
+    def __init__(self, key: str, path: Path, **_: object) -> None:
+        raise UserInputError(f"cannot load '{path}' here (planted)")
+
+
+@pytest.mark.parametrize("runtime", [OnnxRuntimeRuntime, Shifted, Unloadable])
 def test_engine_is_accepted_by_the_judge_that_accepted_the_onnx(symmetric: Path, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch,
                                                                 runtime: type) -> None:
     """The acceptance of build_tensorrt_int8 on CPU: the engine's place is taken by ONNX Runtime running the very
     QDQ model TensorRT compiles (the build step only copies it); the judge is the export's own. A faithful engine
-    is recorded with its verdict and pixel figures; a planted fault is refused and its file deleted."""
+    is recorded with its verdict and pixel figures; a planted fault, or an engine that cannot load, is refused and
+    its file deleted."""
     class Built:  # the fields of onnx2trt.TrtBuild that the record copies
         version, gpu, seconds, timing_cache_reused = "none (CPU test)", "none", 0.0, False
         profile: dict = {}
@@ -198,6 +206,10 @@ def test_engine_is_accepted_by_the_judge_that_accepted_the_onnx(symmetric: Path,
     record, entry = tensorrt_builds.build_tensorrt_int8(symmetric / "model.int8.onnx", out, io, 8, None, judge, refs,
                                                         io.outputs[0].value_range,
                                                         lambda plan: runtime(KEY, plan, io=pair))
+    if runtime is Unloadable:
+        assert not record["built"] and "could not run model.int8.plan" in record["reason"] and "planted" in record["reason"]
+        assert entry is None and not (out / "model.int8.plan").exists()
+        return
     assert entry is not None and entry["verdict"]["test"] == "distribution" and entry["max_abs"] > 0
     if runtime is OnnxRuntimeRuntime:
         assert record["built"] and record["verdict"]["passed"] and entry["passed"]
