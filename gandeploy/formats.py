@@ -20,6 +20,7 @@ class Format:
     device: str  # "cpu" | "cuda" | "server"
     precision: str  # "fp32" | "fp16" | "int8"
     description: str
+    record: str | None = None  # the manifest block saying whether the export built it and why not (built engines)
 
 
 FORMATS: dict[str, Format] = {
@@ -32,7 +33,11 @@ FORMATS: dict[str, Format] = {
         Format("onnxruntime-int8", "model.int8.onnx", "onnxruntime", "cpu", "int8",
                "ONNX INT8 QDQ (per-channel weights; norms, softmax and output kept float) on ONNX Runtime, "
                "accepted by its distribution"),
-        Format("tensorrt", "model.plan", "tensorrt", "cuda", "fp16", "TensorRT strongly typed FP16 engine"),
+        Format("tensorrt", "model.plan", "tensorrt", "cuda", "fp16", "TensorRT strongly typed FP16 engine",
+               record="tensorrt"),
+        Format("tensorrt-int8", "model.int8.plan", "tensorrt", "cuda", "int8",
+               "TensorRT strongly typed engine from the QDQ INT8 ONNX (explicit quantization)",
+               record="tensorrt_int8"),
         Format("triton", None, "triton", "server", "fp32", "served raw generator <name>_generator"),
         Format("triton-ensemble", None, "triton", "server", "fp32", "served user-facing model <name>"),
     )

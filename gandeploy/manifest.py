@@ -12,6 +12,7 @@ Written last and atomically, so a directory with a manifest is a complete export
      "files": {"model.onnx": {"sha256", "bytes", "format": "onnxruntime"}, ...},
      "parity": {"onnxruntime": {"max_abs", "mean_abs", "batch_sizes", "tolerance", "passed", ...}, ...},
      "tensorrt": {"built": bool, "reason"?, "version"?, "gpu"?}, "exporter": {...},
+     "tensorrt_int8": {"built": bool, "reason"?, "version"?, "verdict"?, "qdq"?},   # model.int8.plan, with --int8
      "versions": {...}, "created": ISO time}
 
 ``load_manifest`` is the one loader: it returns a frozen ``Manifest`` (the served contract included) or raises
@@ -32,6 +33,7 @@ from typing import Any
 from gandeploy import __version__
 from gandeploy.contract import ServedContract
 from gandeploy.errors import ExportError, UserInputError
+from gandeploy.formats import get_format
 from gandeploy.models.io import GeneratorIO
 from gandeploy.utils.io import atomic_write_json, read_tagged_json, sha256_file
 
@@ -62,6 +64,19 @@ def versions() -> dict[str, str]:
         except Exception:  # noqa: BLE001 - optional packages: absent or broken means "not recorded"
             continue
     return found
+
+
+def unbuilt_reason(data: Mapping[str, Any], key: str) -> str | None:
+    """Why the export did not build format ``key``, as its manifest block (``Format.record``: ``tensorrt``,
+    ``tensorrt_int8``) recorded it; None when it was built or the format has no such block."""
+    fmt = get_format(key)
+    if fmt.record is None:
+        return None
+    record = data.get(fmt.record)
+    if isinstance(record, Mapping) and record.get("built"):
+        return None
+    reason = record.get("reason") if isinstance(record, Mapping) else None
+    return str(reason or f"the export records no {fmt.file} (exported before gandeploy built it)")
 
 
 def now_iso() -> str:

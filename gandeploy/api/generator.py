@@ -175,7 +175,8 @@ class Generator:
 def load(target: str | os.PathLike[str], backend: str | None = None, *, url: str | None = None,
          protocol: str = "grpc", tile: int | None = None, tile_overlap: int | None = None) -> Generator:
     """The generator at ``target``: a run dir (PyTorch), an export dir (``backend`` one of torch, onnxruntime,
-    onnxruntime-fp16, tensorrt; default the first of tensorrt, onnxruntime, torch that runs here), or a served
+    onnxruntime-fp16, onnxruntime-int8, tensorrt, tensorrt-int8; default the first of tensorrt, onnxruntime, torch
+    that runs here: INT8 only when asked for), or a served
     model (``"triton://HOST:PORT/NAME"``, or ``NAME`` with ``url=``; ``protocol`` grpc or http).
     In-process image-to-image: ``tile`` / ``tile_overlap`` as ``gandeploy repo --tile / --tile-overlap`` (a
     served model tiles as its repository was built)."""
@@ -248,7 +249,7 @@ def _best_backend(path: Path, manifest: dict[str, Any]) -> str:
         artifact = FORMATS[key].file
         if artifact is not None and artifact not in files:
             continue
-        if key == "tensorrt":
+        if FORMATS[key].runtime == "tensorrt":
             from gandeploy.runtimes.tensorrt_rt import unavailable_reason
 
             if unavailable_reason():

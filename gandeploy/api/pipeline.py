@@ -123,7 +123,8 @@ def export(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None =
            max_size: HW | None = None, opset: int | None = None, generator: str | None = None,
            force: bool = False, exporter: str = "auto",
            calibration: str | os.PathLike[str] | None = None, int8: bool = False,
-           int8_seeds: int | None = None, norm_stats: str | None = None) -> ExportResult:
+           int8_seeds: int | None = None, norm_stats: str | None = None,
+           int8_symmetric: bool = False) -> ExportResult:
     """Export a run dir's generator to ``out`` (default ``export/NAME``): ONNX FP32, with ``fp16`` the FP16 ONNX
     and, where TensorRT runs, a plan (``trt`` True requires it, False never builds one); every artifact is
     checked against PyTorch and the errors recorded in ``manifest.json``. Image-to-image: ``min_size`` /
@@ -131,7 +132,8 @@ def export(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None =
     ``force`` replaces another run's export; ``exporter`` auto | dynamo | torchscript; ``calibration`` a folder
     of your pictures for the FP16 safety check (and INT8 calibration of picture models). ``int8``: also
     ``model.int8.onnx``, calibrated on ``int8_seeds`` seeds (sampling models) and kept only when the distribution
-    verdict (``evaluation.int8_verdict``) accepts it. ``norm_stats`` running | sample: test-time BatchNorm of
+    verdict (``evaluation.int8_verdict``) accepts it, and where TensorRT runs ``model.int8.plan`` from it (judged
+    the same way; ``int8_symmetric``: the int8 zero-point-0 form TensorRT needs). ``norm_stats`` running | sample: test-time BatchNorm of
     generators that offer the choice (pix2pix). Built in a staging folder and swapped in whole."""
     from gandeploy.export.onnx2int8 import DEFAULT_SEEDS
     from gandeploy.export.pipeline import export_run
@@ -140,7 +142,7 @@ def export(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None =
                       max_size=max_size, opset=opset, generator=generator, force=force, exporter=exporter,
                       calibration=Path(calibration) if calibration is not None else None, int8=int8,
                       int8_seeds=int8_seeds or DEFAULT_SEEDS, int8_judge=_int8_judge if int8 else None,
-                      norm_stats=norm_stats)
+                      norm_stats=norm_stats, int8_symmetric=int8_symmetric)
 
 
 def _int8_judge(fp32_path: Path, io: Any, contract: Any, run: Any) -> Any:

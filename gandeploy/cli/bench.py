@@ -10,9 +10,9 @@ import click
 
 from gandeploy.cli.options import OutPath, parse_hw, report_outputs
 from gandeploy.cli.parity import parse_ints, split_list, url_protocol
+from gandeploy.formats import FORMATS
 
-BACKENDS_HELP = ("Backends (repeatable or comma-separated): torch, onnxruntime, onnxruntime-fp16, onnxruntime-int8, tensorrt, triton, "
-                 "triton-ensemble [default: all].")
+BACKENDS_HELP = f"Backends (repeatable or comma-separated): {', '.join(FORMATS)} [default: all]."
 
 
 @click.command("bench")

@@ -47,6 +47,10 @@ SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the gener
               help="Also write model.int8.onnx (ONNX Runtime static quantization, QDQ), kept only if its samples "
                    "are indistinguishable from FP32 (KID; PSNR >= 30 dB for picture inputs); else refused with the "
                    "reason in manifest.json.")
+@click.option("--int8-symmetric", is_flag=True,
+              help="With --int8: quantize activations to int8 with zero point 0 and keep biases float, the Q/DQ "
+                   "form TensorRT's explicit quantization takes (needed for model.int8.plan) [default: uint8 "
+                   "asymmetric activations, ONNX Runtime CPU's usual form].")
 @click.option("--norm-stats", type=click.Choice(("running", "sample")), default=None,
               help="Test-time BatchNorm for generators that offer the choice (pix2pix with BatchNorm): running = eval "
                    "mode; sample = each picture's own statistics, what the pix2pix reference test.py computes "
@@ -55,7 +59,7 @@ SIZE_HELP = "HxW for image-to-image models (multiples of the size rule the gener
 def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_batch: int, min_size: str | None,
            opt_size: str | None, max_size: str | None, opset: int | None, generator: str | None,
            ema: bool | None, exporter: str, force: bool, calibration: str | None, int8: bool,
-           norm_stats: str | None) -> None:
+           int8_symmetric: bool, norm_stats: str | None) -> None:
     """Export RUN_DIR's generator to ONNX (dynamic batch; dynamic H/W for image-to-image models).
 
     \b
@@ -68,6 +72,8 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
       model.int8.onnx  ONNX Runtime INT8      by distribution: INT8 moves the unpaired KID vs FP32 by <= its std
                                               (picture inputs: PSNR vs FP32 >= 30 dB); worst layers kept
                                               float and retried, else refused (--int8 only)
+      model.int8.plan  TensorRT INT8 engine   from model.int8.onnx (explicit quantization), the same verdict
+                                              (--int8, where TensorRT and a GPU exist)
     """
     from gandeploy.api import export as export_api  # local: keeps 'gandeploy --help' fast
 
@@ -80,9 +86,11 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
         ("min_size", min_size, "--min-size"), ("opt_size", opt_size, "--opt-size"),
         ("max_size", max_size, "--max-size"))}
     seeds, pictures = _calibration(calibration)
+    if int8_symmetric and not int8:
+        raise click.UsageError("--int8-symmetric chooses how --int8 quantizes: pass --int8 too.")
     result = export_api(run_dir, out, fp16=fp16, trt=trt, max_batch=max_batch, opset=opset, generator=generator,
                         force=force, exporter=exporter, calibration=pictures, int8=int8, int8_seeds=seeds,
-                        norm_stats=norm_stats, **sizes)
+                        norm_stats=norm_stats, int8_symmetric=int8_symmetric, **sizes)
     manifest = result.manifest
     fallback = manifest["exporter"].get("fallback_reason")
     if fallback:
@@ -123,6 +131,12 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
                    f"({len(q['kept_float_by_search'])} by the error search).")
     elif int8:
         click.echo(f"INT8: refused, model.int8.onnx not written: {q.get('reason')}", err=True)
+    engine = manifest.get("tensorrt_int8") or {}
+    if int8 and q.get("written") and not engine.get("built"):
+        click.echo(f"{'model.int8.plan':<17} {'tensorrt-int8':<17} {'-':>9}  skipped: {engine.get('reason')}")
+        if (engine.get("qdq") or {}).get("problems") and "explicit-quantization" not in str(engine.get("reason")):
+            click.echo("TensorRT would also refuse model.int8.onnx (uint8 / asymmetric Q/DQ): export with --int8 "
+                       "--int8-symmetric for the form TensorRT takes.")
     report_outputs([result.out_dir], next_command=f"gandeploy repo {result.out_dir}")
 
 

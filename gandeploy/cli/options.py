@@ -10,7 +10,11 @@ from typing import Any
 import click
 
 from gandeploy.errors import UserInputError
+from gandeploy.formats import FORMATS
 from gandeploy.utils.io import human_size
+
+# --backend of sample / translate --export: every in-process format of the table
+LOCAL_BACKEND_HELP = "With --export: " + " | ".join(k for k, f in FORMATS.items() if f.device != "server") + "."
 
 
 class OutPath(click.Path):

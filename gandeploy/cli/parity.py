@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gandeploy.cli.options import OutPath, parse_hw, report_outputs
+from gandeploy.formats import FORMATS
 
 if TYPE_CHECKING:
     from gandeploy.evaluation.parity.parity import ParityReport
@@ -37,8 +38,8 @@ def parse_ints(values: tuple[str, ...], flag: str) -> list[int] | None:
                                  param_hint=flag) from None
 
 
-BACKENDS_HELP = ("Backends to compare (repeatable or comma-separated): onnxruntime, onnxruntime-fp16, tensorrt, "
-                 "triton, triton-ensemble [default: all].")
+BACKENDS_HELP = (f"Backends to compare (repeatable or comma-separated): {', '.join(k for k in FORMATS if k != 'torch')} "
+                 "[default: all].")
 
 
 @click.command("parity")

@@ -51,7 +51,8 @@ def _sizes(value: str | None) -> tuple[int, ...] | None:
               help="Replace served models of the same name that were built from another export dir.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="Which ONNX of the export the generator serves: model.onnx, model.fp16.onnx or model.int8.onnx "
-                   "(written by 'export --int8' only when its samples match FP32's distribution).")
+                   "(written by 'export --int8' only when its samples match FP32's distribution). ngc: model.plan "
+                   "(fp32) / model.int8.plan (int8) instead where the container's TensorRT built it.")
 def repo(export_dirs: tuple[Path, ...], out: Path, flavour: str, instances: int, max_queue_delay_us: int,
          preferred_batch_sizes: str | None, threads: int, max_pixels: int, tile: int | None,
          tile_overlap: int | None, triton_release: str | None, force: bool, precision: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from gandeploy.cli.options import OutPath, open_generator, report_outputs
+from gandeploy.cli.options import LOCAL_BACKEND_HELP, OutPath, open_generator, report_outputs
 from gandeploy.contract import TRUNCATION, ServedContract
 from gandeploy.errors import UserInputError
 from gandeploy.models.io import CLASS_LABEL, CONTINUOUS_CODE
@@ -63,7 +63,7 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
 @click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run in-process on this export dir instead of a server (the same contract; NAME names the output).")
 @click.option("--backend", default="onnxruntime", show_default=True,
-              help="With --export: torch | onnxruntime | onnxruntime-fp16 | onnxruntime-int8 | tensorrt.")
+              help=LOCAL_BACKEND_HELP)
 @click.option("--url", default=None, help="Triton address (default 127.0.0.1:8001 for grpc, :8000 for http).")
 @click.option("--protocol", type=click.Choice(["grpc", "http"]), default="grpc", show_default=True)
 @click.option("--batch-size", type=int, default=None, help="Seeds per request (default: the model's max batch).")

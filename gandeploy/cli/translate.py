@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from gandeploy.cli.options import OutPath, open_generator, report_outputs
+from gandeploy.cli.options import LOCAL_BACKEND_HELP, OutPath, open_generator, report_outputs
 from gandeploy.errors import ServingError, UserInputError
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")  # what the served pipeline decodes
@@ -85,7 +85,7 @@ def picture_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Run in-process on this export dir instead of a server (the same pipeline rules)."),
         click.option("--backend", default="onnxruntime", show_default=True,
-                     help="With --export: torch | onnxruntime | onnxruntime-fp16 | onnxruntime-int8 | tensorrt."),
+                     help=LOCAL_BACKEND_HELP),
         click.option("--tile", type=int, default=None, help="With --export: as 'gandeploy repo --tile'."),
         click.option("--tile-overlap", type=int, default=None,
                      help="With --export: as 'gandeploy repo --tile-overlap'."),

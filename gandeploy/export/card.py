@@ -75,6 +75,7 @@ def model_card(export_dir: Path, served: dict[str, Any] | None = None) -> str:
     trt = manifest.get("tensorrt", {})
     if not trt.get("built"):
         lines.append(f"\nTensorRT: not built ({trt.get('reason', 'not requested')}).")
+    lines += _trt_int8_lines(manifest.get("tensorrt_int8"), (manifest.get("int8") or {}).get("written"))
     lines += ["", "## Tensor contract (the ONNX generator)", "", "| | name | dtype | shape | role | range |",
               "|---|---|---|---|---|---|"]
     for kind in ("inputs", "outputs"):
@@ -97,6 +98,23 @@ def model_card(export_dir: Path, served: dict[str, Any] | None = None) -> str:
     picture_in = any(t.get("role") == IMAGE for t in manifest.get("inputs", []))
     lines += ["", "## Intended use", "", _intended_use(run.dataset, picture_in), ""]
     return "\n".join(lines)
+
+
+def _trt_int8_lines(engine: dict[str, Any] | None, int8_written: Any) -> list[str]:
+    """The TensorRT INT8 engine: built (with its verdict) or why not; nothing when model.int8.onnx was not written."""
+    if not engine or not int8_written:
+        return []
+    if not engine.get("built"):
+        qdq = engine.get("qdq") or {}
+        also = ""
+        if qdq.get("problems") and "explicit-quantization" not in str(engine.get("reason")):
+            also = f" model.int8.onnx would also be refused by TensorRT: {'; '.join(qdq['problems'])}."
+        return [f"\nTensorRT INT8 (`model.int8.plan`): not built ({engine.get('reason')}).{also}"]
+    v = engine.get("verdict") or {}
+    figure = (f"PSNR vs FP32 {v.get('psnr_db')} dB" if v.get("test") == "psnr"
+              else f"KID shift vs FP32 {v.get('kid_shift', float('nan')):.3g} (std {v.get('kid_unpaired_std', float('nan')):.3g})")
+    return [f"\nTensorRT INT8 (`model.int8.plan`, TensorRT {engine.get('version')} on {engine.get('gpu')}, strongly "
+            f"typed from model.int8.onnx): accepted by the same verdict as model.int8.onnx; {figure}."]
 
 
 def _fp16_lines(fp16: dict[str, Any] | None) -> list[str]:

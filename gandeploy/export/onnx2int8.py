@@ -1,14 +1,15 @@
 """Step ONNX FP32 → ONNX INT8: ``model.onnx`` to ``model.int8.onnx`` by ONNX Runtime static quantization (QDQ).
 
-``quantize_int8`` runs ``onnxruntime.quantization.quantize_static`` in QDQ form (QuantizeLinear /
-DequantizeLinear pairs around float ops, which ONNX Runtime's CPU provider fuses into integer kernels and which
-TensorRT reads as explicit quantization): activations uint8 asymmetric, weights int8 per output channel,
-MinMax ranges calibrated on the feeds it is given (the model's own inputs: seeds' latents and labels, or
-pictures; chosen by the pipeline). Nodes that must stay float are never quantized (``always_float``):
-normalisations (InstanceNormalization, LayerNormalization: their statistics divide small differences),
-attention ``Softmax`` (probabilities near 0 vanish on an 8-bit grid) and every node that writes a graph output
-(the output tanh / sigmoid computes in float; the tensor feeding it is still the QDQ output of the last quantized
-layer, i.e. rounded to 256 steps of the pre-activation range — the verdict measures what that costs).
+``quantize_int8`` runs ``onnxruntime.quantization.quantize_static`` in QDQ form (QuantizeLinear / DequantizeLinear
+pairs around float ops, which ONNX Runtime's CPU provider fuses into integer kernels and which TensorRT reads as
+explicit quantization): activations uint8 asymmetric, weights int8 per output channel (``symmetric=True``, ``export
+--int8-symmetric``: activations int8 with zero point 0 and biases kept float, the form TensorRT takes,
+export/onnx2trt.py ``qdq_problems``), MinMax ranges calibrated on the feeds it is given (the model's own inputs:
+seeds' latents and labels, or pictures; chosen by the pipeline). Nodes that must stay float are never quantized
+(``always_float``): normalisations (InstanceNormalization, LayerNormalization: their statistics divide small
+differences), attention ``Softmax`` (probabilities near 0 vanish on an 8-bit grid) and every node that writes a
+graph output (the output tanh / sigmoid computes in float; the tensor feeding it is still the QDQ output of the last
+quantized layer, i.e. rounded to 256 steps of the pre-activation range — the verdict measures what that costs).
 
 An INT8 model is only written when a judge accepts it (``quantize_accepted``): the judge is handed in by the
 caller (the CLI passes the distribution / PSNR verdict of ``gandeploy.evaluation.parity.int8_verdict``), so this step
@@ -56,7 +57,10 @@ class Int8Verdict:
     reason: str | None = None
 
 
-Judge = Callable[[Path], Int8Verdict]  # INT8 model path → verdict against the FP32 model
+# What a judge runs: an INT8 ONNX file (on ONNX Runtime), or a function running one batch of generator feeds to
+# the output (another runtime of the accepted INT8 model: its TensorRT engine)
+Candidate = Path | Callable[[dict[str, np.ndarray]], np.ndarray]
+Judge = Callable[[Candidate], Int8Verdict]  # INT8 candidate → verdict against the FP32 model
 
 
 @dataclass
@@ -73,10 +77,12 @@ class Int8Result:
     reason: str | None = None
     seconds: float = 0.0
     calibrated_on: str = ""
+    symmetric: bool = False  # activations int8 with zero point 0, biases float (TensorRT's form)
 
     def to_json(self) -> dict[str, Any]:
-        return {"written": self.written, "file": self.path.name if self.path else None,
-                "format": "QDQ", "activations": "uint8 asymmetric (MinMax)", "weights": "int8 per-channel",
+        return {"written": self.written, "file": self.path.name if self.path else None, "format": "QDQ",
+                "activations": "int8 symmetric (MinMax)" if self.symmetric else "uint8 asymmetric (MinMax)",
+                "weights": "int8 per-channel", "bias": "float" if self.symmetric else "int32",
                 "kept_float": [{"node": n, "op": o} for n, o in zip(self.kept_float, self.kept_float_ops)],
                 "kept_float_by_search": self.measured_kept,
                 "verdict": None if self.verdict is None else {"passed": self.verdict.passed,
@@ -104,9 +110,10 @@ def always_float(model: onnx.ModelProto) -> list[str]:
 
 
 def quantize_int8(fp32_path: Path, out_path: Path, feeds: Sequence[dict[str, np.ndarray]],
-                  keep_float: Iterable[str] = ()) -> None:
-    """Statically quantize ``fp32_path`` to ``out_path`` (QDQ, per-channel int8 weights, uint8 activations)
-    calibrated on ``feeds``; the nodes named in ``keep_float`` stay float."""
+                  keep_float: Iterable[str] = (), *, symmetric: bool = False) -> None:
+    """Statically quantize ``fp32_path`` to ``out_path`` (QDQ, per-channel int8 weights, uint8 activations;
+    ``symmetric``: int8 activations with zero point 0 and float biases) calibrated on ``feeds``; the nodes named
+    in ``keep_float`` stay float."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     if not feeds:
@@ -122,9 +129,11 @@ def quantize_int8(fp32_path: Path, out_path: Path, feeds: Sequence[dict[str, np.
     with tempfile.TemporaryDirectory(prefix="gd-int8-") as tmp:
         named = Path(tmp) / "named.onnx"
         onnx.save_model(name_nodes(onnx.load(str(fp32_path))), str(named))
+        scheme = ((QuantType.QInt8, {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False})
+                  if symmetric else (QuantType.QUInt8, {"CalibTensorRangeSymmetric": False}))
         quantize_static(str(named), str(out_path), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=list(keep_float), extra_options={"CalibTensorRangeSymmetric": False})
+                        activation_type=scheme[0], weight_type=QuantType.QInt8,
+                        nodes_to_exclude=list(keep_float), extra_options=scheme[1])
 
 
 def _intermediates(path: Path, names: Sequence[str], feeds: Sequence[dict[str, np.ndarray]]
@@ -245,11 +254,13 @@ def with_consumers(model: onnx.ModelProto, names: Iterable[str]) -> list[str]:
 
 
 def quantize_accepted(fp32_path: Path, out_path: Path, feeds: Sequence[dict[str, np.ndarray]], judge: Judge,
-                      *, max_tries: int = MAX_TRIES, forced_float: Iterable[str] = ()) -> Int8Result:
+                      *, max_tries: int = MAX_TRIES, forced_float: Iterable[str] = (),
+                      symmetric: bool = False) -> Int8Result:
     """Quantize, judge, and on failure keep the worst nodes in float and retry (module docstring).
 
     Writes ``out_path`` only when a try passes; otherwise returns a refusal with the reason. ``forced_float``:
-    further node names to keep float from the start (a user's or a test's choice)."""
+    further node names to keep float from the start (a user's or a test's choice); ``symmetric``: see
+    ``quantize_int8``."""
     start = time.perf_counter()
     model = name_nodes(onnx.load(str(fp32_path)))
     ops = {n.name: n.op_type for n in model.graph.node}
@@ -264,7 +275,7 @@ def quantize_accepted(fp32_path: Path, out_path: Path, feeds: Sequence[dict[str,
     try:
         for attempt in range(1, max_tries + 1):
             try:
-                quantize_int8(fp32_path, tmp, feeds, kept)
+                quantize_int8(fp32_path, tmp, feeds, kept, symmetric=symmetric)
             except Exception as exc:  # noqa: BLE001 - the quantizer's failure refuses INT8, never the export
                 text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
                 verdict = Int8Verdict(False, "quantization", {}, f"ONNX Runtime could not quantize the model: "
@@ -281,7 +292,7 @@ def quantize_accepted(fp32_path: Path, out_path: Path, feeds: Sequence[dict[str,
             if verdict.passed:
                 os.replace(tmp, out_path)
                 return Int8Result(True, out_path, kept, [ops.get(n, "?") for n in kept], searched, verdict, tries,
-                                  seconds=time.perf_counter() - start)
+                                  seconds=time.perf_counter() - start, symmetric=symmetric)
             if attempt == max_tries:
                 break
             worst = [r for r in node_errors(fp32_path, tmp, feeds[:4], skip=kept) if r[2] > 0][:step]
@@ -300,7 +311,7 @@ def quantize_accepted(fp32_path: Path, out_path: Path, feeds: Sequence[dict[str,
               f"{verdict.reason if verdict else 'not judged'}")
     log.warning("%s; the FP32 (and FP16) export stands, model.int8.onnx is not written", reason)
     return Int8Result(False, None, kept, [ops.get(n, "?") for n in kept], searched, verdict, tries, reason,
-                      time.perf_counter() - start)
+                      time.perf_counter() - start, symmetric=symmetric)
 
 
 def sampling_feeds(contract: Any, seeds: int, batch: int = 8) -> list[dict[str, np.ndarray]]:

@@ -1,4 +1,4 @@
-"""Step ONNX FP16 → TensorRT plan, built with NVIDIA Polygraphy's loaders (TensorRT 10.x and 11.x).
+"""Step ONNX FP16 / QDQ INT8 → TensorRT plan, built with NVIDIA Polygraphy's loaders (TensorRT 10.x and 11.x).
 
 - ``NetworkFromOnnxPath(path, strongly_typed=True)``: precision comes from the FP16 ONNX itself (InstanceNorm
   and IO kept FP32 by ``onnx2fp16``, layers whose activations pass FP16's range kept FP32 by
@@ -13,6 +13,16 @@
 - ``EngineFromNetwork(..., save_timing_cache=shared)``: after the build Polygraphy *merges* the new timings
   into the file (``ITimingCache.combine(ignore_mismatch=True)``), so caches of several GPUs accumulate.
 - ``SaveEngine`` writes ``model.plan`` (to a temporary name, then renamed into place).
+
+The INT8 engine (``model.int8.plan``) is built by the same chain from the accepted ``model.int8.onnx``: TensorRT
+*explicit quantization*. Per NVIDIA's "Explicit Quantization" page
+(https://docs.nvidia.com/deeplearning/tensorrt/latest/inference-library/quantized-types-explicit-quantization.html):
+a network with Q/DQ layers is built with explicit-quantization logic, "use explicit quantization with Strong
+Typing. Precision-control build flags are not required and should not be specified" — so no INT8 builder flag
+and no calibrator: the Q/DQ nodes say where INT8 runs, the layers the ONNX keeps float stay float. TensorRT's
+scheme is symmetric ("Working with Quantized Types": signed INT8, zero point 0; INT8, INT4, FP8 and FP4 are its
+quantized types): ``qdq_problems`` reads the ONNX first and names the Q/DQ tensors TensorRT would refuse
+(unsigned or int32 types, nonzero zero points), so an export says why instead of failing in the parser.
 
 Before the build every cache file is checked by deserialising it: a corrupt one is moved aside to
 ``<file>.corrupt`` with a warning and the build starts from an empty cache; the export dir's own copy is merged
@@ -83,6 +93,33 @@ def engine_loader(onnx_path: Path, profile: ShapeProfile, *, timing_cache: Path,
     config = CreateConfig(profiles=[polygraphy_profile(profile)], memory_pool_limits={pool_key: int(workspace_bytes)},
                           load_timing_cache=str(timing_cache) if load_cache else None)
     return EngineFromNetwork(network, config=config, save_timing_cache=str(timing_cache))
+
+
+def qdq_problems(onnx_path: Path) -> list[str]:
+    """Where a QDQ ONNX breaks TensorRT's explicit-quantization rules (module docstring): one line per kind of
+    problem, with up to three tensor names each; [] when TensorRT takes every Q/DQ node. Zero points come from
+    initializers (what ONNX Runtime's quantizer writes); a Q/DQ node without one is not judged here."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    inits = {t.name: t for t in model.graph.initializer}
+    kinds: dict[str, list[str]] = {}
+    for node in model.graph.node:
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or len(node.input) < 3:
+            continue
+        zero = inits.get(node.input[2])
+        if zero is None:
+            continue
+        values = numpy_helper.to_array(zero)
+        tensor = node.output[0] if node.op_type == "QuantizeLinear" else node.input[0]
+        if values.dtype != np.int8:
+            kinds.setdefault(f"{values.dtype} quantized tensors (TensorRT quantizes to signed INT8)", []).append(tensor)
+        if np.any(values != 0):
+            kinds.setdefault("nonzero zero points (TensorRT quantization is symmetric: zero point 0)",
+                             []).append(tensor)
+    return [f"{len(set(names))} {kind}, e.g. {', '.join(sorted(set(names))[:3])}" for kind, names in kinds.items()]
 
 
 def vet_timing_cache(path: Path, loads: Callable[[bytes], bool]) -> bool:

@@ -1,9 +1,9 @@
-"""``export_run``: a run dir → ``export/<name>/`` with ONNX FP32, optional FP16 ONNX and TensorRT plan.
+"""``export_run``: a run dir → ``export/<name>/`` with ONNX FP32, optional FP16 ONNX, INT8 ONNX and TensorRT plans.
 
-Composes the steps (torch2onnx, onnx2fp16, onnx2trt), checks each artifact against PyTorch through the
-runtimes (validate.py), and writes ``manifest.json`` last, all in a staging directory beside the target that
-replaces it in one atomic swap on success. A breach of tolerance, Ctrl-C or a kill leaves the previous export
-complete and untouched.
+Composes the steps (torch2onnx, onnx2fp16, onnx2int8, onnx2trt via tensorrt_builds.py), checks each artifact against
+PyTorch through the runtimes (validate.py), and writes ``manifest.json`` last, all in a staging directory beside the
+target that replaces it in one atomic swap on success. A breach of tolerance, Ctrl-C or a kill leaves the previous
+export complete and untouched.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from gandeploy.export.onnx2fp16 import fp16_block_list
 from gandeploy.export.onnx2int8 import DEFAULT_SEEDS, Int8Result, Judge, quantize_accepted, sampling_feeds
 from gandeploy.export.sizes import plan_sizes, torch_runs_at
 from gandeploy.export.receptive_field import MAX_SIDE, measure_receptive_field
-from gandeploy.export.onnx2trt import build_engine
+from gandeploy.export.tensorrt_builds import TIMING_CACHE, build_tensorrt, build_tensorrt_int8, int8_gate
 from gandeploy.export.torch2onnx import EXPORTERS, export_onnx
 from gandeploy.formats import FORMATS
 from gandeploy.models.blocks import bake_for_export
@@ -48,9 +48,6 @@ from gandeploy.utils.io import atomic_write_bytes, staged_dir
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("export")
-
-SHARED_TIMING_CACHE = ".tensorrt/timing.cache"  # under the export root: reused by every TensorRT build there
-TIMING_CACHE = "timing.cache"  # the export dir's own copy
 
 
 @dataclass(frozen=True)
@@ -87,9 +84,11 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                force: bool = False, calibration: Path | None = None, field_max_side: int = MAX_SIDE,
                exporter: str = "auto", int8: bool = False, int8_seeds: int = DEFAULT_SEEDS,
                int8_judge: Callable[[Path, GeneratorIO, ServedContract, RunConfig], Judge] | None = None,
-               norm_stats: str | None = None) -> ExportResult:
+               norm_stats: str | None = None, int8_symmetric: bool = False) -> ExportResult:
     """Export a run dir's generator. ``trt``: None builds a plan with ``fp16`` where TensorRT can run,
-    True requires it (and implies the FP16 ONNX), False never builds one. ``force`` overwrites an export dir
+    True requires it (and implies the FP16 ONNX), False never builds one; with ``int8`` the accepted
+    ``model.int8.onnx`` also becomes ``model.int8.plan`` where TensorRT can run (tensorrt_builds.py: judged by the
+    same ``int8_judge``; skipped or refused with the reason in the manifest's ``tensorrt_int8``, never fatal). ``force`` overwrites an export dir
     that holds another run's (or generator's) export. ``calibration``: a directory of the user's pictures for
     the FP16 safety check and the receptive field (default: the held-out photos of the 'photos' data set).
     ``field_max_side``: the largest crop the receptive field is probed on (receptive_field.py). ``exporter``:
@@ -98,6 +97,8 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     ``int8_seeds`` seeds (sampling) or the ``calibration`` pictures, and only if the judge that
     ``int8_judge(fp32_path, io, contract, run)`` returns accepts it (the CLI passes
     ``gandeploy.evaluation.parity.int8_verdict.judge_for``); a refusal is recorded in the manifest, the rest stands.
+    ``int8_symmetric``: quantize activations to int8 with zero point 0 and keep biases float (the Q/DQ form
+    TensorRT takes; the default uint8 asymmetric model cannot become ``model.int8.plan``).
     ``norm_stats``: test-time BatchNorm, ``running`` (eval mode) or ``sample`` (each picture's own statistics),
     for generators that declare the choice (pix2pix with BatchNorm; refused for others); None keeps the run's
     own. The export's config.json and manifest record the mode used.
@@ -117,7 +118,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     if norm_stats is not None:  # checked before anything is built or written
         run = replace(run, arch=with_norm_stats(run.arch, norm_stats, spec.build_generator))
     io_spec = spec.io(run.arch)
-    trt_reason = unavailable_reason() if (trt or (trt is None and fp16)) else None
+    trt_reason = unavailable_reason() if (trt or (trt is None and (fp16 or int8))) else None
     if trt and trt_reason:
         raise BackendUnavailable(f"--trt was given but TensorRT cannot run here: {trt_reason}. "
                                  "Drop --trt (or use --no-trt) to export the ONNX artifacts only.")
@@ -182,7 +183,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                 tensorrt = {"built": False, "reason": trt_reason}
             else:
                 try:
-                    tensorrt = build_tensorrt(fp16_path, out_dir, io_spec, max_batch, sizes)
+                    tensorrt = build_tensorrt(fp16_path, out_dir, io_spec, max_batch, sizes, "tensorrt")
                 except ExportError as exc:
                     hint = "" if trt else " Pass --no-trt to export the ONNX artifacts without a plan."
                     raise ExportError(f"{exc}{hint}") from None
@@ -194,11 +195,29 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
         contract = ServedContract.from_io(io_spec, max_batch=max_batch, class_names=run.class_names,
                                           image_sizes=sizes)
         int8_result = None
+        tensorrt_int8: dict[str, Any] = {"built": False, "reason": "not requested (pass --int8)"}
         if int8:
+            judge = int8_judge(onnx_path, io_spec, contract, run)  # type: ignore[misc]  # accepts the ONNX and the engine
             int8_result = _int8(onnx_path, out_dir / FORMATS["onnxruntime-int8"].file, io_spec, contract,  # type: ignore[operator]
-                                run, int8_judge, int8_seeds, Path(calibration) if calibration is not None else None)
+                                judge, int8_seeds, Path(calibration) if calibration is not None else None,
+                                int8_symmetric)
             if int8_result.path is not None:
                 files[int8_result.path.name] = file_entry(int8_result.path, "onnxruntime-int8")
+            gate = int8_gate(int8_result, trt, trt_reason)
+            if gate is not None:
+                tensorrt_int8 = gate
+            else:  # model.int8.plan from the accepted QDQ ONNX, judged as it was (tensorrt_builds.py)
+                tensorrt_int8, entry = build_tensorrt_int8(
+                    int8_result.path, out_dir, io_spec, max_batch, sizes, judge, refs, out_range,  # type: ignore[arg-type]
+                    lambda plan: TensorRTRuntime("tensorrt-int8", plan, io=io_pair))
+                if entry is not None:
+                    parity["tensorrt-int8"] = entry
+                if tensorrt_int8["built"]:
+                    plan = out_dir / FORMATS["tensorrt-int8"].file  # type: ignore[operator]
+                    files[plan.name] = file_entry(plan, "tensorrt-int8")
+                    files[TIMING_CACHE] = file_entry(out_dir / TIMING_CACHE)
+            if not tensorrt_int8["built"] and int8_result.path is not None:
+                log.info("TensorRT INT8 engine skipped: %s", tensorrt_int8["reason"])
         if TIMING_CACHE not in files:
             (out_dir / TIMING_CACHE).unlink(missing_ok=True)  # the old build's cache, copied in but not used
 
@@ -210,7 +229,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
             "format": EXPORT_FORMAT, "name": target.name, "model": run.model, "task": io_spec.task,
             "generator": key, "arch_hash": run.arch_hash, "source_run": str(run_dir),
             "inputs": [signature(t) for t in io_spec.inputs], "outputs": [signature(t) for t in io_spec.outputs],
-            "max_batch": max_batch, "files": files, "parity": parity, "tensorrt": tensorrt,
+            "max_batch": max_batch, "files": files, "parity": parity, "tensorrt": tensorrt, "tensorrt_int8": tensorrt_int8,
             "exporter": {"onnx": onnx_info.exporter, "requested": exporter, "opset": onnx_info.opset,
                          "seconds": round(onnx_info.seconds, 2), "fallback_reason": onnx_info.fallback_reason,
                          "space_to_depth": onnx_info.space_to_depth},
@@ -240,15 +259,15 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
                         None if tensorrt["built"] else tensorrt.get("reason"))
 
 
-def _int8(onnx_path: Path, int8_path: Path, io_spec: GeneratorIO, contract: ServedContract, run: RunConfig,
-          judge_for: Any, seeds: int, pictures: Path | None) -> Int8Result:
+def _int8(onnx_path: Path, int8_path: Path, io_spec: GeneratorIO, contract: ServedContract, judge: Judge,
+          seeds: int, pictures: Path | None, symmetric: bool) -> Int8Result:
     """The INT8 step (onnx2int8.py) on the model's own inputs, judged by the caller's judge."""
     if io_spec.image_input is not None:
         calib = calibration_inputs(io_spec, pictures)
         feeds, measured_on = calib.feeds, calib.measured_on
     else:
         feeds, measured_on = sampling_feeds(contract, seeds), f"seeds 0..{seeds - 1}"
-    result = quantize_accepted(onnx_path, int8_path, feeds, judge_for(onnx_path, io_spec, contract, run))
+    result = quantize_accepted(onnx_path, int8_path, feeds, judge, symmetric=symmetric)
     result.calibrated_on = measured_on
     return result
 
@@ -329,40 +348,6 @@ def onnx_metadata(run: RunConfig, key: str, io_spec: GeneratorIO) -> dict[str, s
         "gandeploy.version": __version__, "gandeploy.torch_version": torch.__version__,
         "gandeploy.onnx_version": onnx.__version__,
     }
-
-
-def build_tensorrt(fp16_path: Path, out_dir: Path, io_spec: GeneratorIO, max_batch: int,
-                   sizes: dict[str, HW] | None) -> dict[str, Any]:
-    """Build model.plan with ``tensorrt_profile``; the manifest entry records version, GPU, profile, memory."""
-    profile = tensorrt_profile(io_spec, max_batch, sizes)
-    shared = out_dir.parent / SHARED_TIMING_CACHE
-    built = build_engine(fp16_path, out_dir / "model.plan", profile, timing_cache=shared,  # type: ignore[arg-type]
-                         extra_caches=(out_dir / TIMING_CACHE,))
-    return {"built": True, "version": built.version, "gpu": built.gpu, "seconds": round(built.seconds, 2),
-            "profile": {n: [list(s) for s in p] for n, p in built.profile.items()},
-            "workspace_bytes": built.workspace_bytes, "device_memory_bytes": built.device_memory_bytes,
-            "strongly_typed": True, "builder": "polygraphy",
-            "timing_cache": {"file": TIMING_CACHE, "shared": str(shared), "reused": built.timing_cache_reused}}
-
-
-def tensorrt_profile(io_spec: GeneratorIO, max_batch: int,
-                     sizes: dict[str, HW] | None) -> dict[str, tuple[tuple[int, ...], ...]]:
-    """One profile over every input: batch 1..max_batch (opt: max_batch; translation: 1 at the opt size)."""
-    profile: dict[str, tuple[tuple[int, ...], ...]] = {}
-    for spec in io_spec.inputs:
-        if sizes:
-            profile[spec.name] = (_shape(spec.shape, 1, sizes["min"]), _shape(spec.shape, 1, sizes["opt"]),
-                                  _shape(spec.shape, max_batch, sizes["max"]))
-        else:
-            profile[spec.name] = (_shape(spec.shape, 1), _shape(spec.shape, max_batch),
-                                  _shape(spec.shape, max_batch))
-    return profile
-
-
-def _shape(dims: tuple[int | str, ...], batch: int, hw: HW | None = None) -> tuple[int, ...]:
-    """A concrete shape for a contract shape: 'N' → batch, 'H'/'W' → hw."""
-    named = {"N": batch, "H": hw[0] if hw else 0, "W": hw[1] if hw else 0}
-    return tuple(named[d] if isinstance(d, str) else int(d) for d in dims)
 
 
 def artifact_rows(out_dir: Path, manifest: dict[str, Any]) -> list[Artifact]:

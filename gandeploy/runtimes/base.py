@@ -15,7 +15,7 @@ import importlib
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from gandeploy.errors import BackendUnavailable, ExportError, UserInputError
 from gandeploy.formats import get_format
+from gandeploy.manifest import unbuilt_reason
 from gandeploy.models.io import BATCH, TensorSpec
 
 NP_DTYPES: dict[str, type] = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32,
@@ -95,6 +96,17 @@ def open_runtime(key: str, export_dir: str | os.PathLike[str], **options: Any) -
     return module.open_runtime(fmt.key, Path(export_dir), **options)
 
 
+def batch_runner(runtime: Runtime, output: str, max_batch: int) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
+    """``run(feeds) -> output`` of ``runtime`` in slices of at most ``max_batch`` rows (an engine's profile, an
+    export's max batch), concatenated: how a judge of INT8 models runs any runtime of one."""
+    def run(feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        rows = len(next(iter(feeds.values())))
+        return np.concatenate([runtime.run({k: v[i:i + max_batch] for k, v in feeds.items()})[output]
+                               for i in range(0, rows, max_batch)])
+
+    return run
+
+
 # --- helpers shared by the runtime files -------------------------------------------------------------------
 
 
@@ -120,6 +132,15 @@ def read_manifest_io(export_dir: Path) -> tuple[tuple[TensorSpec, ...], tuple[Te
         raise ExportError(f"{path} is damaged ({exc}); re-run 'gandeploy export'.") from None
 
 
+def _manifest_data(export_dir: Path) -> dict[str, Any]:
+    """``export_dir/manifest.json`` as a dict ({} when absent or unreadable: only for messages)."""
+    try:
+        data = json.loads((export_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def artifact_path(export_dir: Path, key: str, file: str | None = None) -> Path:
     """The file of format ``key`` inside ``export_dir``; a clear error when it is not there."""
     fmt = get_format(key)
@@ -130,8 +151,11 @@ def artifact_path(export_dir: Path, key: str, file: str | None = None) -> Path:
     if not path.is_file():
         if not Path(export_dir).is_dir():
             raise UserInputError(f"export dir '{export_dir}' does not exist: run 'gandeploy export RUN_DIR' first.")
-        how = " (re-export with --fp16)" if fmt.precision == "fp16" else " (re-run 'gandeploy export')"
-        raise UserInputError(f"no {name} in '{export_dir}'{how}.")
+        unbuilt = unbuilt_reason(_manifest_data(Path(export_dir)), key) if file is None else None
+        how = {"fp16": " (re-export with --fp16)", "int8": " (re-export with --int8)"}.get(fmt.precision,
+                                                                                        " (re-run 'gandeploy export')")
+        raise UserInputError(f"no {name} in '{export_dir}': not built at export: {unbuilt}." if unbuilt
+                             else f"no {name} in '{export_dir}'{how}.")
     return path
 
 

@@ -1,4 +1,4 @@
-"""TensorRT: runs ``model.plan`` through NVIDIA Polygraphy's ``TrtRunner`` (TensorRT 10 and 11).
+"""TensorRT: runs ``model.plan`` / ``model.int8.plan`` through NVIDIA Polygraphy's ``TrtRunner`` (TensorRT 10 and 11).
 
 ``TrtRunner`` owns the execution context, a CUDA stream and persistent device buffers (its own ctypes CUDA
 runtime wrapper: no torch CUDA, no cuda-python). The CUDA device is selected before the engine is deserialised
@@ -109,8 +109,9 @@ class TensorRTRuntime(Runtime):
         try:
             self.engine = EngineFromBytes(BytesFromPath(str(path)))()
         except PolygraphyException:
+            flags = "--int8 --int8-symmetric" if self.precision == "int8" else "--fp16"
             raise ExportError(f"TensorRT {trt.__version__} cannot load '{path}': plans only load on the TensorRT "
-                              "version and GPU that built them; re-run 'gandeploy export --fp16' here.") from None
+                              f"version and GPU that built them; re-run 'gandeploy export {flags}' here.") from None
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self._in = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self._out = [n for n in names if n not in self._in]
@@ -170,7 +171,8 @@ class TensorRTRuntime(Runtime):
 
 
 def open_runtime(key: str, export_dir: Path, *, device_index: int = 0, **_: Any) -> TensorRTRuntime:
-    """TensorRT over ``export_dir/model.plan``; ``BackendUnavailable`` without TensorRT or a GPU."""
+    """TensorRT over the format's plan in ``export_dir`` (``FORMATS[key].file``); ``BackendUnavailable`` without
+    TensorRT or a GPU."""
     reason = unavailable_reason()
     if reason:
         raise BackendUnavailable(f"TensorRT backend unavailable: {reason}.")

@@ -1,11 +1,12 @@
 """Serving without a server: the served contract run in-process on any runtime (``sample`` / ``translate`` with
 ``--export DIR --backend KEY``), as ``yolo predict`` runs a model locally.
 
-The same request the server would get is checked and turned into generator feeds by the export's
-``ServedContract`` (seed map, truncation, label/code/continuous defaults), run on ``open_runtime(KEY, DIR)``
-(``torch``, ``onnxruntime``, ``onnxruntime-fp16``, ``tensorrt``) and mapped with the served uint8 rule; pictures
-go through the served pipeline's own decode / pad / tile / stitch / PNG rules (``serving/backends/gd_pictures.py``
-via ``serving/tiling.py``), so a local result equals the served one (parity proves the runtimes agree).
+The same request the server would get is checked and turned into generator feeds by the export's ``ServedContract``
+(seed map, truncation, label/code/continuous defaults), run on ``open_runtime(KEY, DIR)`` (every in-process format
+of the table: ``torch``, ``onnxruntime[-fp16|-int8]``, ``tensorrt[-int8]``) and mapped with the served uint8 rule;
+pictures go through the served pipeline's own decode / pad / tile / stitch / PNG rules
+(``serving/backends/gd_pictures.py`` via ``serving/tiling.py``), so a local result equals the served one (parity
+proves the runtimes agree).
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """The NGC Triton container a repository targets: its release table, the plan-version guard, size limits.
 
 A TensorRT plan loads only on the TensorRT version that built it (same major.minor.patch; plans are not built
-version-compatible here). ``gandeploy repo --flavour ngc --triton-release YY.MM`` therefore serves
-``model.plan`` only when the export's recorded TensorRT version (``manifest["tensorrt"]["version"]``) is the
-one inside that container, and otherwise falls back to ``onnxruntime_onnx`` with a warning that says what to
-rebuild. ``DEFAULT_RELEASE`` is the release the deployment files pin (``serving/Dockerfile``,
-``docker-compose.yml``, ``k8s/*.yaml``); the ``tensorrt`` pip extra pins the same TensorRT (a test keeps
-all of them in step). To move: add the release's row below (NGC "Triton Inference Server Container
-Versions" table), change ``DEFAULT_RELEASE``, the image tags in ``serving/`` and the extra's pin together.
+version-compatible here). ``gandeploy repo --flavour ngc --triton-release YY.MM`` therefore serves ``model.plan``
+(``model.int8.plan`` with ``--precision int8``) only when the export's recorded TensorRT version
+(``manifest["tensorrt"]["version"]``, ``manifest["tensorrt_int8"]["version"]``) is the one inside that container,
+and otherwise falls back to ``onnxruntime_onnx`` with a warning that says what to rebuild. ``DEFAULT_RELEASE`` is
+the release the deployment files pin (``serving/Dockerfile``, ``docker-compose.yml``, ``k8s/*.yaml``); the
+``tensorrt`` pip extra pins the same TensorRT (a test keeps all of them in step). To move: add the release's row
+below (NGC "Triton Inference Server Container Versions" table), change ``DEFAULT_RELEASE``, the image tags in
+``serving/`` and the extra's pin together.
 
 Also here: the image-to-image pipeline's per-axis size limits derived from the TensorRT profile (so padded
 pictures never leave it) and the /dev/shm a python-backend deployment needs for its largest batch.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gandeploy.errors import UserInputError, unknown_choice
+from gandeploy.formats import get_format
 from gandeploy.models.io import HEIGHT, IMAGE, WIDTH, TensorSpec
 from gandeploy.utils.logging import get_logger
 
@@ -77,32 +79,37 @@ def same_plan_version(built: str, target: str) -> bool:
 
 @dataclass(frozen=True)
 class PlanChoice:
-    """Whether ``model.plan`` is served in the target container, and why not when it is not."""
+    """Whether a TensorRT engine of the export (``plan``) is served in the target container, and why not."""
 
     use_plan: bool
     reason: str
+    plan: str = "model.plan"
+    has_plan: bool = True  # False: the export holds no such engine (nothing to warn about)
 
 
-def plan_choice(manifest: Mapping[str, Any], release: Release) -> PlanChoice:
-    """Serve the export's plan only when its recorded TensorRT version is the container's."""
-    if "model.plan" not in manifest.get("files", {}):
-        return PlanChoice(False, "the export has no model.plan")
-    built = str((manifest.get("tensorrt") or {}).get("version") or "")
+def plan_choice(manifest: Mapping[str, Any], release: Release, key: str = "tensorrt") -> PlanChoice:
+    """Serve the export's engine of format ``key`` (``tensorrt``: model.plan, ``tensorrt-int8``:
+    model.int8.plan) only when the TensorRT version its manifest block recorded is the container's."""
+    fmt = get_format(key)
+    plan = str(fmt.file)
+    if plan not in manifest.get("files", {}):
+        return PlanChoice(False, f"the export has no {plan}", plan, False)
+    built = str((manifest.get(str(fmt.record)) or {}).get("version") or "")
     if not built:
-        return PlanChoice(False, "the export's manifest does not record which TensorRT built model.plan; "
-                                 "re-run 'gandeploy export --trt'")
+        return PlanChoice(False, f"the export's manifest does not record which TensorRT built {plan}; "
+                                 "re-run 'gandeploy export --trt'", plan)
     if not same_plan_version(built, release.tensorrt):
-        return PlanChoice(False, f"model.plan was built by TensorRT {built} but the NGC {release.release} "
+        return PlanChoice(False, f"{plan} was built by TensorRT {built} but the NGC {release.release} "
                                  f"container runs TensorRT {release.tensorrt}; rebuild it with "
                                  f"'pip install tensorrt=={release.tensorrt.rsplit('.', 1)[0]}' + 'gandeploy "
-                                 f"export --trt', or pass the --triton-release whose TensorRT is {built}")
-    return PlanChoice(True, f"TensorRT {built} = NGC {release.release}")
+                                 f"export --trt', or pass the --triton-release whose TensorRT is {built}", plan)
+    return PlanChoice(True, f"TensorRT {built} = NGC {release.release}", plan)
 
 
-def warn_fallback(export_name: str, choice: PlanChoice) -> None:
+def warn_fallback(export_name: str, choice: PlanChoice, onnx_file: str = "model.onnx") -> None:
     """One warning when an export has a plan that the target container cannot load."""
-    if not choice.use_plan and "no model.plan" not in choice.reason:
-        log.warning("%s: serving model.onnx on onnxruntime_onnx instead of model.plan: %s.", export_name,
+    if choice.has_plan and not choice.use_plan:
+        log.warning("%s: serving %s on onnxruntime_onnx instead of %s: %s.", export_name, onnx_file, choice.plan,
                     choice.reason)
 
 

@@ -3,8 +3,9 @@
 Per export ``<name>`` (``gandeploy/contract.py`` decides every tensor)::
 
     <name>_generator/   raw generator, the ONNX IO. local: python backend running model.onnx on ONNX Runtime
-                        CPU; ngc: platform tensorrt_plan when the export's model.plan was built by the
-                        target release's TensorRT (``ngc.py``), else onnxruntime_onnx
+                        CPU; ngc: platform tensorrt_plan when the export's model.plan (--precision int8:
+                        model.int8.plan) was built by the target release's TensorRT (``ngc.py``), else
+                        onnxruntime_onnx on the ONNX of --precision
     <name>/             sampling, local: ONE python step (served inputs checked → latents → model.onnx on
                         ONNX Runtime → uint8 image), the same contract as the ngc ensemble below without two
                         python-backend hops per request;
@@ -94,6 +95,18 @@ def onnx_file(precision: str) -> str:
     if precision not in files:
         raise UserInputError(f"--precision must be one of {', '.join(files)}, got '{precision}'.")
     return str(files[precision])
+
+
+ENGINE_PRECISION = {"fp32": "fp16", "int8": "int8"}  # repo --precision -> the TensorRT engine served in its place (ngc)
+
+
+def engine_key(precision: str) -> str | None:
+    """The TensorRT format the ngc flavour serves instead of the ONNX of ``precision`` (when the container's
+    TensorRT built it), looked up in the format table: int8 → ``tensorrt-int8`` (model.int8.plan, built from
+    model.int8.onnx); the default fp32 → ``tensorrt`` (the FP16 engine model.plan); fp16 → none
+    (model.fp16.onnx itself)."""
+    want = ENGINE_PRECISION.get(precision)
+    return next((k for k, f in FORMATS.items() if f.runtime == "tensorrt" and f.precision == want), None)
 
 
 @dataclass
@@ -225,11 +238,13 @@ def _generators(export: ServedExport, options: RepositoryOptions, batching: C.Ba
         params = {**meta, "onnx_file": options.onnx_file, "intra_op_threads": options.threads}
         cfg = C.python_model(name, inputs, outputs, batching, params)
         return [PlannedModel(name, "generator", cfg, {**_python_files("generator_onnx.py"), **onnx_files}, onnx_sha)]
-    choice = ngc.plan_choice(export.manifest.data, ngc.get_release(options.triton_release))
-    ngc.warn_fallback(export.name, choice)
-    if choice.use_plan and options.precision == "fp32":  # the plan alone: an ONNX Runtime twin would take GPU memory and never run
-        plan_files, plan_sha = _export_file(export, "model.plan")
-        return [PlannedModel(name, "generator_trt", C.native_model(name, "tensorrt_plan", "model.plan", inputs,
+    engine = engine_key(options.precision)
+    choice = ngc.plan_choice(export.manifest.data, ngc.get_release(options.triton_release), engine) if engine else None
+    if choice is not None:
+        ngc.warn_fallback(export.name, choice, options.onnx_file)
+    if choice is not None and choice.use_plan:  # the plan alone: an ONNX Runtime twin would take GPU memory, unused
+        plan_files, plan_sha = _export_file(export, choice.plan)
+        return [PlannedModel(name, "generator_trt", C.native_model(name, "tensorrt_plan", choice.plan, inputs,
                                                                     outputs, batching, meta), plan_files, plan_sha)]
     return [PlannedModel(name, "generator", C.native_model(name, "onnxruntime_onnx", options.onnx_file, inputs,
                                                             outputs, batching, meta), onnx_files, onnx_sha)]

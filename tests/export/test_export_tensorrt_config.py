@@ -13,7 +13,7 @@ from export_helpers import TINY
 
 from gandeploy.errors import ExportError
 from gandeploy.export.onnx2trt import check_context, engine_loader, polygraphy_profile, vet_timing_cache
-from gandeploy.export.pipeline import tensorrt_profile
+from gandeploy.export.tensorrt_builds import tensorrt_profile
 from gandeploy.registry import get_model
 from gandeploy.runtimes.tensorrt_rt import device_memory_bytes, unavailable_reason
 

@@ -28,6 +28,7 @@ from gandeploy.evaluation.bench.roofline import Roofline, flops_per_image, inten
 from gandeploy.evaluation.cases import case_io, test_image
 from gandeploy.evaluation.parity.parity import SERVED
 from gandeploy.formats import FORMATS, get_format
+from gandeploy.manifest import unbuilt_reason
 from gandeploy.models.io import HW
 from gandeploy.runtimes.base import Runtime, open_runtime
 from gandeploy.utils.logging import get_logger
@@ -167,8 +168,9 @@ def bench_inputs(contract: ServedContract, batch: int, hw: HW | None) -> tuple[d
 def _open(key: str, export_dir: Path, manifest: Manifest, threads: int, url: str | None,
           protocol: str) -> Runtime:
     fmt = get_format(key)
-    if key == "tensorrt" and not manifest.tensorrt.get("built"):
-        raise BackendUnavailable(f"not built at export: {manifest.tensorrt.get('reason', 'no plan')}")
+    unbuilt = unbuilt_reason(manifest.data, key)  # TensorRT engines: the export's recorded reason
+    if unbuilt:
+        raise BackendUnavailable(f"not built at export: {unbuilt}")
     if fmt.file and not (export_dir / fmt.file).is_file():
         int8 = manifest.data.get("int8") or {}
         refused = int8.get("reason") if fmt.precision == "int8" and "tries" in int8 else None

@@ -26,6 +26,7 @@ from gandeploy.errors import BackendUnavailable
 from gandeploy.evaluation.bench.bench import BenchReport, default_threads, run_bench
 from gandeploy.evaluation.bench.goals import Goal, check_goals
 from gandeploy.evaluation.bench.speed_goals import SpeedFigures, ort_rate, speed_goals
+from gandeploy.formats import FORMATS
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("bench.suite")
@@ -129,7 +130,7 @@ def run_suite(work_dir: str | os.PathLike[str] = "reports/bench-suite", *, threa
             export_run(run, out, fp16=True, max_batch=max_batch, int8=int8, int8_judge=judge_for_run if int8 else None,
                        force=True, **sizes)  # type: ignore[arg-type]
         exports[name] = out
-    local = ("torch", "onnxruntime", "onnxruntime-fp16", "onnxruntime-int8", "tensorrt")
+    local = tuple(k for k, f in FORMATS.items() if f.device != "server")  # every in-process format of the table
     served_keys = ("triton", "triton-ensemble")
     reports: dict[str, BenchReport] = {}
     serve_ready: float | None = None

@@ -16,7 +16,10 @@
 * **Picture-input generators** (image-to-image, super-resolution) by PSNR of the INT8 output against FP32 on
   deterministic test pictures, both mapped to uint8 in the output's declared value range: pass at
   ≥ ``PSNR_MIN_DB`` dB on [0, 255] (30 dB = RMSE 8.1 levels: below it INT8's banding and blotches are visible
-  next to the FP32 picture; FP16 exports sit above 45 dB).
+  next to the FP32 picture; FP16 exports sit above 45 dB), at ``JUDGE_HW`` kept inside the export's sizes.
+
+A judge takes the INT8 ONNX file, or a function running one batch on another runtime of the same INT8 model (the
+export's TensorRT INT8 engine is accepted by the same judge, export/tensorrt_builds.py).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from gandeploy.errors import GanDeployError
 from gandeploy.metrics.distribution import fid, kid
 from gandeploy.evaluation.evaluate import default_features
 from gandeploy.metrics.features import get_extractor
-from gandeploy.export.onnx2int8 import Int8Verdict, Judge
+from gandeploy.export.onnx2int8 import Candidate, Int8Verdict, Judge
 from gandeploy.models.io import GeneratorIO, example_inputs, from_uint8, to_uint8
 from gandeploy.utils.logging import get_logger
 
@@ -54,6 +57,14 @@ def _session(path: Path) -> Any:
 
 def _run(sess: Any, feeds: Sequence[dict[str, np.ndarray]], output: str) -> np.ndarray:
     return np.concatenate([sess.run([output], f)[0] for f in feeds])
+
+
+def _candidate(candidate: Candidate, feeds: Sequence[dict[str, np.ndarray]], output: str) -> np.ndarray:
+    """The INT8 candidate's outputs on every batch: an ONNX file on ONNX Runtime CPU, or a function running one
+    batch (the TensorRT engine of the accepted model, export/tensorrt_builds.py)."""
+    if isinstance(candidate, (str, Path)):
+        return _run(_session(Path(candidate)), feeds, output)
+    return np.concatenate([np.asarray(candidate(f), dtype=np.float32) for f in feeds])
 
 
 def psnr(ref_u8: np.ndarray, got_u8: np.ndarray) -> float:
@@ -78,7 +89,7 @@ def judge_for(fp32_path: Path, io: GeneratorIO, contract: ServedContract, datase
     output = io.output_names[0]
     ref = _session(fp32_path)
     if io.image_input is not None:
-        return _picture_judge(ref, io, output)
+        return _picture_judge(ref, io, output, judge_hw(contract))
     seeds = np.arange(JUDGE_FIRST_SEED, JUDGE_FIRST_SEED + max(4, n), dtype=np.int64)
     feeds = [contract.generator_feeds(seeds[i:i + BATCH]) for i in range(0, len(seeds), BATCH)]
     ref_out = _run(ref, feeds, output)
@@ -89,8 +100,8 @@ def judge_for(fp32_path: Path, io: GeneratorIO, contract: ServedContract, datase
     small = ref_f.shape[1] <= FID_MAX_DIM
     control_fid = fid(ref_f[:half], ref_f[half:]) if small else None
 
-    def judge(int8_path: Path) -> Int8Verdict:
-        out = _run(_session(int8_path), feeds, output)
+    def judge(candidate: Candidate) -> Int8Verdict:
+        out = _candidate(candidate, feeds, output)
         if not np.isfinite(out).all():
             return Int8Verdict(False, "distribution", {"features": features}, "INT8 output is not finite")
         f = extractor(out, desc="INT8 features")
@@ -135,13 +146,22 @@ def test_pictures(io: GeneratorIO, count: int = 4, hw: tuple[int, int] = JUDGE_H
     return feeds
 
 
-def _picture_judge(ref: Any, io: GeneratorIO, output: str) -> Judge:
-    feeds = test_pictures(io)
+def judge_hw(contract: ServedContract) -> tuple[int, int]:
+    """``JUDGE_HW`` kept inside the export's checked sizes (the TensorRT profile's min..max), per axis."""
+    sizes = contract.image_sizes or {}
+    if not sizes:
+        return JUDGE_HW
+    lo, hi = sizes["min"], sizes["max"]
+    return min(max(JUDGE_HW[0], lo[0]), hi[0]), min(max(JUDGE_HW[1], lo[1]), hi[1])
+
+
+def _picture_judge(ref: Any, io: GeneratorIO, output: str, hw: tuple[int, int] = JUDGE_HW) -> Judge:
+    feeds = test_pictures(io, hw=hw)
     value_range = io.outputs[0].value_range
     ref_u8 = to_uint8(_run(ref, feeds, output), value_range)
 
-    def judge(int8_path: Path) -> Int8Verdict:
-        out = _run(_session(int8_path), feeds, output)
+    def judge(candidate: Candidate) -> Int8Verdict:
+        out = _candidate(candidate, feeds, output)
         if not np.isfinite(out).all():
             return Int8Verdict(False, "psnr", {}, "INT8 output is not finite")
         got = to_uint8(out, value_range)

@@ -1,15 +1,16 @@
 """Parity: every backend against the PyTorch FP32 reference on fixed seeds and fixed test images.
 
 Sampling models get seeds ``first, first+1, ...`` with the served contract's case values for every other input
-(``cases.case_io``: the same request goes to the ensemble, its generator feeds to every raw backend) at
-several batch sizes; image-to-image models get deterministic synthetic pictures at several H×W (square and
-not), and the tiled-vs-whole check (``evaluation/parity/tiled.py``: a picture of at least 4x4 tiles through the tiled
-pipeline against PyTorch on the whole picture). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, triton) are compared in float against
-``torch``; the served ensemble (``triton-ensemble``) in uint8 against ``to_uint8(torch(...))`` of the same
-inputs (translation: PNG in, the served pipeline's pad / tile / crop rules applied to the reference too). Tolerances come from
-``tolerances.TOLERANCES``; unavailable backends are listed as skipped with the reason. INT8 backends have no
-per-pixel bound: their rows pass or fail by the distribution verdict (int8_verdict.py, run here afresh on
-``model.int8.onnx`` against ``model.onnx``), the pixel figures are reported beside it.
+(``cases.case_io``: the same request goes to the ensemble, its generator feeds to every raw backend) at several
+batch sizes; image-to-image models get deterministic synthetic pictures at several H×W (square and not), and the
+tiled-vs-whole check (``evaluation/parity/tiled.py``: a picture of at least 4x4 tiles through the tiled pipeline
+against PyTorch on the whole picture). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, tensorrt-int8, triton)
+are compared in float against ``torch``; the served ensemble (``triton-ensemble``) in uint8 against
+``to_uint8(torch(...))`` of the same inputs (translation: PNG in, the served pipeline's pad / tile / crop rules
+applied to the reference too). Tolerances come from ``tolerances.TOLERANCES``; unavailable backends are listed as
+skipped with the reason. INT8 backends have no per-pixel bound: their rows pass or fail by the distribution verdict
+(int8_verdict.py, run here afresh on the backend itself — ``model.int8.onnx`` on ONNX Runtime, ``model.int8.plan``
+on TensorRT — against ``model.onnx``), the pixel figures are reported beside it.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from gandeploy.errors import BackendUnavailable, GanDeployError, UserInputError,
 from gandeploy.evaluation.cases import case_io, test_image
 from gandeploy.export.validate import Case  # the same fixed-input case the export checks use
 from gandeploy.formats import FORMATS, get_format
+from gandeploy.manifest import unbuilt_reason
 from gandeploy.models.io import HW, to_uint8
-from gandeploy.runtimes.base import Runtime, open_runtime
+from gandeploy.runtimes.base import Runtime, batch_runner, open_runtime
 from gandeploy.serving.tiling import PipelineSettings, pipeline_settings, run_pictures
 from gandeploy.tolerances import Tolerance, tolerance_for
 from gandeploy.utils.logging import get_logger
@@ -201,9 +203,9 @@ def _ensemble_sampling(runtime: Runtime, reference_out: np.ndarray, request: dic
 def _open(key: str, export_dir: Path, manifest: Manifest, options: dict[str, Any]) -> Runtime:
     """Open a backend; a missing artifact or library becomes ``BackendUnavailable`` (listed as skipped)."""
     fmt = get_format(key)
-    if key == "tensorrt" and not manifest.tensorrt.get("built"):
-        reason = manifest.tensorrt.get("reason") or "no model.plan in the export"
-        raise BackendUnavailable(f"not built at export: {reason}")
+    unbuilt = unbuilt_reason(manifest.data, key)  # TensorRT engines: the export's recorded reason
+    if unbuilt:
+        raise BackendUnavailable(f"not built at export: {unbuilt}")
     if fmt.file and not (export_dir / fmt.file).is_file():
         hint = {"fp16": " (re-export with --fp16)", "int8": " (re-export with --int8; " + str(
             manifest.data.get("int8", {}).get("reason") or "not requested") + ")"}.get(fmt.precision, "")
@@ -255,7 +257,7 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
                                    tolerance_for(get_format(key).precision), error=str(exc)))
             continue
         if get_format(key).precision == "int8":
-            verdicts[key] = _int8_verdict(export_dir, contract, get_format(key).file)  # type: ignore[arg-type]
+            verdicts[key] = _int8_verdict(export_dir, contract, runtime)
         with runtime:
             for case in cases:
                 row = _compare_case(key, runtime, reference, contract, case, inputs[case], ref_out[case], report)
@@ -316,8 +318,9 @@ def _tiled_check(export_dir: Path, manifest: Manifest, reference: Runtime, repor
     return check
 
 
-def _int8_verdict(export_dir: Path, contract: ServedContract, file: str) -> Any:
-    """The INT8 acceptance test of int8_verdict.py, on this export's FP32 and INT8 models."""
+def _int8_verdict(export_dir: Path, contract: ServedContract, runtime: Runtime) -> Any:
+    """The INT8 acceptance test of int8_verdict.py: this export's FP32 model against the INT8 model as ``runtime``
+    runs it (``model.int8.onnx`` on ONNX Runtime, ``model.int8.plan`` on TensorRT), in batches its limits allow."""
     from gandeploy.config import load_run_config
     from gandeploy.evaluation.parity.int8_verdict import judge_for
 
@@ -325,7 +328,8 @@ def _int8_verdict(export_dir: Path, contract: ServedContract, file: str) -> Any:
         dataset = load_run_config(export_dir).dataset
     except GanDeployError:
         dataset = None
-    return judge_for(export_dir / "model.onnx", contract.io, contract, dataset)(export_dir / file)
+    judge = judge_for(export_dir / FORMATS["onnxruntime"].file, contract.io, contract, dataset)  # type: ignore[operator]
+    return judge(batch_runner(runtime, contract.io.output_names[0], contract.max_batch))
 
 
 def _compare_case(key: str, runtime: Runtime, reference: Runtime, contract: ServedContract, case: Case,
