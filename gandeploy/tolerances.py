@@ -50,10 +50,12 @@ KINDS = ("float", "uint8")
 
 # An FP32 case may differ from the PyTorch FP32 reference by up to FLOOR_FACTOR × its own FP32 noise floor
 # (|FP32 − float64| of the reference). Each correct FP32 implementation errs by about the floor against the
-# exact result, so two of them differ by at most about 2 × floor (triangle inequality); 3 leaves room for a
-# backend whose own error is up to twice PyTorch's. Measured: ONNX Runtime vs PyTorch 1.1-1.5 × the floor
-# (CycleGAN at 8x8, 3 initialisations), ONNX Runtime vs float64 at most 0.6 × the floor.
-FLOOR_FACTOR = 3.0
+# exact result, so two of them differ by about 2 × floor (triangle inequality); the floor is itself one draw
+# of heavy-tailed noise (the max of a few hundred amplified roundings), so 4 leaves 2x room over that.
+# Measured ONNX Runtime vs PyTorch, over the floor: CycleGAN (ngf 64, 9 blocks) at 8x8, 3 initialisations,
+# 1.1-1.5x (max abs) and 1.2x (mean abs); a tiny CycleGAN with a planted near-constant bottleneck channel,
+# 126 cases: max abs median 1.2x, p90 1.7x, worst 2.8x; mean abs median 1.2x, worst 2.3x.
+FLOOR_FACTOR = 4.0
 
 
 @dataclass(frozen=True)
