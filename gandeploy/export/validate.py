@@ -168,8 +168,12 @@ def compare(runtime: Runtime, refs: Sequence[Reference], tolerance: Tolerance,
         entry["floor"] = f"not measured: {missing[0]}; the table's bounds apply"
     if any("uint8_levels" in r for r in rows):
         entry["uint8_levels"] = worst_levels
-    log.info("%-17s max abs %.2e  mean abs %.2e  %s", runtime.key, worst, entry["mean_abs"],
-             "ok" if passed else "BREACH")
+    raised = [(r, ref) for r, ref in zip(rows, refs, strict=True)
+              if "bound" in r and r["bound"]["max_abs"] > tolerance.max_abs]  # the floor set this case's bound
+    note = "".join(f" (bound {r['bound']['max_abs']:.2e} = {FLOOR_FACTOR:g} x the FP32 noise floor "
+                   f"{r['floor']['max_abs']:.2e} at {ref.case.label()})" for r, ref in raised[:1])
+    log.info("%-17s max abs %.2e  mean abs %.2e  %s%s", runtime.key, worst, entry["mean_abs"],
+             "ok" if passed else "BREACH", note)
     return entry
 
 
