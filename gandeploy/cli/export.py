@@ -64,7 +64,8 @@ def export(run_dir: Path, out: Path | None, fp16: bool, trt: bool | None, max_ba
 
     \b
     Every artifact is run here and compared with PyTorch; a breach of tolerance fails the export:
-      model.onnx       ONNX Runtime FP32      max abs <= 1e-4
+      model.onnx       ONNX Runtime FP32      max abs <= 1e-4 and mean abs <= 1e-5, or 4x the case's own
+                                              FP32 noise floor (PyTorch FP32 vs float64) where larger
       model.fp16.onnx  ONNX Runtime FP16      max abs <= 2e-2, uint8 images within 2 levels; layers whose
                                               FP32 activations pass FP16's range (measured on real
                                               pictures) stay in FP32

@@ -3,11 +3,13 @@
 ``open_runtime("torch", path)`` accepts an export dir (the generator is rebuilt from the dir's own
 ``config.json`` + ``generator.pt``; ``run_dir=`` rebuilds it from a run dir instead) or a run dir directly
 (``generator=`` picks its checkpoint key, e.g. CycleGAN's G_B; the runtime's ``generator_key`` is the one
-loaded); ``module=`` wraps an in-memory generator.
+loaded); ``module=`` wraps an in-memory generator. ``run_float64`` runs a float64 copy of the same generator:
+the exact-arithmetic stand-in each case's FP32 noise floor is measured against (``tolerances.noise_floor``).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,14 @@ import torch
 from torch import nn
 
 from gandeploy.config import RunConfig, load_run_config
-from gandeploy.errors import ExportError, UserInputError
+from gandeploy.errors import ExportError, UserInputError, one_line
 from gandeploy.manifest import MANIFEST_FILE, load_manifest
 from gandeploy.registry import get_model
 from gandeploy.runtimes.base import Runtime, check_inputs
 from gandeploy.utils.device import resolve_device
+from gandeploy.utils.logging import get_logger
+
+log = get_logger("runtimes.torch")
 
 
 class TorchRuntime(Runtime):
@@ -37,16 +42,42 @@ class TorchRuntime(Runtime):
         io = get_model(run.model).io(run.arch)
         self.inputs, self.outputs = io.inputs, io.outputs
         self._torch_device = dev
+        self._double: nn.Module | None = None
+        self.float64_reason: str | None = None  # why there is no float64 reference, once a run failed
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _args(self, inputs: Mapping[str, np.ndarray], dtype: torch.dtype | None = None) -> list[torch.Tensor]:
         feeds = check_inputs(self.inputs, inputs)
         args = [torch.from_numpy(feeds[name]).to(self._torch_device) for name in self.input_names]
+        return [a.to(dtype) if dtype is not None and a.is_floating_point() else a for a in args]
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        args = self._args(inputs)
         with torch.inference_mode():
             out = self.module(*args)  # [N, C, H, W] (2D MLP: [N, D])
         return {self.output_names[0]: out.detach().float().cpu().numpy()}
 
+    def run_float64(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        """The same generator in float64 (a copy, float inputs cast), outputs as float64 arrays; None (with
+        ``float64_reason`` set) when the generator cannot run in float64 or does not compute in it."""
+        if self.float64_reason is not None:
+            return None
+        try:
+            if self._double is None:
+                self._double = copy.deepcopy(self.module).double().eval()
+            with torch.inference_mode():
+                out = self._double(*self._args(inputs, torch.float64))
+            if out.dtype != torch.float64:
+                raise TypeError(f"its output is {str(out.dtype).removeprefix('torch.')}, not float64")
+        except (RuntimeError, TypeError, NotImplementedError) as exc:
+            self.float64_reason = f"the generator does not run in float64 ({one_line(str(exc), 120)})"
+            self._double = None
+            log.warning("FP32 noise floor not measured: %s; the table's FP32 bounds apply", self.float64_reason)
+            return None
+        return {self.output_names[0]: out.detach().cpu().numpy()}
+
     def close(self) -> None:
         self.module = self.module.cpu()
+        self._double = None
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "model": self.run_config.model, "generator": self.generator_key,

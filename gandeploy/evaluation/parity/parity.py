@@ -7,10 +7,12 @@ tiled-vs-whole check (``evaluation/parity/tiled.py``: a picture of at least 4x4 
 against PyTorch on the whole picture). Raw backends (onnxruntime, onnxruntime-fp16, tensorrt, tensorrt-int8, triton)
 are compared in float against ``torch``; the served ensemble (``triton-ensemble``) in uint8 against
 ``to_uint8(torch(...))`` of the same inputs (translation: PNG in, the served pipeline's pad / tile / crop rules
-applied to the reference too). Tolerances come from ``tolerances.TOLERANCES``; unavailable backends are listed as
-skipped with the reason. INT8 backends have no per-pixel bound: their rows pass or fail by the distribution verdict
-(int8_verdict.py, run here afresh on the backend itself — ``model.int8.onnx`` on ONNX Runtime, ``model.int8.plan``
-on TensorRT — against ``model.onnx``), the pixel figures are reported beside it.
+applied to the reference too). Tolerances come from ``tolerances.TOLERANCES``, FP32 float rows widened to
+``FLOOR_FACTOR`` × the case's own FP32 noise floor (PyTorch FP32 vs float64, ``tolerances.tolerance_for(...,
+floor=)``, the rule the export check uses); unavailable backends are listed as skipped with the reason. INT8
+backends have no per-pixel bound: their rows pass or fail by the distribution verdict (int8_verdict.py, run here
+afresh on the backend itself — ``model.int8.onnx`` on ONNX Runtime, ``model.int8.plan`` on TensorRT — against
+``model.onnx``), the pixel figures are reported beside it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from gandeploy.manifest import unbuilt_reason
 from gandeploy.models.io import HW, to_uint8
 from gandeploy.runtimes.base import Runtime, batch_runner, open_runtime
 from gandeploy.serving.tiling import PipelineSettings, pipeline_settings, run_pictures
-from gandeploy.tolerances import Tolerance, tolerance_for
+from gandeploy.tolerances import Tolerance, noise_floor, tolerance_for
 from gandeploy.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -59,6 +61,7 @@ class Row:
     kind: str  # "float" | "uint8"
     case: Case
     tolerance: Tolerance
+    floor: Diff | None = None  # the case's FP32 noise floor (FP32 float rows; None: not measured)
     diff: Diff | None = None
     breaches: list[str] = field(default_factory=list)
     error: str | None = None
@@ -72,7 +75,7 @@ class Row:
         return {"backend": self.backend, "precision": self.precision, "kind": self.kind, "batch": self.case.batch,
                 "hw": list(self.case.hw) if self.case.hw else None, "seed": self.case.seed,
                 "diff": self.diff.to_json() if self.diff else None, "tolerance": self.tolerance.to_json(),
-                "breaches": self.breaches, "error": self.error, "passed": self.passed,
+                "floor": self.floor.to_json() if self.floor else None, "breaches": self.breaches, "error": self.error, "passed": self.passed,
                 "seconds": round(self.seconds, 4)}
 
 
@@ -243,6 +246,8 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
     inputs = {case: case_inputs(contract, case) for case in cases}  # (generator feeds, served request)
     out_name = contract.io.output_names[0]
     ref_out = {case: reference.run(f)[out_name] for case, (f, _) in inputs.items()}
+    floors = _floors(reference, inputs, ref_out, contract) if any(
+        get_format(k).precision == "fp32" for k in keys) else {}
     options = {"url": url, "protocol": protocol}
     verdicts: dict[str, Any] = {}
     for key in keys:
@@ -260,7 +265,8 @@ def run_parity(export_dir: str | os.PathLike[str], backends: Sequence[str] | Non
             verdicts[key] = _int8_verdict(export_dir, contract, runtime)
         with runtime:
             for case in cases:
-                row = _compare_case(key, runtime, reference, contract, case, inputs[case], ref_out[case], report)
+                row = _compare_case(key, runtime, reference, contract, case, inputs[case], ref_out[case], report,
+                                    floors.get(case))
                 if key in verdicts and row.diff is not None:  # INT8: the distribution verdict is the bound
                     row.breaches = [] if verdicts[key].passed else [f"distribution: {verdicts[key].reason}"]
                 report.rows.append(row)
@@ -332,14 +338,28 @@ def _int8_verdict(export_dir: Path, contract: ServedContract, runtime: Runtime) 
     return judge(batch_runner(runtime, contract.io.output_names[0], contract.max_batch))
 
 
+def _floors(reference: Runtime, inputs: dict[Case, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]],
+            ref_out: dict[Case, np.ndarray], contract: ServedContract) -> dict[Case, Diff]:
+    """Each case's FP32 noise floor: the reference against its float64 run (none where it has none)."""
+    out_name = contract.io.output_names[0]
+    floors = {}
+    for case, (feeds, _) in inputs.items():
+        exact = reference.run_float64(feeds) if hasattr(reference, "run_float64") else None
+        floor = noise_floor(ref_out[case], exact[out_name] if exact else None, contract.output_range)
+        if floor is not None:
+            floors[case] = floor
+    return floors
+
+
 def _compare_case(key: str, runtime: Runtime, reference: Runtime, contract: ServedContract, case: Case,
                   inputs: tuple[dict[str, np.ndarray], dict[str, np.ndarray]], ref_out: np.ndarray,
-                  report: ParityReport) -> Row:
+                  report: ParityReport, floor: Diff | None = None) -> Row:
     precision = get_format(key).precision
     ensemble = key == "triton-ensemble"
     images = ref_out.ndim == 4
     kind = "uint8" if ensemble and images else "float"
-    row = Row(key, precision, kind, case, tolerance_for(precision, kind))
+    row = Row(key, precision, kind, case, tolerance_for(precision, kind, floor),
+              floor=floor if (precision, kind) == ("fp32", "float") else None)
     start = time.perf_counter()
     try:
         feeds, request = inputs

@@ -36,7 +36,7 @@ def parity_table(report: ParityReport) -> str:
 
 
 def parity_markdown(report: ParityReport) -> str:
-    from gandeploy.tolerances import TOLERANCES
+    from gandeploy.tolerances import FLOOR_FACTOR, TOLERANCES
 
     lines = [f"# Parity: {report.name} ({report.model}, {report.task})", "",
              f"Reference: PyTorch FP32 eager ({report.reference.get('torch', '')}). "
@@ -48,7 +48,9 @@ def parity_markdown(report: ParityReport) -> str:
     lines += ["Tolerances (`gandeploy/tolerances.py`):", "",
               markdown_table(["precision", "kind", "max abs", "mean abs", "u8 max", "u8 mean"],
                      [[p, k, fmt(t.max_abs, "g"), fmt(t.mean_abs, "g"), fmt(t.uint8_max, "d"),
-                       fmt(t.uint8_mean, "g")] for (p, k), t in TOLERANCES.items()]), ""]
+                       fmt(t.uint8_mean, "g")] for (p, k), t in TOLERANCES.items()]), "",
+              f"FP32 float rows: max abs and mean abs bounds are the larger of these and {FLOOR_FACTOR:g} x the "
+              "case's own FP32 noise floor (PyTorch FP32 vs float64; per row in the JSON as `floor`).", ""]
     return "\n".join(lines)
 
 
