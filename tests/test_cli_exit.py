@@ -39,3 +39,44 @@ def test_ctrl_c_during_exit_after_a_user_error_keeps_the_message() -> None:
     assert done.returncode == -signal.SIGINT, done
     assert "Traceback" not in done.stderr, done.stderr
     assert "/nonexistent/run-dir" in done.stderr
+
+
+# A command whose Ctrl-C a library turns into its own error, the way onnxruntime's import raises
+# ImportError("initialization failed") from a KeyboardInterrupt that lands while its C extension loads.
+WRAPPING_COMMAND = '''
+import os, signal, time
+import click
+
+def _ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)  # the handler raises KeyboardInterrupt before this returns
+
+@click.command()
+@click.option("--keep-chain/--drop-chain", default=True)
+def wrapped(keep_chain):
+    try:
+        _ctrl_c()
+    except KeyboardInterrupt as exc:
+        if keep_chain:
+            raise ImportError("initialization failed") from exc
+    raise RuntimeError("a library that swallowed the interrupt")
+'''
+
+RUN_WRAPPING = """
+import sys
+from gandeploy import cli
+cli.COMMANDS["wrapped"] = "wrapping_command:wrapped"
+sys.argv = ["gandeploy", *sys.argv[1:]]
+cli.entry()
+"""
+
+
+def test_ctrl_c_that_a_library_wraps_in_its_own_error_exits_130(tmp_path: Path) -> None:
+    (tmp_path / "wrapping_command.py").write_text(WRAPPING_COMMAND)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])}
+    for flag in ("--keep-chain", "--drop-chain"):
+        done = subprocess.run([sys.executable, "-c", RUN_WRAPPING, "wrapped", flag], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 130, (flag, done)
+        assert "Traceback" not in done.stderr, (flag, done.stderr)
+        assert "Aborted (interrupted)." in done.stderr, (flag, done.stderr)

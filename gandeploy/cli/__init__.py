@@ -8,11 +8,14 @@ half-written.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 import click
@@ -66,6 +69,21 @@ class LazyGroup(click.Group):
             _quiet_exit_on_ctrl_c()
 
     def _invoke(self, ctx: click.Context) -> Any:
+        with _ctrl_c_seen() as ctrl_c:
+            try:
+                return self._invoke_command(ctx)
+            except click.exceptions.Exit:
+                raise
+            except Exception as exc:
+                if not (ctrl_c() or _caused_by_ctrl_c(exc)):
+                    raise
+                # a library turned the Ctrl-C into its own error (onnxruntime's import raises ImportError
+                # "initialization failed" from it): still the user's Ctrl-C, not a failure to report
+                log.debug("Ctrl-C surfaced as %s", type(exc).__name__, exc_info=True)
+                click.echo("Aborted (interrupted).", err=True)
+                ctx.exit(130)
+
+    def _invoke_command(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except GanDeployError as exc:
@@ -97,6 +115,40 @@ def _quiet_exit_on_ctrl_c() -> None:
             except (OSError, ValueError):
                 pass
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    """True when ``exc`` was raised from, or while handling, a ``KeyboardInterrupt``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+@contextlib.contextmanager
+def _ctrl_c_seen() -> Iterator[Callable[[], bool]]:
+    """Note a SIGINT while the command runs (it still raises ``KeyboardInterrupt`` as usual); yields a function
+    telling whether one came, for libraries that swallow the interrupt and raise something else."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield lambda: False  # CliRunner in a thread, or a caller that handles SIGINT itself
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(seen)
+    finally:
+        if signal.getsignal(signal.SIGINT) is handler:  # a command may have set its own; leave that alone
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _module_exists(target: str) -> bool:
