@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from signal import SIGTERM
 from typing import Any
 
 import numpy as np
@@ -76,9 +79,19 @@ def span(seeds: Sequence[int]) -> str:
     return ", ".join(str(s) for s in seeds)
 
 
-def _one_thread() -> None:
-    """Worker initialiser: one intra-op thread per process, so ``jobs`` processes share the cores fairly."""
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _one_thread(parent: int) -> None:
+    """Worker initialiser: one intra-op thread per process, so ``jobs`` processes share the cores fairly; and
+    the worker ends with its parent (killed or crashed), never training on as an orphan nobody reads."""
     torch.set_num_threads(1)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
 
 
 def run_jobs(fn: Callable[..., dict[str, Any]], jobs_args: Sequence[tuple[Any, ...]], jobs: int,
@@ -93,7 +106,8 @@ def run_jobs(fn: Callable[..., dict[str, Any]], jobs_args: Sequence[tuple[Any, .
         for args in jobs_args:
             finished(fn(*args), args)
         return
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_one_thread,
+                             initargs=(os.getpid(),)) as pool:
         futures: dict[Future, tuple[Any, ...]] = {pool.submit(fn, *args): args for args in jobs_args}
         try:
             for future in as_completed(futures):
