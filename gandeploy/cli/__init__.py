@@ -8,20 +8,18 @@ half-written.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from types import FrameType
 from typing import Any
 
 import click
 
 from gandeploy import __version__
 from gandeploy.errors import GanDeployError, os_error_message
+from gandeploy.utils.interrupts import caused_by_ctrl_c, sigint_seen
 from gandeploy.utils.logging import setup_logging
 
 log = logging.getLogger(__name__)
@@ -69,13 +67,13 @@ class LazyGroup(click.Group):
             _quiet_exit_on_ctrl_c()
 
     def _invoke(self, ctx: click.Context) -> Any:
-        with _ctrl_c_seen() as ctrl_c:
+        with sigint_seen() as ctrl_c:
             try:
                 return self._invoke_command(ctx)
             except click.exceptions.Exit:
                 raise
             except Exception as exc:
-                if not (ctrl_c() or _caused_by_ctrl_c(exc)):
+                if not (ctrl_c() or caused_by_ctrl_c(exc)):
                     raise
                 # a library turned the Ctrl-C into its own error (onnxruntime's import raises ImportError
                 # "initialization failed" from it): still the user's Ctrl-C, not a failure to report
@@ -115,40 +113,6 @@ def _quiet_exit_on_ctrl_c() -> None:
             except (OSError, ValueError):
                 pass
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _caused_by_ctrl_c(exc: BaseException) -> bool:
-    """True when ``exc`` was raised from, or while handling, a ``KeyboardInterrupt``."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, KeyboardInterrupt):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
-@contextlib.contextmanager
-def _ctrl_c_seen() -> Iterator[Callable[[], bool]]:
-    """Note a SIGINT while the command runs (it still raises ``KeyboardInterrupt`` as usual); yields a function
-    telling whether one came, for libraries that swallow the interrupt and raise something else."""
-    seen: list[int] = []
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield lambda: False  # CliRunner in a thread, or a caller that handles SIGINT itself
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        seen.append(signum)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield lambda: bool(seen)
-    finally:
-        if signal.getsignal(signal.SIGINT) is handler:  # a command may have set its own; leave that alone
-            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _module_exists(target: str) -> bool:

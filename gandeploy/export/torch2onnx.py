@@ -16,14 +16,11 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import signal
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 import onnx
 import torch
@@ -33,6 +30,7 @@ from gandeploy.errors import ExportError
 from gandeploy.export.onnx_io import check_model, save_model, set_metadata
 from gandeploy.export.onnx_rewrite import space_to_depth
 from gandeploy.models.io import BATCH, HEIGHT, WIDTH, GeneratorIO, example_inputs
+from gandeploy.utils.interrupts import sigint_seen
 from gandeploy.utils.logging import get_logger
 
 log = get_logger("export.onnx")
@@ -71,7 +69,7 @@ def export_onnx(generator: nn.Module, io_spec: GeneratorIO, path: Path, *, num_c
     model: onnx.ModelProto | None = None
     chosen = ("dynamo", "torchscript") if exporter == "auto" else (exporter,)
     used, rewrites = "", 0
-    with _interrupts() as interrupted:
+    with sigint_seen() as interrupted:
         for used in chosen:
             if used == "dynamo" and opset is not None and opset < DYNAMO_MIN_OPSET:
                 failures.append(f"dynamo: exports opset >= {DYNAMO_MIN_OPSET} only, --opset {opset} was requested")
@@ -114,29 +112,6 @@ def _export_with(exporter: str, generator: nn.Module, io_spec: GeneratorIO, args
     set_metadata(model, {**(metadata or {}), "gandeploy.exporter": exporter})
     check_model(model, path.name)
     return model, rewrites
-
-
-@contextlib.contextmanager
-def _interrupts() -> Iterator[Callable[[], bool]]:
-    """Note every SIGINT while the exporters run (and raise ``KeyboardInterrupt`` as usual); yields a function
-    that tells whether one came. Exporters catch broad exceptions and may re-raise Ctrl-C as an export error."""
-    seen: list[int] = []
-    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
-    if previous is None or previous == signal.SIG_IGN:  # not the main thread, or Ctrl-C is ignored here
-        yield lambda: False
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        seen.append(signum)
-        if callable(previous) and previous not in (signal.default_int_handler, handler):
-            previous(signum, frame)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield lambda: bool(seen)
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def example_size(io_spec: GeneratorIO, hw: tuple[int, int] | None) -> tuple[int, int] | None:
