@@ -69,35 +69,35 @@ class LazyGroup(click.Group):
     def _invoke(self, ctx: click.Context) -> Any:
         with sigint_seen() as ctrl_c:
             try:
-                return self._invoke_command(ctx)
-            except click.exceptions.Exit:
-                raise
+                return super().invoke(ctx)
+            except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+                raise  # click's own outcomes: already what the user should see
+            except GanDeployError as exc:  # ours, Interrupted (exit 130, what was saved) included: its message
+                error = click.ClickException(str(exc))
+                error.exit_code = getattr(exc, "exit_code", 1)
+                raise error from None
+            except KeyboardInterrupt:
+                _aborted(ctx)
             except Exception as exc:
-                if not (ctrl_c() or caused_by_ctrl_c(exc)):
-                    raise
-                # a library turned the Ctrl-C into its own error (onnxruntime's import raises ImportError
-                # "initialization failed" from it): still the user's Ctrl-C, not a failure to report
-                log.debug("Ctrl-C surfaced as %s", type(exc).__name__, exc_info=True)
-                click.echo("Aborted (interrupted).", err=True)
-                ctx.exit(130)
+                if ctrl_c() or caused_by_ctrl_c(exc):
+                    # a library turned the Ctrl-C into its own error (onnxruntime's import raises ImportError
+                    # "initialization failed" from it): still the user's Ctrl-C, not a failure to report
+                    log.debug("Ctrl-C surfaced as %s", type(exc).__name__, exc_info=True)
+                    _aborted(ctx)
+                if isinstance(exc, OSError):
+                    log.debug("OSError at the CLI boundary", exc_info=True)
+                    raise click.ClickException(os_error_message(exc)) from None
+                if isinstance(exc, MemoryError):
+                    log.debug("MemoryError at the CLI boundary", exc_info=True)
+                    raise click.ClickException("out of memory: ask for less at once (a smaller --n, --batch-size or "
+                                               "image size) or free memory; nothing was half-written.") from None
+                raise
 
-    def _invoke_command(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except GanDeployError as exc:
-            error = click.ClickException(str(exc))
-            error.exit_code = getattr(exc, "exit_code", 1)  # Interrupted: 130
-            raise error from None
-        except OSError as exc:
-            log.debug("OSError at the CLI boundary", exc_info=True)
-            raise click.ClickException(os_error_message(exc)) from None
-        except MemoryError:
-            log.debug("MemoryError at the CLI boundary", exc_info=True)
-            raise click.ClickException("out of memory: ask for less at once (a smaller --n, --batch-size or image "
-                                       "size) or free memory; nothing was half-written.") from None
-        except KeyboardInterrupt:
-            click.echo("Aborted (interrupted).", err=True)
-            ctx.exit(130)
+
+def _aborted(ctx: click.Context) -> None:
+    """The user's Ctrl-C: one line and exit 130, as a shell reports it."""
+    click.echo("Aborted (interrupted).", err=True)
+    ctx.exit(130)
 
 
 _AS_PROGRAM = False  # True only in the installed ``gandeploy`` program (entry), never under CliRunner
