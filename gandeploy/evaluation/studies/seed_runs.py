@@ -82,7 +82,7 @@ def span(seeds: Sequence[int]) -> str:
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _one_thread(parent: int) -> None:
+def _worker_init(parent: int) -> None:
     """Worker initialiser: one intra-op thread per process, so ``jobs`` processes share the cores fairly; and
     the worker ends with its parent (killed or crashed), never training on as an orphan nobody reads."""
     torch.set_num_threads(1)
@@ -106,7 +106,7 @@ def run_jobs(fn: Callable[..., dict[str, Any]], jobs_args: Sequence[tuple[Any, .
         for args in jobs_args:
             finished(fn(*args), args)
         return
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_one_thread,
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_init,
                              initargs=(os.getpid(),)) as pool:
         futures: dict[Future, tuple[Any, ...]] = {pool.submit(fn, *args): args for args in jobs_args}
         try:
