@@ -52,6 +52,17 @@ def _check_device(ctx: click.Context, param: click.Parameter, value: str | None)
     return value
 
 
+def _check_diffaug(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from gandeploy.training.diffaug import parse_policy
+
+    if value is not None:
+        try:
+            parse_policy(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc).removeprefix("diffaug: "), param_hint="--diffaug") from None
+    return value
+
+
 def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in pairs:
@@ -115,6 +126,9 @@ def _add_family_flags(command: click.Command) -> click.Command:
               help="PacGAN: D judges this many samples jointly (divides --batch-size)  [default: 1]")
 @click.option("--instance-noise", type=click.FloatRange(min=0),
               help="Std of noise added to D's inputs, falling linearly to 0 over the constant epochs  [default: off]")
+@click.option("--diffaug", callback=_check_diffaug, metavar="POLICIES",
+              help="DiffAugment: D sees real and generated pictures through these differentiable transforms, "
+                   "comma-separated from color, translation, cutout (small data sets)  [default: off]")
 @click.option("--r1", type=click.FloatRange(min=0),
               help="R1 penalty gamma: D's loss adds gamma/2 * |grad D(x)|^2 on real samples  [default: off]")
 @click.option("--r1-every", type=click.IntRange(min=1),

@@ -1,5 +1,5 @@
 """The ``GANTask`` of latent → sample generators: DCGAN, conditional DCGAN, the fully connected GAN (and, through
-the ``critic_fake`` / ``g_extra`` hooks, InfoGAN).
+the ``critic_real`` / ``critic_fake`` hooks, InfoGAN).
 
 Batches are ``(x, y)``: images [B, C, H, W] in [-1, 1] or points [B, D], labels [B] or ``None``. The generator's
 inputs are drawn by role (``models/inputs.py``); a generator with a ``class_label`` input is conditional: its
@@ -21,6 +21,7 @@ from gandeploy.models.blocks import orthogonal_penalty, ortho_parameters
 from gandeploy.models.io import CLASS_LABEL, POINTS
 from gandeploy.registry import get_model
 from gandeploy.training import losses as L
+from gandeploy.training.diffaug import augment, parse_policy
 from gandeploy.models.inputs import draw_inputs, fixed_inputs
 from gandeploy.training.task import GANTask, Losses, TrainConfig
 from gandeploy.utils.device import step_generator
@@ -45,8 +46,13 @@ class SamplingTask(GANTask):
         self.settings = L.resolve(train)
         self.loss = train.loss
 
+        self.diffaug = parse_policy(train.diffaug)
+        if self.diffaug and self.points:
+            raise UserInputError(f"--diffaug transforms pictures; {run.model} generates points. Leave it out.")
         self.pack = train.pack  # PacGAN: D judges groups of `pack` consecutive samples
-        if self.pack > 1 and (len(self.io.inputs) > 1 or type(self).critic_fake is not SamplingTask.critic_fake):
+        own_terms = (type(self).critic_fake is not SamplingTask.critic_fake
+                     or type(self).critic_real is not SamplingTask.critic_real)
+        if self.pack > 1 and (len(self.io.inputs) > 1 or own_terms):
             raise UserInputError(f"--pack applies to generators with a latent input only; {run.model} also takes "
                                  f"{', '.join(t.name for t in self.io.inputs[1:]) or 'a family loss term'}.")
         d_cfg = self.spec.packed(self.cfg, self.pack) if self.pack > 1 else self.cfg
@@ -71,12 +77,12 @@ class SamplingTask(GANTask):
         inputs = self._inputs(n, gen, labels=y)  # fakes take the real batch's labels
         with torch.no_grad(), self.autocast():
             fake = G(*inputs.values())  # [N, ...]
-        x, fake = self._instance_noise(x, gen), self._instance_noise(fake, gen)
+        x, fake = self._for_d(x, gen), self._for_d(fake, gen)
         with self.autocast():
-            real_logits = self._critic(D, x, inputs)  # [N]
+            real_logits, extra_real, logs_real = self.critic_real(D, x, inputs)  # [N]
             fake_logits, extra, logs = self.critic_fake(D, fake, inputs)  # [N]
-        loss = L.d_loss(self.loss, real_logits, fake_logits) + extra
-        out = dict(logs)
+        loss = L.d_loss(self.loss, real_logits, fake_logits) + extra_real + extra
+        out = {**logs_real, **logs}
         raw_d = self.models["D"]  # second-order gradients outside DDP's reducer
         critic = lambda t: self._critic(raw_d, t, inputs)  # noqa: E731
         if self.loss == "wgan-gp":
@@ -105,7 +111,7 @@ class SamplingTask(GANTask):
         raw_d.requires_grad_(False)  # no D gradients in the G update (D runs outside DDP: self.net)
         try:
             with self.autocast():
-                fake = self._instance_noise(G(*inputs.values()), gen)  # [N, ...]
+                fake = self._for_d(G(*inputs.values()), gen)  # [N, ...]
                 fake_logits, extra, logs = self.critic_fake(self.net("D"), fake, inputs)  # [N]
             loss = L.g_loss(self.loss, fake_logits) + extra
             if self.train.ortho > 0:  # BigGAN's orthogonal regularisation, in float32
@@ -115,6 +121,13 @@ class SamplingTask(GANTask):
             raw_d.requires_grad_(True)
         self.step += 1
         return {"loss_G": loss.detach(), **{f"{k}_G": v for k, v in logs.items()}}
+
+    def critic_real(self, D: nn.Module, real: torch.Tensor, inputs: dict[str, torch.Tensor],
+                    ) -> tuple[torch.Tensor, torch.Tensor | float, Losses]:
+        """D's logits on the real batch [N], plus an extra D-step loss term on it and its logged parts.
+
+        The hook of families that add a term on real samples (InfoGAN's clustering of real pictures)."""
+        return self._critic(D, real, inputs), 0.0, {}
 
     def critic_fake(self, D: nn.Module, fake: torch.Tensor, inputs: dict[str, torch.Tensor],
                     ) -> tuple[torch.Tensor, torch.Tensor | float, Losses]:
@@ -151,6 +164,10 @@ class SamplingTask(GANTask):
         if self.device.type == "cuda":  # pinned: the copy does not wait for the GPU queue to drain
             drawn = {k: v.pin_memory() for k, v in drawn.items()}
         return {k: v.to(self.device, non_blocking=True) for k, v in drawn.items()}
+
+    def _for_d(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """What D sees of a batch: ``x`` through the DiffAugment policy (``--diffaug``), then instance noise."""
+        return self._instance_noise(augment(x, self.diffaug, gen), gen)
 
     def _instance_noise(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """``x`` plus N(0, σ²) instance noise at this step's σ (``instance_noise_std``); ``x`` itself when off."""

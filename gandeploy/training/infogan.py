@@ -6,6 +6,11 @@ constant). Q is a head on D's trunk and belongs to D's parameters, so D's optimi
 implementation): L_I is added to D's loss in the D step (training Q and the shared trunk on fakes) and to G's loss
 in the G step (training G to keep its codes readable). Codes are drawn by role: the categorical code uniform over
 [0, n_cat), the continuous codes U(−1, 1).
+
+``lambda_real`` (off by default) adds, in the D step, a clustering term on the *real* batch (regularised
+information maximisation, Krause et al., 2010): λ_real · (H[Q_cat(c | x)] averaged over the batch − H[the batch's
+mean Q_cat]). Q must then use every category, evenly and confidently, on real pictures as well as on fakes, so two
+categories cannot both claim one digit while another digit has none.
 """
 
 from __future__ import annotations
@@ -33,9 +38,14 @@ class InfoGANOptions:
     lambda_cont: float = field(default=0.1, metadata={"help": "Weight of the continuous-code information loss  "
                                                               "[default: 0.1]"})
 
+    lambda_real: float = field(default=0.0, metadata={"help": "Weight of the clustering term on real pictures: Q "
+                                                              "uses every category, evenly and confidently, on "
+                                                              "the real batch (0: off)  [default: 0.0]"})
+
     def __post_init__(self) -> None:
-        if self.lambda_cat < 0 or self.lambda_cont < 0:
-            raise ValueError("lambda_cat and lambda_cont must be >= 0")
+        for name in ("lambda_cat", "lambda_cont", "lambda_real"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (got {getattr(self, name)})")
 
 
 SWEEP = torch.linspace(-2.0, 2.0, 9)  # continuous-code values of the traversal figures
@@ -51,7 +61,8 @@ class InfoGANTask(SamplingTask):
         self.code_name = self.io.by_role(CATEGORICAL_CODE)[0].name
         self.cont_name = self.io.by_role(CONTINUOUS_CODE)[0].name
         info = ("info_cat", "info_cont")
-        self.loss_names = (*self.loss_names, *info, *(f"{k}_G" for k in info))
+        real = ("real_H_cond", "real_H_marginal") if self.options.lambda_real > 0 else ()
+        self.loss_names = (*self.loss_names, *info, *(f"{k}_G" for k in info), *real)
 
     def save_samples(self, path: Path, step: int) -> Path:
         """The sample grid (one row per category), and ``traversal_c<i>.png`` in the run dir for each continuous
@@ -77,3 +88,16 @@ class InfoGANTask(SamplingTask):
         cat = F.cross_entropy(cat_logits.float(), inputs[self.code_name])
         cont = 0.5 * ((cont_mean.float() - inputs[self.cont_name]) ** 2).sum(dim=1).mean()
         return logits, o.lambda_cat * cat + o.lambda_cont * cont, {"info_cat": cat.detach(), "info_cont": cont.detach()}
+
+    def critic_real(self, D: nn.Module, real: torch.Tensor, inputs: dict[str, torch.Tensor],
+                    ) -> tuple[torch.Tensor, torch.Tensor | float, dict[str, torch.Tensor]]:
+        o: InfoGANOptions = self.options
+        if o.lambda_real <= 0:
+            return super().critic_real(D, real, inputs)
+        logits, cat_logits, _ = D(real, with_q=True)  # [N], [N, n_cat], [N, n_cont]
+        log_p = F.log_softmax(cat_logits.float(), dim=1)  # [N, n_cat]
+        h_cond = -(log_p.exp() * log_p).sum(dim=1).mean()  # confident per picture: low
+        marginal = log_p.exp().mean(dim=0)  # [n_cat]
+        h_marginal = -(marginal * marginal.clamp_min(1e-12).log()).sum()  # every category used: high
+        return logits, o.lambda_real * (h_cond - h_marginal), {"real_H_cond": h_cond.detach(),
+                                                               "real_H_marginal": h_marginal.detach()}

@@ -23,6 +23,7 @@ from torch import nn
 
 from gandeploy.config import RunConfig
 from gandeploy.errors import UserInputError
+from gandeploy.training.diffaug import parse_policy
 
 LOSSES = ("minimax", "nonsat", "lsgan", "wgan", "wgan-gp", "hinge")
 Losses = dict[str, "float | torch.Tensor"]  # named losses of one update: detached scalar tensors or floats
@@ -65,6 +66,7 @@ class TrainConfig:
     ortho: float = 0.0  # > 0: BigGAN's off-diagonal orthogonal regularisation of G with this β (1e-4 in BigGAN)
     pack: int = 1  # PacGAN: D judges this many samples at once (concatenated along channels / dimensions)
     instance_noise: float = 0.0  # > 0: D sees x + σ·N(0, 1), σ falling linearly from this to 0 over the constant epochs
+    diffaug: str = ""  # DiffAugment policies D's inputs go through, real and fake ("translation,cutout"; diffaug.py)
     monitor_every: int = 100  # steps between health checks (monitor.csv); 0: off
     stop_on_collapse: bool = False  # end the run (with a checkpoint) when the collapse signal drops
     checkpoint_every: int = 500  # steps between checkpoints (and always at the end of an epoch)
@@ -81,6 +83,7 @@ class TrainConfig:
         if not (self.r1 >= 0 and self.zero_gp >= 0) or self.r1_every < 1:
             raise ValueError(f"r1 and zero_gp must be >= 0 and r1_every >= 1, got {self.r1}, {self.zero_gp} and "
                              f"{self.r1_every}")
+        parse_policy(self.diffaug)
         if self.pack < 1 or self.batch_size % self.pack:
             raise ValueError(f"pack must be >= 1 and divide batch_size ({self.batch_size}), got {self.pack}")
         for name in ("lr", "lr_g", "lr_d"):
