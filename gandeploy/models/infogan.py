@@ -9,6 +9,10 @@ D: the DCGAN trunk with two heads on its last feature map: the real/fake logit, 
 its negative log-likelihood is ½‖c − μ‖² (+ a constant), as in the paper's MNIST setting. Q shares D's trunk
 and belongs to D's parameters (and so to D's optimizer), as in the reference implementation; the mutual-
 information loss trains Q and the trunk in the D step and G in the G step (``training/infogan.py``).
+
+``z_scale`` < 1 shrinks z inside G before it joins the codes: G then sees z ~ N(0, z_scale²), ClusterGAN's
+remedy (Mukherjee et al., 2019, σ = 0.1) for a noise vector that draws different classes by itself, so that the
+categorical code has to carry the class. The served input stays z ~ N(0, 1).
 """
 
 from __future__ import annotations
@@ -37,9 +41,12 @@ class InfoGANConfig:
     image_size: int = 32
     q_hidden: int = 128
     d_norm: str = "batch"
+    z_scale: float = 1.0  # G multiplies z by this first: < 1 lets the codes, not z, decide what is drawn
 
     def __post_init__(self) -> None:
         n_upsamplings(self.image_size)
+        if not self.z_scale > 0:
+            raise ValueError(f"z_scale must be > 0, got {self.z_scale}")
         if min(self.nz, self.ngf, self.ndf, self.channels, self.q_hidden) < 1:
             raise ValueError("nz, ngf, ndf, channels and q_hidden must be positive")
         if self.n_cat < 2 or self.n_cont < 1:
@@ -59,7 +66,7 @@ class Generator(nn.Module):
         self.main = nn.Sequential(*generator_layers(width_in, cfg.ngf, cfg.channels, cfg.image_size))
 
     def forward(self, z: torch.Tensor, code: torch.Tensor, continuous: torch.Tensor) -> torch.Tensor:
-        z = z.reshape(z.shape[0], -1)  # [N, nz]
+        z = z.reshape(z.shape[0], -1) * self.cfg.z_scale  # [N, nz]
         onehot = self.eye[code.reshape(-1)]  # [N, n_cat] (Gather)
         h = torch.cat([z, onehot, continuous.reshape(z.shape[0], -1)], dim=1)  # [N, nz + n_cat + n_cont]
         return self.main(h[:, :, None, None])  # [N, C, S, S]
