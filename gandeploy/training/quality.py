@@ -31,7 +31,7 @@ from gandeploy.errors import UserInputError
 from gandeploy.metrics.mixtures import N_SAMPLES, ModeStats, mode_stats
 from gandeploy.metrics.paired import paired_scores, translate_held_out
 from gandeploy.metrics.translation import TranslationScore, translation_error
-from gandeploy.models.io import CLASS_LABEL, LATENT
+from gandeploy.models.io import CATEGORICAL_CODE, CLASS_LABEL, LATENT
 from gandeploy.utils.io import atomic_write_json
 from gandeploy.utils.logging import get_logger
 
@@ -84,6 +84,17 @@ def _digits(run_dir: Path, run: Any) -> dict[str, Any] | None:
                 "line": f"label agreement {agree.overall:.1%} over {agree.n} samples (the classifier reads the "
                         f"requested digit; its own held-out accuracy {agree.classifier_accuracy:.1%}; worst class "
                         f"{worst}: {agree.per_class[worst]:.0%})"}
+    if CATEGORICAL_CODE in roles:  # InfoGAN: which digit each category of the code draws, without labels
+        from gandeploy.metrics.codes import code_mapping
+        from gandeploy.registry import get_model
+
+        m = code_mapping(generator, get_model(run.model).io(run.arch))
+        worst = min(range(len(m.per_code)), key=lambda k: m.per_code[k])
+        return {"measure": "code mapping", "value": m.accuracy, "n": m.n, "mapping": list(m.mapping),
+                "per_code": list(m.per_code), "classifier_accuracy": m.classifier_accuracy,
+                "line": f"code mapping {m.accuracy:.1%} over {m.n} samples (the best one-to-one category -> "
+                        f"judged digit; the judge's own held-out accuracy {m.classifier_accuracy:.1%}; weakest "
+                        f"category {worst}: {m.per_code[worst]:.0%} digit {m.mapping[worst]})"}
     if roles == (LATENT,):
         z = torch.randn(1000, int(run.arch.nz), generator=torch.Generator().manual_seed(0))  # [1000, nz]
         with torch.no_grad():

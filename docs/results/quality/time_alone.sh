@@ -14,7 +14,7 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(date +%s)
 .venv/bin/gandeploy train --recipe "training/recipes/$recipe.toml" --out "$work/run" >"$work/train.log" 2>&1
 t1=$(date +%s)
-quality=$(cat "$work/run/quality.json" 2>/dev/null || echo null)  # null: the run measured nothing (InfoGAN)
+quality=$(cat "$work/run/quality.json" 2>/dev/null || echo null)  # null: the run measured nothing
 cat >"$out/alone.json" <<JSON
 {"format": "gandeploy.timings/1", "commit": "$(git rev-parse HEAD)", "cores": $(nproc),
  "command": "gandeploy train --recipe training/recipes/$recipe.toml", "seconds": $((t1 - t0)),
