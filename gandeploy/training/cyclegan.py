@@ -111,7 +111,7 @@ class CycleGANTask(GANTask):
 
     def __init__(self, run: RunConfig, train: TrainConfig, device: torch.device, dataset: Any) -> None:
         super().__init__(run, train, device, dataset)
-        if train.pack > 1 or train.instance_noise > 0 or train.r1 > 0 or train.zero_gp > 0 or train.diffaug:
+        if train.sampling_only:
             raise UserInputError("--pack, --instance-noise, --r1, --zero-gp and --diffaug apply to the sampling "
                                  "families (cyclegan trains with the paper's rule).")
         cfg: CycleGANConfig = run.arch

@@ -96,8 +96,9 @@ class InfoGANTask(SamplingTask):
             return super().critic_real(D, real, inputs)
         logits, cat_logits, _ = D(real, with_q=True)  # [N], [N, n_cat], [N, n_cont]
         log_p = F.log_softmax(cat_logits.float(), dim=1)  # [N, n_cat]
-        h_cond = -(log_p.exp() * log_p).sum(dim=1).mean()  # confident per picture: low
-        marginal = log_p.exp().mean(dim=0)  # [n_cat]
+        p = log_p.exp()
+        h_cond = -(p * log_p).sum(dim=1).mean()  # confident per picture: low
+        marginal = p.mean(dim=0)  # [n_cat]
         h_marginal = -(marginal * marginal.clamp_min(1e-12).log()).sum()  # every category used: high
         return logits, o.lambda_real * (h_cond - h_marginal), {"real_H_cond": h_cond.detach(),
                                                                "real_H_marginal": h_marginal.detach()}

@@ -75,7 +75,7 @@ class Pix2PixTask(GANTask):
 
     def __init__(self, run: RunConfig, train: TrainConfig, device: torch.device, dataset: Any) -> None:
         super().__init__(run, train, device, dataset)
-        if train.pack > 1 or train.instance_noise > 0 or train.r1 > 0 or train.zero_gp > 0 or train.diffaug:
+        if train.sampling_only:
             raise UserInputError("--pack, --instance-noise, --r1, --zero-gp and --diffaug apply to the sampling "
                                  "families (pix2pix trains with the paper's rule).")
         if train.loss not in GAN_MODES:

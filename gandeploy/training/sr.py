@@ -124,8 +124,7 @@ class SRResNetTask(GANTask):
 
     def __init__(self, run: RunConfig, train: TrainConfig, device: torch.device, dataset: Any) -> None:
         super().__init__(run, train, device, dataset)
-        if (train.pack > 1 or train.instance_noise > 0 or train.r1 > 0 or train.zero_gp > 0 or train.ortho > 0
-                or train.diffaug):
+        if train.sampling_only or train.ortho > 0:
             raise UserInputError("--pack, --instance-noise, --r1, --zero-gp, --ortho and --diffaug apply to the "
                                  f"sampling families; {run.model} trains with its own losses (--adv-weight, --gan-type).")
         if train.loss != TrainConfig.loss:

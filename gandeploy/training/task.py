@@ -92,6 +92,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be > 0, got {value}")
         object.__setattr__(self, "options", dict(self.options))
 
+    @property
+    def sampling_only(self) -> bool:
+        """True when a setting only the sampling families (``gan.py``) apply is on: --pack, --instance-noise,
+        --r1, --zero-gp, --diffaug. Translation and super-resolution families refuse them."""
+        return self.pack > 1 or self.instance_noise > 0 or self.r1 > 0 or self.zero_gp > 0 or bool(self.diffaug)
+
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
