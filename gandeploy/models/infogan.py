@@ -13,9 +13,16 @@ information loss trains Q and the trunk in the D step and G in the G step (``tra
 ``z_scale`` < 1 shrinks z inside G before it joins the codes: G then sees z ~ N(0, z_scale²), ClusterGAN's
 remedy (Mukherjee et al., 2019, σ = 0.1) for a noise vector that draws different classes by itself, so that the
 categorical code has to carry the class. The served input stays z ~ N(0, 1).
+
+``z_at`` > 1 lets z join G later, at that resolution (z broadcast over the map as extra channels), instead of
+beside the codes at the input: the 4x4 layout, and with it the digit's shape, then comes from the codes alone and z
+only draws details at the finer maps (the coarse / fine split of FineGAN, Singh et al., 2019, and StyleGAN's
+coarse styles). The served inputs do not change.
 """
 
 from __future__ import annotations
+
+import math
 
 from dataclasses import dataclass
 from typing import Any
@@ -42,9 +49,13 @@ class InfoGANConfig:
     q_hidden: int = 128
     d_norm: str = "batch"
     z_scale: float = 1.0  # G multiplies z by this first: < 1 lets the codes, not z, decide what is drawn
+    z_at: int = 1  # resolution at which z joins G: 1 = beside the codes at the input; 4, 8, ... = later
 
     def __post_init__(self) -> None:
         n_upsamplings(self.image_size)
+        if self.z_at != 1 and self.z_at not in [2 ** k for k in range(2, n_upsamplings(self.image_size) + 2)]:
+            raise ValueError(f"z_at must be 1 or a power of 2 from 4 to image_size / 2 = {self.image_size // 2}, "
+                             f"got {self.z_at}")
         if not self.z_scale > 0:
             raise ValueError(f"z_scale must be > 0, got {self.z_scale}")
         if min(self.nz, self.ngf, self.ndf, self.channels, self.q_hidden) < 1:
@@ -62,14 +73,30 @@ class Generator(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.register_buffer("eye", torch.eye(cfg.n_cat), persistent=False)  # one-hot rows, not in the state dict
-        width_in = cfg.nz + cfg.n_cat + cfg.n_cont
-        self.main = nn.Sequential(*generator_layers(width_in, cfg.ngf, cfg.channels, cfg.image_size))
+        late = cfg.z_at > 1
+        layers = generator_layers(cfg.n_cat + cfg.n_cont + (0 if late else cfg.nz), cfg.ngf, cfg.channels,
+                                  cfg.image_size)
+        # z joins before the transposed conv that reads the z_at x z_at map (each stage is conv, BN, ReLU)
+        self.z_index = 3 * int(math.log2(cfg.z_at) - 1) if late else 0
+        if late:
+            conv = layers[self.z_index]
+            layers[self.z_index] = nn.ConvTranspose2d(conv.in_channels + cfg.nz, conv.out_channels, 4, 2, 1,
+                                                      bias=False)
+        self.main = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, code: torch.Tensor, continuous: torch.Tensor) -> torch.Tensor:
         z = z.reshape(z.shape[0], -1) * self.cfg.z_scale  # [N, nz]
         onehot = self.eye[code.reshape(-1)]  # [N, n_cat] (Gather)
-        h = torch.cat([z, onehot, continuous.reshape(z.shape[0], -1)], dim=1)  # [N, nz + n_cat + n_cont]
-        return self.main(h[:, :, None, None])  # [N, C, S, S]
+        codes = [onehot, continuous.reshape(z.shape[0], -1)]
+        if not self.z_index:
+            h = torch.cat([z, *codes], dim=1)  # [N, nz + n_cat + n_cont]
+            return self.main(h[:, :, None, None])  # [N, C, S, S]
+        h = torch.cat(codes, dim=1)[:, :, None, None]  # [N, n_cat + n_cont, 1, 1]
+        for i, layer in enumerate(self.main):
+            if i == self.z_index:  # [N, W, z_at, z_at] → [N, W + nz, z_at, z_at]
+                h = torch.cat([h, z[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])], dim=1)
+            h = layer(h)
+        return h  # [N, C, S, S]
 
 
 class Discriminator(nn.Module):
