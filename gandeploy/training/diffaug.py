@@ -82,3 +82,26 @@ def augment(x: torch.Tensor, policy: tuple[str, ...], gen: torch.Generator) -> t
     for name in policy:
         x = TRANSFORMS[name](x, gen)
     return x
+
+
+def style_jitter(x: torch.Tensor, gen: torch.Generator, degrees: float = 15.0, zoom: float = 0.1,
+                 shift: float = 0.0625) -> torch.Tensor:
+    """A random change of style that keeps what a digit is, drawn per picture: rotation by up to ``degrees``, zoom
+    by up to ``zoom`` either way, a shift of up to ``shift`` of the side (bilinear, uncovered pixels -1, the
+    background of pictures in [-1, 1]), then strokes one pixel thicker, thinner or unchanged (a 3x3 max / min
+    filter) — Elastic-InfoGAN's identity-preserving transformations (Ojha et al., NeurIPS 2020). Differentiable in
+    ``x``."""
+    n = x.shape[0]
+
+    def u() -> torch.Tensor:  # [N] uniform in [-1, 1)
+        return (torch.rand(n, generator=gen) * 2 - 1).to(device=x.device, dtype=x.dtype)
+
+    angle, scale = u() * degrees * torch.pi / 180, 1 + u() * zoom
+    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+    theta = torch.stack([torch.stack([cos, -sin, u() * 2 * shift], 1),
+                         torch.stack([sin, cos, u() * 2 * shift], 1)], 1)  # [N, 2, 3]
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    moved = F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
+    stroke = torch.randint(0, 3, (n, 1, 1, 1), generator=gen).to(x.device)  # 0 same, 1 thicker, 2 thinner
+    thicker, thinner = F.max_pool2d(moved, 3, 1, 1), -F.max_pool2d(-moved, 3, 1, 1)
+    return torch.where(stroke == 1, thicker, torch.where(stroke == 2, thinner, moved))

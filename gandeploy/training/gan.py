@@ -79,8 +79,8 @@ class SamplingTask(GANTask):
             fake = G(*inputs.values())  # [N, ...]
         x, fake = self._for_d(x, gen), self._for_d(fake, gen)
         with self.autocast():
-            real_logits, extra_real, logs_real = self.critic_real(D, x, inputs)  # [N]
-            fake_logits, extra, logs = self.critic_fake(D, fake, inputs)  # [N]
+            real_logits, extra_real, logs_real = self.critic_real(D, x, inputs, gen)  # [N]
+            fake_logits, extra, logs = self.critic_fake(D, fake, inputs, gen)  # [N]
         loss = L.d_loss(self.loss, real_logits, fake_logits) + extra_real + extra
         out = {**logs_real, **logs}
         raw_d = self.models["D"]  # second-order gradients outside DDP's reducer
@@ -112,7 +112,7 @@ class SamplingTask(GANTask):
         try:
             with self.autocast():
                 fake = self._for_d(G(*inputs.values()), gen)  # [N, ...]
-                fake_logits, extra, logs = self.critic_fake(self.net("D"), fake, inputs)  # [N]
+                fake_logits, extra, logs = self.critic_fake(self.net("D"), fake, inputs, gen)  # [N]
             loss = L.g_loss(self.loss, fake_logits) + extra
             if self.train.ortho > 0:  # BigGAN's orthogonal regularisation, in float32
                 loss = loss + orthogonal_penalty(ortho_parameters(self.models["G"]), self.train.ortho)
@@ -123,17 +123,19 @@ class SamplingTask(GANTask):
         return {"loss_G": loss.detach(), **{f"{k}_G": v for k, v in logs.items()}}
 
     def critic_real(self, D: nn.Module, real: torch.Tensor, inputs: dict[str, torch.Tensor],
-                    ) -> tuple[torch.Tensor, torch.Tensor | float, Losses]:
+                    gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | float, Losses]:
         """D's logits on the real batch [N], plus an extra D-step loss term on it and its logged parts.
 
-        The hook of families that add a term on real samples (InfoGAN's clustering of real pictures)."""
+        The hook of families that add a term on real samples (InfoGAN's clustering of real pictures); ``gen`` is
+        the step's generator, for any random draw the term makes."""
         return self._critic(D, real, inputs), 0.0, {}
 
     def critic_fake(self, D: nn.Module, fake: torch.Tensor, inputs: dict[str, torch.Tensor],
-                    ) -> tuple[torch.Tensor, torch.Tensor | float, Losses]:
+                    gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | float, Losses]:
         """D's logits on ``fake`` [N], plus an extra loss term for the step and its logged parts.
 
-        The hook of families that add a term on generated samples (InfoGAN's mutual information)."""
+        The hook of families that add a term on generated samples (InfoGAN's mutual information); ``gen`` is the
+        step's generator, for any random draw the term makes."""
         return self._critic(D, fake, inputs), 0.0, {}
 
     def save_samples(self, path: Path, step: int) -> Path:

@@ -11,6 +11,11 @@ in the G step (training G to keep its codes readable). Codes are drawn by role: 
 information maximisation, Krause et al., 2010): λ_real · (H[Q_cat(c | x)] averaged over the batch − H[the batch's
 mean Q_cat]). Q must then use every category, evenly and confidently, on real pictures as well as on fakes, so two
 categories cannot both claim one digit while another digit has none.
+
+``lambda_aug`` (off by default) adds the categorical loss on *transformed* fakes (``diffaug.style_jitter``:
+rotation, zoom, shift, thicker or thinner strokes; Elastic-InfoGAN's identity-preserving transformations, Ojha et
+al., 2020). Q must read the category through a change of style, so G cannot mark its categories by style
+(slant, thickness, place); the category has to be what the transforms keep: the digit.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from torch import nn
 
 from gandeploy.config import RunConfig
 from gandeploy.models.io import CATEGORICAL_CODE, CONTINUOUS_CODE, LATENT
+from gandeploy.training.diffaug import style_jitter
 from gandeploy.training.gan import SamplingTask
 from gandeploy.training.task import TrainConfig
 
@@ -42,8 +48,13 @@ class InfoGANOptions:
                                                               "uses every category, evenly and confidently, on "
                                                               "the real batch (0: off)  [default: 0.0]"})
 
+    lambda_aug: float = field(default=0.0, metadata={"help": "Weight of the categorical-code loss on fakes "
+                                                             "rotated, zoomed, shifted and with thicker or "
+                                                             "thinner strokes: the category must survive a "
+                                                             "change of style (0: off)  [default: 0.0]"})
+
     def __post_init__(self) -> None:
-        for name in ("lambda_cat", "lambda_cont", "lambda_real"):
+        for name in ("lambda_cat", "lambda_cont", "lambda_real", "lambda_aug"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (got {getattr(self, name)})")
 
@@ -62,6 +73,7 @@ class InfoGANTask(SamplingTask):
         self.cont_name = self.io.by_role(CONTINUOUS_CODE)[0].name
         info = ("info_cat", "info_cont")
         real = ("real_H_cond", "real_H_marginal") if self.options.lambda_real > 0 else ()
+        info = (*info, "info_cat_aug") if self.options.lambda_aug > 0 else info
         self.loss_names = (*self.loss_names, *info, *(f"{k}_G" for k in info), *real)
 
     def save_samples(self, path: Path, step: int) -> Path:
@@ -82,18 +94,27 @@ class InfoGANTask(SamplingTask):
         return grid
 
     def critic_fake(self, D: nn.Module, fake: torch.Tensor, inputs: dict[str, torch.Tensor],
-                    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+                    gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         logits, cat_logits, cont_mean = D(fake, with_q=True)  # [N], [N, n_cat], [N, n_cont]
         o: InfoGANOptions = self.options
-        cat = F.cross_entropy(cat_logits.float(), inputs[self.code_name])
+        code = inputs[self.code_name]
+        cat = F.cross_entropy(cat_logits.float(), code)
         cont = 0.5 * ((cont_mean.float() - inputs[self.cont_name]) ** 2).sum(dim=1).mean()
-        return logits, o.lambda_cat * cat + o.lambda_cont * cont, {"info_cat": cat.detach(), "info_cont": cont.detach()}
+        loss, logs = o.lambda_cat * cat + o.lambda_cont * cont, {"info_cat": cat.detach(), "info_cont": cont.detach()}
+        if o.lambda_aug > 0:
+            if gen is None:
+                raise ValueError("lambda_aug draws its transforms from the step's generator: pass gen")
+            _, cat_moved, _ = D(style_jitter(fake, gen), with_q=True)  # [N, n_cat]
+            cat_aug = F.cross_entropy(cat_moved.float(), code)
+            loss, logs["info_cat_aug"] = loss + o.lambda_aug * cat_aug, cat_aug.detach()
+        return logits, loss, logs
 
     def critic_real(self, D: nn.Module, real: torch.Tensor, inputs: dict[str, torch.Tensor],
+                    gen: torch.Generator | None = None,
                     ) -> tuple[torch.Tensor, torch.Tensor | float, dict[str, torch.Tensor]]:
         o: InfoGANOptions = self.options
         if o.lambda_real <= 0:
-            return super().critic_real(D, real, inputs)
+            return super().critic_real(D, real, inputs, gen)
         logits, cat_logits, _ = D(real, with_q=True)  # [N], [N, n_cat], [N, n_cont]
         log_p = F.log_softmax(cat_logits.float(), dim=1)  # [N, n_cat]
         p = log_p.exp()
