@@ -39,8 +39,21 @@ class StackedStats:
         """KL(p̂ ‖ uniform over the 1,000 modes) in nats; modes without samples add nothing."""
         return kl_to_uniform(np.asarray(self.counts))
 
+    @property
+    def channel_kl(self) -> tuple[float, float, float]:
+        """KL(p̂ of each channel's digit ‖ uniform over 10) for R, G, B, in nats: the digits drawn unevenly."""
+        joint = np.asarray(self.counts).reshape(10, 10, 10)  # [R, G, B]
+        return tuple(kl_to_uniform(joint.sum(axis=tuple(a for a in range(3) if a != c))) for c in range(3))
+
+    @property
+    def total_correlation(self) -> float:
+        """``kl`` − the three ``channel_kl``: the part of the KL from channels that are not drawn independently
+        (KL(p̂ ‖ product of its marginals), nats)."""
+        return self.kl - sum(self.channel_kl)
+
     def to_json(self) -> dict[str, object]:
         return {"modes": self.modes_covered, "n_modes": len(self.counts), "reverse_kl": self.kl,
+                "channel_kl": list(self.channel_kl), "total_correlation": self.total_correlation,
                 "high_quality": None, "n": int(sum(self.counts)),
                 "judge_confidence": None if math.isnan(self.confidence) else self.confidence,
                 "counts_top": sorted((int(c) for c in self.counts), reverse=True)[:10]}

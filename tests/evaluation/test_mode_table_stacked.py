@@ -52,6 +52,22 @@ def test_half_the_modes_equally_has_kl_log_2() -> None:
     assert sm.StackedStats(tuple(int(c) for c in counts)).to_json()["modes"] == 500
 
 
+def test_kl_splits_into_channel_kls_and_total_correlation() -> None:
+    """Independent channels: the KL is the sum of the channels' KLs; copies of one channel: the rest is the total
+    correlation."""
+    rng = np.random.default_rng(0)
+    skewed = rng.choice(10, size=(200_000, 3), p=[0.3] + [0.7 / 9] * 9)  # each channel draws 0 too often
+    stats = sm.StackedStats(tuple(int(c) for c in sm.mode_histogram(skewed)))
+    one = 0.3 * math.log(3.0) + 0.7 * math.log(0.7 / 9 * 10)  # KL of one channel to uniform
+    assert stats.channel_kl == pytest.approx((one, one, one), abs=6e-3)  # sampling noise of 200,000
+    assert stats.total_correlation == pytest.approx(0.0, abs=5e-3)
+    same = np.repeat(rng.integers(0, 10, size=(50_000, 1)), 3, axis=1)  # R = G = B, each uniform
+    stats = sm.StackedStats(tuple(int(c) for c in sm.mode_histogram(same)))
+    assert stats.channel_kl == pytest.approx((0.0, 0.0, 0.0), abs=1e-3)
+    assert stats.total_correlation == pytest.approx(math.log(100), abs=1e-3)  # 10 of 1,000 modes
+    assert stats.to_json()["total_correlation"] == pytest.approx(stats.total_correlation)
+
+
 def test_real_stacks_read_back_as_their_modes() -> None:
     """The judge reads the channels of real held-out stacks: most pictures land on their true mode."""
     x, y = open_stacked_digits(image_size=32).test_batch(500)
