@@ -8,12 +8,12 @@ from gandeploy.demo import INFOGAN_JOB, translation_figure, traversal_figure
 from gandeploy.training.recipes import SHIPPED_RECIPES, load_recipe
 
 
-def test_demo_infogan_is_the_recipe_cut_to_880_steps() -> None:
+def test_demo_infogan_is_the_recipe_cut_to_1760_steps() -> None:
     recipe = load_recipe(SHIPPED_RECIPES / "infogan-digits.toml")
     assert INFOGAN_JOB.arch == dict(recipe.arch) and INFOGAN_JOB.model == recipe.model
     same = {k: v for k, v in recipe.train.items() if k not in ("epochs", "checkpoint_every")}
     assert {k: INFOGAN_JOB.train[k] for k in same} == same  # lambda_cont, rates, loss, seed: the recipe's
-    assert INFOGAN_JOB.train["epochs"] == 40  # 22 steps per epoch: 880 steps
+    assert INFOGAN_JOB.train["epochs"] == 80  # 22 steps per epoch: 1,760 steps
 
 
 def _labelled(grid: np.ndarray, rows: int, cols: int, cell: int, pad: int = 4) -> tuple[int, int]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Wall times the README quotes, on an idle machine: `make install` + `make demo` in a fresh clone of this
-# repository, then the CGAN digits recipe. Writes timings.json into OUT (default: this folder).
+# repository, then the CGAN digits recipe. Writes timings.json and demo-summary.json into OUT (default: this
+# folder).
 # Usage: bash docs/results/timings/measure.sh [OUT]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -19,4 +20,5 @@ cat >"$out/timings.json" <<JSON
  "demo_stages": $(cat demo/summary.json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps([{"stage": s["stage"], "seconds": s["seconds"]} for s in d]))' 2>/dev/null || echo null),
  "cgan_quality": $(cat "$work/cgan/quality.json" 2>/dev/null || echo null)}
 JSON
-echo "wrote $out/timings.json"
+cp demo/summary.json "$out/demo-summary.json"  # every demo stage's seconds and figures
+echo "wrote $out/timings.json and $out/demo-summary.json (the demo's pictures: $work/clone/demo)"
