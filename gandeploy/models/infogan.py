@@ -23,7 +23,6 @@ coarse styles). The served inputs do not change.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from typing import Any
 
