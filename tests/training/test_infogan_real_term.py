@@ -11,12 +11,9 @@ import torch
 from torch import nn
 
 from gandeploy.training.infogan import InfoGANOptions, InfoGANTask
-from gandeploy.training.losslog import read_losses
 
-from training_helpers import assert_clean_error, cli
+from training_helpers import TINY_INFOGAN, assert_clean_error, cli, logged_columns
 
-TINY_INFOGAN = ["--arch", "ngf=4", "--arch", "ndf=4", "--arch", "nz=8", "--arch", "q_hidden=8",
-                "--batch-size", "16", "--device", "cpu"]
 
 
 class FixedQ(nn.Module):
@@ -70,13 +67,7 @@ def test_the_term_trains_q_to_sort_pictures_into_every_category() -> None:
 
 
 def test_lambda_real_flag_trains_and_logs(tmp_path: Path) -> None:
-    out = tmp_path / "info"
-    result = cli("train", "infogan", "digits", "--lambda-real", "1.0", "--steps", "3", "--out", str(out),
-                 *TINY_INFOGAN)
-    assert result.exit_code == 0, result.output
-    header, rows = read_losses(out / "losses.csv")
-    for column in ("real_H_cond", "real_H_marginal"):
-        values = [r[header.index(column)] for r in rows]
+    for values in logged_columns(tmp_path / "info", "--lambda-real", "1.0", columns=("real_H_cond", "real_H_marginal")).values():
         assert len(values) == 3 and all(0.0 <= v <= math.log(10) + 1e-4 for v in values)
 
 

@@ -14,12 +14,9 @@ from torch import nn
 
 from gandeploy.training.diffaug import style_jitter
 from gandeploy.training.infogan import InfoGANOptions, InfoGANTask
-from gandeploy.training.losslog import read_losses
 
-from training_helpers import assert_clean_error, cli
+from training_helpers import TINY_INFOGAN, assert_clean_error, cli, logged_columns
 
-TINY_INFOGAN = ["--arch", "ngf=4", "--arch", "ndf=4", "--arch", "nz=8", "--arch", "q_hidden=8",
-                "--batch-size", "16", "--device", "cpu"]
 
 
 def bar(n: int = 32) -> torch.Tensor:
@@ -80,13 +77,7 @@ def test_the_term_is_the_categorical_loss_on_jittered_fakes() -> None:
 
 
 def test_lambda_aug_flag_trains_and_logs(tmp_path: Path) -> None:
-    out = tmp_path / "info"
-    result = cli("train", "infogan", "digits", "--lambda-aug", "1.0", "--steps", "3", "--out", str(out),
-                 *TINY_INFOGAN)
-    assert result.exit_code == 0, result.output
-    header, rows = read_losses(out / "losses.csv")
-    for column in ("info_cat_aug", "info_cat_aug_G"):
-        values = [r[header.index(column)] for r in rows]
+    for values in logged_columns(tmp_path / "info", "--lambda-aug", "1.0", columns=("info_cat_aug", "info_cat_aug_G")).values():
         assert len(values) == 3 and all(0.0 < v < 2 * math.log(10) for v in values)
 
 

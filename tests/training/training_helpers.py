@@ -17,11 +17,24 @@ REPO = Path(__file__).resolve().parents[2]
 TINY_MLP = ["--arch", "hidden=16", "--arch", "layers=2", "--batch-size", "32", "--device", "cpu"]
 # A tiny conditional DCGAN at 32x32 (the smallest size the conv models take).
 TINY_CGAN = {"ngf": 8, "ndf": 8, "nz": 8, "embed_dim": 4}
+# A tiny InfoGAN on digits.
+TINY_INFOGAN = ["--arch", "ngf=4", "--arch", "ndf=4", "--arch", "nz=8", "--arch", "q_hidden=8",
+                "--batch-size", "16", "--device", "cpu"]
 
 
 def cli(*args: str) -> Result:
     """Invoke ``gandeploy ARGS`` in-process."""
     return CliRunner().invoke(main, list(args), catch_exceptions=True)
+
+
+def logged_columns(out: Path, *args: str, columns: tuple[str, ...], steps: int = 3) -> dict[str, list[float]]:
+    """Train a tiny InfoGAN with ``args`` for ``steps`` steps into ``out``; each of ``columns`` of its losses.csv."""
+    from gandeploy.training.losslog import read_losses
+
+    result = cli("train", "infogan", "digits", *args, "--steps", str(steps), "--out", str(out), *TINY_INFOGAN)
+    assert result.exit_code == 0, result.output
+    header, rows = read_losses(out / "losses.csv")
+    return {c: [r[header.index(c)] for r in rows] for c in columns}
 
 
 def assert_clean_error(result: Result, code: int, *needles: str) -> None:
