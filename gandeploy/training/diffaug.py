@@ -94,7 +94,7 @@ def style_jitter(x: torch.Tensor, gen: torch.Generator, degrees: float = 15.0, z
     n = x.shape[0]
 
     def u() -> torch.Tensor:  # [N] uniform in [-1, 1)
-        return (torch.rand(n, generator=gen) * 2 - 1).to(device=x.device, dtype=x.dtype)
+        return _uniform(n, gen, x).flatten() * 2 - 1
 
     angle, scale = u() * degrees * torch.pi / 180, 1 + u() * zoom
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
