@@ -67,9 +67,9 @@ def recipe_job(name: str, **train: Any) -> DemoJob:
 
 
 # training/recipes/infogan-digits.toml itself (ngf 32, nz 16, q_hidden 128, lambda_cont 0.1, lambda_aug 1, G 1e-3 /
-# D 2e-4), cut from 3,520 to its first 1,760 steps (a constant learning rate, so the same run as the recipe's up to
+# D 2e-4), cut from 5,280 to its first 1,760 steps (a constant learning rate, so the same run as the recipe's up to
 # there): seed 0 reads 90.0 % code mapping at 1,760 steps (independent judge), 77.4 % at 880, where the held-out
-# recipe reads 93.0 % (docs/quality.md); its 3,520 steps take 5.6 min alone: too long for the demo.
+# recipe reads 93.8 % (docs/quality.md); its 5,280 steps take 8.6 min alone: too long for the demo.
 INFOGAN_JOB = recipe_job("infogan-digits", epochs=80, checkpoint_every=880)
 # A narrower, shorter cousin of training/recipes/pix2pix-digits-edges.toml (ngf 16, 6 epochs): ngf 8 and 300
 # steps (about 15 s on one core) already give digits the judge reads as the true one most of the time.
