@@ -67,7 +67,8 @@ def test_the_term_trains_q_to_sort_pictures_into_every_category() -> None:
 
 
 def test_lambda_real_flag_trains_and_logs(tmp_path: Path) -> None:
-    for values in logged_columns(tmp_path / "info", "--lambda-real", "1.0", columns=("real_H_cond", "real_H_marginal")).values():
+    logged = logged_columns(tmp_path / "info", "--lambda-real", "1.0", columns=("real_H_cond", "real_H_marginal"))
+    for values in logged.values():
         assert len(values) == 3 and all(0.0 <= v <= math.log(10) + 1e-4 for v in values)
 
 

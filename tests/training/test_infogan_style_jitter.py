@@ -77,7 +77,8 @@ def test_the_term_is_the_categorical_loss_on_jittered_fakes() -> None:
 
 
 def test_lambda_aug_flag_trains_and_logs(tmp_path: Path) -> None:
-    for values in logged_columns(tmp_path / "info", "--lambda-aug", "1.0", columns=("info_cat_aug", "info_cat_aug_G")).values():
+    logged = logged_columns(tmp_path / "info", "--lambda-aug", "1.0", columns=("info_cat_aug", "info_cat_aug_G"))
+    for values in logged.values():
         assert len(values) == 3 and all(0.0 < v < 2 * math.log(10) for v in values)
 
 
