@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from gandeploy.cli import main
@@ -47,7 +48,10 @@ def test_tiny_table_has_its_columns_and_judges_the_aims_honestly(tmp_path: Path)
         assert s["mean"] == pytest.approx(sum(values) / 2) and s["worst"] == pytest.approx(min(values))
         assert s["seed_list"] == [5, 6] and s["met"] is False and s["aim"]
     assert data["conditions"]["held_out"] is True and data["conditions"]["seeds"] == "5-6"
+    machine = data["conditions"]["machine"]  # the same seeds can train differently on another CPU
+    assert machine["cpu"] and machine["cores"] >= 1 and machine["torch"] == torch.__version__
     md = (tmp_path / "out" / "quality.md").read_text()
+    assert f"Machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}" in md
     assert ("| recipe | measure | mean ± std | worst (seed) | project judge mean (worst) | FID | KID | aim | met "
             "| train s / run (max) |") in md
     assert md.count("| not met |") == 2 and "held out" in md

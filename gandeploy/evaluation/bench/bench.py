@@ -13,7 +13,6 @@ Exports with a picture input also get megapixels per second: ``megapixels.py``.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from gandeploy.manifest import unbuilt_reason
 from gandeploy.models.io import HW
 from gandeploy.runtimes.base import Runtime, open_runtime
 from gandeploy.utils.logging import get_logger
+from gandeploy.utils.machine import machine_info
 
 if TYPE_CHECKING:
     from gandeploy.manifest import Manifest
@@ -117,24 +117,6 @@ class BenchReport:
                 "machine": machine_info(), "roofline": self.roofline.to_json() if self.roofline else None,
                 "gflop_per_item": self.gflop_per_item, "points": [p.to_json() for p in self.points],
                 "skipped": self.skipped, "served": self.served, "notes": self.notes}
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model, cores visible to this process, and library versions that shape the figures."""
-    import onnxruntime
-    import torch
-
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": cpu, "cores": cores, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-            "python": platform.python_version()}
 
 
 def default_threads() -> int:

@@ -26,6 +26,7 @@ import numpy as np
 from gandeploy.errors import GanDeployError, UserInputError
 from gandeploy.evaluation.studies.seed_runs import run_jobs, sample_std, span, train_recipe
 from gandeploy.utils.logging import get_logger
+from gandeploy.utils.machine import machine_info
 
 log = get_logger("evaluation.quality_table")
 
@@ -159,6 +160,15 @@ def _fmt(v: float | None, unit: str, digits: int = 1) -> str:
     return f"{100 * v:.{digits}f}" if unit == "%" else f"{v:.{max(digits, 2)}f}" if v != int(v) else f"{v:.0f}"
 
 
+def _machine_line(conditions: dict[str, Any]) -> str:
+    """' Machine: CPU, torch.' — training is chaotic, so another CPU can give other runs from the same seeds."""
+    m = conditions.get("machine")
+    if not m:
+        return ""
+    return (f" Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}; the same seeds on another CPU can train "
+            "to other figures (a run repeats bit for bit on one machine, not across machines).")
+
+
 def markdown(summaries: Sequence[dict[str, Any]], conditions: dict[str, Any]) -> str:
     """The table: one row per recipe."""
     steps = conditions.get("max_steps")
@@ -167,7 +177,7 @@ def markdown(summaries: Sequence[dict[str, Any]], conditions: dict[str, Any]) ->
            "worst seed's figure. Headline measure read by the independent judge (the FID feature CNN); the "
            "project's held-out judge beside it. FID / KID: digits features vs the held-out digits "
            f"({conditions['fid_n']} samples). Wall time per run on this machine (load average at start "
-           f"{conditions['load_start']}).", ""]
+           f"{conditions['load_start']}).{_machine_line(conditions)}", ""]
     if steps:
         out += [f"**Every run was cut to {steps} steps (`--max-steps`): not the recipes' budgets, so no aim is "
                 "judged.**", ""]
@@ -207,8 +217,8 @@ def quality_table(out_dir: Path, recipes: Sequence[Path], *, seeds: Sequence[int
     conditions = {"seeds": span(seed_list), "seed_kind": "held out: no recipe was chosen on them" if held_out
                   else "tuning seeds", "held_out": held_out, "jobs": jobs, "max_steps": max_steps, "fid_n": fid_n,
                   "load_start": " / ".join(f"{v:.1f}" for v in os.getloadavg()), "cpus": os.cpu_count(),
-                  "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "started": time.strftime("%Y-%m-%d %H:%M UTC",
-                                                                                                  time.gmtime())}
+                  "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "machine": machine_info(),
+                  "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     work = [(path, seed, out_dir / "runs" / f"{path.stem}-s{seed}", max_steps, fid_n)
             for path in recipes for seed in seed_list]
     results: list[dict[str, Any]] = []
