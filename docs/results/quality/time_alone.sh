@@ -11,12 +11,13 @@ work=$(mktemp -d)
 cd "$repo"
 test -f "training/recipes/$recipe.toml" || { echo "no recipe training/recipes/$recipe.toml" >&2; exit 2; }
 load=$(cut -d' ' -f1-3 /proc/loadavg)
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)  # another CPU: other timings, other runs
 t0=$(date +%s)
 .venv/bin/gandeploy train --recipe "training/recipes/$recipe.toml" --out "$work/run" >"$work/train.log" 2>&1
 t1=$(date +%s)
 quality=$(cat "$work/run/quality.json" 2>/dev/null || echo null)  # null: the run measured nothing
 cat >"$out/alone.json" <<JSON
-{"format": "gandeploy.timings/1", "commit": "$(git rev-parse HEAD)", "cores": $(nproc),
+{"format": "gandeploy.timings/1", "commit": "$(git rev-parse HEAD)", "cores": $(nproc), "cpu": "$cpu",
  "command": "gandeploy train --recipe training/recipes/$recipe.toml", "seconds": $((t1 - t0)),
  "load_before": "$load", "quality": $quality}
 JSON
