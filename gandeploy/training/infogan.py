@@ -62,6 +62,18 @@ class InfoGANOptions:
 SWEEP = torch.linspace(-2.0, 2.0, 9)  # continuous-code values of the traversal figures
 
 
+def q_entropies(cat_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(H[Q(c | x)] averaged over the batch, H[the batch's mean Q(c | x)]) in nats, for Q's categorical logits
+    [N, n_cat]: the first is low when Q reads each picture confidently, the second high when it uses every category
+    evenly; their difference estimates the mutual information between picture and category."""
+    log_p = F.log_softmax(cat_logits.float(), dim=1)  # [N, n_cat]
+    p = log_p.exp()
+    h_cond = -(p * log_p).sum(dim=1).mean()
+    marginal = p.mean(dim=0)  # [n_cat]
+    h_marginal = -(marginal * marginal.clamp_min(1e-12).log()).sum()
+    return h_cond, h_marginal
+
+
 class InfoGANTask(SamplingTask):
     """``SamplingTask`` whose critic term on fakes adds the mutual-information loss through D's Q head."""
 
@@ -116,10 +128,6 @@ class InfoGANTask(SamplingTask):
         if o.lambda_real <= 0:
             return super().critic_real(D, real, inputs, gen)
         logits, cat_logits, _ = D(real, with_q=True)  # [N], [N, n_cat], [N, n_cont]
-        log_p = F.log_softmax(cat_logits.float(), dim=1)  # [N, n_cat]
-        p = log_p.exp()
-        h_cond = -(p * log_p).sum(dim=1).mean()  # confident per picture: low
-        marginal = p.mean(dim=0)  # [n_cat]
-        h_marginal = -(marginal * marginal.clamp_min(1e-12).log()).sum()  # every category used: high
+        h_cond, h_marginal = q_entropies(cat_logits)
         return logits, o.lambda_real * (h_cond - h_marginal), {"real_H_cond": h_cond.detach(),
                                                                "real_H_marginal": h_marginal.detach()}

@@ -24,25 +24,24 @@ from pathlib import Path
 
 import torch
 
+from gandeploy.config import load_run_config
 from gandeploy.data.digits import load_split
 from gandeploy.evaluation.studies.quality_judges import code_mapping
 from gandeploy.metrics.codes import match_codes
-from gandeploy.models.infogan import InfoGANConfig, build_discriminator, build_generator, generator_io
-from gandeploy.training.checkpoint import load_checkpoint
+from gandeploy.registry import get_model
+from gandeploy.training.checkpoint import load_checkpoint, load_state_into
+from gandeploy.training.infogan import q_entropies
 
 log = logging.getLogger("trajectory")
 
 
 @torch.no_grad()
-def q_scores(D: torch.nn.Module, n_cat: int, image_size: int) -> dict[str, float]:
-    """Label-free scores of D's Q head on the real training digits (and Q's clustering accuracy, for analysis)."""
-    x, y = load_split("train", image_size)  # [N, 1, S, S] in [-1, 1], [N]
+def q_scores(D: torch.nn.Module, n_cat: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Label-free scores of D's Q head on the real digits x [N, 1, S, S] (and Q's clustering accuracy against
+    their labels y [N], for analysis)."""
     _, cat_logits, _ = D(x, with_q=True)  # [N, n_cat]
-    p = torch.softmax(cat_logits.float(), dim=1)
-    h_cond = float(-(p * p.clamp_min(1e-12).log()).sum(dim=1).mean())
-    marginal = p.mean(dim=0)
-    h_marg = float(-(marginal * marginal.clamp_min(1e-12).log()).sum())
-    mapping, confusion = match_codes(p.argmax(dim=1).numpy(), y.numpy(), n_cat)
+    h_cond, h_marg = (float(h) for h in q_entropies(cat_logits))  # the terms of --lambda-real
+    mapping, confusion = match_codes(cat_logits.argmax(dim=1).numpy(), y.numpy(), n_cat)
     matched = sum(int(confusion[k, d]) for k, d in enumerate(mapping) if d >= 0)
     return {"I": round(h_marg - h_cond, 4), "H_marg": round(h_marg, 4), "H_cond": round(h_cond, 4),
             "cluster_acc": round(matched / len(y), 4)}
@@ -50,20 +49,21 @@ def q_scores(D: torch.nn.Module, n_cat: int, image_size: int) -> dict[str, float
 
 def score_run(run: Path) -> list[dict[str, object]]:
     """One row per kept checkpoint of ``run``, in step order."""
-    arch = InfoGANConfig(**json.loads((run / "config.json").read_text())["arch"])
+    config = load_run_config(run)
+    spec, arch = get_model(config.model), config.arch
+    x, y = load_split("train", arch.image_size)  # the real training digits, once per run
     rows = []
     kept = sorted((run / "checkpoints").glob("step_*.pt")) or [run / "checkpoints" / "latest.pt"]
     for ckpt in kept:
         loaded = load_checkpoint(ckpt)
-        state = loaded["models"]
-        G, D = build_generator(arch), build_discriminator(arch)
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
+        G, D = spec.build_generator(arch), spec.build_discriminator(arch)
+        load_state_into(G, loaded["models"]["G"], f"G in {ckpt}")
+        load_state_into(D, loaded["models"]["D"], f"D in {ckpt}")
         D.eval()
-        judged = code_mapping(G, generator_io(arch), seed=0)
+        judged = code_mapping(G, spec.io(arch), seed=0)
         rows.append({"run": run.name, "step": int(loaded["step"]),
                      "independent_judge": judged["independent_judge"], "project_judge": judged["project_judge"],
-                     **q_scores(D, arch.n_cat, arch.image_size)})
+                     **q_scores(D, arch.n_cat, x, y)})
         log.info("%s", rows[-1])
     return rows
 
