@@ -179,10 +179,15 @@ def evaluate_stacked_run(run_dir: str | os.PathLike[str], n: int | None = None, 
     from gandeploy.training.checkpoint import load_generator
 
     generator, run = load_generator(run_dir)
-    z = torch.randn(n or STACKED_SAMPLES, int(run.arch.nz), generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        images = torch.cat([generator(chunk).float() for chunk in z.split(1000)])  # [n, 3, S, S]
-    return stacked_stats(images)
+    return stacked_stats(stacked_pictures(generator, int(run.arch.nz), n or STACKED_SAMPLES, seed))
+
+
+@torch.no_grad()
+def stacked_pictures(generator: torch.nn.Module, nz: int, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` pictures [n, 3, S, S] from ``generator`` at the latent draws ``evaluate_stacked_run`` scores (z of
+    ``seed``, 1,000 at a time)."""
+    z = torch.randn(n, nz, generator=torch.Generator().manual_seed(seed))  # [n, nz]
+    return torch.cat([generator(chunk).float() for chunk in z.split(1000)])
 
 
 def evaluate_translation_run(run_dir: str | os.PathLike[str], dataset: str = "digits2inverted", *,

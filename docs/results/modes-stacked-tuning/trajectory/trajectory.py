@@ -25,23 +25,22 @@ from gandeploy.data.stacked import open_stacked_digits
 from gandeploy.metrics.stacked_modes import N_SAMPLES, stacked_stats
 from gandeploy.registry import get_model
 from gandeploy.training.checkpoint import EMA_SUFFIX, load_checkpoint, load_state_into
+from gandeploy.training.quality import stacked_pictures
 
 log = logging.getLogger("trajectory")
 
 
-@torch.no_grad()
 def score_run(run: Path, n: int) -> list[dict[str, object]]:
     """One row per kept checkpoint and generator of ``run``, in step order."""
     config = load_run_config(run)
     spec = get_model(config.model)
-    z = torch.randn(n, int(config.arch.nz), generator=torch.Generator().manual_seed(0))  # as evaluate_stacked_run
     rows = []
     for ckpt in sorted((run / "checkpoints").glob("step_*.pt")):
         models = load_checkpoint(ckpt)["models"]
         for key in (k for k in ("G", "G" + EMA_SUFFIX) if k in models):
             G = spec.build_generator(config.arch)
             load_state_into(G, models[key], f"{key} in {ckpt}")
-            images = torch.cat([G.eval()(chunk).float() for chunk in z.split(1000)])  # [n, 3, S, S]
+            images = stacked_pictures(G.eval(), int(config.arch.nz), n)  # the pictures the table scores
             stats = stacked_stats(images)
             rows.append({"step": int(ckpt.stem.split("_")[1]), "generator": key, "modes": stats.modes_covered,
                          "kl": round(stats.kl, 4), "channel_kl": [round(v, 4) for v in stats.channel_kl],
