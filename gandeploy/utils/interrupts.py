@@ -1,11 +1,13 @@
 """Noticing Ctrl-C that a library hides: some catch ``KeyboardInterrupt`` and raise their own error (the torch
 exporters, onnxruntime's import raising ``ImportError`` from it) or swallow it. ``sigint_seen`` notes every
-SIGINT in a block while Ctrl-C still raises ``KeyboardInterrupt`` as usual."""
+SIGINT in a block while Ctrl-C still raises ``KeyboardInterrupt`` as usual. A ``KeyboardInterrupt`` that lands
+where Python can only ignore it (a weakref callback, ``__del__``) is noted, not printed as a traceback."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -28,10 +30,20 @@ def sigint_seen() -> Iterator[Callable[[], bool]]:
             previous(signum, frame)
         raise KeyboardInterrupt
 
+    previous_hook = sys.unraisablehook
+
+    def quiet(unraisable: "sys.UnraisableHookArgs") -> None:
+        if seen and isinstance(unraisable.exc_value, KeyboardInterrupt):
+            return  # Ctrl-C inside a callback Python cannot raise from: noted in ``seen``, the caller stops on it
+        previous_hook(unraisable)
+
     signal.signal(signal.SIGINT, handler)
+    sys.unraisablehook = quiet
     try:
         yield lambda: bool(seen)
     finally:
+        if sys.unraisablehook is quiet:
+            sys.unraisablehook = previous_hook
         if signal.getsignal(signal.SIGINT) is handler:  # code in the block may have set its own: leave that alone
             signal.signal(signal.SIGINT, previous)
 
