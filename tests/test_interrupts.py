@@ -16,7 +16,10 @@ class _Thing:
 
 def test_ctrl_c_inside_a_weakref_callback_is_noted_not_printed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     reported: list[BaseException | None] = []
-    monkeypatch.setattr(sys, "unraisablehook", lambda u: reported.append(u.exc_value))
+    def record(unraisable: "sys.UnraisableHookArgs") -> None:
+        reported.append(unraisable.exc_value)
+
+    monkeypatch.setattr(sys, "unraisablehook", record)
 
     def ctrl_c(_: object) -> None:  # the installed SIGINT handler, run where a signal handler would run
         signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # type: ignore[operator]
@@ -35,4 +38,4 @@ def test_ctrl_c_inside_a_weakref_callback_is_noted_not_printed(monkeypatch) -> N
         del other
         assert ref2() is None
     assert [type(e) for e in reported] == [ValueError]
-    assert sys.unraisablehook is not None and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert sys.unraisablehook is record and signal.getsignal(signal.SIGINT) is signal.default_int_handler
