@@ -1,11 +1,11 @@
 """How a stacked-digits run's mode histogram moves during training: every kept checkpoint, G and G_ema.
 
-A study script for docs/modes.md ("What changed the KL", "12,000 steps"), not part of the package. For every kept
-checkpoint (``checkpoints/step_*.pt``, written by ``gandeploy train --keep-every N``) of each run dir, and for each
-generator it holds (``G``, and ``G_ema`` when the run kept one), it scores ``--samples`` pictures (26,000, the
-protocol's) exactly as ``gandeploy mode-table`` does (``metrics.stacked_modes.stacked_stats``: modes, KL to uniform,
-each channel's KL, total correlation, the judge's confidence) and adds the pixel standard deviation of the pictures
-(the contrast; real stacks: ``real_std``).
+A study script for docs/modes.md ("What changed the KL", "12,000 steps", "Lazy R1, 13,000 steps"), not part of the
+package. For every kept checkpoint (``checkpoints/step_*.pt``, written by ``gandeploy train --keep-every N``) of each
+run dir, and for each generator it holds (``G``, and ``G_ema`` when the run kept one), it scores ``--samples``
+pictures (26,000, the protocol's) exactly as ``gandeploy mode-table`` does (``metrics.stacked_modes.stacked_stats``:
+modes, KL to uniform, each channel's KL, total correlation, the judge's confidence) and adds the pixel standard
+deviation of the pictures (the contrast; real stacks: ``real_std``).
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python docs/results/modes-stacked-tuning/trajectory/trajectory.py RUN [RUN ...] \
         --out F.json
