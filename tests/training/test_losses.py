@@ -133,3 +133,26 @@ def test_lazy_r1_runs_every_nth_step(runs: Path) -> None:
     header, rows = read_losses(out / "losses.csv")
     r1 = [float(r[header.index("r1")]) for r in rows]  # steps 1..5; the penalty runs where (step - 1) % 2 == 0
     assert [not math.isnan(v) for v in r1] == [True, False, True, False, True]
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_lazy_r1_scales_gamma_by_the_interval(runs: Path, every: int) -> None:
+    """On the steps it runs, lazy R1 adds γ·N/2 · E‖∇D(x)‖² to D's loss (StyleGAN2's lazy regularisation).
+
+    With the WGAN loss, D's unpenalised loss is exactly D_fake - D_real (both logged), so the logged loss_D
+    gives the penalty's weight back: it must be γ·N/2 where R1 ran and nothing where it did not."""
+    out, gamma = runs / f"lazy-scale-{every}", 0.5
+    result = cli("train", "mlp", "ring8", "--loss", "wgan", "--r1", str(gamma), "--r1-every", str(every),
+                 "--steps", "4", "--out", str(out), *TINY_MLP)
+    assert result.exit_code == 0, result.output
+    header, rows = read_losses(out / "losses.csv")
+    col = {name: [float(r[header.index(name)]) for r in rows] for name in ("loss_D", "D_real", "D_fake", "r1")}
+    ran = 0
+    for loss_d, real, fake, r1 in zip(col["loss_D"], col["D_real"], col["D_fake"], col["r1"]):
+        penalty = loss_d - (fake - real)
+        if math.isnan(r1):
+            assert penalty == pytest.approx(0.0, abs=1e-5)
+        else:
+            ran += 1
+            assert r1 > 0 and penalty == pytest.approx(0.5 * gamma * every * r1, rel=1e-4, abs=1e-6)
+    assert ran == len(range(0, 4, every))
