@@ -24,6 +24,7 @@ Two diagnoses, off by default:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 from pathlib import Path
@@ -65,13 +66,19 @@ def _reading(digits: np.ndarray) -> dict[str, object]:
                           "kl": round(kl_to_uniform(counts), 4)} for counts in channels]}
 
 
+@functools.lru_cache(maxsize=1)
+def _independent_judge() -> nn.Module:
+    """The FID feature CNN (metrics/features.py), loaded once."""
+    from gandeploy.metrics.features import digits_features
+
+    return digits_features().model.eval()
+
+
 @torch.no_grad()
 def both_judges(images: torch.Tensor) -> dict[str, object]:
     """images [N, 3, S, S] in [-1, 1] read by the table's judge and the independent one, and their agreement."""
-    from gandeploy.metrics.features import digits_features
-
     digits = np.asarray(read_channels(images)[0])
-    independent = digits_features().model.eval()
+    independent = _independent_judge()
     other = np.stack([independent(images[:, c:c + 1]).argmax(1).numpy() for c in range(3)], axis=1)
     return {"project_judge": _reading(digits), "independent_judge": _reading(other),
             "agreement": [round(float((digits[:, c] == other[:, c]).mean()), 4) for c in range(3)]}
