@@ -147,12 +147,14 @@ def test_lazy_r1_scales_gamma_by_the_interval(runs: Path, every: int) -> None:
     assert result.exit_code == 0, result.output
     header, rows = read_losses(out / "losses.csv")
     col = {name: [float(r[header.index(name)]) for r in rows] for name in ("loss_D", "D_real", "D_fake", "r1")}
-    ran = 0
+    added = []
     for loss_d, real, fake, r1 in zip(col["loss_D"], col["D_real"], col["D_fake"], col["r1"]):
         penalty = loss_d - (fake - real)
+        tol = 1e-6 * max(abs(loss_d), abs(real), abs(fake))  # float32 rounding of the logged terms
         if math.isnan(r1):
-            assert penalty == pytest.approx(0.0, abs=1e-5)
+            assert penalty == pytest.approx(0.0, abs=tol)
         else:
-            ran += 1
-            assert r1 > 0 and penalty == pytest.approx(0.5 * gamma * every * r1, rel=1e-4, abs=1e-6)
-    assert ran == len(range(0, 4, every))
+            added.append(penalty)
+            assert r1 > 0 and penalty == pytest.approx(0.5 * gamma * every * r1, rel=1e-4, abs=tol)
+    assert len(added) == len(range(0, 4, every))
+    assert max(added) > 1e-4  # weight clipping shrinks D's gradients after step 1; step 1's term is not negligible
