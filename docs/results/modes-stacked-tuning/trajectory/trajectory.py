@@ -35,7 +35,7 @@ from torch import nn
 
 from gandeploy.config import load_run_config
 from gandeploy.data.stacked import TRIPLE_SEED, StackedDigits, open_stacked_digits
-from gandeploy.metrics.stacked_modes import N_SAMPLES, kl_to_uniform, mode_histogram, read_channels, stacked_stats
+from gandeploy.metrics.stacked_modes import N_SAMPLES, StackedStats, mode_histogram, read_channels, stacked_stats
 from gandeploy.registry import get_model
 from gandeploy.training.checkpoint import EMA_SUFFIX, load_checkpoint, load_state_into
 from gandeploy.training.quality import stacked_pictures
@@ -59,11 +59,11 @@ def standing_statistics(generator: nn.Module, nz: int, batches: int, batch: int,
 
 def _reading(digits: np.ndarray) -> dict[str, object]:
     """One judge's reading of digits [N, 3]: KL and modes of the triples, then each channel's shares and KL."""
-    hist = mode_histogram(digits)
-    channels = [np.bincount(digits[:, c], minlength=10) for c in range(digits.shape[1])]
-    return {"kl": round(kl_to_uniform(hist), 4), "modes": int((hist > 0).sum()),
-            "channels": [{"share_x10": [round(float(v), 2) for v in counts / counts.sum() * 10],
-                          "kl": round(kl_to_uniform(counts), 4)} for counts in channels]}
+    stats = StackedStats(tuple(int(v) for v in mode_histogram(digits)))  # the table's modes, KL and channel KL
+    shares = [np.bincount(digits[:, c], minlength=10) / len(digits) * 10 for c in range(digits.shape[1])]
+    return {"kl": round(stats.kl, 4), "modes": stats.modes_covered,
+            "channels": [{"share_x10": [round(float(v), 2) for v in share], "kl": round(kl, 4)}
+                         for share, kl in zip(shares, stats.channel_kl)]}
 
 
 @functools.lru_cache(maxsize=1)
