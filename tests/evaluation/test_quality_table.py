@@ -57,6 +57,25 @@ def test_tiny_table_has_its_columns_and_judges_the_aims_honestly(tmp_path: Path)
     assert md.count("| not met |") == 2 and "held out" in md
 
 
+def test_paired_label_agreement_is_read_like_the_other_rows(tmp_path: Path) -> None:
+    """pix2pix on digits-edges declares label agreement: its headline is the independent judge's, the project
+    judge's reading sits beside it, and both are shown in percent like the latent families' rows."""
+    recipe = tmp_path / "pix2pix-digits-edges.toml"
+    recipe.write_text('model = "pix2pix"\ndataset = "digits-edges"\n[arch]\ninput_nc = 1\noutput_nc = 1\n'
+                      'ngf = 4\nndf = 4\nnum_downs = 5\nn_layers_d = 1\nimage_size = 32\n' + TRAIN)
+    _, summaries = qt.quality_table(tmp_path / "out", [recipe], seeds=[0], fid_n=50)
+    run = json.loads((tmp_path / "out" / "quality.json").read_text())["runs"][0]
+    q = run["quality"]
+    assert q["measure"] == "label agreement" and q["unit"] == "%"
+    assert run["value"] == q["independent_judge"] == q["independent_agreement"]
+    assert q["project_judge"] == q["label_agreement"]
+    s = summaries[0]
+    row = next(line for line in (tmp_path / "out" / "quality.md").read_text().splitlines()
+               if line.startswith("| pix2pix-digits-edges"))
+    assert f"| {100 * s['mean']:.1f} ± 0.0 % |" in row  # one seed: std 0
+    assert f"({100 * s['project_judge_worst']:.1f}) % |" in row
+
+
 def test_cut_steps_are_never_judged_against_the_aims(tmp_path: Path) -> None:
     written, summaries = qt.quality_table(tmp_path / "out", [_recipes(tmp_path) / "cgan-digits.toml"], seeds=[0],
                                           max_steps=2, fid_n=50)

@@ -6,7 +6,8 @@ Which measure applies follows the generator's declared input roles (never a fami
     latent + categorical_code      code mapping: Hungarian-matched accuracy of category -> judged digit (codes.py)
     (latent,) with a picture out   class coverage: digits drawn by >= 1 % of the samples, and histogram entropy
     a picture in                   the data set's own measure (quality.py: MAE against the known map, PSNR-Y over
-                                   bicubic, the paired sets' declared measures)
+                                   bicubic, the paired sets' declared measures; their label agreement is read by
+                                   both judges, as above)
 
 Two judges read the digits: the project's held-out judge (classifier.py, fitted on the held-out digits) and an
 independent one, the FID feature CNN (features.py: another architecture, fitted on the training digits). The
@@ -122,8 +123,12 @@ def family_measure(run_dir: Path) -> dict[str, Any]:
         if result is None:
             raise ValueError(f"no quality measure is known for {run.model} on '{run.dataset}'")
         name = str(result["measure"])
-        return {**{k: v for k, v in result.items() if k != "per_picture"}, "unit": "",
-                "higher_is_better": "mae" not in name.lower()}
+        out = {**{k: v for k, v in result.items() if k != "per_picture"}, "unit": "",
+               "higher_is_better": "mae" not in name.lower()}
+        if name == "label agreement":  # two judges read the outputs: the headline is the independent one's, as above
+            out.update(value=result["independent_agreement"], independent_judge=result["independent_agreement"],
+                       project_judge=result["label_agreement"], unit="%")
+        return out
     generator, _ = load_generator(run_dir)
     if CLASS_LABEL in roles:
         out = label_agreement(generator, io)
