@@ -1,5 +1,6 @@
 """``sigint_seen``: a Ctrl-C that lands inside a callback Python cannot raise from (here a weakref callback, as in
-importlib's module locks) is noted and not printed; any other unraisable error still reaches the hook."""
+importlib's module locks) is noted and not printed; any other unraisable error still reaches the hook.
+``sigint_deferred`` / ``shield_native_imports``: a Ctrl-C during a shielded package's first import lands after it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import signal
 import sys
 import weakref
 
-from gandeploy.utils.interrupts import sigint_seen
+from gandeploy.utils import interrupts
+from gandeploy.utils.interrupts import sigint_deferred, sigint_seen
 
 
 class _Thing:
@@ -39,3 +41,66 @@ def test_ctrl_c_inside_a_weakref_callback_is_noted_not_printed(monkeypatch) -> N
         assert ref2() is None
     assert [type(e) for e in reported] == [ValueError]
     assert sys.unraisablehook is record and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_ctrl_c_inside_the_block_is_delivered_when_it_ends() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    reached_the_end = False
+    try:
+        with sigint_deferred():
+            signal.raise_signal(signal.SIGINT)  # a real SIGINT, as a user's Ctrl-C delivers it
+            reached_the_end = True
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the held Ctrl-C was never delivered")
+    assert reached_the_end and signal.getsignal(signal.SIGINT) is before
+
+
+PACKAGE = """import signal
+signal.raise_signal(signal.SIGINT)  # a Ctrl-C in the middle of the package's start-up
+import pathlib
+pathlib.Path(__file__).with_name("initialised").write_text("yes")
+"""
+
+
+def _import_interrupted_package(tmp_path, monkeypatch, shielded: bool) -> object:  # type: ignore[no-untyped-def]
+    pkg = tmp_path / "slow_native_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(PACKAGE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))  # the shield is undone with it
+    monkeypatch.setattr(interrupts, "SHIELDED_IMPORTS", frozenset({"slow_native_pkg"}))
+    monkeypatch.delitem(sys.modules, "slow_native_pkg", raising=False)
+    if shielded:
+        interrupts.shield_native_imports()
+    try:
+        import slow_native_pkg  # noqa: F401
+    except KeyboardInterrupt:
+        return (pkg / "initialised").exists()
+    raise AssertionError("the Ctrl-C was lost")
+
+
+def test_a_shielded_import_finishes_before_the_ctrl_c_lands(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    assert _import_interrupted_package(tmp_path, monkeypatch, shielded=True) is True
+
+
+def test_without_the_shield_the_ctrl_c_lands_inside_the_import(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    assert _import_interrupted_package(tmp_path, monkeypatch, shielded=False) is False
+
+
+def test_a_shielded_package_keeps_its_own_loader(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pkg = tmp_path / "plain_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("VALUE = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    monkeypatch.setattr(interrupts, "SHIELDED_IMPORTS", frozenset({"plain_pkg"}))
+    monkeypatch.delitem(sys.modules, "plain_pkg", raising=False)
+    interrupts.shield_native_imports()
+    interrupts.shield_native_imports()  # once only
+    assert sum(isinstance(f, interrupts._ShieldImports) for f in sys.meta_path) == 1
+    import plain_pkg
+
+    assert plain_pkg.VALUE == 3 and type(plain_pkg.__loader__).__name__ == "SourceFileLoader"
+    assert plain_pkg.__spec__.loader is plain_pkg.__loader__

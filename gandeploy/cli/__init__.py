@@ -19,7 +19,7 @@ import click
 
 from gandeploy import __version__
 from gandeploy.errors import GanDeployError, os_error_message
-from gandeploy.utils.interrupts import caused_by_ctrl_c, sigint_seen
+from gandeploy.utils.interrupts import caused_by_ctrl_c, shield_native_imports, sigint_seen
 from gandeploy.utils.logging import setup_logging
 
 log = logging.getLogger(__name__)
@@ -140,4 +140,5 @@ def entry() -> None:
     """The ``gandeploy`` program (console script and ``python -m gandeploy.cli``)."""
     global _AS_PROGRAM
     _AS_PROGRAM = True
+    shield_native_imports()
     main(prog_name="gandeploy")

@@ -1,16 +1,20 @@
 """Noticing Ctrl-C that a library hides: some catch ``KeyboardInterrupt`` and raise their own error (the torch
 exporters, onnxruntime's import raising ``ImportError`` from it) or swallow it. ``sigint_seen`` notes every
 SIGINT in a block while Ctrl-C still raises ``KeyboardInterrupt`` as usual. A ``KeyboardInterrupt`` that lands
-where Python can only ignore it (a weakref callback, ``__del__``) is noted, not printed as a traceback."""
+where Python can only ignore it (a weakref callback, ``__del__``) is noted, not printed as a traceback.
+``shield_native_imports`` holds a Ctrl-C during the first import of the native packages, which one can break."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from types import FrameType
+from importlib.machinery import ModuleSpec
+from types import FrameType, ModuleType
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -58,3 +62,69 @@ def caused_by_ctrl_c(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+# Packages whose first import runs native start-up code that a Ctrl-C must not land in. Measured on the CLI (a real
+# SIGINT to `gandeploy export` while it imports torch): torch's C++ start-up can abort the process (SIGABRT), and a
+# KeyboardInterrupt raised inside Python code that a C extension runs through PyRun_String (numpy.random's Cython
+# modules, imported by torch) leaves CPython's "unhandled KeyboardInterrupt" flag set, so the process ends killed by
+# SIGINT although the CLI handled the Ctrl-C and exits 130.
+SHIELDED_IMPORTS = frozenset({"numpy", "torch", "onnx", "onnxruntime", "tensorrt"})
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold a SIGINT that arrives inside the block and deliver it once the block is done, to the handler in force
+    then. Changes nothing outside the main thread or where SIGINT's handler is not Python's to restore."""
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if previous is None or previous == signal.SIG_IGN:
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)
+
+
+class _HeldLoader:
+    """A shielded package's loader: its module code runs under ``sigint_deferred``; anything else is the real one's."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__loader__ = module.__spec__.loader = self._loader  # the module keeps its own loader
+        with sigint_deferred():
+            self._loader.exec_module(module)
+
+
+class _ShieldImports(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: hands the next finder's spec of a package in ``SHIELDED_IMPORTS`` a held loader."""
+
+    def find_spec(self, fullname: str, path: Any, target: ModuleType | None = None) -> ModuleSpec | None:
+        if fullname not in SHIELDED_IMPORTS:
+            return None
+        for finder in sys.meta_path:
+            spec = None if finder is self else getattr(finder, "find_spec", lambda *a: None)(fullname, path, target)
+            if spec is not None:
+                if hasattr(spec.loader, "exec_module"):
+                    spec.loader = _HeldLoader(spec.loader)
+                return spec
+        return None
+
+
+def shield_native_imports() -> None:
+    """From now on, the first import of each package in ``SHIELDED_IMPORTS`` holds a Ctrl-C until it is done (a
+    second or so for torch); the program installs this once, before any command runs."""
+    if not any(isinstance(finder, _ShieldImports) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _ShieldImports())
