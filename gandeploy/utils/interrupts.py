@@ -2,7 +2,8 @@
 exporters, onnxruntime's import raising ``ImportError`` from it) or swallow it. ``sigint_seen`` notes every
 SIGINT in a block while Ctrl-C still raises ``KeyboardInterrupt`` as usual. A ``KeyboardInterrupt`` that lands
 where Python can only ignore it (a weakref callback, ``__del__``) is noted, not printed as a traceback.
-``shield_native_imports`` holds a Ctrl-C during the first import of the native packages, which one can break."""
+``shield_native_imports`` holds a Ctrl-C that arrives during the first import of torch, numpy or onnxruntime until
+that import is done: one landing inside their native start-up can break the process."""
 
 from __future__ import annotations
 
@@ -64,11 +65,12 @@ def caused_by_ctrl_c(exc: BaseException) -> bool:
     return False
 
 
-# Packages whose first import runs native start-up code that a Ctrl-C must not land in. Measured on the CLI (a real
-# SIGINT to `gandeploy export` while it imports torch): torch's C++ start-up can abort the process (SIGABRT), and a
-# KeyboardInterrupt raised inside Python code that a C extension runs through PyRun_String (numpy.random's Cython
-# modules, imported by torch) leaves CPython's "unhandled KeyboardInterrupt" flag set, so the process ends killed by
-# SIGINT although the CLI handled the Ctrl-C and exits 130.
+# Packages whose first import runs native start-up code that a Ctrl-C must not land in. Seen on the CLI (a real
+# SIGINT to `gandeploy export` while it imports torch, 2026-12-05): the process aborted (SIGABRT, in torch's start-up),
+# or it printed "Aborted (interrupted)." and then ended killed by SIGINT instead of exiting 130 (strace: it sent
+# itself SIGINT at exit). The second is CPython's doing: a KeyboardInterrupt that leaves Python code a C extension
+# runs through PyRun_String sets its "unhandled KeyboardInterrupt" flag for good, even if the exception is caught
+# later (the one such extension found here is numpy.random's Cython `_common`, which torch imports).
 SHIELDED_IMPORTS = frozenset({"numpy", "torch", "onnx", "onnxruntime", "tensorrt"})
 
 
