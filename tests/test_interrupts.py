@@ -64,14 +64,20 @@ pathlib.Path(__file__).with_name("initialised").write_text("yes")
 """
 
 
-def _import_interrupted_package(tmp_path, monkeypatch, shielded: bool) -> object:  # type: ignore[no-untyped-def]
-    pkg = tmp_path / "slow_native_pkg"
+def _shielded_package(tmp_path, monkeypatch, name: str, code: str):  # type: ignore[no-untyped-def]
+    """A package ``name`` with ``code`` on sys.path, listed as shielded; sys.meta_path is restored after the test."""
+    pkg = tmp_path / name
     pkg.mkdir()
-    (pkg / "__init__.py").write_text(PACKAGE)
+    (pkg / "__init__.py").write_text(code)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))  # the shield is undone with it
-    monkeypatch.setattr(interrupts, "SHIELDED_IMPORTS", frozenset({"slow_native_pkg"}))
-    monkeypatch.delitem(sys.modules, "slow_native_pkg", raising=False)
+    monkeypatch.setattr(interrupts, "SHIELDED_IMPORTS", frozenset({name}))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    return pkg
+
+
+def _import_interrupted_package(tmp_path, monkeypatch, shielded: bool) -> object:  # type: ignore[no-untyped-def]
+    pkg = _shielded_package(tmp_path, monkeypatch, "slow_native_pkg", PACKAGE)
     if shielded:
         interrupts.shield_native_imports()
     try:
@@ -90,13 +96,7 @@ def test_without_the_shield_the_ctrl_c_lands_inside_the_import(tmp_path, monkeyp
 
 
 def test_a_shielded_package_keeps_its_own_loader(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    pkg = tmp_path / "plain_pkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("VALUE = 3\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
-    monkeypatch.setattr(interrupts, "SHIELDED_IMPORTS", frozenset({"plain_pkg"}))
-    monkeypatch.delitem(sys.modules, "plain_pkg", raising=False)
+    _shielded_package(tmp_path, monkeypatch, "plain_pkg", "VALUE = 3\n")
     interrupts.shield_native_imports()
     interrupts.shield_native_imports()  # once only
     assert sum(isinstance(f, interrupts._ShieldImports) for f in sys.meta_path) == 1
